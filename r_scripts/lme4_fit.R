@@ -1,0 +1,150 @@
+#!/usr/bin/env Rscript
+# parity's lme4 side.
+#
+# Sourced by parity's lme4 bridge (through rpy2), which calls parity_fit() with the
+# prepared rows and explicit factor levels; or run on its own, so that an analyst can
+# reproduce any lme4 row of a parity report in R alone:
+#
+#   Rscript r_scripts/lme4_fit.R data.csv "frequency ~ gender + attitude + (1 | subject)" subject,gender,attitude
+#
+# Both paths go through parity_fit() and print or return the same JSON.
+#
+# A formula is data here, never code: before R sees it as a formula, its parse tree is
+# checked to hold only column names, 0, 1 and the operators ~ + - * / : ( | ||. R's
+# model.frame() would otherwise evaluate any call inside it.
+
+suppressPackageStartupMessages({
+  library(lme4)
+  library(jsonlite)
+})
+
+parity_allowed_ops <- c("~", "+", "-", "*", "/", ":", "(", "|", "||")
+
+parity_check_formula <- function(expr, columns) {
+  if (is.symbol(expr)) {
+    name <- as.character(expr)
+    if (!(name %in% columns)) stop(sprintf("formula names %s, which is not a column", name))
+    return(invisible(TRUE))
+  }
+  if (is.numeric(expr) && length(expr) == 1 && expr %in% c(0, 1)) return(invisible(TRUE))
+  if (is.call(expr)) {
+    op <- expr[[1]]
+    if (!is.symbol(op) || !(as.character(op) %in% parity_allowed_ops)) {
+      stop("formula contains a call that is not allowed: ", paste(deparse(expr), collapse = " "))
+    }
+    for (arg in as.list(expr)[-1]) parity_check_formula(arg, columns)
+    return(invisible(TRUE))
+  }
+  stop("formula contains something that is not a column name: ", paste(deparse(expr), collapse = " "))
+}
+
+parity_levels <- function(x) {
+  # Numeric columns sort numerically, text by code point (the C locale), as parity does.
+  if (is.numeric(x)) as.character(sort(unique(x))) else sort(unique(as.character(x)), method = "radix")
+}
+
+parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.94) {
+  expr <- str2lang(formula_text)
+  if (!is.call(expr) || !identical(expr[[1]], as.symbol("~")) || length(expr) != 3) {
+    stop("formula must be of the form response ~ terms")
+  }
+  parity_check_formula(expr, names(data))
+  f <- stats::formula(expr)  # checked above: builds the formula object, runs nothing else
+  environment(f) <- baseenv()  # symbols are all columns (checked), found in data first
+  vars <- all.vars(f)
+  n_total <- nrow(data)
+  data <- data[stats::complete.cases(data[, vars, drop = FALSE]), vars, drop = FALSE]
+  for (v in names(levels)) {
+    if (v %in% vars) data[[v]] <- factor(as.character(data[[v]]), levels = unlist(levels[[v]]))
+  }
+  warnings <- character(0)
+  mixed <- !is.null(lme4::findbars(f))
+  fit <- withCallingHandlers(
+    if (mixed) lme4::lmer(f, data = data, REML = reml) else stats::lm(f, data = data),
+    warning = function(w) {
+      warnings <<- c(warnings, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    },
+    message = function(m) {
+      warnings <<- c(warnings, trimws(conditionMessage(m)))
+      invokeRestart("muffleMessage")
+    }
+  )
+  z <- if (mixed) stats::qnorm(1 - (1 - level) / 2) else stats::qt(1 - (1 - level) / 2, fit$df.residual)
+  est <- if (mixed) lme4::fixef(fit) else stats::coef(fit)
+  se <- sqrt(diag(as.matrix(stats::vcov(fit))))
+  fixed <- lapply(seq_along(est), function(i) list(
+    term = names(est)[i], estimate = unname(est[i]), std_error = unname(se[i]),
+    lower = unname(est[i] - z * se[i]), upper = unname(est[i] + z * se[i])
+  ))
+  if (mixed) {
+    vc <- as.data.frame(lme4::VarCorr(fit))
+    components <- lapply(seq_len(nrow(vc)), function(i) {
+      residual <- vc$grp[i] == "Residual"
+      list(
+        group = vc$grp[i],
+        term = if (residual) NULL else vc$var1[i],
+        term2 = if (is.na(vc$var2[i])) NULL else vc$var2[i],
+        kind = if (is.na(vc$var2[i])) "sd" else "corr",
+        estimate = vc$sdcor[i]
+      )
+    })
+    conv <- fit@optinfo$conv$lme4$messages
+    opt_warnings <- fit@optinfo$warnings
+    messages <- c(as.character(unlist(conv)), as.character(unlist(opt_warnings)))
+    warnings <- unique(c(warnings, messages))
+    singular <- lme4::isSingular(fit)
+    converged <- length(conv) == 0 && fit@optinfo$conv$opt == 0
+    stats_list <- list(
+      reml_criterion = if (reml) unname(lme4::REMLcrit(fit)) else NULL,
+      loglik = as.numeric(stats::logLik(fit)),
+      deviance = unname(stats::deviance(fit, REML = FALSE))
+    )
+  } else {
+    components <- list(list(group = "Residual", term = NULL, term2 = NULL, kind = "sd",
+                            estimate = stats::sigma(fit)))
+    singular <- FALSE
+    converged <- TRUE
+    stats_list <- list(loglik = as.numeric(stats::logLik(fit)))
+  }
+  out <- list(
+    engine = "lme4",
+    formula = formula_text,
+    method = if (mixed) (if (reml) "lmer REML" else "lmer ML") else "lm",
+    n_obs = nrow(data),
+    n_dropped = n_total - nrow(data),
+    fixed_effects = fixed,
+    variance_components = components,
+    diagnostics = list(converged = converged, singular = singular, warnings = as.list(warnings)),
+    fit_statistics = stats_list,
+    versions = list(
+      r = R.version.string,
+      lme4 = as.character(utils::packageVersion("lme4")),
+      Matrix = as.character(utils::packageVersion("Matrix"))
+    )
+  )
+  as.character(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null"))
+}
+
+parity_main <- function(args) {
+  if (length(args) < 2) {
+    cat("usage: Rscript lme4_fit.R data.csv \"formula\" [cat1,cat2,...]\n", file = stderr())
+    quit(status = 2)
+  }
+  data <- utils::read.csv(args[[1]], stringsAsFactors = FALSE)
+  cats <- if (length(args) >= 3 && nzchar(args[[3]])) strsplit(args[[3]], ",")[[1]] else character(0)
+  expr <- str2lang(args[[2]])
+  parity_check_formula(expr, names(data))
+  vars <- all.vars(expr)
+  complete <- data[stats::complete.cases(data[, vars, drop = FALSE]), , drop = FALSE]
+  bars <- lme4::findbars(stats::formula(expr))
+  groups <- unique(unlist(lapply(bars, function(b) all.vars(b[[3]]))))
+  factors <- intersect(vars[-1], union(union(cats, groups), names(data)[!vapply(data, is.numeric, TRUE)]))
+  levels <- lapply(factors, function(v) parity_levels(complete[[v]]))
+  names(levels) <- factors
+  cat(parity_fit(data, args[[2]], levels), "\n")
+}
+
+if (sys.nframe() == 0L) {
+  parity_main(commandArgs(trailingOnly = TRUE))
+}

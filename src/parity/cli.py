@@ -1,0 +1,145 @@
+"""The `parity` command line.
+
+Errors meant for users (ParityError) end in one line on stderr and an exit code:
+2 for usage errors, 1 when a fit failed. `--debug` shows the traceback instead.
+Heavy libraries are imported only by the engine workers, so `parity --help` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from parity.errors import DataError, ParityError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from parity.schema import Fit
+
+
+def _csv_list(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parity",
+        description="Where lme4, statsmodels and Bambi agree on a model, term by term.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="fit models with each engine and write the comparison")
+    run.add_argument("--models", type=_csv_list, default=None,
+                     help="seed models to run (comma-separated names; default: all six)")
+    run.add_argument("--engines", type=_csv_list, default=None,
+                     help="engines (comma-separated; default: lme4,statsmodels,bambi)")
+    run.add_argument("--data", type=Path, default=None, help="a CSV file of your own")
+    run.add_argument("--formula", action="append", default=None,
+                     help="a model formula in lme4 syntax (repeatable; needs --data)")
+    run.add_argument("--categorical", type=_csv_list, default=[],
+                     help="categorical columns of --data (comma-separated)")
+    run.add_argument("--draws", type=int, default=None)
+    run.add_argument("--tune", type=int, default=None)
+    run.add_argument("--chains", type=int, default=None)
+    run.add_argument("--seed", type=int, default=None)
+    run.add_argument("--target-accept", type=float, default=None)
+    run.add_argument("--out", type=Path, required=True, help="directory for the results")
+    run.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"data file {str(path)!r} not found")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {str(path)!r} is empty") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"data file {str(path)!r} is not a readable CSV: {exc}") from None
+    if frame.empty:
+        raise DataError(f"data file {str(path)!r} has no rows")
+    return frame
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from parity.engines import ENGINE_NAMES
+    from parity.job import run_job
+    from parity.models import seed_models, select, user_models
+    from parity.settings import Settings
+
+    if args.data is None:
+        if args.formula:
+            raise UsageError("--formula needs --data (the seed models use the shipped data)")
+        from parity.datasets import politeness
+
+        frame = politeness()
+        models = select(seed_models(), args.models)
+    else:
+        if not args.formula:
+            raise UsageError("--data needs at least one --formula")
+        if args.models:
+            raise UsageError("--models names seed models; with --data, give --formula")
+        frame = _read_csv(args.data)
+        models = user_models(args.formula, args.categorical)
+    overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed",
+                                               "target_accept")
+                 if getattr(args, k) is not None}
+    for key, value in overrides.items():
+        if key != "target_accept" and key != "seed" and value < 1:
+            raise UsageError(f"--{key} must be at least 1")
+    if "target_accept" in overrides and not 0 < overrides["target_accept"] < 1:
+        raise UsageError("--target-accept must be between 0 and 1")
+    settings = Settings(**overrides)
+    engines = args.engines or list(ENGINE_NAMES)
+
+    def progress(fit: Fit) -> None:
+        status = fit.status
+        print(f"  {fit.model} / {fit.engine}: {status}",
+              file=sys.stderr, flush=True)
+
+    result = run_job(models, frame, engines, settings, args.out, on_fit=progress)
+    print(f"results: {result.results_path}")
+    print(f"tables:  {result.markdown_path}")
+    bad = [f for f in result.fits if f.status == "failed"]
+    if bad:
+        for f in bad:
+            print(f"failed: {f.model} / {f.engine}: {f.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False)) or "--debug" in argv
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        raise UsageError(f"unknown command {args.command!r}")
+    except ParityError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"parity: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("parity: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"parity: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""Rows and factor coding that every engine shares.
+
+Each library has its own default level order and NA handling; parity decides both once
+here and passes the result explicitly to every engine, so differences between engines
+are differences of method, never of data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+from parity.errors import DataError
+from parity.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The complete rows of the columns a model uses, with categoricals coded.
+
+    `levels` gives each categorical's level order; the first level is the reference.
+    """
+
+    frame: pd.DataFrame
+    levels: dict[str, tuple[str, ...]]
+    n_dropped: int
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.frame)
+
+    def digest(self) -> str:
+        """Content hash of the rows and coding a model saw (for provenance and caches)."""
+        h = hashlib.sha256()
+        h.update(self.frame.to_csv(index=False, float_format="%.17g").encode())
+        h.update(repr(sorted(self.levels.items())).encode())
+        return h.hexdigest()
+
+
+def _label(value: object) -> str:
+    """A level's text as R's as.character() writes it (3, not 3.0, for whole numbers)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def level_order(values: pd.Series) -> tuple[str, ...]:
+    """Sorted levels: numerically for numeric columns, by code point otherwise.
+
+    This is R's default `factor()` order in the C locale, and the R side sorts the same
+    way when it runs on its own, so the reference level agrees without being told.
+    """
+    uniq = pd.unique(values.dropna())
+    if is_numeric_dtype(values) and not is_bool_dtype(values):
+        return tuple(_label(v) for v in sorted(uniq))
+    return tuple(sorted({_label(v) for v in uniq}))
+
+
+def prepare(
+    frame: pd.DataFrame, spec: ModelSpec, categorical: Iterable[str] = ()
+) -> PreparedData:
+    """Keep the model's columns, drop incomplete rows, and code categoricals.
+
+    Declared categoricals, grouping factors and non-numeric columns are categorical.
+    Levels come from the complete rows (as R's `drop.unused.levels`).
+    """
+    columns = spec.variables()
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"column(s) {', '.join(map(repr, missing))} not in the data "
+            f"(it has {', '.join(map(str, frame.columns))})"
+        )
+    declared = set(categorical)
+    sub = frame.loc[:, list(columns)]
+    complete = sub.dropna()
+    n_dropped = len(sub) - len(complete)
+    if complete.empty:
+        raise DataError("no complete rows for the columns the model uses")
+    response = complete[spec.response]
+    if spec.response in declared or not is_numeric_dtype(response) or is_bool_dtype(response):
+        raise DataError(f"the response {spec.response!r} is not numeric")
+    cats = [
+        c
+        for c in columns[1:]
+        if c in declared or c in spec.grouping_factors or not is_numeric_dtype(complete[c])
+    ]
+    out = complete.reset_index(drop=True).copy()
+    out[spec.response] = out[spec.response].astype(float)
+    levels: dict[str, tuple[str, ...]] = {}
+    for c in cats:
+        order = level_order(complete[c])
+        if len(order) < 2:
+            raise DataError(f"categorical column {c!r} has only one level ({order[0]!r})")
+        levels[c] = order
+        out[c] = pd.Categorical(out[c].map(_label), categories=list(order))
+    for c in columns[1:]:
+        if c not in levels:
+            out[c] = out[c].astype(float)
+    return PreparedData(frame=out, levels=levels, n_dropped=n_dropped)

@@ -1,0 +1,84 @@
+"""Design matrices built from a model spec the way R's `model.matrix()` builds them.
+
+statsmodels gets these matrices directly, not a formula: that keeps Python's formula
+evaluator away from analysts' text, and it gives statsmodels R's treatment coding and
+R's column names (`genderM`, `genderM:attitudepol`), which are parity's canonical names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from parity.spec import Term
+
+
+@dataclass(frozen=True)
+class Design:
+    matrix: np.ndarray
+    names: tuple[str, ...]
+
+
+def _coding(
+    terms: Sequence[Term], intercept: bool, levels: dict[str, tuple[str, ...]]
+) -> list[dict[str, bool]]:
+    """For each term, whether each factor in it is coded by contrasts (True) or by a full
+    set of indicators (False), following R's rule: a factor gets contrasts when the term
+    without it is already in the model (the empty term counts as present), and without an
+    intercept the first factor met is given full indicators instead."""
+    present: set[frozenset[str]] = {frozenset()} | {frozenset(t.variables) for t in terms}
+    codings: list[dict[str, bool]] = []
+    first_done = intercept
+    for term in terms:
+        code: dict[str, bool] = {}
+        for v in term.variables:
+            if v not in levels:
+                continue
+            code[v] = frozenset(term.variables) - {v} in present
+            if not first_done and len(term.variables) == 1:
+                code[v] = False
+                first_done = True
+        codings.append(code)
+    return codings
+
+
+def build_design(
+    frame: pd.DataFrame,
+    terms: Sequence[Term],
+    intercept: bool,
+    levels: dict[str, tuple[str, ...]],
+) -> Design:
+    """Columns of `model.matrix(~ terms)` on `frame`, named as R names them."""
+    cols: list[np.ndarray] = []
+    names: list[str] = []
+    n = len(frame)
+    if intercept:
+        cols.append(np.ones(n))
+        names.append("(Intercept)")
+    for term, code in zip(terms, _coding(terms, intercept, levels), strict=True):
+        parts: list[tuple[list[str], list[np.ndarray]]] = []
+        for v in term.variables:
+            if v in levels:
+                values = frame[v].astype(str).to_numpy()
+                lv = levels[v][1:] if code[v] else levels[v]
+                parts.append(
+                    ([f"{v}{lev}" for lev in lv], [(values == lev).astype(float) for lev in lv])
+                )
+            else:
+                parts.append(([v], [frame[v].to_numpy(dtype=float)]))
+        # R varies the first factor fastest within an interaction.
+        combos: list[tuple[str, np.ndarray]] = [("", np.ones(n))]
+        for pnames, pcols in parts:
+            combos = [
+                (f"{name}:{pn}" if name else pn, col * pc)
+                for pn, pc in zip(pnames, pcols, strict=True)
+                for name, col in combos
+            ]
+        for name, col in combos:
+            names.append(name)
+            cols.append(col)
+    matrix = np.column_stack(cols) if cols else np.empty((n, 0))
+    return Design(matrix=matrix, names=tuple(names))

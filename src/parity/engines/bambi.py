@@ -1,0 +1,254 @@
+"""Bambi on JAX: NUTS through numpyro, with Bambi's default priors.
+
+Bambi's sampler argument changed across releases (`nuts_sampler="numpyro"` in 0.15,
+`inference_method="numpyro"` later), and some releases ignored sampler arguments
+silently, so the settings recorded are read back from the fit (chains, draws, tuning
+steps, sampling library), and a mismatch with what was asked is a warning in the result.
+Summaries come from the draws (:mod:`parity.mcmc`), not from ArviZ's `summary`.
+
+Bambi gives every `( … | group)` block independent coefficients: it has no correlation
+parameters, which the fit's `structure` records.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings as warnings_module
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+
+from parity.data import PreparedData
+from parity.engines.base import Engine, EngineKind, status_fit
+from parity.mcmc import ess_bulk, rhat, summarize
+from parity.models import Model
+from parity.schema import Diagnostics, Fit, FixedEffect, Provenance, VarianceComponent
+from parity.settings import Settings
+from parity.spec import ModelSpec, Term
+
+_STACK = ("bambi", "pymc", "pytensor", "numpyro", "jax", "jaxlib", "arviz", "formulae",
+          "xarray", "numpy", "pandas")
+
+
+def _versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pkg in _STACK:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def bambi_formula(spec: ModelSpec) -> str:
+    """Bambi's formula: lme4 notation, with `||` written as `|` (Bambi's blocks are
+    independent either way)."""
+    parts = [spec.fixed_rhs()]
+    for block in spec.random:
+        parts.append(f"({block.rhs()} | {block.group_label})")
+    return f"{spec.response} ~ " + " + ".join(parts)
+
+
+def _canonical(term: Term, coord: str | None, levels: dict[str, tuple[str, ...]]) -> str:
+    """lme4's column name for one coordinate of a Bambi term (`M, pol` → `genderM:attitudepol`)."""
+    factors = [v for v in term.variables if v in levels]
+    picked = [c.strip() for c in coord.split(", ")] if coord is not None else []
+    if len(picked) != len(factors):
+        raise ValueError(f"cannot map Bambi level {coord!r} of term {term.label!r}")
+    it = iter(picked)
+    return ":".join(f"{v}{next(it)}" if v in levels else v for v in term.variables)
+
+
+def _coords(da: Any) -> list[tuple[str | None, np.ndarray]]:
+    """(coordinate label, (chain, draw) array) for each entry of a posterior variable."""
+    extra = [d for d in da.dims if d not in ("chain", "draw")]
+    if not extra:
+        return [(None, np.asarray(da.transpose("chain", "draw").values))]
+    if len(extra) > 1:
+        raise ValueError(f"unexpected dimensions {da.dims} in Bambi's posterior")
+    dim = extra[0]
+    return [
+        (str(label), np.asarray(da.sel({dim: label}).transpose("chain", "draw").values))
+        for label in da.coords[dim].values
+    ]
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _captured_logs() -> Iterator[list[str]]:
+    """PyMC and Bambi log their sampler warnings; keep them in the result, off the terminal."""
+    handler = _Collect()
+    loggers = [logging.getLogger(n) for n in ("pymc", "bambi", "numpyro", "jax")]
+    saved = [(lg, lg.handlers[:], lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.handlers = [handler]
+        lg.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        for lg, handlers, propagate in saved:
+            lg.handlers = handlers
+            lg.propagate = propagate
+
+
+class BambiEngine(Engine):
+    name = "bambi"
+    kind: EngineKind = "bayesian"
+
+    def missing(self) -> str | None:
+        for pkg in ("bambi", "numpyro", "jax"):
+            try:
+                __import__(pkg)
+            except Exception as exc:
+                return f"{pkg} is needed for the Bambi engine ({type(exc).__name__}: {exc})"
+        return None
+
+    def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
+        start = time.perf_counter()
+        try:
+            with _captured_logs() as logged, warnings_module.catch_warnings(record=True) as caught:
+                warnings_module.simplefilter("always")
+                idata, bmodel = self._sample(model, data, settings)
+            notes = logged + [f"{w.category.__name__}: {w.message}" for w in caught]
+            return self._to_fit(model, data, settings, idata, bmodel,
+                                time.perf_counter() - start, notes)
+        except Exception as exc:  # a library failure is a result, not a crash
+            return status_fit(self.name, model, data, "failed",
+                              f"bambi: {type(exc).__name__}: {exc}", settings,
+                              time.perf_counter() - start)
+
+    @staticmethod
+    def _sample(model: Model, data: PreparedData, settings: Settings) -> tuple[Any, Any]:
+        import bambi as bmb
+
+        formula = bambi_formula(model.spec)
+        bmodel = bmb.Model(formula, data.frame, categorical=list(data.levels) or None)
+        kwargs: dict[str, Any] = dict(
+            draws=settings.draws, tune=settings.tune, chains=settings.chains,
+            target_accept=settings.target_accept, random_seed=settings.seed,
+            progressbar=False,
+        )
+        major_minor = tuple(int(p) for p in version("bambi").split(".")[:2])
+        if major_minor < (0, 16):
+            kwargs["nuts_sampler"] = "numpyro"
+        else:
+            kwargs["inference_method"] = "numpyro"
+        idata = bmodel.fit(**kwargs)
+        return idata, bmodel
+
+    def _to_fit(self, model: Model, data: PreparedData, settings: Settings, idata: Any,
+                bmodel: Any, seconds: float, notes: list[str]) -> Fit:
+        spec = model.spec
+        post = idata.posterior
+        levels = data.levels
+        rhats: list[float] = []
+        esses: list[float] = []
+        for name in post.data_vars:
+            da = post[name]
+            flat = np.asarray(da.transpose("chain", "draw", ...).values)
+            flat = flat.reshape(flat.shape[0], flat.shape[1], -1)
+            for k in range(flat.shape[2]):
+                rhats.append(rhat(flat[:, :, k]))
+                esses.append(ess_bulk(flat[:, :, k]))
+
+        fixed: list[FixedEffect] = []
+        if spec.intercept:
+            s = summarize(post["Intercept"].values, settings.interval)
+            fixed.append(FixedEffect("(Intercept)", s.mean, s.sd, s.lower, s.upper))
+        for term in spec.fixed:
+            for coord, arr in _coords(post[term.label]):
+                s = summarize(arr, settings.interval)
+                fixed.append(FixedEffect(_canonical(term, coord, levels), s.mean, s.sd,
+                                         s.lower, s.upper))
+
+        components: list[VarianceComponent] = []
+        for block in spec.random:
+            entries = ([("1", None)] if block.intercept else []) + [
+                (t.label, t) for t in block.terms
+            ]
+            for expr, t in entries:
+                var = f"{expr}|{block.group_label}_sigma"
+                for coord, arr in _coords(post[var]):
+                    s = summarize(arr, settings.interval)
+                    term_name = "(Intercept)" if t is None else _canonical(t, coord, levels)
+                    components.append(VarianceComponent(block.group_label, term_name, None,
+                                                        "sd", s.mean, s.sd, s.lower, s.upper))
+        sigma_name = "sigma" if "sigma" in post else f"{spec.response}_sigma"
+        s = summarize(post[sigma_name].values, settings.interval)
+        components.append(VarianceComponent("Residual", None, None, "sd", s.mean, s.sd,
+                                            s.lower, s.upper))
+
+        ran = self._ran(idata)
+        asked = {"chains": settings.chains, "draws": settings.draws, "tune": settings.tune}
+        warnings = list(dict.fromkeys(notes)) + [
+            f"asked for {k}={v} but the fit ran {k}={ran.get(k)}"
+            for k, v in asked.items() if ran.get(k) is not None and ran.get(k) != v
+        ]
+        if ran.get("sampler") != "numpyro":
+            warnings.append(f"asked for numpyro NUTS but the fit reports {ran.get('sampler')!r}")
+        divergences = int(np.asarray(idata.sample_stats["diverging"]).sum()) \
+            if "diverging" in idata.sample_stats else None
+        if divergences:
+            warnings.append(f"{divergences} divergent transitions")
+        r_hat_max = float(np.nanmax(rhats)) if rhats else None
+        ess_min = float(np.nanmin(esses)) if esses else None
+        converged = (r_hat_max is not None and r_hat_max <= 1.01 and not divergences)
+        versions = _versions()
+        priors = {name: str(term.prior) for name, term in
+                  bmodel.components[bmodel.family.likelihood.parent].terms.items()}
+        return Fit(
+            model=model.name,
+            formula=model.formula,
+            engine=self.name,
+            status="ok",
+            reason=None,
+            n_obs=data.n_obs,
+            n_dropped=data.n_dropped,
+            fixed_effects=tuple(fixed),
+            variance_components=tuple(components),
+            diagnostics=Diagnostics(converged=converged, singular=False,
+                                    warnings=tuple(warnings), r_hat_max=r_hat_max,
+                                    ess_bulk_min=ess_min, divergences=divergences),
+            provenance=Provenance(
+                engine_version=versions.get("bambi", ""),
+                r_version=None,
+                settings={
+                    "requested": {**settings.as_dict(), "sampler": "numpyro"},
+                    "ran": ran,
+                    "summary": f"posterior mean, posterior SD, {settings.interval:.0%} "
+                               "equal-tailed interval (ETI)",
+                    "priors": priors,
+                },
+                seconds=seconds,
+                versions=versions,
+            ),
+            engine_formula=bambi_formula(spec),
+            structure={b.group_label: "independent" for b in spec.random},
+        )
+
+    @staticmethod
+    def _ran(idata: Any) -> dict[str, Any]:
+        """The sampler settings as the fit itself reports them."""
+        post = idata.posterior
+        attrs = dict(getattr(idata.posterior, "attrs", {}))
+        attrs.update(getattr(idata.sample_stats, "attrs", {}))
+        tune = attrs.get("tuning_steps", attrs.get("tune"))
+        return {
+            "chains": int(post.sizes["chain"]),
+            "draws": int(post.sizes["draw"]),
+            "tune": int(tune) if tune is not None else None,
+            "sampler": attrs.get("inference_library"),
+            "sampler_version": attrs.get("inference_library_version"),
+        }

@@ -1,0 +1,56 @@
+"""What an engine is: a library that turns a model spec and prepared rows into a Fit.
+
+Engine modules are the only place an engine library is imported (ArviZ's converters are
+the model: one module per library, one schema out).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Literal
+
+from parity.data import PreparedData
+from parity.models import Model
+from parity.schema import Diagnostics, Fit, Provenance
+from parity.settings import Settings
+
+EngineKind = Literal["frequentist", "bayesian"]
+
+
+class Engine(ABC):
+    """One library. Instances live in a worker process and may keep state (an embedded
+    R, compiled samplers) across fits."""
+
+    name: str
+    kind: EngineKind
+
+    @abstractmethod
+    def missing(self) -> str | None:
+        """Why this engine cannot run here (a missing library, no R), or None."""
+
+    @abstractmethod
+    def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
+        """Fit `model` on `data`; failures inside the library become status `failed`."""
+
+
+def status_fit(
+    engine: str,
+    model: Model,
+    data: PreparedData | None,
+    status: Literal["failed", "skipped", "unsupported"],
+    reason: str,
+    settings: Settings | None = None,
+    seconds: float = 0.0,
+) -> Fit:
+    """A Fit that carries no numbers, only why."""
+    return Fit(
+        model=model.name,
+        formula=model.formula,
+        engine=engine,
+        status=status,
+        reason=reason,
+        n_obs=data.n_obs if data is not None else 0,
+        n_dropped=data.n_dropped if data is not None else 0,
+        diagnostics=Diagnostics(converged=False, singular=False),
+        provenance=Provenance("", None, settings.as_dict() if settings else {}, seconds),
+    )

@@ -1,0 +1,137 @@
+"""The lme4 bridge: parity's R code (`r_scripts/lme4_fit.R`) called through rpy2.
+
+R is embedded once per worker process and the script sourced once. The R function
+returns the JSON that the same script prints when run with Rscript, so a row of a parity
+report can be reproduced in R alone, and both paths are parsed by one function here.
+The bridge runs in its own worker process, never beside JAX (rpy2 issues #585, #961).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from parity.data import PreparedData
+from parity.engines.base import Engine, EngineKind, status_fit
+from parity.models import Model
+from parity.schema import Diagnostics, Fit, FixedEffect, Provenance, VarianceComponent
+from parity.settings import Settings
+
+SCRIPT_NAME = "lme4_fit.R"
+
+
+def r_script_path() -> Path:
+    """The R script: shipped in the package, or in the source tree's `r_scripts/`."""
+    shipped = Path(str(resources.files("parity") / "r_scripts" / SCRIPT_NAME))
+    if shipped.is_file():
+        return shipped
+    source_tree = Path(__file__).resolve().parents[3] / "r_scripts" / SCRIPT_NAME
+    return source_tree
+
+
+def fit_from_r_json(
+    model: Model, doc: dict[str, Any], settings: Settings, seconds: float
+) -> Fit:
+    """A Fit from the JSON that `parity_fit()` in R returns (or Rscript prints)."""
+    diag = doc["diagnostics"]
+    versions = {k: str(v) for k, v in doc.get("versions", {}).items()}
+    return Fit(
+        model=model.name,
+        formula=model.formula,
+        engine="lme4",
+        status="ok",
+        reason=None,
+        n_obs=int(doc["n_obs"]),
+        n_dropped=int(doc["n_dropped"]),
+        fixed_effects=tuple(
+            FixedEffect(f["term"], float(f["estimate"]), float(f["std_error"]),
+                        float(f["lower"]), float(f["upper"]))
+            for f in doc["fixed_effects"]
+        ),
+        variance_components=tuple(
+            VarianceComponent(v["group"], v.get("term"), v.get("term2"), v["kind"],
+                              float("nan") if v["estimate"] is None else float(v["estimate"]))
+            for v in doc["variance_components"]
+        ),
+        diagnostics=Diagnostics(
+            converged=bool(diag["converged"]),
+            singular=bool(diag["singular"]),
+            warnings=tuple(str(w) for w in diag.get("warnings", [])),
+        ),
+        provenance=Provenance(
+            engine_version=versions.get("lme4", ""),
+            r_version=versions.get("r"),
+            settings={"method": doc.get("method"), "reml": settings.reml,
+                      "interval": settings.interval},
+            seconds=seconds,
+            versions=versions,
+        ),
+        engine_formula=doc.get("formula"),
+        structure={
+            b.group_label: "correlated" if b.correlated else "independent"
+            for b in model.spec.random
+        },
+        fit_statistics={k: float(v) for k, v in (doc.get("fit_statistics") or {}).items()
+                        if v is not None},
+    )
+
+
+class Lme4Engine(Engine):
+    name = "lme4"
+    kind: EngineKind = "frequentist"
+
+    def __init__(self) -> None:
+        self._fn: Any = None
+
+    def missing(self) -> str | None:
+        try:
+            import rpy2.robjects  # noqa: F401
+        except Exception as exc:  # rpy2 missing, or R not found / ABI mismatch
+            return f"rpy2 with R and lme4 is needed ({type(exc).__name__}: {exc})"
+        return None
+
+    def _bridge(self) -> Any:
+        if self._fn is None:
+            import rpy2.robjects as ro
+
+            ro.r["source"](str(r_script_path()))
+            self._fn = ro.globalenv["parity_fit"]
+        return self._fn
+
+    @staticmethod
+    def _r_frame(data: PreparedData) -> Any:
+        import rpy2.robjects as ro
+        from rpy2.rlike.container import OrdDict
+
+        cols = OrdDict()
+        for name in data.frame.columns:
+            col = data.frame[name]
+            if name in data.levels:
+                cols[name] = ro.StrVector([str(v) for v in col])
+            else:
+                cols[name] = ro.FloatVector(col.to_numpy(dtype=float).tolist())
+        return ro.DataFrame(cols)
+
+    def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
+        import rpy2.robjects as ro
+        from rpy2.rinterface_lib.embedded import RRuntimeError
+
+        start = time.perf_counter()
+        formula = model.spec.lme4_formula()
+        try:
+            fn = self._bridge()
+            levels = ro.ListVector({k: ro.StrVector(list(v)) for k, v in data.levels.items()})
+            out = fn(self._r_frame(data), formula, levels, reml=settings.reml,
+                     level=settings.interval)
+        except RRuntimeError as exc:
+            return status_fit(self.name, model, data, "failed",
+                              f"lme4: {str(exc).strip()}", settings,
+                              time.perf_counter() - start)
+        doc = json.loads(str(out[0]))
+        fit = fit_from_r_json(model, doc, settings, time.perf_counter() - start)
+        # Rows were dropped before R saw them; count them as parity dropped them.
+        return replace(fit, n_dropped=data.n_dropped)

@@ -1,0 +1,203 @@
+"""The one result record every engine fills, and its JSON form (results.json).
+
+Downstream code (comparison, reports, analysts' scripts) reads only these records, never
+an engine library's objects. Field names are a contract: add fields, never rename.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+Status = Literal["ok", "failed", "skipped", "unsupported"]
+
+
+@dataclass(frozen=True)
+class FixedEffect:
+    """One coefficient under lme4's name; for Bambi, posterior mean and SD."""
+
+    term: str
+    estimate: float
+    std_error: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class VarianceComponent:
+    """An SD (`term2` None) or a correlation between `term` and `term2` within `group`.
+
+    The residual SD is group `Residual` with `term` None.
+    """
+
+    group: str
+    term: str | None
+    term2: str | None
+    kind: Literal["sd", "corr"]
+    estimate: float
+    std_error: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    converged: bool
+    singular: bool
+    warnings: tuple[str, ...] = ()
+    r_hat_max: float | None = None
+    ess_bulk_min: float | None = None
+    divergences: int | None = None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced the numbers: versions, and the settings that actually ran."""
+
+    engine_version: str
+    r_version: str | None
+    settings: dict[str, Any]
+    seconds: float
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One model fitted by one engine.
+
+    `structure` maps each grouping factor to the covariance structure the engine
+    actually fitted ("correlated" or "independent"), so comparisons know when two
+    engines estimated different things.
+    """
+
+    model: str
+    formula: str
+    engine: str
+    status: Status
+    reason: str | None
+    n_obs: int
+    n_dropped: int
+    fixed_effects: tuple[FixedEffect, ...] = ()
+    variance_components: tuple[VarianceComponent, ...] = ()
+    diagnostics: Diagnostics = Diagnostics(converged=False, singular=False)
+    provenance: Provenance = Provenance("", None, {}, 0.0)
+    engine_formula: str | None = None
+    structure: dict[str, str] = field(default_factory=dict)
+    fit_statistics: dict[str, float] = field(default_factory=dict)
+
+    def fixed(self, term: str) -> FixedEffect | None:
+        return next((f for f in self.fixed_effects if f.term == term), None)
+
+    def component(
+        self, group: str, term: str | None, term2: str | None = None
+    ) -> VarianceComponent | None:
+        return next(
+            (
+                v
+                for v in self.variance_components
+                if v.group == group and v.term == term and v.term2 == term2
+            ),
+            None,
+        )
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as null rather than invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def fit_to_dict(fit: Fit) -> dict[str, Any]:
+    out: dict[str, Any] = _clean(asdict(fit))
+    return out
+
+
+def fit_from_dict(d: dict[str, Any]) -> Fit:
+    def num(x: Any) -> float:
+        return float("nan") if x is None else float(x)
+
+    diag = d.get("diagnostics") or {}
+    prov = d.get("provenance") or {}
+    return Fit(
+        model=d["model"],
+        formula=d["formula"],
+        engine=d["engine"],
+        status=d["status"],
+        reason=d.get("reason"),
+        n_obs=int(d.get("n_obs", 0)),
+        n_dropped=int(d.get("n_dropped", 0)),
+        fixed_effects=tuple(
+            FixedEffect(f["term"], num(f["estimate"]), num(f["std_error"]), num(f["lower"]),
+                        num(f["upper"]))
+            for f in d.get("fixed_effects", [])
+        ),
+        variance_components=tuple(
+            VarianceComponent(
+                v["group"], v.get("term"), v.get("term2"), v["kind"], num(v["estimate"]),
+                v.get("std_error"), v.get("lower"), v.get("upper"),
+            )
+            for v in d.get("variance_components", [])
+        ),
+        diagnostics=Diagnostics(
+            converged=bool(diag.get("converged", False)),
+            singular=bool(diag.get("singular", False)),
+            warnings=tuple(diag.get("warnings", [])),
+            r_hat_max=diag.get("r_hat_max"),
+            ess_bulk_min=diag.get("ess_bulk_min"),
+            divergences=diag.get("divergences"),
+        ),
+        provenance=Provenance(
+            engine_version=prov.get("engine_version", ""),
+            r_version=prov.get("r_version"),
+            settings=dict(prov.get("settings", {})),
+            seconds=float(prov.get("seconds", 0.0)),
+            versions=dict(prov.get("versions", {})),
+        ),
+        engine_formula=d.get("engine_formula"),
+        structure=dict(d.get("structure", {})),
+        fit_statistics=dict(d.get("fit_statistics", {})),
+    )
+
+
+def results_document(
+    fits: list[Fit], comparisons: list[dict[str, Any]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    doc.update(extra)
+    doc["fits"] = [fit_to_dict(f) for f in fits]
+    doc["comparisons"] = _clean(comparisons or [])
+    return doc
+
+
+def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
+    """Write to a temporary file beside `path`, then rename: a reader sees the old file
+    or the whole new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_results(path: Path) -> tuple[dict[str, Any], list[Fit]]:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    return doc, [fit_from_dict(f) for f in doc.get("fits", [])]

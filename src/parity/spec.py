@@ -1,0 +1,98 @@
+"""The parsed model: one structure from which every engine's formula text is generated.
+
+Engines never see the text an analyst typed. They see a :class:`ModelSpec`, and each
+engine renders its own notation from it, so a formula means the same thing to lme4,
+statsmodels and Bambi, and nothing the grammar did not accept can reach an engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Term:
+    """A product of columns (`a`, `a:b`); the empty product is the intercept."""
+
+    variables: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        """The term as R writes it (`gender:attitude`)."""
+        return ":".join(self.variables) if self.variables else "1"
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One `( … | group)` block: its terms vary by the levels of `group`.
+
+    `correlated` is False for `||`, where lme4 estimates no correlations among the
+    block's coefficients.
+    """
+
+    group: tuple[str, ...]
+    intercept: bool
+    terms: tuple[Term, ...]
+    correlated: bool = True
+
+    @property
+    def group_label(self) -> str:
+        """The grouping factor as lme4 names it (`subject`, `a:b`)."""
+        return ":".join(self.group)
+
+    def rhs(self) -> str:
+        """The left side of the bar, with the intercept spelled out."""
+        parts = ["1" if self.intercept else "0"] + [t.label for t in self.terms]
+        return " + ".join(parts)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Response, fixed terms and random blocks of one model."""
+
+    response: str
+    intercept: bool
+    fixed: tuple[Term, ...]
+    random: tuple[RandomTerm, ...] = ()
+
+    @property
+    def is_mixed(self) -> bool:
+        return bool(self.random)
+
+    @property
+    def grouping_factors(self) -> tuple[str, ...]:
+        """Every column used to group, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for block in self.random:
+            for g in block.group:
+                seen.setdefault(g, None)
+        return tuple(seen)
+
+    def variables(self) -> tuple[str, ...]:
+        """All columns the model reads, response first; these define complete rows."""
+        seen: dict[str, None] = {self.response: None}
+        for term in self.fixed:
+            for v in term.variables:
+                seen.setdefault(v, None)
+        for block in self.random:
+            for term in block.terms:
+                for v in term.variables:
+                    seen.setdefault(v, None)
+            for g in block.group:
+                seen.setdefault(g, None)
+        return tuple(seen)
+
+    def fixed_rhs(self) -> str:
+        parts = ["1" if self.intercept else "0"] + [t.label for t in self.fixed]
+        return " + ".join(parts)
+
+    def lme4_formula(self) -> str:
+        """lme4 / R notation; also what Bambi (formulae) reads."""
+        parts = [self.fixed_rhs()]
+        for block in self.random:
+            bar = "|" if block.correlated else "||"
+            parts.append(f"({block.rhs()} {bar} {block.group_label})")
+        return f"{self.response} ~ " + " + ".join(parts)
+
+    def fixed_only_formula(self) -> str:
+        return f"{self.response} ~ {self.fixed_rhs()}"

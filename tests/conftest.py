@@ -1,0 +1,72 @@
+"""Shared fixtures: the seed models fitted once per session by every available engine.
+
+Engine and parity tests read the same real fits (one run of each library per session);
+a test that needs a library that is missing is skipped with a reason naming it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from functools import cache
+
+import pytest
+
+from parity.datasets import politeness
+from parity.models import Model, seed_models
+from parity.runner import run_fits
+from parity.schema import Fit
+from parity.settings import Settings
+
+SEED_NAMES = [m.name for m in seed_models()]
+
+
+@cache
+def r_missing() -> str | None:
+    """Why lme4 cannot run here, or None."""
+    if shutil.which("Rscript") is None:
+        return "R is not installed (Rscript not on PATH; `make r-deps` installs it)"
+    probe = subprocess.run(["Rscript", "-e", "library(lme4); library(jsonlite)"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return "R packages lme4/jsonlite missing (apt-get install r-cran-lme4 r-cran-jsonlite)"
+    if importlib.util.find_spec("rpy2") is None:
+        return "rpy2 is not installed (pip install 'parity[r]')"
+    return None
+
+
+@cache
+def bambi_missing() -> str | None:
+    for pkg in ("bambi", "numpyro", "jax"):
+        if importlib.util.find_spec(pkg) is None:
+            return f"{pkg} is not installed"
+    return None
+
+
+def available_engines() -> list[str]:
+    engines = ["statsmodels"]
+    if r_missing() is None:
+        engines.insert(0, "lme4")
+    if bambi_missing() is None:
+        engines.append("bambi")
+    return engines
+
+
+@pytest.fixture(scope="session")
+def seed_fits() -> dict[tuple[str, str], Fit]:
+    """All six seed models by every available engine, default settings (the seed's)."""
+    fits = run_fits(seed_models(), politeness(), available_engines(), Settings())
+    return {(f.model, f.engine): f for f in fits}
+
+
+@pytest.fixture(scope="session")
+def seed_models_by_name() -> dict[str, Model]:
+    return {m.name: m for m in seed_models()}
+
+
+def need(engine: str) -> None:
+    """Skip, naming what is missing, when `engine` cannot run here."""
+    reason = {"lme4": r_missing, "bambi": bambi_missing}.get(engine, lambda: None)()
+    if reason:
+        pytest.skip(f"{engine}: {reason}")
