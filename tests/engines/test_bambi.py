@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SEED_NAMES, need
 
+from conftest import SEED_NAMES, need
 from parity.datasets import politeness
 from parity.models import seed_models, select
 from parity.runner import run_fits

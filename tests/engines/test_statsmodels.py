@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SEED_NAMES
 
+from conftest import SEED_NAMES
 from parity.models import Model
 from parity.schema import Fit
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SEED_NAMES, available_engines, need
 
+from conftest import SEED_NAMES, available_engines, need
 from parity.schema import Fit
 
 SAME_MODEL = ["additive", "no_intercept", "interaction", "subject_intercept"]
