@@ -43,7 +43,8 @@ parity_levels <- function(x) {
   if (is.numeric(x)) as.character(sort(unique(x))) else sort(unique(as.character(x)), method = "radix")
 }
 
-parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.94) {
+# The formula checked and built, the model's complete rows, factors with the given levels.
+parity_prepare <- function(data, formula_text, levels) {
   expr <- str2lang(formula_text)
   if (!is.call(expr) || !identical(expr[[1]], as.symbol("~")) || length(expr) != 3) {
     stop("formula must be of the form response ~ terms")
@@ -57,6 +58,13 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
   for (v in names(levels)) {
     if (v %in% vars) data[[v]] <- factor(as.character(data[[v]]), levels = unlist(levels[[v]]))
   }
+  list(formula = f, data = data, n_dropped = n_total - nrow(data))
+}
+
+parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.94) {
+  prepared <- parity_prepare(data, formula_text, levels)
+  f <- prepared$formula
+  data <- prepared$data
   warnings <- character(0)
   mixed <- !is.null(lme4::findbars(f))
   fit <- withCallingHandlers(
@@ -112,7 +120,7 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
     formula = formula_text,
     method = if (mixed) (if (reml) "lmer REML" else "lmer ML") else "lm",
     n_obs = nrow(data),
-    n_dropped = n_total - nrow(data),
+    n_dropped = prepared$n_dropped,
     fixed_effects = fixed,
     variance_components = components,
     diagnostics = list(converged = converged, singular = singular, warnings = as.list(warnings)),
@@ -124,6 +132,53 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
     )
   )
   as.character(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null"))
+}
+
+# lme4's REML criterion at another engine's solution: the variance components given as
+# JSON (rows of group, term, term2, kind, estimate, as parity writes them; the residual as
+# group "Residual") become lme4's relative Cholesky factor theta, and lme4's own deviance
+# function (devFunOnly) evaluates it, so two engines' optima are judged by one objective.
+parity_reml_at <- function(data, formula_text, levels, components_json) {
+  prepared <- parity_prepare(data, formula_text, levels)
+  lf <- lme4::lFormula(prepared$formula, data = prepared$data, REML = TRUE)
+  devfun <- do.call(lme4::mkLmerDevfun, lf)
+  comps <- jsonlite::fromJSON(components_json, simplifyVector = FALSE)
+  find <- function(group, term, term2 = NULL) {
+    for (c in comps) {
+      same <- identical(c$group, group) && identical(c$term, term)
+      if (same && is.null(term2) && identical(c$kind, "sd")) return(c$estimate)
+      if (!is.null(term2) && identical(c$kind, "corr") && identical(c$group, group) &&
+          ((identical(c$term, term) && identical(c$term2, term2)) ||
+           (identical(c$term, term2) && identical(c$term2, term)))) return(c$estimate)
+    }
+    NULL
+  }
+  sigma <- NULL
+  for (c in comps) if (identical(c$group, "Residual")) sigma <- c$estimate
+  if (is.null(sigma)) stop("no residual SD among the components")
+  theta <- numeric(0)
+  cnms <- lf$reTrms$cnms
+  for (i in seq_along(cnms)) {
+    g <- names(cnms)[i]
+    cols <- cnms[[i]]
+    k <- length(cols)
+    sds <- vapply(cols, function(cl) {
+      v <- find(g, cl)
+      if (is.null(v)) stop(sprintf("no SD for %s %s", g, cl))
+      v / sigma
+    }, numeric(1))
+    R <- diag(k)
+    for (a in seq_len(k)) for (b in seq_len(k)) if (a < b) {
+      r <- find(g, cols[a], cols[b])
+      R[a, b] <- R[b, a] <- if (is.null(r)) 0 else r
+    }
+    Sigma <- diag(sds, k) %*% R %*% diag(sds, k)
+    L <- if (k == 1) matrix(sds, 1, 1) else t(chol(Sigma + diag(1e-12, k)))
+    theta <- c(theta, L[lower.tri(L, diag = TRUE)])
+  }
+  crit <- devfun(theta)
+  as.character(jsonlite::toJSON(list(reml_criterion = crit, theta = theta),
+                                auto_unbox = TRUE, digits = NA))
 }
 
 parity_main <- function(args) {

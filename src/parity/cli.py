@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--chains", type=int, default=None)
     run.add_argument("--seed", type=int, default=None)
     run.add_argument("--target-accept", type=float, default=None)
+    run.add_argument("--tolerances", type=Path, default=None,
+                     help="a TOML file overriding the tolerance policy")
     run.add_argument("--out", type=Path, required=True, help="directory for the results")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
@@ -74,6 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from parity.job import run_job
     from parity.models import seed_models, select, user_models
     from parity.settings import Settings
+    from parity.tolerances import load_policy
 
     if args.data is None:
         if args.formula:
@@ -98,6 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "target_accept" in overrides and not 0 < overrides["target_accept"] < 1:
         raise UsageError("--target-accept must be between 0 and 1")
     settings = Settings(**overrides)
+    policy = load_policy(args.tolerances)
     engines = args.engines or list(ENGINE_NAMES)
 
     def progress(fit: Fit) -> None:
@@ -105,9 +109,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  {fit.model} / {fit.engine}: {status}",
               file=sys.stderr, flush=True)
 
-    result = run_job(models, frame, engines, settings, args.out, on_fit=progress)
+    result = run_job(models, frame, engines, settings, args.out, on_fit=progress,
+                     policy=policy)
     print(f"results: {result.results_path}")
-    print(f"tables:  {result.markdown_path}")
+    for kind, path in result.reports.items():
+        print(f"{kind + ':':9s}{path}")
     bad = [f for f in result.fits if f.status == "failed"]
     if bad:
         for f in bad:

@@ -1,5 +1,5 @@
-"""One run: fit, then write results.json and the tables. The CLI and the Python API
-(parity.testing) both go through here."""
+"""One run: fit, compare, then write results.json and the reports. The CLI and the
+Python API (parity.testing) both go through here."""
 
 from __future__ import annotations
 
@@ -11,18 +11,30 @@ from pathlib import Path
 import pandas as pd
 
 from parity import __version__
+from parity.compare import compare_all
+from parity.engines import engine_kind
 from parity.models import Model
-from parity.report_markdown import render_markdown
-from parity.runner import ProgressHook, run_fits
-from parity.schema import Fit, results_document, write_json_atomic
+from parity.runner import Outcome, ProgressHook, run_models
+from parity.schema import Comparison, Fit, fit_to_dict, results_document, write_json_atomic
 from parity.settings import Settings
+from parity.tolerances import Policy, load_policy
 
 
 @dataclass(frozen=True)
 class JobResult:
-    fits: list[Fit]
+    outcome: Outcome
+    comparisons: list[Comparison]
     results_path: Path
-    markdown_path: Path
+    reports: dict[str, Path]
+
+    @property
+    def fits(self) -> list[Fit]:
+        return self.outcome.fits
+
+
+def compare_outcome(outcome: Outcome, policy: Policy) -> list[Comparison]:
+    return compare_all(outcome.fits, outcome.reference_fits, policy, engine_kind,
+                       outcome.optimum_checks)
 
 
 def run_job(
@@ -32,21 +44,37 @@ def run_job(
     settings: Settings,
     out: Path,
     on_fit: ProgressHook | None = None,
+    policy: Policy | None = None,
 ) -> JobResult:
-    """Fit every model with every engine and write the results under `out`."""
+    """Fit every model with every engine, compare, and write the results under `out`.
+
+    results.json is written before the reports, so a report that fails loses nothing."""
     out = Path(out)
-    fits = run_fits(models, frame, engines, settings, on_fit=on_fit)
+    policy = policy or load_policy()
+    outcome = run_models(models, frame, engines, settings, on_fit=on_fit)
+    comparisons = compare_outcome(outcome, policy)
     doc = results_document(
-        fits,
+        outcome.fits,
+        comparisons,
         parity_version=__version__,
         python_version=platform.python_version(),
         settings=settings.as_dict(),
+        tolerance_sources=list(policy.sources),
         models=[{"model": m.name, "formula": m.formula,
                  "engine_formula": m.spec.lme4_formula(),
                  "categorical": list(m.categorical)} for m in models],
     )
+    doc["reference_fits"] = [fit_to_dict(f) for f in outcome.reference_fits]
+    doc["optimum_checks"] = outcome.optimum_checks
     results_path = out / "results.json"
     write_json_atomic(results_path, doc)
-    markdown_path = out / "comparison.md"
-    markdown_path.write_text(render_markdown(fits), encoding="utf-8")
-    return JobResult(fits=fits, results_path=results_path, markdown_path=markdown_path)
+    reports = _write_reports(out, outcome, comparisons)
+    return JobResult(outcome, comparisons, results_path, reports)
+
+
+def _write_reports(out: Path, outcome: Outcome, comparisons: list[Comparison]) -> dict[str, Path]:
+    from parity.report_markdown import render_markdown
+
+    path = out / "comparison.md"
+    path.write_text(render_markdown(outcome.fits), encoding="utf-8")
+    return {"markdown": path}

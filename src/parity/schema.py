@@ -91,6 +91,14 @@ class Fit:
     engine_formula: str | None = None
     structure: dict[str, str] = field(default_factory=dict)
     fit_statistics: dict[str, float] = field(default_factory=dict)
+    n_groups: dict[str, int] = field(default_factory=dict)
+    variant: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The engine as comparisons name it: `lme4`, or `lme4:independent` for a
+        reference refitted with another covariance structure."""
+        return self.engine if self.variant is None else f"{self.engine}:{self.variant}"
 
     def fixed(self, term: str) -> FixedEffect | None:
         return next((f for f in self.fixed_effects if f.term == term), None)
@@ -106,6 +114,45 @@ class Fit:
             ),
             None,
         )
+
+
+Verdict = Literal["agree", "disagree", "not_comparable"]
+Quantity = Literal["estimate", "std_error", "sd", "corr"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One term of one model, one engine against one reference engine.
+
+    `verdict` is `agree` exactly when |value - reference_value| <= tolerance (the absolute
+    tolerance that applied), `disagree` otherwise, and `not_comparable` when the two fits
+    do not estimate the same quantity. Every row that is not `agree` has a `reason`.
+    `quantity` is `estimate` or `std_error` (fixed effects), `sd` or `corr` (variance
+    components); `group` is the grouping factor of a variance component (None for fixed
+    effects) and `term` its readable label.
+    """
+
+    model: str
+    engine: str
+    reference: str
+    quantity: Quantity
+    term: str
+    value: float | None
+    reference_value: float | None
+    tolerance: float | None
+    verdict: Verdict
+    reason: str | None
+    group: str | None = None
+
+
+def structure_of(groups: list[str] | tuple[str, ...],
+                 components: tuple[VarianceComponent, ...] | list[VarianceComponent]
+                 ) -> dict[str, str]:
+    """Each grouping factor's fitted covariance structure, read from what was estimated:
+    `correlated` when the fit reports a correlation for the group, else `independent`
+    (a lone random intercept included: there is nothing to correlate)."""
+    correlated = {v.group for v in components if v.kind == "corr"}
+    return {g: "correlated" if g in correlated else "independent" for g in groups}
 
 
 def _clean(value: Any) -> Any:
@@ -168,16 +215,27 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
         engine_formula=d.get("engine_formula"),
         structure=dict(d.get("structure", {})),
         fit_statistics=dict(d.get("fit_statistics", {})),
+        n_groups={k: int(v) for k, v in (d.get("n_groups") or {}).items()},
+        variant=d.get("variant"),
+    )
+
+
+def comparison_from_dict(d: dict[str, Any]) -> Comparison:
+    return Comparison(
+        model=d["model"], engine=d["engine"], reference=d["reference"],
+        quantity=d["quantity"], term=d["term"], value=d.get("value"),
+        reference_value=d.get("reference_value"), tolerance=d.get("tolerance"),
+        verdict=d["verdict"], reason=d.get("reason"), group=d.get("group"),
     )
 
 
 def results_document(
-    fits: list[Fit], comparisons: list[dict[str, Any]] | None = None, **extra: Any
+    fits: list[Fit], comparisons: list[Comparison] | None = None, **extra: Any
 ) -> dict[str, Any]:
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     doc.update(extra)
     doc["fits"] = [fit_to_dict(f) for f in fits]
-    doc["comparisons"] = _clean(comparisons or [])
+    doc["comparisons"] = [_clean(asdict(c)) for c in comparisons or []]
     return doc
 
 

@@ -68,6 +68,10 @@ class ModelSpec:
                 seen.setdefault(g, None)
         return tuple(seen)
 
+    def grouping_labels(self) -> tuple[str, ...]:
+        """Each block's grouping label (`subject`, `a:b`), once, in order."""
+        return tuple(dict.fromkeys(b.group_label for b in self.random))
+
     def variables(self) -> tuple[str, ...]:
         """All columns the model reads, response first; these define complete rows."""
         seen: dict[str, None] = {self.response: None}

@@ -235,7 +235,7 @@ class BambiEngine(Engine):
                 versions=versions,
             ),
             engine_formula=bambi_formula(spec),
-            structure={b.group_label: "independent" for b in spec.random},
+            structure={g: "independent" for g in spec.grouping_labels()},
         )
 
     @staticmethod

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,14 @@ from typing import Any
 from parity.data import PreparedData
 from parity.engines.base import Engine, EngineKind, status_fit
 from parity.models import Model
-from parity.schema import Diagnostics, Fit, FixedEffect, Provenance, VarianceComponent
+from parity.schema import (
+    Diagnostics,
+    Fit,
+    FixedEffect,
+    Provenance,
+    VarianceComponent,
+    structure_of,
+)
 from parity.settings import Settings
 
 SCRIPT_NAME = "lme4_fit.R"
@@ -38,6 +46,11 @@ def fit_from_r_json(
 ) -> Fit:
     """A Fit from the JSON that `parity_fit()` in R returns (or Rscript prints)."""
     diag = doc["diagnostics"]
+    components = tuple(
+        VarianceComponent(v["group"], v.get("term"), v.get("term2"), v["kind"],
+                          float("nan") if v["estimate"] is None else float(v["estimate"]))
+        for v in doc["variance_components"]
+    )
     versions = {k: str(v) for k, v in doc.get("versions", {}).items()}
     return Fit(
         model=model.name,
@@ -52,11 +65,7 @@ def fit_from_r_json(
                         float(f["lower"]), float(f["upper"]))
             for f in doc["fixed_effects"]
         ),
-        variance_components=tuple(
-            VarianceComponent(v["group"], v.get("term"), v.get("term2"), v["kind"],
-                              float("nan") if v["estimate"] is None else float(v["estimate"]))
-            for v in doc["variance_components"]
-        ),
+        variance_components=components,
         diagnostics=Diagnostics(
             converged=bool(diag["converged"]),
             singular=bool(diag["singular"]),
@@ -71,13 +80,15 @@ def fit_from_r_json(
             versions=versions,
         ),
         engine_formula=doc.get("formula"),
-        structure={
-            b.group_label: "correlated" if b.correlated else "independent"
-            for b in model.spec.random
-        },
+        structure=structure_of(list(model.spec.grouping_labels()), components),
         fit_statistics={k: float(v) for k, v in (doc.get("fit_statistics") or {}).items()
                         if v is not None},
     )
+
+
+def _component_json(v: VarianceComponent) -> dict[str, Any]:
+    """A component as the R side reads it (absent fields left out, not null)."""
+    return {k: val for k, val in asdict(v).items() if val is not None}
 
 
 class Lme4Engine(Engine):
@@ -85,7 +96,7 @@ class Lme4Engine(Engine):
     kind: EngineKind = "frequentist"
 
     def __init__(self) -> None:
-        self._fn: Any = None
+        self._sourced = False
 
     def missing(self) -> str | None:
         try:
@@ -94,13 +105,25 @@ class Lme4Engine(Engine):
             return f"rpy2 with R and lme4 is needed ({type(exc).__name__}: {exc})"
         return None
 
-    def _bridge(self) -> Any:
-        if self._fn is None:
-            import rpy2.robjects as ro
+    def _bridge(self, function: str = "parity_fit") -> Any:
+        import rpy2.robjects as ro
 
+        if not self._sourced:  # one embedded R per worker; the script is sourced once
             ro.r["source"](str(r_script_path()))
-            self._fn = ro.globalenv["parity_fit"]
-        return self._fn
+            self._sourced = True
+        return ro.globalenv[function]
+
+    def reml_criterion_at(self, model: Model, data: PreparedData,
+                          components: Sequence[VarianceComponent]) -> float:
+        """lme4's REML criterion (-2 REML log-likelihood) of `model` at the variance
+        components another engine estimated: one objective to judge two optima by."""
+        import rpy2.robjects as ro
+
+        fn = self._bridge("parity_reml_at")
+        levels = ro.ListVector({k: ro.StrVector(list(v)) for k, v in data.levels.items()})
+        rows = [_component_json(v) for v in components]
+        out = fn(self._r_frame(data), model.spec.lme4_formula(), levels, json.dumps(rows))
+        return float(json.loads(str(out[0]))["reml_criterion"])
 
     @staticmethod
     def _r_frame(data: PreparedData) -> Any:

@@ -22,7 +22,14 @@ from parity.data import PreparedData
 from parity.design import build_design
 from parity.engines.base import Engine, EngineKind, status_fit
 from parity.models import Model
-from parity.schema import Diagnostics, Fit, FixedEffect, Provenance, VarianceComponent
+from parity.schema import (
+    Diagnostics,
+    Fit,
+    FixedEffect,
+    Provenance,
+    VarianceComponent,
+    structure_of,
+)
 from parity.settings import Settings
 from parity.spec import RandomTerm
 
@@ -127,7 +134,6 @@ class StatsmodelsEngine(Engine):
         blocks = spec.random
         designs = [build_design(frame, b.terms, b.intercept, data.levels) for b in blocks]
         single = len(blocks) == 1 and blocks[0].correlated
-        structure = {b.group_label: "correlated" if single else "independent" for b in blocks}
         if single:
             block, re = blocks[0], designs[0]
             groups = _group_labels(frame, block.group)
@@ -182,6 +188,7 @@ class StatsmodelsEngine(Engine):
         fit_stats = {"loglik": loglik}
         if settings.reml:
             fit_stats["reml_criterion"] = -2.0 * loglik
+        structure = structure_of(list(spec.grouping_labels()), components)
         return (fixed, tuple(components), bool(res.converged), bool(singular), method,
                 structure, fit_stats)
 

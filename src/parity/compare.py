@@ -1,0 +1,233 @@
+"""The comparison rules: one verdict per (model, engine, reference, quantity, term).
+
+The verdict follows from the row's own numbers (`agree` exactly when
+|value - reference_value| <= tolerance), except where the two fits do not estimate the
+same quantity: a correlation one engine does not model, an SD of a differently
+structured covariance, a component sitting on the boundary of a singular fit. Those are
+`not_comparable`, never a silent agree or disagree, and every row that is not `agree`
+says why in words a reader can act on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from parity.schema import Comparison, Fit, Quantity, VarianceComponent
+from parity.tolerances import Policy
+
+# A correlation this close to ±1, or an SD this small relative to the residual SD, is a
+# covariance on the boundary of its parameter space.
+BOUNDARY_CORR = 0.999
+BOUNDARY_SD = 1e-3
+# Two REML log-likelihoods closer than this are one optimum for practical purposes.
+SAME_OPTIMUM = 1e-3
+
+KindOf = Callable[[str], str]
+OptimumCheck = dict[str, Any]
+
+
+def component_label(v: VarianceComponent) -> str:
+    if v.group == "Residual":
+        return "sd(Residual)"
+    if v.kind == "corr":
+        return f"corr({v.group}: {v.term}, {v.term2})"
+    return f"sd({v.group}: {v.term})"
+
+
+def _near_zero_sds(fit: Fit, group: str) -> dict[str, float]:
+    resid = fit.component("Residual", None)
+    scale = resid.estimate if resid is not None and resid.estimate > 0 else 1.0
+    return {v.term: v.estimate for v in fit.variance_components
+            if v.group == group and v.kind == "sd" and v.term is not None
+            and v.estimate / scale < BOUNDARY_SD}
+
+
+def _unit_corrs(fit: Fit, group: str) -> list[VarianceComponent]:
+    return [v for v in fit.variance_components
+            if v.group == group and v.kind == "corr" and abs(v.estimate) >= BOUNDARY_CORR]
+
+
+def boundary(fit: Fit, group: str, term: str | None, term2: str | None) -> str | None:
+    """Why this component sits on the boundary of a singular fit, or None.
+
+    An SD near zero affects itself and its correlations; a correlation of ±1 affects
+    itself and the SDs of both its terms. A singular fit whose numbers point at no
+    component in particular marks every component of every group."""
+    if not fit.diagnostics.singular or group == "Residual":
+        return None
+    terms = {t for t in (term, term2) if t is not None}
+    zero = _near_zero_sds(fit, group)
+    parts = [f"{t} SD = {zero[t]:.3g}" for t in sorted(terms & set(zero))]
+    parts += [f"corr({v.term}, {v.term2}) = {v.estimate:.3f}" for v in _unit_corrs(fit, group)
+              if terms & {v.term, v.term2}]
+    if parts:
+        return "; ".join(parts)
+    groups = list(fit.structure) or [group]
+    if not any(_near_zero_sds(fit, g) or _unit_corrs(fit, g) for g in groups):
+        return "covariance matrix singular"
+    return None
+
+
+def _poss(label: str) -> str:
+    return f"{label}'" if label.endswith("s") else f"{label}'s"
+
+
+def _row(fit: Fit, ref: Fit, quantity: Quantity, term: str, group: str | None,
+         value: float | None, ref_value: float | None, tolerance: float | None,
+         reason: str | None, comparable: bool = True) -> Comparison:
+    if not comparable or value is None or ref_value is None or tolerance is None \
+            or not (math.isfinite(value) and math.isfinite(ref_value)):
+        return Comparison(fit.model, fit.label, ref.label, quantity, term,
+                          value, ref_value, tolerance, "not_comparable",
+                          reason or "a value is missing or not finite", group)
+    agree = abs(value - ref_value) <= tolerance
+    return Comparison(fit.model, fit.label, ref.label, quantity, term,
+                      value, ref_value, tolerance, "agree" if agree else "disagree",
+                      None if agree else (reason or "outside the tolerance"), group)
+
+
+def _structure_note(fit: Fit, ref: Fit) -> str | None:
+    diff = [g for g in ref.structure if fit.structure.get(g) != ref.structure.get(g)]
+    if not diff:
+        return None
+    indep = fit if any(fit.structure.get(g) == "independent" for g in diff) else ref
+    return (f"{indep.label} fits {', '.join(diff)} terms as independent, with no correlations; "
+            f"{(ref if indep is fit else fit).label} estimates them")
+
+
+def _optimum_note(checks: Sequence[OptimumCheck], fit: Fit, ref: Fit) -> str | None:
+    """What the optimum check says about two frequentist fits of one model."""
+    for c in checks:
+        if c["model"] != fit.model or {c["engine"], c["reference"]} != {fit.label, ref.label}:
+            continue
+        values = (f"{c['objective']} {c['engine_value']:.3f} at {_poss(c['engine'])} solution, "
+                  f"{c['reference_value']:.3f} at {_poss(c['reference'])}")
+        if abs(c["difference"]) < SAME_OPTIMUM:
+            return (f"both reach the same REML optimum ({values}; difference "
+                    f"{abs(c['difference']):.1g}): the likelihood is flat here, and statsmodels' "
+                    "SEs come from the Hessian of the full likelihood, lme4's are conditional "
+                    "on the variance estimates")
+        worse = c["reference"] if c["better"] == c["engine"] else c["engine"]
+        return (f"{worse} stopped at a lower REML optimum ({values}; difference "
+                f"{abs(c['difference']):.3g})")
+    return None
+
+
+def _few_groups(fit: Fit) -> str:
+    if not fit.n_groups:
+        return ""
+    parts = [f"{n} {g} levels" for g, n in fit.n_groups.items()]
+    return f"; with {', '.join(parts)} the posterior integrates over uncertain variances"
+
+
+def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
+                 checks: Sequence[OptimumCheck] = ()) -> list[Comparison]:
+    """Every fixed effect and variance component of `fit` against `ref`."""
+    kf, kr = kind_of(fit.engine), kind_of(ref.engine)
+    bayes = kf == "bayesian" or kr == "bayesian"
+    structure = _structure_note(fit, ref)
+    optimum = None if bayes else _optimum_note(checks, fit, ref)
+    singular = [f.label for f in (ref, fit) if f.diagnostics.singular]
+    rows: list[Comparison] = []
+
+    terms = list(dict.fromkeys([f.term for f in ref.fixed_effects] +
+                               [f.term for f in fit.fixed_effects]))
+    for term in terms:
+        a, b = fit.fixed(term), ref.fixed(term)
+        if a is None or b is None:
+            owner = ref.label if a is None else fit.label
+            rows.append(_row(fit, ref, "estimate", term, None,
+                             a.estimate if a else None, b.estimate if b else None, None,
+                             f"{term} is a coefficient of {_poss(owner)} model only",
+                             comparable=False))
+            continue
+        if kf == "bayesian" and kr == "bayesian":
+            unc = max(a.std_error, b.std_error)
+        else:
+            unc = a.std_error if kf == "bayesian" else b.std_error
+        tol = policy.rule(kf, kr, "estimate").tolerance(b.estimate, unc)
+        if bayes:
+            z = abs(a.estimate - b.estimate) / unc if unc > 0 else math.inf
+            why = f"posterior mean is {z:.2f} posterior SD from {_poss(ref.label)} estimate"
+            why += "".join(f"; {n}" for n in (structure,) if n)
+            if singular:
+                why += f"; {' and '.join(singular)} fit is singular"
+        else:
+            rel = abs(a.estimate - b.estimate) / max(abs(b.estimate), 1e-300)
+            why = structure or optimum or f"differs by {rel:.1e} relative"
+        rows.append(_row(fit, ref, "estimate", term, None, a.estimate, b.estimate, tol, why))
+        tol = policy.rule(kf, kr, "std_error").tolerance(b.std_error, None)
+        ratio = a.std_error / b.std_error if b.std_error > 0 else math.inf
+        if bayes:
+            why = f"posterior SD is {ratio:.2f}x {_poss(ref.label)} SE" + (
+                _few_groups(fit) + f", which {_poss(ref.label)} SE treats as known"
+                if fit.n_groups else "")
+        else:
+            why = structure or optimum or f"SEs differ by a factor {ratio:.4f}"
+        rows.append(_row(fit, ref, "std_error", term, None, a.std_error, b.std_error, tol, why))
+
+    keys = list(dict.fromkeys((v.group, v.term, v.term2, v.kind)
+                              for f in (ref, fit) for v in f.variance_components))
+    for group, t1, t2, kind in keys:
+        a_vc, b_vc = fit.component(group, t1, t2), ref.component(group, t1, t2)
+        proto = a_vc or b_vc
+        assert proto is not None
+        label = component_label(proto)
+        value = a_vc.estimate if a_vc else None
+        ref_value = b_vc.estimate if b_vc else None
+        quantity: Quantity = "corr" if kind == "corr" else "sd"
+        sf, sr = fit.structure.get(group), ref.structure.get(group)
+        if group != "Residual" and sf != sr:
+            indep = fit.label if sf == "independent" else ref.label
+            why = (f"{indep} models no correlation between {t1} and {t2}" if kind == "corr"
+                   else f"{group} covariance differs: {fit.label} {sf}, {ref.label} {sr}; "
+                        "the SDs belong to different models (see the matched-structure rows)")
+            rows.append(_row(fit, ref, quantity, label, group, value, ref_value, None, why,
+                             comparable=False))
+            continue
+        if a_vc is None or b_vc is None:
+            owner = ref.label if a_vc is None else fit.label
+            rows.append(_row(fit, ref, quantity, label, group, value, ref_value, None,
+                             f"only {owner} estimates {label}", comparable=False))
+            continue
+        edge = [(f.label, d) for f in (ref, fit) if (d := boundary(f, group, t1, t2))]
+        if edge:
+            why = "; ".join(f"{lab} fit is singular: {group} {d} (on the boundary)"
+                            for lab, d in edge)
+            rows.append(_row(fit, ref, quantity, label, group, value, ref_value, None, why,
+                             comparable=False))
+            continue
+        vc_unc = a_vc.std_error if kf == "bayesian" else (
+            b_vc.std_error if kr == "bayesian" else None)
+        assert value is not None and ref_value is not None
+        tol = policy.rule(kf, kr, quantity).tolerance(ref_value, vc_unc)
+        if bayes:
+            why = f"posterior mean {value:.3g} against {_poss(ref.label)} {ref_value:.3g}"
+            if group != "Residual":
+                why += (f"; the posterior of a {group} SD from {fit.n_groups.get(group, '?')} "
+                        "levels is wide and right-skewed, so its mean exceeds the REML estimate")
+        else:
+            why = optimum or f"differs by {abs(value - ref_value):.3g}"
+        rows.append(_row(fit, ref, quantity, label, group, value, ref_value, tol, why))
+    return rows
+
+
+def compare_all(fits: Sequence[Fit], reference_fits: Sequence[Fit], policy: Policy,
+                kind_of: KindOf, checks: Sequence[OptimumCheck] = ()) -> list[Comparison]:
+    """Each engine against each frequentist engine listed before it, and against the
+    matched-structure lme4 refit where that engine fitted independent components."""
+    rows: list[Comparison] = []
+    models = list(dict.fromkeys(f.model for f in fits))
+    for model in models:
+        ok = [f for f in fits if f.model == model and f.status == "ok"]
+        variants = [f for f in reference_fits if f.model == model and f.status == "ok"]
+        for i, fit in enumerate(ok):
+            for ref in ok[:i]:
+                if kind_of(ref.engine) == "frequentist":
+                    rows += compare_pair(fit, ref, policy, kind_of, checks)
+            if "independent" in fit.structure.values():
+                for ref in variants:
+                    rows += compare_pair(fit, ref, policy, kind_of, checks)
+    return rows

@@ -1,0 +1,100 @@
+"""Matched covariance structures: refit lme4 the way another engine fitted the model.
+
+Bambi gives every `( … | group)` block independent coefficients, and statsmodels' crossed
+models are independent variance components; lme4's `(attitude | subject)` estimates their
+correlation. To give those engines a like-for-like reference, lme4 is refitted with every
+random coefficient in a block of its own. lme4's `||` does not split a factor into its
+contrasts, so each random column becomes a numeric indicator column (`attitudepol`), and
+the refit's names are mapped back to the canonical ones.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from parity.data import PreparedData
+from parity.design import build_design
+from parity.models import Model
+from parity.schema import Fit, VarianceComponent
+from parity.spec import ModelSpec, RandomTerm, Term
+
+INDEPENDENT = "independent"
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A refit of `model` with another covariance structure, and how to read it back."""
+
+    name: str
+    model: Model
+    data: PreparedData
+    terms: dict[str, str]  # refit column -> canonical term name
+
+
+def needs_independent(spec: ModelSpec, data: PreparedData) -> bool:
+    """Whether some block estimates correlations (two or more coefficients, `|`)."""
+    for block in spec.random:
+        if block.correlated:
+            ncol = len(build_design(data.frame.head(1), block.terms, block.intercept,
+                                    data.levels).names)
+            if ncol >= 2:
+                return True
+    return False
+
+
+def independent_variant(model: Model, data: PreparedData) -> Variant | None:
+    """The model with every random coefficient independent, or None if it already is."""
+    spec = model.spec
+    if not needs_independent(spec, data):
+        return None
+    frame = data.frame.copy()
+    mapping: dict[str, str] = {}
+    blocks: list[RandomTerm] = []
+    for block in spec.random:
+        design = build_design(data.frame, block.terms, block.intercept, data.levels)
+        if block.intercept:
+            blocks.append(RandomTerm(block.group, True, (), True))
+        for j, name in enumerate(design.names):
+            if name == "(Intercept)":
+                continue
+            column = next((c for c, n in mapping.items() if n == name), None)
+            if column is None:
+                column = name if _IDENT.match(name) and name not in frame.columns else None
+                k = 1
+                while column is None or column in frame.columns:
+                    column, k = f"re_{k}", k + 1
+                frame[column] = design.matrix[:, j]
+                mapping[column] = name
+            blocks.append(RandomTerm(block.group, False, (Term((column,)),), True))
+    new_spec = ModelSpec(spec.response, spec.intercept, spec.fixed, tuple(blocks))
+    new_model = Model(model.name, model.formula, new_spec, model.categorical)
+    new_data = PreparedData(frame=frame, levels=data.levels, n_dropped=data.n_dropped)
+    return Variant(INDEPENDENT, new_model, new_data, mapping)
+
+
+def read_back(fit: Fit, variant: Variant, original: Model) -> Fit:
+    """The refit under canonical names: lme4 calls the second block of `subject`
+    `subject.1`, and the indicator columns by their own names."""
+    groups = original.spec.grouping_labels()
+
+    def group_of(g: str) -> str:
+        base = re.sub(r"\.\d+$", "", g)
+        return g if g in groups or base not in groups else base
+
+    components = tuple(
+        VarianceComponent(
+            group_of(v.group), variant.terms.get(v.term, v.term) if v.term else v.term,
+            variant.terms.get(v.term2, v.term2) if v.term2 else v.term2,
+            v.kind, v.estimate, v.std_error, v.lower, v.upper,
+        )
+        for v in fit.variance_components
+    )
+    return replace(
+        fit,
+        formula=original.formula,
+        variance_components=components,
+        variant=variant.name,
+        structure={g: INDEPENDENT for g in groups},
+    )

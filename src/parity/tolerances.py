@@ -1,0 +1,120 @@
+"""The tolerance policy: data in a TOML file, not code.
+
+Defaults ship in `parity/data/tolerances.toml` (with the reasoning for each number in its
+comments); an analyst overrides parts of it in pyproject.toml under
+`[tool.parity.tolerances]`, or with a file of the same layout passed as `--tolerances`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from parity.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PAIRS = ("frequentist-frequentist", "bayesian-frequentist", "bayesian-bayesian")
+QUANTITIES = ("estimate", "std_error", "sd", "corr")
+PARTS = ("rtol", "atol", "sd_mult")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """tolerance = atol + rtol * |reference| + sd_mult * uncertainty."""
+
+    rtol: float
+    atol: float
+    sd_mult: float
+
+    def tolerance(self, reference: float, uncertainty: float | None) -> float:
+        extra = self.sd_mult * uncertainty if uncertainty is not None else 0.0
+        return self.atol + self.rtol * abs(reference) + extra
+
+
+@dataclass(frozen=True)
+class Policy:
+    rules: dict[tuple[str, str], Rule]
+    sources: tuple[str, ...]
+
+    def rule(self, kind_a: str, kind_b: str, quantity: str) -> Rule:
+        return self.rules[(pair_key(kind_a, kind_b), quantity)]
+
+    def with_override(self, quantity: str, rtol: float | None, atol: float | None,
+                      pair: str | None = None) -> Policy:
+        """The policy with one quantity's rtol/atol replaced (for every pair, or one)."""
+        rules = dict(self.rules)
+        for (p, q), r in self.rules.items():
+            if q == quantity and (pair is None or p == pair):
+                rules[(p, q)] = Rule(
+                    rtol=r.rtol if rtol is None else rtol,
+                    atol=r.atol if atol is None else atol,
+                    sd_mult=r.sd_mult if rtol is None and atol is None else 0.0,
+                )
+        return Policy(rules, self.sources + (f"override {quantity}: rtol={rtol} atol={atol}",))
+
+
+def pair_key(kind_a: str, kind_b: str) -> str:
+    kinds = sorted((kind_a, kind_b))
+    return f"{kinds[0]}-{kinds[1]}"
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any], source: str) -> None:
+    for pair, quantities in extra.items():
+        if pair not in PAIRS or not isinstance(quantities, dict):
+            raise UsageError(f"{source}: unknown tolerance pair {pair!r} (known: "
+                             f"{', '.join(PAIRS)})")
+        for quantity, parts in quantities.items():
+            if quantity not in QUANTITIES or not isinstance(parts, dict):
+                raise UsageError(f"{source}: unknown quantity {quantity!r} under {pair!r} "
+                                 f"(known: {', '.join(QUANTITIES)})")
+            for part, value in parts.items():
+                if part not in PARTS:
+                    raise UsageError(f"{source}: unknown part {part!r} in {pair}.{quantity} "
+                                     f"(known: {', '.join(PARTS)})")
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    raise UsageError(f"{source}: {pair}.{quantity}.{part} must be a number >= 0")
+                base.setdefault(pair, {}).setdefault(quantity, {})[part] = float(value)
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UsageError(f"{what} {str(path)!r} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{what} {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def load_policy(file: Path | None = None, project: Path | None = None) -> Policy:
+    """Defaults, then `[tool.parity.tolerances]` of `project` (a pyproject.toml; by default
+    the one in the working directory, if any), then `file`."""
+    default_path = resources.files("parity") / "data" / "tolerances.toml"
+    table: dict[str, Any] = {}
+    _merge(table, tomllib.loads(default_path.read_text(encoding="utf-8")), "defaults")
+    sources = ["parity defaults"]
+    pyproject = project if project is not None else Path.cwd() / "pyproject.toml"
+    if pyproject.is_file():
+        tool = _read_toml(pyproject, "pyproject").get("tool", {}).get("parity", {})
+        if "tolerances" in tool:
+            _merge(table, tool["tolerances"], f"{pyproject} [tool.parity.tolerances]")
+            sources.append(str(pyproject))
+    if file is not None:
+        _merge(table, _read_toml(file, "tolerance file"), str(file))
+        sources.append(str(file))
+    rules: dict[tuple[str, str], Rule] = {}
+    for pair in PAIRS:
+        for quantity in QUANTITIES:
+            parts = table.get(pair, {}).get(quantity)
+            if parts is None or set(parts) != set(PARTS):
+                raise UsageError(f"tolerance policy lacks {pair}.{quantity} "
+                                 f"(needs {', '.join(PARTS)})")
+            rules[(pair, quantity)] = Rule(**parts)
+    return Policy(rules, tuple(sources))
