@@ -102,7 +102,9 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
     messages <- c(as.character(unlist(conv)), as.character(unlist(opt_warnings)))
     warnings <- unique(c(warnings, messages))
     singular <- lme4::isSingular(fit)
-    converged <- length(conv) == 0 && fit@optinfo$conv$opt == 0
+    # A singular fit is reported by isSingular(); it is not a failure to converge.
+    failures <- grep("singular", as.character(unlist(conv)), value = TRUE, invert = TRUE)
+    converged <- length(failures) == 0 && fit@optinfo$conv$opt == 0
     stats_list <- list(
       reml_criterion = if (reml) unname(lme4::REMLcrit(fit)) else NULL,
       loglik = as.numeric(stats::logLik(fit)),

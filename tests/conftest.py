@@ -10,14 +10,17 @@ import importlib.util
 import shutil
 import subprocess
 from functools import cache
+from pathlib import Path
 
 import pytest
 
 from parity.datasets import politeness
+from parity.job import compare_outcome
 from parity.models import Model, seed_models
-from parity.runner import run_fits
-from parity.schema import Fit
+from parity.runner import Outcome, run_models
+from parity.schema import Comparison, Fit
 from parity.settings import Settings
+from parity.tolerances import load_policy
 
 SEED_NAMES = [m.name for m in seed_models()]
 
@@ -54,10 +57,21 @@ def available_engines() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def seed_fits() -> dict[tuple[str, str], Fit]:
-    """All six seed models by every available engine, default settings (the seed's)."""
-    fits = run_fits(seed_models(), politeness(), available_engines(), Settings())
-    return {(f.model, f.engine): f for f in fits}
+def seed_outcome() -> Outcome:
+    """All six seed models by every available engine, default settings (the seed's),
+    with the matched-structure lme4 refits and optimum checks."""
+    return run_models(seed_models(), politeness(), available_engines(), Settings())
+
+
+@pytest.fixture(scope="session")
+def seed_fits(seed_outcome: Outcome) -> dict[tuple[str, str], Fit]:
+    return {(f.model, f.engine): f for f in seed_outcome.fits}
+
+
+@pytest.fixture(scope="session")
+def seed_comparisons(seed_outcome: Outcome) -> list[Comparison]:
+    """The comparison rows under the shipped default tolerance policy."""
+    return compare_outcome(seed_outcome, load_policy(project=Path("/nonexistent")))
 
 
 @pytest.fixture(scope="session")

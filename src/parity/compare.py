@@ -104,7 +104,7 @@ def _optimum_note(checks: Sequence[OptimumCheck], fit: Fit, ref: Fit) -> str | N
             continue
         values = (f"{c['objective']} {c['engine_value']:.3f} at {_poss(c['engine'])} solution, "
                   f"{c['reference_value']:.3f} at {_poss(c['reference'])}")
-        if abs(c["difference"]) < SAME_OPTIMUM:
+        if c["better"] == "tie":
             return (f"both reach the same REML optimum ({values}; difference "
                     f"{abs(c['difference']):.1g}): the likelihood is flat here, and statsmodels' "
                     "SEs come from the Hessian of the full likelihood, lme4's are conditional "

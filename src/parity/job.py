@@ -73,8 +73,7 @@ def run_job(
 
 
 def _write_reports(out: Path, outcome: Outcome, comparisons: list[Comparison]) -> dict[str, Path]:
-    from parity.report_markdown import render_markdown
+    from parity.reports import write_reports
 
-    path = out / "comparison.md"
-    path.write_text(render_markdown(outcome.fits), encoding="utf-8")
-    return {"markdown": path}
+    return write_reports(out, outcome.fits, outcome.reference_fits, comparisons,
+                         outcome.optimum_checks)

@@ -1,39 +1,170 @@
-"""The Markdown report: per model, each engine's estimates side by side.
+"""The Markdown report: the generated summary, then per model each engine's estimates side
+by side with a verdict mark against its reference, and the rows that do not agree.
 
-Reads only result records (parity.schema), never an engine library.
+Reads only result records (parity.schema), never an engine library. The content is built
+as blocks (parity.report_summary) so the HTML report shows exactly the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from parity.schema import Fit, VarianceComponent
+from parity.report_summary import (
+    Block,
+    Bullets,
+    Code,
+    Heading,
+    Image,
+    Inline,
+    Mark,
+    Para,
+    Strong,
+    Table,
+    markdown_lines,
+    matrix_blocks,
+    pair_label,
+    summary_blocks,
+)
+from parity.schema import Comparison, Fit, VarianceComponent
+
+PREFERRED_REFERENCE = "lme4"
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything a report shows; figures by model, and why a model has none."""
+
+    fits: Sequence[Fit]
+    reference_fits: Sequence[Fit] = ()
+    comparisons: Sequence[Comparison] = ()
+    optimum_checks: Sequence[Mapping[str, Any]] = ()
+    title: str = "parity comparison"
+    figures: Mapping[str, Image] = field(default_factory=dict)
+    figure_errors: Mapping[str, str] = field(default_factory=dict)
 
 
 def _num(x: float | None, digits: int = 2) -> str:
     if x is None or x != x:
         return "–"
+    if x != 0 and abs(x) < 10 ** -digits:
+        return f"{x:.{digits}g}"
     return f"{x:.{digits}f}"
 
 
-def _component_label(v: VarianceComponent) -> str:
+def _g(x: Any, digits: int = 6) -> str:
+    if isinstance(x, (int, float)) and x == x:
+        return f"{x:.{digits}g}"
+    return "–"
+
+
+def component_label(v: VarianceComponent) -> str:
+    """The label comparison rows give a component: `sd(subject: (Intercept))`."""
     if v.group == "Residual":
-        return "Residual SD"
+        return "sd(Residual)"
     if v.kind == "corr":
-        return f"{v.group}: corr({v.term}, {v.term2})"
-    return f"{v.group}: SD {v.term}"
+        return f"corr({v.group}: {v.term}, {v.term2})"
+    return f"sd({v.group}: {v.term})"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
+class _Verdicts:
+    """Comparison rows of one model, looked up by (engine, reference, quantity, term)."""
+
+    def __init__(self, rows: Sequence[Comparison]) -> None:
+        self.rows = list(rows)
+        self.index: dict[tuple[str, str, str, str], Comparison] = {
+            (c.engine, c.reference, c.quantity, c.term): c for c in rows}
+
+    def reference(self, label: str) -> str | None:
+        """lme4 where `label` was compared with it, else the first reference it met."""
+        refs = list(dict.fromkeys(c.reference for c in self.rows if c.engine == label))
+        return PREFERRED_REFERENCE if PREFERRED_REFERENCE in refs else (refs[0] if refs else None)
+
+    def marks(self, label: str, quantity: str, term: str) -> Inline:
+        ref = self.reference(label)
+        main = self.index.get((label, ref, quantity, term)) if ref else None
+        if main is None:
+            return ()
+        spans: Inline = (" ", Mark(main.verdict))
+        if main.verdict == "not_comparable":
+            for c in self.rows:
+                if (c.engine, c.quantity, c.term) == (label, quantity, term) \
+                        and c.reference != ref and c.verdict != "not_comparable":
+                    spans += (" (", Mark(c.verdict), f" vs {c.reference})")
+        return spans
 
 
-def _fit_note(fit: Fit) -> str:
+def _fixed_table(cols: Sequence[Fit], verdicts: _Verdicts) -> list[Block]:
+    terms = list(dict.fromkeys(fe.term for f in cols for fe in f.fixed_effects))
+    rows = []
+    for term in terms:
+        row: list[Inline] = [(Code(term),)]
+        for f in cols:
+            fe = f.fixed(term)
+            row.append(("–",) if fe is None else (
+                f"{_num(fe.estimate)} ({_num(fe.std_error)}) "
+                f"[{_num(fe.lower)}, {_num(fe.upper)}]",
+                *verdicts.marks(f.label, "estimate", term)))
+        rows.append(tuple(row))
+    return [Heading(3, "Fixed effects"),
+            Para(("Estimate (SE) [interval]; Bambi: posterior mean (SD) [equal-tailed]. ",
+                  Mark("agree"), " agrees, ", Mark("disagree"), " disagrees, ",
+                  Mark("not_comparable"), " not comparable with the reference in the "
+                  "column header.")),
+            Table(("term", *(_header(f, verdicts) for f in cols)), tuple(rows))]
+
+
+def _components_table(cols: Sequence[Fit], verdicts: _Verdicts) -> list[Block]:
+    keys = list(dict.fromkeys((v.group, v.term, v.term2, v.kind)
+                              for f in cols for v in f.variance_components))
+    if not keys:
+        return []
+    rows = []
+    for group, vterm, vterm2, kind in keys:
+        label = component_label(VarianceComponent(group, vterm, vterm2, kind, 0.0))
+        row: list[Inline] = [(label,)]
+        for f in cols:
+            v = f.component(group, vterm, vterm2)
+            if v is None:
+                row.append(("–",))
+                continue
+            interval = (f" [{_num(v.lower, 3)}, {_num(v.upper, 3)}]"
+                        if v.lower is not None or v.upper is not None else "")
+            row.append((_num(v.estimate, 3) + interval,
+                        *verdicts.marks(f.label, v.kind, label)))
+        rows.append(tuple(row))
+    return [Heading(3, "Variance components"),
+            Para(("SD or correlation [interval where the engine gives one]; "
+                  "– where the engine has none.",)),
+            Table(("component", *(_header(f, verdicts) for f in cols)), tuple(rows))]
+
+
+def _header(fit: Fit, verdicts: _Verdicts) -> str:
+    ref = verdicts.reference(fit.label)
+    return fit.label if ref is None else f"{fit.label} (vs {ref})"
+
+
+def _disagreements(rows: Sequence[Comparison]) -> list[Block]:
+    head: list[Block] = [Heading(3, "Rows that do not agree")]
+    if not rows:
+        return head + [Para(("No comparisons for this model.",))]
+    bad = [c for c in rows if c.verdict != "agree"]
+    if not bad:
+        return head + [Para((f"All {len(rows)} comparison rows agree.",))]
+    body = tuple(((pair_label(c),), (c.quantity,), (Code(c.term),), (_g(c.value),),
+                  (_g(c.reference_value),), (_g(c.tolerance, 3),),
+                  (Mark(c.verdict), " " + c.verdict), (c.reason or "",)) for c in bad)
+    return head + [
+        Para((f"{len(bad)} of {len(rows)} comparison rows.",)),
+        Table(("engine vs reference", "quantity", "term", "value", "reference", "tolerance",
+               "verdict", "reason"), body)]
+
+
+def _fit_note(fit: Fit) -> Inline:
     d = fit.diagnostics
     if fit.status != "ok":
-        return f"- **{fit.engine}**: {fit.status} — {fit.reason}"
+        return (Strong(fit.label), f": {fit.status} — {fit.reason or 'no reason given'}")
     bits = [f"converged: {'yes' if d.converged else 'no'}",
             f"singular: {'yes' if d.singular else 'no'}"]
     if d.r_hat_max is not None:
@@ -45,49 +176,89 @@ def _fit_note(fit: Fit) -> str:
     if fit.structure:
         bits.append("random effects: " + ", ".join(f"{g} {s}" for g, s in fit.structure.items()))
     bits.append(f"{fit.provenance.seconds:.2f} s")
-    line = f"- **{fit.engine}** ({fit.engine_formula}): " + "; ".join(bits)
     if d.warnings:
-        line += "\n  - warnings: " + "; ".join(d.warnings)
-    return line
+        bits.append("warnings: " + "; ".join(d.warnings))
+    formula: Inline = (" (", Code(fit.engine_formula), ")") if fit.engine_formula else ()
+    return (Strong(fit.label), *formula, ": " + "; ".join(bits))
 
 
-def model_section(model: str, fits: Sequence[Fit]) -> list[str]:
-    """One model's tables: fixed effects, then variance components, then diagnostics."""
-    first = fits[0]
-    ok = [f for f in fits if f.status == "ok"]
-    lines = [f"## {model}", "", f"`{first.formula}` — {first.n_obs} rows used, "
-             f"{first.n_dropped} dropped as incomplete", ""]
-    if ok:
-        terms = list(dict.fromkeys(fe.term for f in ok for fe in f.fixed_effects))
-        rows = []
-        for term in terms:
-            row = [f"`{term}`"]
-            for f in ok:
-                fe = f.fixed(term)
-                row.append("–" if fe is None else
-                           f"{_num(fe.estimate)} ({_num(fe.std_error)}) "
-                           f"[{_num(fe.lower)}, {_num(fe.upper)}]")
-            rows.append(row)
-        lines += ["Fixed effects: estimate (SE) [interval]; Bambi: posterior mean (SD) [ETI]", ""]
-        lines += _table(["term"] + [f.engine for f in ok], rows) + [""]
-        keys = list(dict.fromkeys((v.group, v.term, v.term2, v.kind)
-                                  for f in ok for v in f.variance_components))
-        rows = []
-        for group, vterm, vterm2, kind in keys:
-            row = [_component_label(VarianceComponent(group, vterm, vterm2, kind, 0.0))]
-            for f in ok:
-                v = f.component(group, vterm, vterm2)
-                row.append("–" if v is None else _num(v.estimate, 3))
-            rows.append(row)
-        lines += ["Variance components (SD or correlation; – where the engine has none)", ""]
-        lines += _table(["component"] + [f.engine for f in ok], rows) + [""]
-    lines += [_fit_note(f) for f in fits] + [""]
-    return lines
+def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] = (),
+                 comparisons: Sequence[Comparison] = (), figure: Image | None = None,
+                 figure_error: str | None = None) -> list[Block]:
+    """One model: formula and rows, figure, tables with marks, disagreements, diagnostics."""
+    blocks: list[Block] = [Heading(2, model)]
+    first = fits[0] if fits else (reference_fits[0] if reference_fits else None)
+    if first is not None:
+        blocks.append(Para((Code(first.formula), f" — {first.n_obs} rows used, "
+                            f"{first.n_dropped} dropped as incomplete")))
+    if figure is not None:
+        blocks.append(figure)
+    elif figure_error:
+        blocks.append(Para((f"Figure not drawn: {figure_error}",)))
+    cols = [f for f in (*fits, *reference_fits) if f.status == "ok"]
+    verdicts = _Verdicts(comparisons)
+    if cols:
+        blocks += _fixed_table(cols, verdicts) + _components_table(cols, verdicts)
+    else:
+        blocks.append(Para(("No engine produced a fit for this model.",)))
+    blocks += _disagreements(comparisons)
+    notes = [_fit_note(f) for f in (*fits, *reference_fits)]
+    if notes:
+        blocks += [Heading(3, "Diagnostics"), Bullets(tuple(notes))]
+    return blocks
 
 
-def render_markdown(fits: Sequence[Fit], title: str = "parity comparison") -> str:
-    models = list(dict.fromkeys(f.model for f in fits))
-    lines = [f"# {title}", ""]
+def _optimum_blocks(checks: Sequence[Mapping[str, Any]]) -> list[Block]:
+    if not checks:
+        return []
+    rows = tuple(((str(c.get("model", "")),),
+                  (f"{c.get('engine', '?')} vs {c.get('reference', '?')}",),
+                  (str(c.get("objective", "")),), (_g(c.get("engine_value"), 10),),
+                  (_g(c.get("reference_value"), 10),), (_g(c.get("difference"), 3),),
+                  (str(c.get("better", "")),)) for c in checks)
+    return [Heading(2, "Optimum checks"),
+            Para(("Each objective evaluated at both engines' solutions; ", Code("better"),
+                  " is the engine whose solution the objective prefers (",
+                  Code("tie"), " when they differ by less than 0.001).")),
+            Table(("model", "engine vs reference", "objective", "engine value",
+                   "reference value", "difference", "better"), rows)]
+
+
+def report_blocks(data: ReportData) -> list[Block]:
+    """The whole report: summary and matrix on top, optimum checks, then each model."""
+    models = list(dict.fromkeys([*(f.model for f in data.fits),
+                                 *(f.model for f in data.reference_fits),
+                                 *(c.model for c in data.comparisons)]))
+    blocks: list[Block] = [Heading(1, data.title)]
+    blocks += summary_blocks(data.comparisons)
+    blocks += matrix_blocks(data.comparisons, models)
+    blocks += _optimum_blocks(data.optimum_checks)
     for model in models:
-        lines += model_section(model, [f for f in fits if f.model == model])
-    return "\n".join(lines)
+        blocks += model_blocks(
+            model, [f for f in data.fits if f.model == model],
+            [f for f in data.reference_fits if f.model == model],
+            [c for c in data.comparisons if c.model == model],
+            data.figures.get(model), data.figure_errors.get(model))
+    return blocks
+
+
+def model_section(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] = (),
+                  comparisons: Sequence[Comparison] = ()) -> list[str]:
+    """One model's section as Markdown lines."""
+    return markdown_lines(model_blocks(model, fits, reference_fits, comparisons))
+
+
+def render_markdown(fits: Sequence[Fit], title: str = "parity comparison", *,
+                    reference_fits: Sequence[Fit] = (),
+                    comparisons: Sequence[Comparison] = (),
+                    optimum_checks: Sequence[Mapping[str, Any]] = (),
+                    figures: Mapping[str, Image] | None = None,
+                    figure_errors: Mapping[str, str] | None = None) -> str:
+    """The Markdown report; with fits alone it is the side-by-side tables."""
+    data = ReportData(fits, reference_fits, comparisons, optimum_checks, title,
+                      figures or {}, figure_errors or {})
+    return render_report_markdown(data)
+
+
+def render_report_markdown(data: ReportData) -> str:
+    return "\n".join(markdown_lines(report_blocks(data)))

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from parity.compare import SAME_OPTIMUM
 from parity.data import PreparedData, prepare
 from parity.engines import Engine, check_engine, engine_kind, load_engine
 from parity.engines.base import status_fit
@@ -181,7 +182,8 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
             "model": name, "engine": "statsmodels", "reference": lme4.label,
             "objective": OBJECTIVE, "engine_value": sm_ll, "reference_value": lme4_ll,
             "difference": sm_ll - lme4_ll,
-            "better": "statsmodels" if sm_ll > lme4_ll else lme4.label,
+            "better": ("tie" if abs(sm_ll - lme4_ll) < SAME_OPTIMUM
+                       else "statsmodels" if sm_ll > lme4_ll else lme4.label),
         })
     return checks
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from parity.atomic import write_text_atomic
 
 SCHEMA_VERSION = 1
 
@@ -240,20 +240,8 @@ def results_document(
 
 
 def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    """Write to a temporary file beside `path`, then rename: a reader sees the old file
-    or the whole new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """results.json, written atomically; NaN is refused rather than written as invalid JSON."""
+    write_text_atomic(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
 
 
 def read_results(path: Path) -> tuple[dict[str, Any], list[Fit]]:

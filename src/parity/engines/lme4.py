@@ -130,13 +130,17 @@ class Lme4Engine(Engine):
         import rpy2.robjects as ro
         from rpy2.rlike.container import OrdDict
 
+        as_numeric = ro.r["as.numeric"]
         cols = OrdDict()
         for name in data.frame.columns:
             col = data.frame[name]
             if name in data.levels:
                 cols[name] = ro.StrVector([str(v) for v in col])
             else:
-                cols[name] = ro.FloatVector(col.to_numpy(dtype=float).tolist())
+                # Numbers reach R through R's own parser, as they do when the script reads
+                # the CSV itself: R's strtod can differ from Python's by one unit in the
+                # last place, which a fit near a boundary amplifies.
+                cols[name] = as_numeric(ro.StrVector([repr(float(v)) for v in col]))
         return ro.DataFrame(cols)
 
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:

@@ -1,0 +1,43 @@
+"""The comparison rows as CSV, one row per line, for analysts' own tools.
+
+Numbers are written with full precision (repr), so a value read back is the value compared;
+None is an empty field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from parity.schema import Comparison
+
+COLUMNS = ("model", "engine", "reference", "quantity", "term", "group", "value",
+           "reference_value", "tolerance", "verdict", "reason")
+
+
+def _field(x: object) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, float):
+        return repr(x)
+    return str(x)
+
+
+def render_csv(comparisons: Sequence[Comparison]) -> str:
+    """The CSV text: a header, then one line per comparison row, in the given order."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for c in comparisons:
+        writer.writerow([_field(getattr(c, name)) for name in COLUMNS])
+    return buf.getvalue()
+
+
+def write_csv(path: Path, comparisons: Sequence[Comparison]) -> Path:
+    """Write `render_csv` to `path` (UTF-8) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_csv(comparisons), encoding="utf-8", newline="")
+    return path

@@ -1,0 +1,172 @@
+"""One PNG per model: each engine's estimates and intervals side by side.
+
+matplotlib is imported inside the functions, so importing the reports costs nothing where
+no figure is drawn. Figures are drawn on matplotlib's Agg canvas through the object API
+(no pyplot), so no global backend is switched and no figure is left open.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from parity.schema import Fit
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+log = logging.getLogger(__name__)
+
+STYLES = {"lme4": ("#1f77b4", "o"), "statsmodels": ("#ff7f0e", "s"),
+          "bambi": ("#2ca02c", "D"), "lme4:independent": ("#9467bd", "^")}
+EXTRA_STYLES = [("#d62728", "v"), ("#8c564b", "P"), ("#e377c2", "X"), ("#7f7f7f", "*")]
+
+# (point, lower, upper) for one row of a panel, or None where the fit has no such row.
+Getter = Callable[[Fit, tuple[str, str | None, str | None]], tuple[float, float, float] | None]
+
+
+@dataclass
+class FigureResult:
+    """Figures written, by model, and why the others were not."""
+
+    paths: dict[str, Path] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def figure_names(models: Sequence[str]) -> dict[str, str]:
+    """A safe, distinct file stem per model (model names are user data)."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for model in models:
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", model).strip("_") or "model"
+        candidate, n = stem, 2
+        while candidate.lower() in taken:
+            candidate, n = f"{stem}_{n}", n + 1
+        taken.add(candidate.lower())
+        names[model] = candidate
+    return names
+
+
+def _style(label: str, i: int) -> tuple[str, str]:
+    return STYLES.get(label, EXTRA_STYLES[i % len(EXTRA_STYLES)])
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def _fixed(fit: Fit, key: tuple[str, str | None, str | None]) -> tuple[float, float, float] | None:
+    fe = fit.fixed(key[0])
+    return None if fe is None else (fe.estimate, fe.lower, fe.upper)
+
+
+def _component(fit: Fit,
+               key: tuple[str, str | None, str | None]) -> tuple[float, float, float] | None:
+    v = fit.component(*key)
+    if v is None:
+        return None
+    lo = v.lower if v.lower is not None else math.nan
+    hi = v.upper if v.upper is not None else math.nan
+    return (v.estimate, lo, hi)
+
+
+def _vc_label(group: str, term: str | None, term2: str | None) -> str:
+    if group == "Residual":
+        return "Residual"
+    return f"{group}: {term}" if term2 is None else f"{group}:\n{term}, {term2}"
+
+
+def _panel(ax: Axes, title: str, keys: Sequence[tuple[str, str | None, str | None]],
+           labels: Sequence[str], fits: Sequence[Fit], get: Getter) -> None:
+    """Rows top to bottom, engines dodged vertically within a row, intervals as lines."""
+    n, k = len(keys), len(fits)
+    step = 0.7 / max(k, 1)
+    for i, fit in enumerate(fits):
+        colour, marker = _style(fit.label, i)
+        xs, ys, seg_y, seg_lo, seg_hi = [], [], [], [], []
+        for j, key in enumerate(keys):
+            got = get(fit, key)
+            if got is None or not _finite(got[0]):
+                continue
+            y = (n - 1 - j) + (k - 1) / 2 * step - i * step
+            xs.append(got[0])
+            ys.append(y)
+            if _finite(got[1]) and _finite(got[2]):
+                seg_y.append(y)
+                seg_lo.append(got[1])
+                seg_hi.append(got[2])
+        if seg_y:
+            ax.hlines(seg_y, seg_lo, seg_hi, colors=colour, linewidth=1.6)
+        ax.plot(xs, ys, linestyle="none", marker=marker, color=colour, markersize=5,
+                label=fit.label)
+    ax.set_yticks(range(n), list(reversed(labels)))
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.axvline(0.0, color="#888888", linewidth=0.8, linestyle=":")
+    ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(labelsize=8)
+
+
+def draw_model_figure(path: Path, model: str, fits: Sequence[Fit]) -> Path:
+    """Draw one model's figure (fixed effects, SDs, correlations) to `path` as PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ok = [f for f in fits if f.status == "ok"]
+    terms = list(dict.fromkeys(fe.term for f in ok for fe in f.fixed_effects))
+    vcs = list(dict.fromkeys((v.group, v.term, v.term2, v.kind)
+                             for f in ok for v in f.variance_components))
+    panels: list[tuple[str, list[tuple[str, str | None, str | None]], list[str], Getter]] = []
+    if terms:
+        panels.append(("Fixed effects: estimate and interval", [(t, None, None) for t in terms],
+                       terms, _fixed))
+    for kind, title in (("sd", "Standard deviations"), ("corr", "Correlations")):
+        keys = [(g, t, t2) for g, t, t2, kd in vcs if kd == kind]
+        if keys:
+            panels.append((title, keys, [_vc_label(*key) for key in keys], _component))
+    rows = max((len(p[1]) for p in panels), default=1)
+    height = 1.6 + max(rows, 1) * (0.35 + 0.12 * len(ok))
+    widths = [1.5 if p[3] is _fixed else 1.0 for p in panels] or [1.0]
+    fig = Figure(figsize=(3.6 * sum(widths) + 1.2, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.suptitle(model, fontsize=11)
+    if not panels:
+        ax = fig.add_subplot()
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no engine produced estimates for this model",
+                ha="center", va="center")
+    else:
+        axes = fig.subplots(1, len(panels), squeeze=False, width_ratios=widths)[0]
+        for ax, (title, keys, labels, get) in zip(axes, panels, strict=True):
+            _panel(ax, title, keys, labels, ok, get)
+            if title == "Correlations":
+                ax.set_xlim(-1.05, 1.05)
+        handles, names = axes[0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside lower center", ncols=max(len(names), 1),
+                   fontsize=8, frameon=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, format="png")
+    return path
+
+
+def write_figures(directory: Path, fits: Sequence[Fit],
+                  reference_fits: Sequence[Fit] = ()) -> FigureResult:
+    """One PNG per model under `directory`; a figure that fails is recorded, not raised,
+    so one bad model never costs the rest of the report."""
+    result = FigureResult()
+    everything = [*fits, *reference_fits]
+    models = list(dict.fromkeys(f.model for f in everything))
+    for model, stem in figure_names(models).items():
+        try:
+            path = directory / f"{stem}.png"
+            result.paths[model] = draw_model_figure(
+                path, model, [f for f in everything if f.model == model])
+        except Exception as exc:  # any drawing failure is reported for its model alone
+            log.warning("figure for %s not drawn: %s", model, exc)
+            result.errors[model] = f"{type(exc).__name__}: {exc}"
+    return result

@@ -1,0 +1,96 @@
+"""The HTML report: the Markdown report's content as one self-contained file.
+
+Inline CSS, no scripts, no external assets: figures are embedded as `data:image/png`
+URIs, so the file can be mailed or archived alone. Every piece of text goes through
+html.escape, since model names, formulas and terms are user data.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from parity.report_markdown import ReportData, report_blocks
+from parity.report_summary import (
+    MARKS,
+    Block,
+    Bullets,
+    Code,
+    Heading,
+    Image,
+    Inline,
+    Mark,
+    Para,
+    Span,
+    Strong,
+    Table,
+)
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
+       max-width: 80rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }
+h1, h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .2rem; }
+h2 { margin-top: 2.2rem; }
+table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .9rem; }
+th, td { border: 1px solid #d0d7de; padding: .25rem .5rem; text-align: left;
+         vertical-align: top; }
+th { background: #f6f8fa; }
+tr:nth-child(even) td { background: #fbfcfd; }
+code { background: #f6f8fa; padding: 0 .25rem; border-radius: 3px; font-size: .88em; }
+img { max-width: 100%; height: auto; }
+.mark { font-weight: bold; }
+.agree { color: #1a7f37; }
+.disagree { color: #cf222e; }
+.not_comparable { color: #6e7781; }
+"""
+
+
+def _span(span: Span) -> str:
+    if isinstance(span, Code):
+        return f"<code>{escape(span.text)}</code>"
+    if isinstance(span, Strong):
+        return f"<strong>{escape(span.text)}</strong>"
+    if isinstance(span, Mark):
+        css = span.verdict if span.verdict in MARKS else "unknown"
+        return (f'<span class="mark {css}" title="{escape(span.verdict)}">'
+                f"{escape(MARKS.get(span.verdict, '?'))}</span>")
+    return escape(span)
+
+
+def _inline(spans: Inline) -> str:
+    return "".join(_span(s) for s in spans)
+
+
+def _image(img: Image) -> str:
+    try:
+        data = base64.b64encode(img.path.read_bytes()).decode("ascii")
+    except OSError as exc:
+        return f"<p>Figure not available: {escape(str(exc))}</p>"
+    return (f'<figure><img alt="{escape(img.alt)}" '
+            f'src="data:image/png;base64,{data}"></figure>')
+
+
+def _block(b: Block) -> str:
+    if isinstance(b, Heading):
+        level = min(max(b.level, 1), 6)
+        return f"<h{level}>{escape(b.text)}</h{level}>"
+    if isinstance(b, Para):
+        return f"<p>{_inline(b.spans)}</p>"
+    if isinstance(b, Bullets):
+        return "<ul>\n" + "\n".join(f"<li>{_inline(i)}</li>" for i in b.items) + "\n</ul>"
+    if isinstance(b, Table):
+        head = "".join(f"<th>{escape(h)}</th>" for h in b.header)
+        body = "\n".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>"
+                         for row in b.rows)
+        return (f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n"
+                "</table>")
+    return _image(b)
+
+
+def render_html(data: ReportData) -> str:
+    """The whole report as one HTML document (same blocks as the Markdown)."""
+    body = "\n".join(_block(b) for b in report_blocks(data))
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{escape(data.title)}</title>\n<style>{CSS}</style>\n</head>\n"
+            f"<body>\n{body}\n</body>\n</html>\n")

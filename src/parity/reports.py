@@ -1,0 +1,43 @@
+"""Write every report of a run: Markdown, self-contained HTML, CSV and one figure per model.
+
+Reads only result records. A figure that cannot be drawn is noted in the reports and the
+rest are still written; failed, skipped and unsupported fits appear as notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from parity.atomic import write_text_atomic
+from parity.report_csv import render_csv
+from parity.report_figures import write_figures
+from parity.report_html import render_html
+from parity.report_markdown import ReportData, render_report_markdown
+from parity.report_summary import Image
+from parity.schema import Comparison, Fit
+
+
+def write_reports(out: Path, fits: Sequence[Fit], reference_fits: Sequence[Fit],
+                  comparisons: Sequence[Comparison],
+                  optimum_checks: Sequence[Mapping[str, Any]],
+                  title: str = "parity comparison") -> dict[str, Path]:
+    """Write comparison.md, comparison.html, comparison.csv and figures/<model>.png under
+    `out`; return the paths by kind (`markdown`, `html`, `csv`, `figures` → the folder)."""
+    out = Path(out)
+    figures_dir = out / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    drawn = write_figures(figures_dir, fits, reference_fits)
+    images = {model: Image(f"{model}: estimates and intervals by engine", path,
+                           path.relative_to(out).as_posix())
+              for model, path in drawn.paths.items()}
+    data = ReportData(fits=list(fits), reference_fits=list(reference_fits),
+                      comparisons=list(comparisons), optimum_checks=list(optimum_checks),
+                      title=title, figures=images, figure_errors=drawn.errors)
+    return {
+        "markdown": write_text_atomic(out / "comparison.md", render_report_markdown(data)),
+        "html": write_text_atomic(out / "comparison.html", render_html(data)),
+        "csv": write_text_atomic(out / "comparison.csv", render_csv(comparisons)),
+        "figures": figures_dir,
+    }

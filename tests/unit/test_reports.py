@@ -1,0 +1,199 @@
+"""Reports from hand-made records: every file written, self-contained and escaped HTML,
+CSV that round-trips, a summary generated from the verdicts, failures that stay local."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from parity import report_figures
+from parity.report_csv import COLUMNS
+from parity.report_markdown import render_markdown
+from parity.report_summary import reason_items, summary_lines, summary_matrix
+from parity.reports import write_reports
+from parity.schema import (
+    Comparison,
+    Diagnostics,
+    Fit,
+    FixedEffect,
+    Status,
+    VarianceComponent,
+    Verdict,
+)
+
+Quantity = Literal["estimate", "std_error", "sd", "corr"]
+FORMULA = "frequency ~ gender + attitude + (attitude | subject)"
+
+
+def make_fit(engine: str, model: str = "slope", shift: float = 0.0, status: Status = "ok",
+             variant: str | None = None, formula: str = FORMULA,
+             term: str = "attitudepol") -> Fit:
+    ok = status == "ok"
+    return Fit(
+        model=model, formula=formula, engine=engine, status=status,
+        reason=None if ok else "the engine raised", n_obs=83, n_dropped=1,
+        fixed_effects=(FixedEffect("(Intercept)", 256.9 + shift, 13.5, 230.0, 283.8),
+                       FixedEffect(term, -19.7 + shift, 5.6, -30.6, -8.8)) if ok else (),
+        variance_components=(
+            VarianceComponent("subject", "(Intercept)", None, "sd", 20.3, None, 9.0, 35.0),
+            VarianceComponent("subject", "(Intercept)", term, "corr", 0.2),
+            VarianceComponent("Residual", None, None, "sd", 35.2),
+        ) if ok else (),
+        diagnostics=Diagnostics(converged=ok, singular=False),
+        engine_formula=formula, structure={"subject": "correlated"}, variant=variant,
+    )
+
+
+def row(engine: str, reference: str, verdict: Verdict, reason: str | None = None,
+        model: str = "slope", quantity: Quantity = "estimate", term: str = "attitudepol",
+        value: float | None = -19.7, group: str | None = None) -> Comparison:
+    return Comparison(model, engine, reference, quantity, term, value, -19.7, 0.1, verdict,
+                      reason, group)
+
+
+FITS = [make_fit("lme4"), make_fit("statsmodels", shift=1e-4), make_fit("bambi", shift=0.9),
+        make_fit("lme4", model="additive"), make_fit("bambi", model="additive", status="failed")]
+REFERENCE_FITS = [make_fit("lme4", variant="independent")]
+COMPARISONS = [
+    row("statsmodels", "lme4", "agree", value=0.1 + 0.2),
+    row("bambi", "lme4", "agree", term="(Intercept)"),
+    row("bambi", "lme4", "disagree", "posterior mean is 0.52 posterior SD from lme4's estimate"),
+    row("bambi", "statsmodels", "disagree",
+        "posterior mean is 0.61 posterior SD from statsmodels's estimate"),
+    row("bambi", "lme4", "not_comparable", "bambi models no correlation here", quantity="corr",
+        term="corr(subject: (Intercept), attitudepol)", value=None, group="subject"),
+    row("bambi", "lme4:independent", "agree", quantity="sd",
+        term="sd(subject: (Intercept))", group="subject"),
+]
+CHECKS = [{"model": "slope", "engine": "statsmodels", "reference": "lme4",
+           "objective": "REML criterion", "engine_value": 795.12, "reference_value": 795.1,
+           "difference": 0.02, "better": "lme4"}]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("reports")
+    return write_reports(out, FITS, REFERENCE_FITS, COMPARISONS, CHECKS, title="parity test")
+
+
+def test_all_files_written(written: dict[str, Path]) -> None:
+    assert set(written) == {"markdown", "html", "csv", "figures"}
+    for kind in ("markdown", "html", "csv"):
+        assert written[kind].is_file() and written[kind].stat().st_size > 0
+    pngs = sorted(p.name for p in written["figures"].glob("*.png"))
+    assert pngs == ["additive.png", "slope.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written["figures"].iterdir())
+
+
+def test_html_is_self_contained(written: dict[str, Path]) -> None:
+    text = written["html"].read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*https?://""", text, re.IGNORECASE)
+    assert "http://" not in text and "https://" not in text
+    assert "<script" not in text.lower()
+    assert text.count('src="data:image/png;base64,') == 2
+
+
+def test_csv_matches_comparisons(written: dict[str, Path]) -> None:
+    with written["csv"].open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert tuple(rows[0]) == COLUMNS == (
+        "model", "engine", "reference", "quantity", "term", "group", "value",
+        "reference_value", "tolerance", "verdict", "reason")
+    assert len(rows) - 1 == len(COMPARISONS)
+    first = dict(zip(COLUMNS, rows[1], strict=True))
+    assert float(first["value"]) == 0.1 + 0.2  # full precision, not rounded
+    assert first["group"] == "" and first["reason"] == ""  # None is empty
+    nc = dict(zip(COLUMNS, rows[5], strict=True))
+    assert nc["value"] == "" and nc["group"] == "subject"
+
+
+def test_markdown_has_summary_matrix_reasons_and_marks(written: dict[str, Path]) -> None:
+    text = written["markdown"].read_text(encoding="utf-8")
+    assert text.index("## Summary") < text.index("## Summary matrix") < text.index("## slope")
+    assert "| model | statsmodels vs lme4 | bambi vs lme4 |" in text
+    assert "| slope | 1/1 | 1/2 (+1 n/c) |" in text
+    assert "bambi models no correlation here" in text
+    assert "posterior mean is 0.52 posterior SD from lme4's estimate" in text
+    assert "bambi (vs lme4)" in text and "lme4:independent" in text
+    assert "✗" in text and "✓" in text and "○" in text
+    assert "REML criterion" in text  # optimum checks
+    assert "![slope: estimates and intervals by engine](figures/slope.png)" in text
+
+
+def test_failed_fits_and_models_without_comparisons(tmp_path: Path) -> None:
+    fits = [make_fit("lme4", model="broken", status="failed"),
+            make_fit("statsmodels", model="broken", status="skipped")]
+    paths = write_reports(tmp_path, fits, [], [], [])
+    text = paths["markdown"].read_text(encoding="utf-8")
+    assert "No engine produced a fit for this model." in text
+    assert "No comparisons were made." in text
+    assert "**lme4**: failed — the engine raised" in text
+    assert (paths["figures"] / "broken.png").is_file()
+
+
+def test_user_text_is_escaped(tmp_path: Path) -> None:
+    evil = "<script>alert(1)</script>"
+    fits = [make_fit("lme4", model=evil, formula=f"y ~ {evil}", term=evil),
+            make_fit("statsmodels", model=evil, formula=f"y ~ {evil}", term=evil)]
+    comps = [row("statsmodels", "lme4", "disagree", f"because {evil}", model=evil, term=evil)]
+    paths = write_reports(tmp_path, fits, [], comps, [], title=evil)
+    html = paths["html"].read_text(encoding="utf-8")
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    md = paths["markdown"].read_text(encoding="utf-8")
+    assert "<script>" not in re.sub(r"`[^`]*`", "", md)  # raw only inside code spans
+    assert [p.name for p in paths["figures"].iterdir()] == ["script_alert_1_script.png"]
+
+
+def test_one_failing_figure_does_not_stop_the_reports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    draw = report_figures.draw_model_figure
+
+    def flaky(path: Path, model: str, fits: list[Fit]) -> Path:
+        if model == "slope":
+            raise RuntimeError("no ink")
+        return draw(path, model, fits)
+
+    monkeypatch.setattr(report_figures, "draw_model_figure", flaky)
+    paths = write_reports(tmp_path, FITS, REFERENCE_FITS, COMPARISONS, CHECKS)
+    assert [p.name for p in paths["figures"].glob("*.png")] == ["additive.png"]
+    assert "Figure not drawn: RuntimeError: no ink" in paths["markdown"].read_text("utf-8")
+    assert paths["html"].read_text("utf-8").count("data:image/png") == 1
+
+
+def test_reasons_differing_only_in_numbers_are_grouped() -> None:
+    rows = [*COMPARISONS, row("bambi", "lme4", "disagree",
+                              "posterior mean is 1.30 posterior SD from lme4's estimate",
+                              model="additive", term="genderM")]
+    items = reason_items(rows)
+    texts = ["".join(s if isinstance(s, str) else getattr(s, "text", "") for s in i)
+             for i in items]
+    grouped = [t for t in texts if "posterior mean is … posterior SD" in t]
+    assert len(grouped) == 1
+    assert "slope (bambi vs lme4): attitudepol" in grouped[0]
+    assert "additive (bambi vs lme4): genderM" in grouped[0]
+    alone = [t for t in texts if "statsmodels's estimate" in t]
+    assert alone and "0.61" in alone[0]  # a reason of its own keeps its numbers
+    assert any("bambi models no correlation here" in t for t in texts)
+
+
+def test_summary_matrix_counts_agree_over_comparable() -> None:
+    header, body = summary_matrix(COMPARISONS, ["slope", "additive"])
+    assert header == ["model", "statsmodels vs lme4", "bambi vs lme4", "bambi vs statsmodels",
+                      "bambi vs lme4:independent"]
+    assert body[0] == ["slope", "1/1", "1/2 (+1 n/c)", "0/1", "1/1"]
+    assert body[1] == ["additive", "–", "–", "–", "–"]
+    lines = summary_lines(COMPARISONS)
+    assert "- **bambi vs lme4**: 1 of 2 comparable rows agree, 1 disagree; 1 not comparable" \
+        in lines
+
+
+def test_render_markdown_with_fits_alone_still_works() -> None:
+    text = render_markdown(FITS)
+    assert text.startswith("# parity comparison")
+    assert "`frequency ~ gender + attitude + (attitude | subject)`" in text
+    assert "| `attitudepol` |" in text
