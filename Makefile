@@ -8,7 +8,13 @@ PYVER := $(shell $(PYTHON) -c 'import sys; print(f"py{sys.version_info[0]}{sys.v
 CONSTRAINTS := constraints/$(PYVER).txt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 R_PACKAGES := r-base-core r-base-dev r-cran-lme4 r-cran-jsonlite
-TOX_ENVS ?= lint,type,py311
+TOX_ENVS ?= lint,type,py311,py312,nor,seed
+# pyenv installs several Pythons but shims only the global one: name them all (3.11 first,
+# so `python3` stays 3.11) so that tox finds python3.10 … python3.13.
+PYENV_PYTHONS := $(shell command -v pyenv >/dev/null 2>&1 && { pyenv versions --bare | grep -E '^3\.11\.[0-9]+$$'; pyenv versions --bare | grep -E '^3\.1[023]\.[0-9]+$$'; } | paste -sd: -)
+ifneq ($(PYENV_PYTHONS),)
+export PYENV_VERSION := $(PYENV_PYTHONS)
+endif
 
 .PHONY: report test r-deps venv lint type lock clean
 
@@ -43,13 +49,14 @@ lint: venv
 type: venv
 	$(VENV)/bin/mypy
 
-# Regenerate the pins for the Python in use from a fresh, unpinned install.
-lock:
-	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q ".[r,dev]" "matplotlib<3.11"
-	{ echo "# Pinned stack for $(PYVER) (pip freeze of a working install; regenerate with 'make lock')."; \
-	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^parity'; } > $(CONSTRAINTS)
-	rm -rf .lock-venv
+# Regenerate the pins of every Python from pyproject.toml (uv resolves for each version).
+lock: venv
+	for v in 3.10 3.11 3.12 3.13; do \
+		extra=$$([ $$v = 3.11 ] && echo "--extra dev"); \
+		$(VENV)/bin/uv pip compile pyproject.toml constraints/test.in --extra r $$extra \
+			--python-version $$v -q --custom-compile-command "make lock" \
+			-o constraints/py$${v/./}.txt || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .tox reports

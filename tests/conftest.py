@@ -48,9 +48,8 @@ def bambi_missing() -> str | None:
 
 
 def available_engines() -> list[str]:
-    engines = ["statsmodels"]
-    if r_missing() is None:
-        engines.insert(0, "lme4")
+    """lme4 always: without R its engine uses the shipped recorded references."""
+    engines = ["lme4", "statsmodels"]
     if bambi_missing() is None:
         engines.append("bambi")
     return engines
@@ -79,8 +78,23 @@ def seed_models_by_name() -> dict[str, Model]:
     return {m.name: m for m in seed_models()}
 
 
-def need(engine: str) -> None:
-    """Skip, naming what is missing, when `engine` cannot run here."""
-    reason = {"lme4": r_missing, "bambi": bambi_missing}.get(engine, lambda: None)()
+def lme4_results_missing() -> str | None:
+    """lme4 numbers come from live R or, without it, from recorded references."""
+    if r_missing() is None or recorded_dir().is_dir():
+        return None
+    return f"no R ({r_missing()}) and no recorded lme4 references"
+
+
+def recorded_dir() -> Path:
+    from parity.recorded import shipped_dir
+
+    return shipped_dir()
+
+
+def need(what: str) -> None:
+    """Skip, naming what is missing: "R" (live R with lme4 and rpy2), "lme4" (lme4
+    results, live or recorded), "bambi"."""
+    check = {"R": r_missing, "lme4": lme4_results_missing, "bambi": bambi_missing}[what]
+    reason = check()
     if reason:
-        pytest.skip(f"{engine}: {reason}")
+        pytest.skip(f"{what}: {reason}")

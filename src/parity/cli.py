@@ -19,11 +19,22 @@ from parity.errors import DataError, ParityError, UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from parity.models import Model
     from parity.schema import Fit
 
 
 def _csv_list(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", type=_csv_list, default=None,
+                        help="seed models (comma-separated names; default: all six)")
+    parser.add_argument("--data", type=Path, default=None, help="a CSV file of your own")
+    parser.add_argument("--formula", action="append", default=None,
+                        help="a model formula in lme4 syntax (repeatable; needs --data)")
+    parser.add_argument("--categorical", type=_csv_list, default=[],
+                        help="categorical columns of --data (comma-separated)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,15 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="fit models with each engine and write the comparison")
-    run.add_argument("--models", type=_csv_list, default=None,
-                     help="seed models to run (comma-separated names; default: all six)")
+    _add_model_args(run)
     run.add_argument("--engines", type=_csv_list, default=None,
                      help="engines (comma-separated; default: lme4,statsmodels,bambi)")
-    run.add_argument("--data", type=Path, default=None, help="a CSV file of your own")
-    run.add_argument("--formula", action="append", default=None,
-                     help="a model formula in lme4 syntax (repeatable; needs --data)")
-    run.add_argument("--categorical", type=_csv_list, default=[],
-                     help="categorical columns of --data (comma-separated)")
     run.add_argument("--draws", type=int, default=None)
     run.add_argument("--tune", type=int, default=None)
     run.add_argument("--chains", type=int, default=None)
@@ -52,6 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a TOML file overriding the tolerance policy")
     run.add_argument("--out", type=Path, required=True, help="directory for the results")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
+    record = sub.add_parser(
+        "record", help="store live lme4 results as references for machines without R")
+    _add_model_args(record)
+    record.add_argument("--out", type=Path, required=True,
+                        help="directory for the records (point $PARITY_REFERENCES at it)")
+    record.add_argument("--debug", action="store_true", help="show tracebacks")
+    diff = sub.add_parser("diff", help="what moved between two results.json files")
+    diff.add_argument("a", type=Path, help="the baseline results.json (or its directory)")
+    diff.add_argument("b", type=Path, help="the results.json to compare with it")
+    diff.add_argument("--tolerances", type=Path, default=None,
+                      help="a TOML file overriding the tolerance policy")
+    diff.add_argument("--all", action="store_true",
+                      help="show every value and comparison row, not only what moved")
+    diff.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -71,27 +90,40 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from parity.engines import ENGINE_NAMES
-    from parity.job import run_job
+def _models(args: argparse.Namespace) -> tuple[pd.DataFrame, list[Model]]:
+    """The seed models on the shipped data, or the analyst's formulas on their CSV."""
     from parity.models import seed_models, select, user_models
-    from parity.settings import Settings
-    from parity.tolerances import load_policy
 
     if args.data is None:
         if args.formula:
             raise UsageError("--formula needs --data (the seed models use the shipped data)")
         from parity.datasets import politeness
 
-        frame = politeness()
-        models = select(seed_models(), args.models)
-    else:
-        if not args.formula:
-            raise UsageError("--data needs at least one --formula")
-        if args.models:
-            raise UsageError("--models names seed models; with --data, give --formula")
-        frame = _read_csv(args.data)
-        models = user_models(args.formula, args.categorical)
+        return politeness(), select(seed_models(), args.models)
+    if not args.formula:
+        raise UsageError("--data needs at least one --formula")
+    if args.models:
+        raise UsageError("--models names seed models; with --data, give --formula")
+    return _read_csv(args.data), user_models(args.formula, args.categorical)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from parity.job import record_job
+    from parity.settings import Settings
+
+    frame, models = _models(args)
+    for path in record_job(models, frame, Settings(), args.out):
+        print(f"recorded: {path}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from parity.engines import ENGINE_NAMES
+    from parity.job import run_job
+    from parity.settings import Settings
+    from parity.tolerances import load_policy
+
+    frame, models = _models(args)
     overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed",
                                                "target_accept")
                  if getattr(args, k) is not None}
@@ -122,6 +154,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Exit 1 when a verdict flipped or a fit's ok-ness changed, so CI can gate on it."""
+    from parity.diff import diff_files
+    from parity.tolerances import load_policy
+
+    report = diff_files(args.a, args.b, load_policy(args.tolerances))
+    print(report.render(all_rows=args.all), end="")
+    return 1 if report.flipped else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -130,6 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "diff":
+            return cmd_diff(args)
+        if args.command == "record":
+            return cmd_record(args)
         raise UsageError(f"unknown command {args.command!r}")
     except ParityError as exc:
         if debug:

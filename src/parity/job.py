@@ -12,11 +12,16 @@ import pandas as pd
 
 from parity import __version__
 from parity.compare import compare_all
+from parity.data import PreparedData
 from parity.engines import engine_kind
+from parity.environment import environment
+from parity.errors import FitError
 from parity.models import Model
-from parity.runner import Outcome, ProgressHook, run_models
+from parity.recorded import make_record, write_record
+from parity.runner import Outcome, ProgressHook, fit_many, prepare_all, run_models
 from parity.schema import Comparison, Fit, fit_to_dict, results_document, write_json_atomic
 from parity.settings import Settings
+from parity.structure import independent_variant
 from parity.tolerances import Policy, load_policy
 
 
@@ -58,6 +63,7 @@ def run_job(
         comparisons,
         parity_version=__version__,
         python_version=platform.python_version(),
+        environment=environment([*outcome.fits, *outcome.reference_fits]),
         settings=settings.as_dict(),
         tolerance_sources=list(policy.sources),
         models=[{"model": m.name, "formula": m.formula,
@@ -70,6 +76,27 @@ def run_job(
     write_json_atomic(results_path, doc)
     reports = _write_reports(out, outcome, comparisons)
     return JobResult(outcome, comparisons, results_path, reports)
+
+
+def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
+               out: Path) -> list[Path]:
+    """Fit every model (and its matched-structure refit) with live lme4 and store each
+    result as a recorded reference under `out`."""
+    prepared = prepare_all(models, frame)
+    jobs: list[tuple[Model, PreparedData, str | None]] = []
+    for m in models:
+        jobs.append((m, prepared[m.name], None))
+        refit = independent_variant(m, prepared[m.name])
+        if refit is not None:
+            jobs.append((refit.model, refit.data, refit.name))
+    fits = fit_many("lme4", [(m, d) for m, d, _ in jobs], settings)
+    paths = []
+    for (model, data, variant), fit in zip(jobs, fits, strict=True):
+        if fit.status != "ok" or fit.is_recorded:
+            why = "it is itself a recorded reference" if fit.is_recorded else fit.reason
+            raise FitError(f"cannot record lme4 for {model.name}: {why} (recording needs R)")
+        paths.append(write_record(out, make_record(model, data, settings, fit, variant)))
+    return paths
 
 
 def _write_reports(out: Path, outcome: Outcome, comparisons: list[Comparison]) -> dict[str, Path]:

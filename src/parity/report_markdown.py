@@ -142,7 +142,22 @@ def _components_table(cols: Sequence[Fit], verdicts: _Verdicts) -> list[Block]:
 
 def _header(fit: Fit, verdicts: _Verdicts) -> str:
     ref = verdicts.reference(fit.label)
-    return fit.label if ref is None else f"{fit.label} (vs {ref})"
+    label = f"{fit.label} (recorded)" if fit.is_recorded else fit.label
+    return label if ref is None else f"{label} (vs {ref})"
+
+
+def _recorded_note(fits: Sequence[Fit]) -> list[Block]:
+    """Recorded numbers are said once on top, as well as beside every table."""
+    rec = [f for f in fits if f.is_recorded]
+    if not rec:
+        return []
+    versions = sorted({f"{f.provenance.r_version or 'R ?'}, lme4 {f.provenance.engine_version}"
+                       for f in rec})
+    models = ", ".join(dict.fromkeys(f.model for f in rec))
+    return [Para((Strong("Recorded lme4 numbers:"),
+                  f" R was not used in this run; the lme4 results for {models} are recorded "
+                  f"references ({'; '.join(versions)}) matched by data hash, formula and "
+                  "settings.",))]
 
 
 def _disagreements(rows: Sequence[Comparison]) -> list[Block]:
@@ -167,6 +182,9 @@ def _fit_note(fit: Fit) -> Inline:
         return (Strong(fit.label), f": {fit.status} — {fit.reason or 'no reason given'}")
     bits = [f"converged: {'yes' if d.converged else 'no'}",
             f"singular: {'yes' if d.singular else 'no'}"]
+    if fit.is_recorded:
+        when = fit.provenance.settings.get("recorded", {}).get("recorded_at", "?")
+        bits.insert(0, f"recorded reference (recorded {when}), not fitted in this run")
     if d.r_hat_max is not None:
         bits.append(f"R-hat max {d.r_hat_max:.3f}")
     if d.ess_bulk_min is not None:
@@ -230,6 +248,7 @@ def report_blocks(data: ReportData) -> list[Block]:
                                  *(f.model for f in data.reference_fits),
                                  *(c.model for c in data.comparisons)]))
     blocks: list[Block] = [Heading(1, data.title)]
+    blocks += _recorded_note([*data.fits, *data.reference_fits])
     blocks += summary_blocks(data.comparisons)
     blocks += matrix_blocks(data.comparisons, models)
     blocks += _optimum_blocks(data.optimum_checks)

@@ -61,14 +61,22 @@ def fit_one(engine_name: str, model: Model, data: PreparedData, settings: Settin
     """Fit in this process, reusing the engine (and its embedded R) across calls."""
     engine = _engine(engine_name)
     reason = engine.missing()
-    if reason is not None:
-        return status_fit(engine_name, model, data, "skipped", reason, settings)
-    return engine.fit(model, data, settings)
+    if reason is None:
+        return engine.fit(model, data, settings)
+    recorded = engine.fallback(model, data, settings)
+    if recorded is not None:
+        return recorded
+    hint = engine.fallback_hint()
+    return status_fit(engine_name, model, data, "skipped",
+                      f"{reason}; {hint}" if hint else reason, settings)
 
 
 def reml_at(model: Model, data: PreparedData, solution: Fit) -> float:
     """lme4's REML criterion at `solution`'s variance components (in the lme4 worker)."""
     engine: Any = _engine("lme4")
+    reason = engine.missing()
+    if reason is not None:  # no live R: the check is left out, never faked
+        raise RuntimeError(reason)
     return float(engine.reml_criterion_at(model, data, solution.variance_components))
 
 
@@ -106,7 +114,7 @@ def run_models(
         check_engine(name)
     prepared = prepare_all(models, frame)
     variants: dict[str, Variant] = {}
-    if matched_references and "lme4" in engines and len(engines) > 1:
+    if matched_references and "lme4" in engines:
         for m in models:
             v = independent_variant(m, prepared[m.name])
             if v is not None:
@@ -186,6 +194,16 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
                        else "statsmodels" if sm_ll > lme4_ll else lme4.label),
         })
     return checks
+
+
+def fit_many(engine: str, jobs: Sequence[tuple[Model, PreparedData]],
+             settings: Settings) -> list[Fit]:
+    """Fits of one engine in one worker process, in order (used to record references)."""
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        futures = [pool.submit(fit_one, engine, m, d, settings) for m, d in jobs]
+        return [_collect(f, engine, m, d, settings)
+                for f, (m, d) in zip(futures, jobs, strict=True)]
 
 
 def run_fits(models: Sequence[Model], frame: pd.DataFrame, engines: Sequence[str],

@@ -95,6 +95,11 @@ class Fit:
     variant: str | None = None
 
     @property
+    def is_recorded(self) -> bool:
+        """A recorded lme4 reference used in place of a live fit (parity.recorded)."""
+        return self.provenance.settings.get("source") == "recorded"
+
+    @property
     def label(self) -> str:
         """The engine as comparisons name it: `lme4`, or `lme4:independent` for a
         reference refitted with another covariance structure."""

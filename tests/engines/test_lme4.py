@@ -49,7 +49,7 @@ def direct_lme4(formula: str, tmp_path: Path) -> dict:  # type: ignore[type-arg]
 def test_equals_lme4_run_directly(name: str, seed_fits: dict[tuple[str, str], Fit],
                                   seed_models_by_name: dict[str, Model],
                                   tmp_path: Path) -> None:
-    need("lme4")
+    need("R")
     fit = seed_fits[(name, "lme4")]
     assert fit.status == "ok", fit.reason
     ref = direct_lme4(seed_models_by_name[name].formula, tmp_path)
@@ -74,7 +74,7 @@ def test_equals_lme4_run_directly(name: str, seed_fits: dict[tuple[str, str], Fi
 def test_standalone_script_prints_the_same_numbers(
     name: str, seed_fits: dict[tuple[str, str], Fit], seed_models_by_name: dict[str, Model]
 ) -> None:
-    need("lme4")
+    need("R")
     model = seed_models_by_name[name]
     out = subprocess.run(
         ["Rscript", str(r_script_path()), politeness_path(), model.spec.lme4_formula(),
@@ -108,7 +108,7 @@ def test_standalone_script_prints_the_same_numbers(
     ],
 )
 def test_r_side_refuses_calls_too(formula: str, tmp_path: Path) -> None:
-    need("lme4")
+    need("R")
     marker = tmp_path / "ran"
     proc = subprocess.run(
         ["Rscript", str(r_script_path()), politeness_path(), formula.format(marker=marker)],

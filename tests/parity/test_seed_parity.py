@@ -23,7 +23,6 @@ def test_same_rows_for_every_engine(name: str, seed_fits: dict[tuple[str, str], 
     assert rows == {(83, 1)}
 
 
-@pytest.mark.r
 @pytest.mark.parametrize("name", SAME_MODEL)
 def test_statsmodels_equals_lme4(name: str, seed_fits: dict[tuple[str, str], Fit]) -> None:
     need("lme4")
@@ -33,7 +32,6 @@ def test_statsmodels_equals_lme4(name: str, seed_fits: dict[tuple[str, str], Fit
         assert a.estimate == pytest.approx(b.estimate, rel=1e-4), a.term
 
 
-@pytest.mark.r
 @pytest.mark.bambi
 @pytest.mark.parametrize("name", SEED_NAMES)
 def test_bambi_means_within_quarter_sd_of_lme4(

@@ -29,7 +29,6 @@ def test_every_row_obeys_the_verdict_rule(seed_comparisons: list[Comparison]) ->
             assert c.reason, c
 
 
-@pytest.mark.r
 @pytest.mark.parametrize("name", SEED_NAMES)
 def test_statsmodels_fixed_effect_tolerance_is_tight(
     name: str, seed_comparisons: list[Comparison]
@@ -43,7 +42,6 @@ def test_statsmodels_fixed_effect_tolerance_is_tight(
             assert c.tolerance <= 1e-3 * abs(c.reference_value), c
 
 
-@pytest.mark.r
 @pytest.mark.parametrize("name", SAME_MODEL)
 def test_statsmodels_and_lme4_agree_where_the_model_is_the_same(
     name: str, seed_comparisons: list[Comparison]
@@ -55,7 +53,6 @@ def test_statsmodels_and_lme4_agree_where_the_model_is_the_same(
     assert not bad, bad
 
 
-@pytest.mark.r
 @pytest.mark.bambi
 @pytest.mark.parametrize("name", SEED_NAMES)
 def test_pairs_have_fixed_and_variance_rows(name: str,
@@ -69,7 +66,6 @@ def test_pairs_have_fixed_and_variance_rows(name: str,
         assert any(c.group is not None for c in pair), (engine, reference)
 
 
-@pytest.mark.r
 @pytest.mark.bambi
 @pytest.mark.parametrize("name", SEED_NAMES)
 def test_bambi_fixed_effects_agree_with_lme4(name: str,
@@ -81,7 +77,6 @@ def test_bambi_fixed_effects_agree_with_lme4(name: str,
     assert est and all(c.verdict == "agree" for c in est), est
 
 
-@pytest.mark.r
 @pytest.mark.parametrize("name", SINGULAR)
 def test_singular_fits_say_so(name: str, seed_comparisons: list[Comparison]) -> None:
     need("lme4")
@@ -96,7 +91,6 @@ def test_singular_fits_say_so(name: str, seed_comparisons: list[Comparison]) -> 
                for c in rows(seed_comparisons, model=name, group="subject"))
 
 
-@pytest.mark.r
 @pytest.mark.bambi
 def test_bambi_has_no_correlation_parameter(seed_comparisons: list[Comparison]) -> None:
     need("lme4")
@@ -110,7 +104,7 @@ def test_bambi_has_no_correlation_parameter(seed_comparisons: list[Comparison]) 
 @pytest.mark.r
 def test_random_slope_optimum_difference_is_reported(seed_outcome: Outcome,
                                                      seed_comparisons: list[Comparison]) -> None:
-    need("lme4")
+    need("R")
     (check,) = [c for c in seed_outcome.optimum_checks if c["model"] == "subject_slope"]
     assert check["better"] == "lme4"
     assert check["difference"] < -0.01  # statsmodels' optimum is lower by a visible margin
@@ -122,12 +116,11 @@ def test_random_slope_optimum_difference_is_reported(seed_outcome: Outcome,
 
 @pytest.mark.r
 def test_random_intercept_optima_coincide(seed_outcome: Outcome) -> None:
-    need("lme4")
+    need("R")
     (check,) = [c for c in seed_outcome.optimum_checks if c["model"] == "subject_intercept"]
     assert abs(check["difference"]) < 1e-5
 
 
-@pytest.mark.r
 def test_matched_structure_references(seed_outcome: Outcome,
                                       seed_comparisons: list[Comparison]) -> None:
     need("lme4")

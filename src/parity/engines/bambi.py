@@ -206,8 +206,10 @@ class BambiEngine(Engine):
         ess_min = float(np.nanmin(esses)) if esses else None
         converged = (r_hat_max is not None and r_hat_max <= 1.01 and not divergences)
         versions = _versions()
+        # Bambi 0.21 renamed Model.components to Model.parameters.
+        parts = getattr(bmodel, "parameters", None) or bmodel.components
         priors = {name: str(term.prior) for name, term in
-                  bmodel.components[bmodel.family.likelihood.parent].terms.items()}
+                  parts[bmodel.family.likelihood.parent].terms.items()}
         return Fit(
             model=model.name,
             formula=model.formula,

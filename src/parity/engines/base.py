@@ -32,6 +32,14 @@ class Engine(ABC):
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         """Fit `model` on `data`; failures inside the library become status `failed`."""
 
+    def fallback(self, model: Model, data: PreparedData, settings: Settings) -> Fit | None:
+        """A result to use when the library is missing (a recorded reference), or None."""
+        return None
+
+    def fallback_hint(self) -> str:
+        """What to do when the library is missing and no fallback matches."""
+        return ""
+
 
 def status_fit(
     engine: str,

@@ -9,6 +9,7 @@ The bridge runs in its own worker process, never beside JAX (rpy2 issues #585, #
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -30,6 +31,8 @@ from parity.schema import (
 from parity.settings import Settings
 
 SCRIPT_NAME = "lme4_fit.R"
+# PARITY_LME4=recorded uses recorded references even where R is installed.
+FORCE_RECORDED = "PARITY_LME4"
 
 
 def r_script_path() -> Path:
@@ -99,11 +102,24 @@ class Lme4Engine(Engine):
         self._sourced = False
 
     def missing(self) -> str | None:
+        if os.environ.get(FORCE_RECORDED, "") == "recorded":
+            return f"{FORCE_RECORDED}=recorded: live R is not used"
         try:
             import rpy2.robjects  # noqa: F401
         except Exception as exc:  # rpy2 missing, or R not found / ABI mismatch
             return f"rpy2 with R and lme4 is needed ({type(exc).__name__}: {exc})"
         return None
+
+    def fallback(self, model: Model, data: PreparedData, settings: Settings) -> Fit | None:
+        from parity.recorded import find_recorded
+
+        return find_recorded(model, data, settings)
+
+    def fallback_hint(self) -> str:
+        return ("no recorded lme4 reference matches this model and data; install R and lme4 "
+                "(`make r-deps`: Debian's r-base-core r-cran-lme4 r-cran-jsonlite) and "
+                "`pip install 'parity[r]'`, or record one where R is installed with "
+                "`parity record --out DIR` and point $PARITY_REFERENCES at DIR")
 
     def _bridge(self, function: str = "parity_fit") -> Any:
         import rpy2.robjects as ro

@@ -1,0 +1,329 @@
+"""Two results.json files side by side: what moved between runs or environments.
+
+A new lme4, a new BLAS, another sampler seed: the question after an upgrade is which
+numbers moved by more than the tolerance policy allows, and which verdicts changed. Each
+value is compared with itself (same model, same engine), so the rule is the one for a
+same-kind pair (frequentist-frequentist or bayesian-bayesian). A flipped verdict, or a fit
+that stopped (or started) running, is what a CI job should fail on; movement within the
+tolerance is counted but not shown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from parity.compare import component_label
+from parity.errors import DataError, UsageError
+from parity.schema import SCHEMA_VERSION, Fit, comparison_from_dict, fit_from_dict
+from parity.tolerances import Policy
+
+ValueKey = tuple[str, str, str, str]            # model, engine label, quantity, term
+RowKey = tuple[str, str, str, str, str]         # model, engine, reference, quantity, term
+
+
+@dataclass(frozen=True)
+class ValueDiff:
+    """One estimate, SE, SD or correlation in A and in B (None where a file lacks it)."""
+
+    model: str
+    engine: str
+    quantity: str
+    term: str
+    a: float | None
+    b: float | None
+    tolerance: float | None
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.a is None or self.b is None else self.b - self.a
+
+    @property
+    def moved(self) -> bool:
+        """Beyond the tolerance; a value that became (or stopped being) finite moved."""
+        if self.a is None or self.b is None:
+            return False
+        if math.isnan(self.a) or math.isnan(self.b):
+            return math.isnan(self.a) != math.isnan(self.b)
+        return abs(self.b - self.a) > (self.tolerance or 0.0)
+
+
+@dataclass(frozen=True)
+class VerdictDiff:
+    """One comparison row's verdict in A and in B (None where a file lacks the row)."""
+
+    key: RowKey
+    a: str | None
+    b: str | None
+    reason_b: str | None
+
+    @property
+    def flipped(self) -> bool:
+        return self.a is not None and self.b is not None and self.a != self.b
+
+
+@dataclass(frozen=True)
+class FitChange:
+    """A fit whose status differs; `absent` where one file does not have it at all."""
+
+    model: str
+    engine: str
+    a: str
+    b: str
+    reason: str | None
+
+    @property
+    def flipped(self) -> bool:
+        """ok <-> failed/skipped/unsupported; a fit missing from one run is a different
+        scope, not a regression."""
+        return "absent" not in (self.a, self.b) and (self.a == "ok") != (self.b == "ok")
+
+
+@dataclass(frozen=True)
+class VersionChange:
+    where: str
+    name: str
+    a: str | None
+    b: str | None
+
+
+def _one_sided(x: ValueDiff | VerdictDiff) -> bool:
+    return x.a is None or x.b is None
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    rows: tuple[ValueDiff, ...]
+    verdicts: tuple[VerdictDiff, ...]
+    fit_changes: tuple[FitChange, ...]
+    version_changes: tuple[VersionChange, ...]
+    a_name: str = "A"
+    b_name: str = "B"
+
+    @property
+    def moved(self) -> list[ValueDiff]:
+        return [r for r in self.rows if r.moved]
+
+    @property
+    def flips(self) -> list[VerdictDiff]:
+        return [v for v in self.verdicts if v.flipped]
+
+    @property
+    def flipped(self) -> bool:
+        """What the exit code says: a verdict or a fit's ok-ness changed."""
+        return bool(self.flips) or any(c.flipped for c in self.fit_changes)
+
+    def summary(self) -> str:
+        within = sum(1 for r in self.rows if not r.moved and r.difference
+                     and not math.isnan(r.difference))
+        return (f"{len(self.rows)} values compared: {len(self.moved)} moved beyond tolerance, "
+                f"{within} changed within it, {sum(map(_one_sided, self.rows))} in one file "
+                f"only; {len(self.verdicts)} comparison rows: {len(self.flips)} verdicts "
+                f"flipped, {sum(map(_one_sided, self.verdicts))} in one file only; "
+                f"{len(self.fit_changes)} fit status changes; "
+                f"{len(self.version_changes)} version changes")
+
+    def render(self, all_rows: bool = False) -> str:
+        """Plain text: the summary line, then the rows worth reading (every row with
+        `all_rows`). Rows in one file only are shown where both fits ran in both files;
+        otherwise the fit's status line explains them."""
+        changed = {(c.model, c.engine) for c in self.fit_changes}
+        values = [r for r in self.rows if all_rows or r.moved
+                  or (_one_sided(r) and (r.model, r.engine) not in changed)]
+        verdicts = [v for v in self.verdicts if all_rows or v.flipped
+                    or (_one_sided(v) and not {(v.key[0], e) for e in v.key[1:3]} & changed)]
+        return "\n".join([
+            f"parity diff: A = {self.a_name}, B = {self.b_name}", self.summary(),
+            *_section("values" if all_rows else "values moved beyond tolerance",
+                      ["model", "engine", "quantity", "term", "A", "B", "B - A", "tolerance",
+                       "note"],
+                      [[r.model, r.engine, r.quantity, r.term, _num(r.a), _num(r.b),
+                        _num(r.difference, 3), _num(r.tolerance, 3),
+                        "MOVED" if r.moved else "only in A" if r.b is None
+                        else "only in B" if r.a is None else ""] for r in values]),
+            *_section("verdicts" if all_rows else "verdicts flipped",
+                      ["model", "engine", "reference", "quantity", "term", "A", "B",
+                       "reason in B"],
+                      [[*v.key, v.a or "(absent)", v.b or "(absent)", v.reason_b or ""]
+                       for v in verdicts]),
+            *_section("fit status changed", ["model", "engine", "A", "B", "reason"],
+                      [[c.model, c.engine, c.a, c.b, c.reason or ""]
+                       for c in self.fit_changes]),
+            *_section("versions changed", ["where", "name", "A", "B"],
+                      [[c.where, c.name, c.a or "(none)", c.b or "(none)"]
+                       for c in self.version_changes]),
+        ]) + "\n"
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, so a terminal reader can scan down them."""
+    cells = [list(map(str, r)) for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def _section(title: str, headers: Sequence[str], rows: list[list[str]]) -> list[str]:
+    return ["", f"{title} ({len(rows)}):", format_table(headers, rows)] if rows else []
+
+
+def _num(x: float | None, digits: int = 6) -> str:
+    return "-" if x is None else "nan" if math.isnan(x) else f"{x:.{digits}g}"
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """A results.json (or a directory holding one); anything else is a one-line DataError."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise DataError(f"results file {str(path)!r} not found")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"results file {str(path)!r} is not readable JSON: {exc}") from None
+    if not isinstance(doc, dict) or "schema_version" not in doc \
+            or not isinstance(doc.get("fits"), list):
+        raise DataError(f"{str(path)!r} is not a parity results file "
+                        "(no schema_version or fits)")
+    if doc["schema_version"] != SCHEMA_VERSION:
+        raise DataError(f"{str(path)!r} has schema version {doc['schema_version']!r}; "
+                        f"this parity reads version {SCHEMA_VERSION}")
+    return doc
+
+
+def _fits(doc: dict[str, Any]) -> dict[tuple[str, str], Fit]:
+    records = (doc.get("fits") or []) + (doc.get("reference_fits") or [])
+    try:
+        fits = [fit_from_dict(d) for d in records]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"a fit in the results is malformed: {type(exc).__name__}: {exc}") \
+            from None
+    return {(f.model, f.label): f for f in fits}
+
+
+def _values(fit: Fit) -> dict[ValueKey, tuple[float, float | None]]:
+    """Each value with its uncertainty (an SE or posterior SD, where recorded)."""
+    out: dict[ValueKey, tuple[float, float | None]] = {}
+    for fe in fit.fixed_effects:
+        out[(fit.model, fit.label, "estimate", fe.term)] = (fe.estimate, fe.std_error)
+        out[(fit.model, fit.label, "std_error", fe.term)] = (fe.std_error, None)
+    for vc in fit.variance_components:
+        out[(fit.model, fit.label, vc.kind, component_label(vc))] = (vc.estimate, vc.std_error)
+    return out
+
+
+def _tolerance(policy: Policy, kind_of: Callable[[str], str], engine: str, quantity: str,
+               a: tuple[float, float | None] | None,
+               b: tuple[float, float | None] | None) -> float | None:
+    """The same-kind rule: uncertainty is the posterior SD (larger of A and B, as
+    compare.py does for a Bayesian pair), or A's SE for a frequentist estimate."""
+    try:
+        kind = kind_of(engine)
+    except UsageError:  # an engine this parity does not know: exact comparison
+        return None
+    ref = a if a is not None and math.isfinite(a[0]) else b
+    if ref is None or not math.isfinite(ref[0]):
+        return None
+    unc: float | None = None
+    if kind == "bayesian" and quantity != "std_error":
+        sds = [s[1] for s in (a, b) if s is not None and s[1] is not None
+               and math.isfinite(s[1])]
+        unc = max(sds) if sds else None
+    elif quantity == "estimate" and ref[1] is not None and math.isfinite(ref[1]):
+        unc = ref[1]
+    return policy.rule(kind, kind, quantity).tolerance(ref[0], unc)
+
+
+def _comparisons(doc: dict[str, Any]) -> dict[RowKey, tuple[str, str | None]]:
+    try:
+        rows = [comparison_from_dict(d) for d in doc.get("comparisons", [])]
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"a comparison row in the results is malformed: {exc}") from None
+    return {(c.model, c.engine, c.reference, c.quantity, c.term): (c.verdict, c.reason)
+            for c in rows}
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, str]:
+    """Nested dicts as dotted names, so a change deep in an environment record shows."""
+    if not isinstance(value, dict):
+        return {prefix: str(value)} if value is not None and value != "" else {}
+    return {k: v for key, sub in value.items()
+            for k, v in _flatten(f"{prefix}.{key}" if prefix else str(key), sub).items()}
+
+
+def _recorded(doc: dict[str, Any], fits: dict[tuple[str, str], Fit]) -> dict[tuple[str, str], str]:
+    """Versions per engine (merged over its fits) and the run's environment and settings."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for f in fits.values():
+        prov = f.provenance
+        items = {"engine_version": prov.engine_version, "r_version": prov.r_version or "",
+                 **prov.versions}
+        for name, value in items.items():
+            if value:
+                seen.setdefault((f.engine, name), set()).add(str(value))
+    out = {k: ", ".join(sorted(v)) for k, v in seen.items()}
+    for section in ("environment", "settings"):
+        out.update({(section, k): v for k, v in _flatten("", doc.get(section)).items()})
+    for key in ("parity_version", "python_version"):
+        if doc.get(key):
+            out[("run", key)] = str(doc[key])
+    return out
+
+
+def _fit_changes(fits_a: dict[tuple[str, str], Fit],
+                 fits_b: dict[tuple[str, str], Fit]) -> list[FitChange]:
+    out = []
+    for model, label in dict.fromkeys([*fits_a, *fits_b]):
+        fa, fb = fits_a.get((model, label)), fits_b.get((model, label))
+        sa, sb = (f.status if f else "absent" for f in (fa, fb))
+        if sa != sb:
+            why = fb if fb is not None and fb.status != "ok" else fa
+            out.append(FitChange(model, label, sa, sb, why.reason if why else None))
+    return out
+
+
+def _value_rows(fits_a: dict[tuple[str, str], Fit], fits_b: dict[tuple[str, str], Fit],
+                policy: Policy) -> list[ValueDiff]:
+    # The engine registry pulls in pandas; imported here so that parity.testing (and the
+    # pytest plugin, loaded in every pytest run of an environment) stays cheap to import.
+    from parity.engines import engine_kind
+
+    vals_a = {k: v for f in fits_a.values() if f.status == "ok" for k, v in _values(f).items()}
+    vals_b = {k: v for f in fits_b.values() if f.status == "ok" for k, v in _values(f).items()}
+    rows = []
+    for key in dict.fromkeys([*vals_a, *vals_b]):
+        va, vb = vals_a.get(key), vals_b.get(key)
+        tol = _tolerance(policy, engine_kind, key[1].partition(":")[0], key[2], va, vb)
+        rows.append(ValueDiff(*key, va[0] if va else None, vb[0] if vb else None, tol))
+    return rows
+
+
+def diff_results(a: dict[str, Any], b: dict[str, Any], policy: Policy,
+                 a_name: str = "A", b_name: str = "B") -> DiffReport:
+    """Every value, comparison row, fit status and recorded version of two result
+    documents (as read from results.json), A being the baseline."""
+    fits_a, fits_b = _fits(a), _fits(b)
+    comp_a, comp_b = _comparisons(a), _comparisons(b)
+    verdicts = [VerdictDiff(k, ca[0] if ca else None, cb[0] if cb else None,
+                            cb[1] if cb else None)
+                for k in dict.fromkeys([*comp_a, *comp_b])
+                for ca, cb in [(comp_a.get(k), comp_b.get(k))]]
+    rec_a, rec_b = _recorded(a, fits_a), _recorded(b, fits_b)
+    versions = [VersionChange(*k, rec_a.get(k), rec_b.get(k))
+                for k in dict.fromkeys([*rec_a, *rec_b]) if rec_a.get(k) != rec_b.get(k)]
+    return DiffReport(tuple(_value_rows(fits_a, fits_b, policy)), tuple(verdicts),
+                      tuple(_fit_changes(fits_a, fits_b)), tuple(versions), a_name, b_name)
+
+
+def diff_files(a: Path, b: Path, policy: Policy) -> DiffReport:
+    """`parity diff A B`: both files read and checked before anything is compared."""
+    doc_a, doc_b = load_results(a), load_results(b)
+    return diff_results(doc_a, doc_b, policy, str(a), str(b))

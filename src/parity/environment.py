@@ -1,0 +1,43 @@
+"""The versions that produced a run, recorded in every results.json so that two runs from
+different environments can be told apart and compared (`parity diff`)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from parity import __version__
+from parity.schema import Fit
+
+PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "bambi", "pymc", "pytensor",
+            "numpyro", "jax", "jaxlib", "arviz", "formulae", "xarray", "matplotlib", "rpy2")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions, read from package metadata (nothing is imported)."""
+    out: dict[str, str] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def environment(fits: Sequence[Fit] = ()) -> dict[str, object]:
+    """Python, platform, packages, and R with lme4 as the lme4 fits report them."""
+    r_versions = sorted({f.provenance.r_version for f in fits
+                         if f.engine == "lme4" and f.provenance.r_version})
+    lme4 = sorted({f.provenance.engine_version for f in fits
+                   if f.engine == "lme4" and f.status == "ok"})
+    return {
+        "parity": __version__,
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "r": r_versions,
+        "lme4": lme4,
+    }

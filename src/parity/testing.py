@@ -1,0 +1,167 @@
+"""`assert_parity`: one line in an analyst's own test suite.
+
+Like scikit-learn's `check_estimator`, the whole comparison runs behind one call, and a
+failure names what an analyst needs to act on: the term, the two engines, both numbers,
+the gap and the tolerance it broke. Each call is also reported to `CALL_HOOKS`, which the
+pytest plugin uses for its end-of-session summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from parity.diff import format_table
+from parity.schema import Comparison
+from parity.settings import Settings
+
+if TYPE_CHECKING:  # pandas is imported on use, so loading the pytest plugin stays cheap
+    import pandas as pd
+
+SAMPLER_SETTINGS = tuple(f.name for f in dataclasses.fields(Settings) if f.name != "reml")
+
+
+@dataclass(frozen=True)
+class ParityCall:
+    """What one assert_parity call found (for the pytest summary)."""
+
+    formula: str
+    engines: tuple[str, ...]
+    reference: str
+    agree: int
+    disagree: int
+    not_comparable: int
+    passed: bool
+    error: str | None = None
+
+
+class ParityFitError(AssertionError):
+    """A fit asked for did not run (failed, skipped, unsupported); the message says why."""
+
+
+# Called with each finished call, passed or not; the pytest plugin appends a collector.
+CALL_HOOKS: list[Callable[[ParityCall], None]] = []
+
+
+def _frame(data: pd.DataFrame | str | Path) -> pd.DataFrame:
+    import pandas as pd
+
+    from parity.cli import _read_csv
+
+    if isinstance(data, pd.DataFrame):
+        return data
+
+    return _read_csv(Path(data))
+
+
+def settings_from(sampler_settings: dict[str, Any]) -> Settings:
+    """Settings from keyword arguments; a misspelt one is an error, never ignored."""
+    unknown = sorted(set(sampler_settings) - set(SAMPLER_SETTINGS))
+    if unknown:
+        raise TypeError(f"assert_parity() got unknown sampler setting(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(SAMPLER_SETTINGS)}")
+    return Settings(**sampler_settings)
+
+
+def _cell(x: float | None) -> str:
+    return "-" if x is None else f"{x:.6g}"
+
+
+def disagreement_table(rows: Sequence[Comparison]) -> str:
+    """The failing rows, one per line, aligned for a terminal."""
+    lines = []
+    for r in rows:
+        gap = (abs(r.value - r.reference_value)
+               if r.value is not None and r.reference_value is not None else None)
+        lines.append([f"{r.model} / {r.term}", f"{r.engine} vs {r.reference}", r.quantity,
+                      _cell(r.value), _cell(r.reference_value), _cell(gap),
+                      _cell(r.tolerance), r.reason or ""])
+    return format_table(["model / term", "engines", "quantity", "value", "reference",
+                         "|difference|", "tolerance", "reason"], lines)
+
+
+def assert_parity(
+    formula: str,
+    data: pd.DataFrame | str | Path,
+    categorical: Iterable[str] | None = None,
+    engines: Sequence[str] = ("statsmodels", "bambi"),
+    reference: str = "lme4",
+    rtol: float | None = None,
+    atol: float | None = None,
+    **sampler_settings: Any,
+) -> list[Comparison]:
+    """Fit `formula` with `reference` and `engines`; return the comparison rows of each
+    engine against the reference, or raise AssertionError listing the rows that disagree.
+
+    `rtol`/`atol` replace the policy's tolerance on estimates (for every pair of engine
+    kinds). Rows against the matched-structure refit (`lme4:independent`) count as rows
+    against the reference. A fit that did not run is a failure, with its reason; a bad
+    formula, file or engine name raises parity's own UsageError.
+    """
+    engines = tuple(engines)
+    counts = {"agree": 0, "disagree": 0, "not_comparable": 0}
+
+    def record(passed: bool, error: str | None = None) -> None:
+        call = ParityCall(formula, engines, reference, counts["agree"], counts["disagree"],
+                          counts["not_comparable"], passed, error)
+        for hook in list(CALL_HOOKS):
+            hook(call)
+
+    try:
+        rows = _compare(formula, data, categorical, engines, reference, rtol, atol,
+                        settings_from(sampler_settings))
+    except Exception as exc:  # every failed call appears in the summary, then propagates
+        record(False, " ".join(str(exc).split()) or type(exc).__name__)
+        raise
+    for r in rows:
+        counts[r.verdict] += 1
+    message = _failure(formula, engines, reference, rows)
+    record(message is None, message)
+    if message is not None:
+        raise AssertionError(message)
+    return rows
+
+
+def _compare(formula: str, data: pd.DataFrame | str | Path, categorical: Iterable[str] | None,
+             engines: tuple[str, ...], reference: str, rtol: float | None, atol: float | None,
+             settings: Settings) -> list[Comparison]:
+    """The rows of `engines` against `reference`; AssertionError when a fit did not run."""
+    from parity.job import compare_outcome
+    from parity.models import make_model
+    from parity.runner import run_models
+    from parity.tolerances import load_policy
+
+    model = make_model("assert_parity", formula, categorical or ())
+    frame = _frame(data)
+    policy = load_policy()
+    if rtol is not None or atol is not None:
+        policy = policy.with_override("estimate", rtol, atol)
+    outcome = run_models([model], frame, tuple(dict.fromkeys((reference, *engines))), settings)
+    not_ok = [f for f in outcome.fits if f.status != "ok"]
+    if not_ok:
+        raise ParityFitError(f"parity: not every fit ran for {formula!r}:\n" + "\n".join(
+            f"  {f.engine}: {f.status}: {f.reason or 'no reason recorded'}" for f in not_ok))
+    refs = {reference, f"{reference}:independent"}
+    return [r for r in compare_outcome(outcome, policy)
+            if r.engine in engines and r.reference in refs]
+
+
+def _failure(formula: str, engines: tuple[str, ...], reference: str,
+             rows: Sequence[Comparison]) -> str | None:
+    if not rows:
+        return (f"parity: nothing was compared for {formula!r}: no rows of "
+                f"{', '.join(engines)} against {reference} (only frequentist engines serve "
+                "as references)")
+    bad = [r for r in rows if r.verdict == "disagree"
+           or (r.verdict == "not_comparable" and not r.reason)]
+    if not bad:
+        return None
+    return (f"parity: {len(bad)} of {len(rows)} comparisons disagree for {formula!r} "
+            f"({', '.join(engines)} vs {reference}):\n{disagreement_table(bad)}")
+
+
+__all__ = ["CALL_HOOKS", "ParityCall", "ParityFitError", "assert_parity", "disagreement_table",
+           "settings_from"]

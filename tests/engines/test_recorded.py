@@ -1,0 +1,72 @@
+"""Recorded lme4 references: the shipped ones regenerate from live R, and a record is used
+only where formula, data and settings match."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import SEED_NAMES, need
+from parity.data import prepare
+from parity.datasets import politeness
+from parity.job import record_job
+from parity.models import make_model, seed_models
+from parity.recorded import find_recorded, record_name, shipped_dir
+from parity.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    need("R")
+    out = tmp_path_factory.mktemp("records")
+    record_job(seed_models(), politeness(), Settings(), out)
+    return out
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("name", [record_name(n, None) for n in SEED_NAMES]
+                         + [record_name(n, "independent")
+                            for n in ("subject_slope", "crossed_slopes")])
+def test_shipped_references_regenerate(name: str, regenerated: Path) -> None:
+    shipped = json.loads((shipped_dir() / name).read_text())
+    fresh = json.loads((regenerated / name).read_text())
+    for key in ("engine_formula", "data_sha256", "reml", "interval", "r_code_sha256"):
+        assert shipped[key] == fresh[key], f"{name}: {key} changed; rerun `parity record`"
+    for a, b in zip(shipped["fit"]["fixed_effects"], fresh["fit"]["fixed_effects"],
+                    strict=True):
+        assert a["term"] == b["term"]
+        assert a["estimate"] == pytest.approx(b["estimate"], rel=1e-8)
+        assert a["std_error"] == pytest.approx(b["std_error"], rel=1e-8)
+    for a, b in zip(shipped["fit"]["variance_components"],
+                    fresh["fit"]["variance_components"], strict=True):
+        assert (a["group"], a["term"], a["term2"]) == (b["group"], b["term"], b["term2"])
+        assert a["estimate"] == pytest.approx(b["estimate"], rel=1e-8, abs=1e-8)
+
+
+def test_a_record_is_matched_by_formula_data_and_settings() -> None:
+    model = make_model("mine", "frequency ~ gender + attitude", ["gender", "attitude"])
+    data = prepare(politeness(), model.spec, model.categorical)
+    fit = find_recorded(model, data, Settings())
+    assert fit is not None and fit.is_recorded
+    assert fit.model == "mine" and fit.fixed("genderM") is not None
+    assert fit.provenance.settings["recorded"]["data_sha256"] == data.digest()
+    assert find_recorded(model, data, Settings(interval=0.95)) is None
+    changed = politeness()
+    changed.loc[0, "frequency"] += 1.0
+    assert find_recorded(model, prepare(changed, model.spec, model.categorical),
+                         Settings()) is None
+    other = make_model("x", "frequency ~ gender", ["gender"])
+    assert find_recorded(other, prepare(politeness(), other.spec), Settings()) is None
+
+
+def test_corrupt_or_foreign_records_are_ignored(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "other.json").write_text(json.dumps({"kind": "something-else"}))
+    monkeypatch.setenv("PARITY_REFERENCES", str(tmp_path))
+    frame = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "x": [0.0, 1.0, 0.0, 2.0]})
+    model = make_model("m", "y ~ x")
+    assert find_recorded(model, prepare(frame, model.spec), Settings()) is None

@@ -1,0 +1,165 @@
+"""assert_parity and the pytest plugin on real fits, as an analyst would use them."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from conftest import need
+from parity.datasets import politeness, politeness_path
+from parity.errors import DataError
+from parity.testing import CALL_HOOKS, ParityCall, ParityFitError, assert_parity, settings_from
+
+pytest_plugins = ["pytester"]
+
+FORMULA = "frequency ~ gender + attitude + (1 | subject)"
+CATEGORICAL = ["subject", "gender", "attitude"]
+
+
+@pytest.fixture
+def calls() -> Iterator[list[ParityCall]]:
+    """What assert_parity reports to its hook (the pytest plugin's source)."""
+    seen: list[ParityCall] = []
+    CALL_HOOKS.append(seen.append)
+    yield seen
+    CALL_HOOKS.remove(seen.append)
+
+
+def test_statsmodels_agrees_with_lme4(calls: list[ParityCall]) -> None:
+    need("lme4")
+    rows = assert_parity(FORMULA, politeness(), categorical=CATEGORICAL,
+                         engines=("statsmodels",))
+    assert rows
+    assert {r.verdict for r in rows} == {"agree"}
+    assert {(r.engine, r.reference) for r in rows} == {("statsmodels", "lme4")}
+    terms = {r.term for r in rows}
+    assert {"(Intercept)", "genderM", "attitudepol", "sd(Residual)"} <= terms
+    [call] = calls
+    assert call.passed and call.agree == len(rows) and call.disagree == 0
+
+
+def test_tight_tolerance_fails_with_a_readable_table(calls: list[ParityCall]) -> None:
+    need("lme4")
+    with pytest.raises(AssertionError) as info:
+        assert_parity(FORMULA, politeness_path(),
+                      categorical=CATEGORICAL, engines=("statsmodels",), rtol=1e-12, atol=0)
+    message = str(info.value)
+    assert "genderM" in message or "(Intercept)" in message
+    assert "statsmodels vs lme4" in message
+    header = next(ln for ln in message.splitlines() if ln.startswith("model / term"))
+    for column in ("engines", "quantity", "value", "reference", "|difference|", "tolerance",
+                   "reason"):
+        assert column in header
+    # only estimates were tightened: SEs and SDs still agree and are not listed
+    assert "std_error" not in message
+    [call] = calls
+    assert not call.passed and call.disagree >= 1
+
+
+@pytest.mark.r
+def test_a_fit_that_did_not_run_is_a_failure_with_its_reason() -> None:
+    need("R")
+    frame = politeness().dropna().reset_index(drop=True)
+    frame["row"] = [f"r{i}" for i in range(len(frame))]  # one row per group: lmer refuses
+    with pytest.raises(ParityFitError) as info:
+        assert_parity("frequency ~ gender + (1 | row)", frame, categorical=["row", "gender"],
+                      engines=("statsmodels",))
+    assert "lme4: failed" in str(info.value)
+    assert "number of levels of each grouping factor" in str(info.value)
+
+
+def test_unknown_sampler_setting_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="drawz"):
+        settings_from({"drawz": 10})
+    with pytest.raises(TypeError, match="drawz"):
+        assert_parity(FORMULA, politeness(), engines=("statsmodels",), drawz=10)
+    assert settings_from({"draws": 10, "seed": 1}).draws == 10
+
+
+ANALYST_TESTS = '''
+import pytest
+from parity.datasets import politeness
+
+FORMULA = "frequency ~ gender + attitude + (1 | subject)"
+
+
+@pytest.mark.parity(engines=("statsmodels",))
+def test_politeness(parity_check):
+    rows = parity_check(FORMULA, politeness(), ["subject", "gender", "attitude"])
+    assert all(r.verdict == "agree" for r in rows)
+
+
+def test_without_parity():
+    assert True
+'''
+
+
+PLAIN_TESTS = '''
+def test_plain():
+    assert True
+'''
+
+
+def _plugin_args() -> list[str]:
+    """`-p` unless the installed package registers the plugin itself (loading it under
+    two names would be refused by pluggy)."""
+    installed = any(ep.value.startswith("parity.pytest_plugin")
+                    for ep in importlib.metadata.entry_points(group="pytest11"))
+    return [] if installed else ["-p", "parity.pytest_plugin"]
+
+
+def test_plugin_fixture_and_summary(pytester: pytest.Pytester) -> None:
+    need("lme4")
+    pytester.makepyfile(test_analysis=textwrap.dedent(ANALYST_TESTS))
+    result = pytester.runpytest_subprocess(*_plugin_args(), "--parity-reference", "lme4")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*= parity =*",
+                                 "test*formula*engines*agree*disagree*not comparable*result*",
+                                 "test_analysis.py::test_politeness*frequency ~ gender*"
+                                 "statsmodels vs lme4*PASS"])
+
+
+def test_plugin_prints_nothing_without_calls(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain=PLAIN_TESTS)
+    result = pytester.runpytest_subprocess(*_plugin_args(), "--parity-draws", "100",
+                                           "--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.parity(engines=*"])
+    result = pytester.runpytest_subprocess(*_plugin_args(), "--parity-draws", "100")
+    result.assert_outcomes(passed=1)
+    assert not re.search(r"=+ parity =+", result.stdout.str())
+
+
+@pytest.mark.bambi
+def test_bambi_agrees_with_lme4_on_the_additive_model() -> None:
+    need("lme4")
+    need("bambi")
+    rows = assert_parity("frequency ~ gender + attitude", politeness(), engines=("bambi",),
+                         categorical=["gender", "attitude"], draws=300, tune=300, chains=2)
+    assert rows and {r.engine for r in rows} == {"bambi"}
+
+
+def test_a_missing_csv_is_parity_s_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        assert_parity(FORMULA, tmp_path / "missing.csv", engines=("statsmodels",))
+
+
+def test_defaults_come_from_the_marker_then_the_options(pytester: pytest.Pytester) -> None:
+    from parity.pytest_plugin import check_defaults
+
+    config = pytester.parseconfig(*_plugin_args(), "--parity-engines", "statsmodels,bambi",
+                                  "--parity-draws", "50", "--parity-chains", "2")
+    assert check_defaults(config, None) == {
+        "engines": ("statsmodels", "bambi"), "reference": "lme4", "draws": 50, "chains": 2}
+    # what @pytest.mark.parity(engines="bambi", draws=10, seed=3) carries (the marker is
+    # registered by the plugin, which this outer session may not have loaded)
+    marker = cast(pytest.Mark, SimpleNamespace(args=(), kwargs={"engines": "bambi",
+                                                                "draws": 10, "seed": 3}))
+    assert check_defaults(config, marker) == {
+        "engines": ("bambi",), "reference": "lme4", "draws": 10, "chains": 2, "seed": 3}

@@ -1,0 +1,47 @@
+"""Without live R, the lme4 engine uses the recorded references, and says so everywhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from parity.datasets import politeness
+from parity.job import run_job
+from parity.models import seed_models, select
+from parity.settings import Settings
+
+
+@pytest.fixture
+def no_live_r(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARITY_LME4", "recorded")
+
+
+def test_recorded_lme4_is_used_and_marked(no_live_r: None, tmp_path: Path) -> None:
+    models = select(seed_models(), ["subject_intercept", "crossed_slopes"])
+    result = run_job(models, politeness(), ["lme4", "statsmodels"], Settings(), tmp_path)
+    doc = json.loads(result.results_path.read_text())
+    lme4 = [f for f in doc["fits"] + doc["reference_fits"] if f["engine"] == "lme4"]
+    assert len(lme4) == 3  # two models and the crossed model's matched-structure refit
+    for f in lme4:
+        assert f["status"] == "ok"
+        assert f["provenance"]["settings"]["source"] == "recorded"
+    assert doc["optimum_checks"] == []  # needs live R: left out, not faked
+    rows = [c for c in doc["comparisons"] if c["model"] == "subject_intercept"]
+    assert rows and all(c["verdict"] == "agree" for c in rows)
+    for kind in ("markdown", "html"):
+        text = result.reports[kind].read_text()
+        assert "Recorded lme4 numbers" in text
+        assert "lme4 (recorded)" in text
+
+
+def test_no_matching_record_is_skipped_with_a_way_out(no_live_r: None, tmp_path: Path) -> None:
+    frame = politeness()
+    frame["frequency"] = frame["frequency"] * 2.0
+    models = select(seed_models(), ["additive"])
+    result = run_job(models, frame, ["lme4", "statsmodels"], Settings(), tmp_path)
+    (lme4,) = [f for f in result.fits if f.engine == "lme4"]
+    assert lme4.status == "skipped"
+    assert "parity record" in (lme4.reason or "")
+    assert "apt" in (lme4.reason or "") or "make r-deps" in (lme4.reason or "")

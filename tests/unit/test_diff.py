@@ -1,0 +1,188 @@
+"""`parity diff` on hand-made results: what moved, what flipped, and the exit codes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parity.cli import main
+from parity.diff import diff_results, load_results
+from parity.errors import DataError
+from parity.schema import (
+    Comparison,
+    Diagnostics,
+    Fit,
+    FixedEffect,
+    Provenance,
+    VarianceComponent,
+    fit_to_dict,
+    results_document,
+)
+from parity.tolerances import Policy, load_policy
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
+    return load_policy(project=Path(tmp_path_factory.mktemp("p")) / "none.toml")
+
+
+def make_fit(engine: str, genderm: float = -108.2, status: str = "ok",
+             lme4_version: str = "1.1.31", variant: str | None = None) -> Fit:
+    return Fit(
+        model="m1", formula="frequency ~ gender + (1 | subject)", engine=engine,
+        status=status, reason=None if status == "ok" else "R is not installed",  # type: ignore[arg-type]
+        n_obs=83, n_dropped=1,
+        fixed_effects=(FixedEffect("(Intercept)", 256.7, 15.2, 228.0, 285.0),
+                       FixedEffect("genderM", genderm, 21.1, -148.0, -68.0)),
+        variance_components=(VarianceComponent("subject", "(Intercept)", None, "sd", 24.6),
+                             VarianceComponent("Residual", None, None, "sd", 29.2)),
+        diagnostics=Diagnostics(converged=True, singular=False),
+        provenance=Provenance(lme4_version if engine == "lme4" else "0.14.4", None, {}, 0.1,
+                              {engine: lme4_version if engine == "lme4" else "0.14.4"}),
+        structure={"subject": "independent"}, variant=variant,
+    )
+
+
+def row(verdict: str = "agree", term: str = "genderM") -> Comparison:
+    return Comparison("m1", "statsmodels", "lme4", "estimate", term, -108.2, -108.2, 0.003,
+                      verdict, None if verdict == "agree" else "differs by 1e-2 relative")  # type: ignore[arg-type]
+
+
+def document(fits: list[Fit], rows: list[Comparison], **extra: Any) -> dict[str, Any]:
+    doc = results_document(fits, rows, **extra)
+    doc["reference_fits"] = [fit_to_dict(make_fit("lme4", variant="independent"))]
+    return json.loads(json.dumps(doc))
+
+
+def baseline() -> dict[str, Any]:
+    return document([make_fit("lme4"), make_fit("statsmodels")],
+                    [row(), row(term="(Intercept)")], environment={"blas": "openblas"})
+
+
+def write(path: Path, doc: dict[str, Any]) -> str:
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_unchanged_files_move_nothing(tmp_path: Path, policy: Policy,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    report = diff_results(baseline(), baseline(), policy)
+    assert not report.moved and not report.flips and not report.version_changes
+    assert not report.flipped
+    # two fits and the lme4:independent refit, 2 fixed effects x 2 + 2 SDs each
+    assert len(report.rows) == 18
+    assert {r.engine for r in report.rows} == {"lme4", "statsmodels", "lme4:independent"}
+    a, b = write(tmp_path / "a.json", baseline()), write(tmp_path / "b.json", baseline())
+    assert main(["diff", a, b]) == 0
+    out = capsys.readouterr().out
+    assert "18 values compared: 0 moved beyond tolerance" in out
+    assert "0 verdicts flipped" in out
+    assert "values moved" not in out
+
+
+def test_moved_estimate_beyond_tolerance_is_shown(policy: Policy) -> None:
+    moved = document([make_fit("lme4"), make_fit("statsmodels", genderm=-108.0)],
+                     [row(), row(term="(Intercept)")])
+    report = diff_results(baseline(), moved, policy)
+    assert [(r.engine, r.quantity, r.term) for r in report.moved] == [
+        ("statsmodels", "estimate", "genderM")]
+    r = report.moved[0]
+    # frequentist-frequentist rule: rtol 1e-5 of |A| plus 1e-4 of A's SE
+    assert r.tolerance == pytest.approx(1e-5 * 108.2 + 1e-4 * 21.1)
+    assert r.difference == pytest.approx(0.2)
+    assert not report.flipped  # numbers moved, no verdict changed
+    text = report.render()
+    assert "values moved beyond tolerance (1)" in text
+    line = next(ln for ln in text.splitlines() if "genderM" in ln)
+    assert "statsmodels" in line and "-108.2" in line and "-108" in line and "MOVED" in line
+    assert text.splitlines()[0].startswith("parity diff: A = A, B = B")
+
+
+def test_movement_within_tolerance_is_counted_not_shown(policy: Policy) -> None:
+    nudged = document([make_fit("lme4", genderm=-108.2 + 1e-6), make_fit("statsmodels")],
+                      [row(), row(term="(Intercept)")])
+    report = diff_results(baseline(), nudged, policy)
+    assert not report.moved
+    assert "1 changed within it" in report.summary()
+    assert "genderM" not in report.render()
+    assert "genderM" in report.render(all_rows=True)
+
+
+def test_flipped_verdict_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flipped = document([make_fit("lme4"), make_fit("statsmodels")],
+                       [row("disagree"), row(term="(Intercept)")])
+    a = write(tmp_path / "a.json", baseline())
+    b = write(tmp_path / "b.json", flipped)
+    assert main(["diff", a, b]) == 1
+    out = capsys.readouterr().out
+    assert "verdicts flipped (1)" in out
+    line = next(ln for ln in out.splitlines() if "disagree" in ln)
+    assert "genderM" in line and "agree" in line and "differs by 1e-2 relative" in line
+
+
+def test_fit_status_change_exits_1_and_rows_in_one_file_are_shown(tmp_path: Path,
+                                                                   policy: Policy) -> None:
+    skipped = document([make_fit("lme4", status="skipped"), make_fit("statsmodels")], [])
+    report = diff_results(baseline(), skipped, policy)
+    assert report.flipped
+    [change] = report.fit_changes
+    assert (change.engine, change.a, change.b) == ("lme4", "ok", "skipped")
+    assert change.reason == "R is not installed"
+    text = report.render()
+    assert "fit status changed (1)" in text and "R is not installed" in text
+    # the comparison rows went with the lme4 fit: counted, explained by the status line
+    assert "2 in one file only" in report.summary()
+    assert "verdicts flipped (" not in text
+
+    extra = baseline()
+    extra["comparisons"].append(json.loads(json.dumps(extra["comparisons"][0])))
+    extra["comparisons"][-1]["quantity"] = "std_error"
+    report = diff_results(baseline(), extra, policy)
+    assert not report.flipped
+    assert "(absent)" in report.render()  # a new row where both fits ran is shown
+
+
+def test_version_and_environment_changes(policy: Policy) -> None:
+    upgraded = document([make_fit("lme4", lme4_version="1.1.35"), make_fit("statsmodels")],
+                        [row(), row(term="(Intercept)")], environment={"blas": "mkl"})
+    report = diff_results(baseline(), upgraded, policy)
+    changes = {(c.where, c.name): (c.a, c.b) for c in report.version_changes}
+    assert changes[("environment", "blas")] == ("openblas", "mkl")
+    # the refit keeps 1.1.31, so lme4 is recorded with both versions in B
+    assert changes[("lme4", "engine_version")] == ("1.1.31", "1.1.31, 1.1.35")
+    assert "versions changed" in report.render()
+    assert not report.flipped
+
+
+def test_bayesian_values_use_the_posterior_sd(policy: Policy) -> None:
+    a = document([replace(make_fit("lme4"), engine="bambi")], [])
+    b = document([replace(make_fit("lme4", genderm=-105.0), engine="bambi")], [])
+    [moved] = [r for r in diff_results(a, b, policy).rows if r.term == "genderM"
+               and r.engine == "bambi" and r.quantity == "estimate"]
+    assert moved.tolerance == pytest.approx(0.2 * 21.1)  # bayesian-bayesian: 0.2 SD
+    assert not moved.moved  # 3.2 is within 0.2 x 21.1
+
+
+@pytest.mark.parametrize("content", [None, "not json", "[1, 2]", '{"fits": []}',
+                                     '{"schema_version": 99, "fits": []}'])
+def test_bad_file_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        content: str | None) -> None:
+    a = write(tmp_path / "a.json", baseline())
+    b = tmp_path / "b.json"
+    if content is not None:
+        b.write_text(content)
+    assert main(["diff", a, str(b)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("parity: error:") and "b.json" in err[0]
+
+
+def test_directory_means_its_results_json(tmp_path: Path) -> None:
+    write(tmp_path / "results.json", baseline())
+    assert load_results(tmp_path)["schema_version"] == 1
+    with pytest.raises(DataError, match="not found"):
+        load_results(tmp_path / "nothing")
