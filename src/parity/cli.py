@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from parity.models import Model
-    from parity.schema import Fit
 
 
 def _csv_list(text: str) -> list[str]:
@@ -56,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tolerances", type=Path, default=None,
                      help="a TOML file overriding the tolerance policy")
     run.add_argument("--out", type=Path, required=True, help="directory for the results")
+    run.add_argument("--no-cache", action="store_true",
+                     help="refit everything; neither read nor write the fit cache")
+    run.add_argument("--jobs", type=int, default=None,
+                     help="worker processes for Bambi (default: one per core; 1 uses "
+                          "the least memory)")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     record = sub.add_parser(
         "record", help="store live lme4 results as references for machines without R")
@@ -118,8 +123,10 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from parity.cache import FitCache
     from parity.engines import ENGINE_NAMES
     from parity.job import run_job
+    from parity.progress import Progress
     from parity.settings import Settings
     from parity.tolerances import load_policy
 
@@ -136,13 +143,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     policy = load_policy(args.tolerances)
     engines = args.engines or list(ENGINE_NAMES)
 
-    def progress(fit: Fit) -> None:
-        status = fit.status
-        print(f"  {fit.model} / {fit.engine}: {status}",
-              file=sys.stderr, flush=True)
-
-    result = run_job(models, frame, engines, settings, args.out, on_fit=progress,
-                     policy=policy)
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    with Progress(quiet=args.quiet) as progress:
+        result = run_job(models, frame, engines, settings, args.out, on_fit=progress.done,
+                         policy=policy, cache=FitCache(enabled=not args.no_cache),
+                         jobs=args.jobs, on_start=progress.start)
     print(f"results: {result.results_path}")
     for kind, path in result.reports.items():
         print(f"{kind + ':':9s}{path}")

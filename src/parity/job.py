@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from parity import __version__
+from parity.cache import FitCache
 from parity.compare import compare_all
 from parity.data import PreparedData
 from parity.engines import engine_kind
@@ -18,7 +19,14 @@ from parity.environment import environment
 from parity.errors import FitError
 from parity.models import Model
 from parity.recorded import make_record, write_record
-from parity.runner import Outcome, ProgressHook, fit_many, prepare_all, run_models
+from parity.runner import (
+    Outcome,
+    ProgressHook,
+    StartHook,
+    fit_many,
+    prepare_all,
+    run_models,
+)
 from parity.schema import Comparison, Fit, fit_to_dict, results_document, write_json_atomic
 from parity.settings import Settings
 from parity.structure import independent_variant
@@ -50,13 +58,17 @@ def run_job(
     out: Path,
     on_fit: ProgressHook | None = None,
     policy: Policy | None = None,
+    cache: FitCache | None = None,
+    jobs: int | None = None,
+    on_start: StartHook | None = None,
 ) -> JobResult:
     """Fit every model with every engine, compare, and write the results under `out`.
 
     results.json is written before the reports, so a report that fails loses nothing."""
     out = Path(out)
     policy = policy or load_policy()
-    outcome = run_models(models, frame, engines, settings, on_fit=on_fit)
+    outcome = run_models(models, frame, engines, settings, on_fit=on_fit, cache=cache,
+                         jobs=jobs, on_start=on_start)
     comparisons = compare_outcome(outcome, policy)
     doc = results_document(
         outcome.fits,

@@ -182,6 +182,9 @@ def _fit_note(fit: Fit) -> Inline:
         return (Strong(fit.label), f": {fit.status} — {fit.reason or 'no reason given'}")
     bits = [f"converged: {'yes' if d.converged else 'no'}",
             f"singular: {'yes' if d.singular else 'no'}"]
+    if fit.from_cache:
+        bits.insert(0, "from the fit cache (fitted in an earlier run with the same data, "
+                       "model, settings and versions)")
     if fit.is_recorded:
         when = fit.provenance.settings.get("recorded", {}).get("recorded_at", "?")
         bits.insert(0, f"recorded reference (recorded {when}), not fitted in this run")

@@ -1,11 +1,13 @@
-"""Fitting many models with many engines, each engine in a worker process of its own.
+"""Fitting many models with many engines in worker processes, reusing cached fits.
 
 Embedded R and JAX in one process are reported to fight over threads and signals
-(rpy2 issues #585, #961), so no process ever holds both: each engine gets a spawned
-worker that imports only its own library, starts it once (one embedded R per worker),
-and fits every model asked of it. The workers run side by side, so lme4 and statsmodels
-finish while Bambi samples. A worker that dies takes down only its own engine's fits,
-which are recorded as failed; every other result is kept.
+(rpy2 issues #585, #961), so no process ever holds both: each engine gets spawned workers
+that import only its own library and start it once (one embedded R per worker), fitting
+every model asked of them. Bambi, which dominates the run time, gets up to `jobs` workers
+so that its models sample on every core; lme4 and statsmodels get one each and finish in
+seconds. Fits found in the cache (:mod:`parity.cache`) are not sent to any worker, and a
+pool is started only for an engine with something left to fit, so a warm rerun starts
+no R and no JAX. A worker that dies takes down only the fits it held, recorded as failed.
 
 Beside the fits asked for, the lme4 worker refits models with independent random
 coefficients where another engine fitted them that way (:mod:`parity.structure`), and
@@ -16,17 +18,20 @@ comparison can say which optimum is better.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from parity.cache import FitCache, key_material
 from parity.compare import SAME_OPTIMUM
 from parity.data import PreparedData, prepare
-from parity.engines import Engine, check_engine, engine_kind, load_engine
+from parity.engines import Engine, check_engine, load_engine
 from parity.engines.base import status_fit
 from parity.models import Model
 from parity.schema import Fit
@@ -36,6 +41,8 @@ from parity.structure import Variant, independent_variant, read_back
 _WORKER_ENGINES: dict[str, Engine] = {}
 
 ProgressHook = Callable[[Fit], None]
+# model, engine label, found in the cache, and a way to ask whether it is running yet
+StartHook = Callable[[str, str, bool, Callable[[], bool] | None], None]
 OBJECTIVE = "lme4 REML log-likelihood"
 
 
@@ -47,6 +54,13 @@ class Outcome:
     fits: list[Fit]
     reference_fits: list[Fit] = field(default_factory=list)
     optimum_checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _init_worker(jax_cache: str | None) -> None:
+    """Runs first in every worker: JAX reads its compilation-cache settings on import."""
+    if jax_cache:
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", jax_cache)
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 
 def _engine(name: str) -> Engine:
@@ -85,19 +99,60 @@ def prepare_all(models: Sequence[Model], frame: pd.DataFrame) -> dict[str, Prepa
     return {m.name: prepare(frame, m.spec, m.categorical) for m in models}
 
 
-def _collect(fut: Future[Fit], engine: str, model: Model, data: PreparedData,
-             settings: Settings) -> Fit:
+def _n_groups(model: Model, data: PreparedData) -> dict[str, int]:
+    return {b.group_label: int(data.frame[list(b.group)].drop_duplicates().shape[0])
+            for b in model.spec.random}
+
+
+def _result(fut: Future[Fit], engine: str, model: Model, data: PreparedData,
+            settings: Settings) -> Fit:
     try:
-        fit = fut.result()
+        return fut.result()
     except BrokenProcessPool:
-        fit = status_fit(engine, model, data, "failed",
-                         f"the {engine} worker process died (crash or out of memory)", settings)
+        return status_fit(engine, model, data, "failed",
+                          f"the {engine} worker process died (crash or out of memory)", settings)
     except Exception as exc:  # an engine bug: keep the run, record the failure
-        fit = status_fit(engine, model, data, "failed",
-                         f"{engine}: {type(exc).__name__}: {exc}", settings)
-    groups = {g: int(data.frame[list(b.group)].drop_duplicates().shape[0])
-              for b in model.spec.random for g in [b.group_label]}
-    return replace(fit, n_groups=groups)
+        return status_fit(engine, model, data, "failed",
+                          f"{engine}: {type(exc).__name__}: {exc}", settings)
+
+
+@dataclass
+class _Job:
+    model: Model  # as the engine fits it (a variant's refit model for matched references)
+    data: PreparedData
+    engine: str
+    variant: Variant | None = None
+    material: dict[str, Any] | None = None
+    fit: Fit | None = None
+
+
+class _Pools:
+    """Worker pools, started only when an engine has something to fit."""
+
+    def __init__(self, jobs: int, jax_cache: Path | None) -> None:
+        self.jobs = max(1, jobs)
+        self.jax_cache = str(jax_cache) if jax_cache else None
+        self.pools: dict[str, ProcessPoolExecutor] = {}
+
+    def get(self, engine: str, pending: int = 1) -> ProcessPoolExecutor:
+        if engine not in self.pools:
+            workers = min(self.jobs, pending) if engine == "bambi" else 1
+            self.pools[engine] = ProcessPoolExecutor(
+                max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.jax_cache,))
+        return self.pools[engine]
+
+    def shutdown(self, engine: str | None = None) -> None:
+        for name in [engine] if engine else list(self.pools):
+            pool = self.pools.pop(name, None)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+def default_jobs() -> int:
+    """Worker processes for Bambi: one per core."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
 
 
 def run_models(
@@ -107,66 +162,89 @@ def run_models(
     settings: Settings,
     on_fit: ProgressHook | None = None,
     matched_references: bool = True,
+    cache: FitCache | None = None,
+    jobs: int | None = None,
+    on_start: StartHook | None = None,
 ) -> Outcome:
     """Every (model, engine) fit, ordered by model then engine as asked, plus the
-    matched-structure references and optimum checks that the comparison needs."""
+    matched-structure references and optimum checks that the comparison needs.
+
+    `on_start` hears of each fit as it is queued (or found in the cache), `on_fit` as it
+    ends, in the order fits finish."""
     for name in engines:
         check_engine(name)
+    cache = cache or FitCache(enabled=False)
     prepared = prepare_all(models, frame)
-    variants: dict[str, Variant] = {}
+    main = [_Job(m, prepared[m.name], e) for m in models for e in engines]
+    refits: dict[str, _Job] = {}
     if matched_references and "lme4" in engines:
         for m in models:
             v = independent_variant(m, prepared[m.name])
             if v is not None:
-                variants[m.name] = v
-    ctx = multiprocessing.get_context("spawn")
-    pools = {name: ProcessPoolExecutor(max_workers=1, mp_context=ctx) for name in engines}
+                refits[m.name] = _Job(v.model, v.data, "lme4", v)
+    every = main + list(refits.values())
+    if cache.enabled:
+        for job in every:
+            job.material = key_material(job.engine, job.model, job.data, settings)
+            job.fit = cache.get(job.material)
+    pools = _Pools(jobs or default_jobs(), cache.jax_dir() if cache.enabled else None)
     try:
-        futures = {(m.name, e): pools[e].submit(fit_one, e, m, prepared[m.name], settings)
-                   for m in models for e in engines}
-        variant_futures = {name: pools["lme4"].submit(fit_one, "lme4", v.model, v.data, settings)
-                           for name, v in variants.items()}
-        results: dict[tuple[str, str], Fit] = {}
-        # Frequentist engines first: they finish in seconds, and the optimum checks
-        # can then run while Bambi samples.
-        order = sorted(engines, key=lambda e: engine_kind(e) != "frequentist")
-        for e in order:
-            for m in models:
-                results[(m.name, e)] = _collect(futures[(m.name, e)], e, m,
-                                                prepared[m.name], settings)
-                if on_fit is not None:
-                    on_fit(results[(m.name, e)])
+        futures: dict[Future[Fit], _Job] = {}
+        pending = [j for j in every if j.fit is None]
+        # Bambi first: it takes longest, so it starts while the others finish.
+        for job in sorted(pending, key=lambda j: j.engine != "bambi"):
+            count = sum(1 for j in pending if j.engine == job.engine)
+            pool = pools.get(job.engine, count)
+            futures[pool.submit(fit_one, job.engine, job.model, job.data, settings)] = job
+        if on_start is not None:
+            future_of = {id(j): f for f, j in futures.items()}
+            for job in main:
+                fut = future_of.get(id(job))
+                on_start(job.model.name, job.engine, job.fit is not None,
+                         fut.running if fut is not None else None)
+        for job in every:
+            if job.fit is not None:
+                _finish(job, prepared, cache, on_fit, fresh=False)
+        for fut in as_completed(futures):
+            job = futures[fut]
+            job.fit = _result(fut, job.engine, job.model, job.data, settings)
+            _finish(job, prepared, cache, on_fit, fresh=True)
         by_name = {m.name: m for m in models}
-        reference_fits = [
-            read_back(_collect(f, "lme4", variants[n].model, variants[n].data, settings),
-                      variants[n], by_name[n])
-            for n, f in variant_futures.items()
-        ]
-        checks = _optimum_checks(models, prepared, variants, results, reference_fits, pools)
+        for name, job in refits.items():
+            assert job.fit is not None and job.variant is not None
+            job.fit = read_back(job.fit, job.variant, by_name[name])
+        results = {(j.model.name, j.engine): j.fit for j in main if j.fit is not None}
+        checks = _optimum_checks(models, prepared, refits, results, pools, cache)
     finally:
-        for pool in pools.values():
-            pool.shutdown(wait=True, cancel_futures=True)
-    fits = [results[(m.name, e)] for m in models for e in engines]
-    return Outcome(fits, reference_fits, checks)
+        pools.shutdown()
+    return Outcome([results[(m.name, e)] for m in models for e in engines],
+                   [j.fit for j in refits.values() if j.fit is not None], checks)
+
+
+def _finish(job: _Job, prepared: dict[str, PreparedData], cache: FitCache,
+            on_fit: ProgressHook | None, fresh: bool) -> None:
+    assert job.fit is not None
+    if fresh:
+        cache.put(job.material, job.fit)
+    job.fit = replace(job.fit, n_groups=_n_groups(job.model, job.data))
+    if on_fit is not None and job.variant is None:
+        on_fit(job.fit)
 
 
 def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
-                    variants: dict[str, Variant], results: dict[tuple[str, str], Fit],
-                    reference_fits: list[Fit],
-                    pools: dict[str, ProcessPoolExecutor]) -> list[dict[str, Any]]:
+                    refits: dict[str, _Job], results: dict[tuple[str, str], Fit],
+                    pools: _Pools, cache: FitCache) -> list[dict[str, Any]]:
     """statsmodels' mixed-model solutions under lme4's REML criterion, against lme4's
     own optimum of the same structure."""
-    if "lme4" not in pools or "statsmodels" not in pools:
-        return []
-    refs = {f.model: f for f in reference_fits}
-    jobs = []
+    jobs: list[tuple[str, Fit, dict[str, Any] | None, Future[float] | float]] = []
     for m in models:
-        sm = results.get((m.name, "statsmodels"))
-        if sm is None or sm.status != "ok" or not m.spec.is_mixed:
+        sm, lme4 = results.get((m.name, "statsmodels")), results.get((m.name, "lme4"))
+        if sm is None or lme4 is None or sm.status != "ok" or not m.spec.is_mixed:
             continue
-        lme4 = results[(m.name, "lme4")]
-        if set(sm.structure.values()) == {"independent"} and m.name in variants:
-            lme4, v = refs.get(m.name, lme4), variants[m.name]
+        if set(sm.structure.values()) == {"independent"} and m.name in refits:
+            ref_job = refits[m.name]
+            assert ref_job.fit is not None and ref_job.variant is not None
+            lme4, v = ref_job.fit, ref_job.variant
             inverse = {canon: col for col, canon in v.terms.items()}
             solution = replace(sm, variance_components=tuple(
                 replace(c, term=inverse.get(c.term, c.term) if c.term else c.term)
@@ -178,13 +256,24 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
             continue
         if lme4.status != "ok" or "reml_criterion" not in lme4.fit_statistics:
             continue
-        jobs.append((m.name, lme4, pools["lme4"].submit(reml_at, model, data, solution)))
+        material = key_material("lme4", model, data, Settings()) if cache.enabled else None
+        if material is not None:
+            material = {**material, "check": "reml_at",
+                        "solution": [asdict(c) for c in solution.variance_components]}
+            value = cache.get_value(material)
+            if value is not None:
+                jobs.append((m.name, lme4, None, value))
+                continue
+        jobs.append((m.name, lme4, material,
+                     pools.get("lme4").submit(reml_at, model, data, solution)))
     checks = []
-    for name, lme4, fut in jobs:
+    for name, lme4, material, fut in jobs:
         try:
-            crit = fut.result()
+            crit = fut if isinstance(fut, float) else fut.result()
         except Exception:  # a check that cannot run leaves the comparison without it
             continue
+        if material is not None and not isinstance(fut, float):
+            cache.put_value(material, crit)
         sm_ll, lme4_ll = -crit / 2.0, -lme4.fit_statistics["reml_criterion"] / 2.0
         checks.append({
             "model": name, "engine": "statsmodels", "reference": lme4.label,
@@ -202,7 +291,7 @@ def fit_many(engine: str, jobs: Sequence[tuple[Model, PreparedData]],
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
         futures = [pool.submit(fit_one, engine, m, d, settings) for m, d in jobs]
-        return [_collect(f, engine, m, d, settings)
+        return [_result(f, engine, m, d, settings)
                 for f, (m, d) in zip(futures, jobs, strict=True)]
 
 

@@ -100,6 +100,11 @@ class Fit:
         return self.provenance.settings.get("source") == "recorded"
 
     @property
+    def from_cache(self) -> bool:
+        """Read from parity's fit cache instead of fitted in this run (parity.cache)."""
+        return bool(self.provenance.settings.get("cache", {}).get("hit"))
+
+    @property
     def label(self) -> str:
         """The engine as comparisons name it: `lme4`, or `lme4:independent` for a
         reference refitted with another covariance structure."""

@@ -1,0 +1,173 @@
+"""A cache of fits, keyed by everything that determines a fit's numbers.
+
+Analysts rerun parity whenever data, a formula, a tolerance or an environment changes; only
+what changed should be refitted. A key is the SHA-256 of: the engine, the model as the
+engine sees it (rendered formula), the hash of the rows and coding, the settings that
+matter to that engine, the versions of the engine's stack, and parity's own version (with
+the R code's hash for lme4). Entries are JSON files written atomically; an entry that does
+not parse, or whose stored key material differs from the request, is ignored and refitted,
+never trusted. Lookups happen in the main process, so a warm rerun starts no worker, no
+R and no JAX.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from parity import __version__
+from parity.atomic import write_text_atomic
+from parity.data import PreparedData
+from parity.models import Model
+from parity.schema import Fit, fit_from_dict, fit_to_dict
+from parity.settings import Settings
+
+ENV_DIR = "PARITY_CACHE_DIR"
+FORMAT = 1
+
+# The packages whose versions can change an engine's numbers.
+_STACKS: dict[str, tuple[str, ...]] = {
+    "lme4": ("rpy2",),
+    "statsmodels": ("statsmodels", "numpy", "scipy", "pandas"),
+    "bambi": ("bambi", "pymc", "pytensor", "numpyro", "jax", "jaxlib", "formulae", "numpy",
+              "pandas", "xarray", "arviz"),
+}
+# The settings each engine's numbers depend on.
+_SETTINGS: dict[str, tuple[str, ...]] = {
+    "lme4": ("reml", "interval"),
+    "statsmodels": ("reml", "interval"),
+    "bambi": ("draws", "tune", "chains", "target_accept", "seed", "interval"),
+}
+
+
+def cache_dir() -> Path:
+    """$PARITY_CACHE_DIR, else the user cache directory ($XDG_CACHE_HOME/parity)."""
+    explicit = os.environ.get(ENV_DIR)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "parity"
+
+
+@cache
+def r_fingerprint() -> str | None:
+    """R, lme4 and Matrix versions, asked of Rscript once per process (about 0.2 s), or
+    None without R: then lme4 results are not cached (recorded references are used)."""
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return None
+    code = ('cat(R.version.string, as.character(packageVersion("lme4")), '
+            'as.character(packageVersion("Matrix")), sep = "|")')
+    try:
+        out = subprocess.run([rscript, "--vanilla", "-e", code], capture_output=True,
+                             text=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _versions(engine: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pkg in _STACKS.get(engine, ()):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def key_material(engine: str, model: Model, data: PreparedData,
+                 settings: Settings) -> dict[str, Any] | None:
+    """What a fit's numbers depend on, or None when this fit must not be cached."""
+    material: dict[str, Any] = {
+        "format": FORMAT,
+        "parity": __version__,
+        "engine": engine,
+        "formula": model.spec.lme4_formula(),
+        "data": data.digest(),
+        "settings": {k: getattr(settings, k) for k in _SETTINGS.get(engine, ())},
+        "stack": _versions(engine),
+    }
+    if engine == "lme4":
+        from parity.engines.lme4 import FORCE_RECORDED, r_script_path
+
+        fingerprint = r_fingerprint()
+        if fingerprint is None or os.environ.get(FORCE_RECORDED) == "recorded":
+            return None
+        material["r"] = fingerprint
+        material["r_code"] = hashlib.sha256(r_script_path().read_bytes()).hexdigest()
+    return material
+
+
+def _key(material: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+class FitCache:
+    """Fits stored under `root/fits/`; `enabled=False` makes every lookup a miss."""
+
+    def __init__(self, root: Path | None = None, enabled: bool = True) -> None:
+        self.root = Path(root) if root is not None else cache_dir()
+        self.enabled = enabled
+
+    def _path(self, material: dict[str, Any]) -> Path:
+        return self.root / "fits" / f"{_key(material)}.json"
+
+    def get(self, material: dict[str, Any] | None) -> Fit | None:
+        """The cached fit for `material`, marked as from the cache, or None."""
+        if not self.enabled or material is None:
+            return None
+        path = self._path(material)
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            if entry.get("material") != material:
+                return None  # a foreign or colliding entry: refit
+            fit = fit_from_dict(entry["fit"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # missing or corrupt: refit
+        if fit.status != "ok" or fit.engine != material["engine"]:
+            return None
+        settings = dict(fit.provenance.settings)
+        settings["cache"] = {"hit": True, "key": path.stem}
+        return replace(fit, provenance=replace(fit.provenance, settings=settings))
+
+    def put(self, material: dict[str, Any] | None, fit: Fit) -> None:
+        """Store a successful fit; failures and recorded references are not cached."""
+        if not self.enabled or material is None or fit.status != "ok" or fit.is_recorded:
+            return
+        entry = {"material": material, "fit": fit_to_dict(fit)}
+        try:
+            write_text_atomic(self._path(material), json.dumps(entry, allow_nan=False))
+        except (OSError, ValueError):
+            return  # a cache that cannot be written only costs time
+
+    def get_value(self, material: dict[str, Any]) -> float | None:
+        """A cached number (an optimum check), or None."""
+        if not self.enabled:
+            return None
+        try:
+            entry = json.loads(self._path(material).read_text(encoding="utf-8"))
+            return float(entry["value"]) if entry.get("material") == material else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put_value(self, material: dict[str, Any], value: float) -> None:
+        if not self.enabled:
+            return
+        try:
+            write_text_atomic(self._path(material),
+                              json.dumps({"material": material, "value": value}))
+        except (OSError, ValueError):
+            return
+
+    def jax_dir(self) -> Path:
+        """Where JAX keeps its persistent compilation cache."""
+        return self.root / "jax"
