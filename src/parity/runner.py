@@ -56,11 +56,19 @@ class Outcome:
     optimum_checks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _init_worker(jax_cache: str | None) -> None:
-    """Runs first in every worker: JAX reads its compilation-cache settings on import."""
+def _init_worker(jax_cache: str | None, devices: int) -> None:
+    """Runs first in every worker, before JAX is imported, since JAX reads these then.
+
+    `devices` host devices let numpyro run the chains in parallel (`chain_method=
+    "parallel"`, PyMC's default) inside one process: every core samples, with one JAX
+    runtime's memory. With the single default CPU device the chains run one after another.
+    """
     if jax_cache:
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", jax_cache)
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if devices > 1 and "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={devices}"
 
 
 def _engine(name: str) -> Engine:
@@ -126,33 +134,41 @@ class _Job:
     fit: Fit | None = None
 
 
+# Engines that share a worker process: lme4 and statsmodels hold no JAX, fit in
+# milliseconds, and one process for both saves a Python's memory.
+_POOL_OF = {"lme4": "frequentist", "statsmodels": "frequentist", "bambi": "bambi"}
+
+
 class _Pools:
     """Worker pools, started only when an engine has something to fit."""
 
-    def __init__(self, jobs: int, jax_cache: Path | None) -> None:
+    def __init__(self, jobs: int, jax_cache: Path | None, devices: int) -> None:
         self.jobs = max(1, jobs)
         self.jax_cache = str(jax_cache) if jax_cache else None
+        self.devices = devices
         self.pools: dict[str, ProcessPoolExecutor] = {}
 
     def get(self, engine: str, pending: int = 1) -> ProcessPoolExecutor:
-        if engine not in self.pools:
-            workers = min(self.jobs, pending) if engine == "bambi" else 1
-            self.pools[engine] = ProcessPoolExecutor(
+        name = _POOL_OF.get(engine, engine)
+        if name not in self.pools:
+            workers = min(self.jobs, pending) if name == "bambi" else 1
+            self.pools[name] = ProcessPoolExecutor(
                 max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.jax_cache,))
-        return self.pools[engine]
+                initializer=_init_worker, initargs=(self.jax_cache, self.devices))
+        return self.pools[name]
 
     def shutdown(self, engine: str | None = None) -> None:
-        for name in [engine] if engine else list(self.pools):
+        names = [_POOL_OF.get(engine, engine)] if engine else list(self.pools)
+        for name in names:
             pool = self.pools.pop(name, None)
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
 
 def default_jobs() -> int:
-    """Worker processes for Bambi: one per core."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else os.cpu_count() or 1)
+    """Bambi worker processes: one, whose chains run in parallel on every core. More
+    workers fit several models at once, at one JAX runtime's memory each."""
+    return 1
 
 
 def run_models(
@@ -165,12 +181,14 @@ def run_models(
     cache: FitCache | None = None,
     jobs: int | None = None,
     on_start: StartHook | None = None,
+    parallel_chains: bool = True,
 ) -> Outcome:
     """Every (model, engine) fit, ordered by model then engine as asked, plus the
     matched-structure references and optimum checks that the comparison needs.
 
     `on_start` hears of each fit as it is queued (or found in the cache), `on_fit` as it
-    ends, in the order fits finish."""
+    ends, in the order fits finish. `jobs` Bambi workers fit models side by side;
+    `parallel_chains` runs each model's chains side by side (same draws either way)."""
     for name in engines:
         check_engine(name)
     cache = cache or FitCache(enabled=False)
@@ -187,12 +205,14 @@ def run_models(
         for job in every:
             job.material = key_material(job.engine, job.model, job.data, settings)
             job.fit = cache.get(job.material)
-    pools = _Pools(jobs or default_jobs(), cache.jax_dir() if cache.enabled else None)
+    pools = _Pools(jobs or default_jobs(), cache.jax_dir() if cache.enabled else None,
+                   settings.chains if parallel_chains else 1)
     try:
         futures: dict[Future[Fit], _Job] = {}
         pending = [j for j in every if j.fit is None]
-        # Bambi first: it takes longest, so it starts while the others finish.
-        for job in sorted(pending, key=lambda j: j.engine != "bambi"):
+        # Bambi first, largest models first: it takes longest, so it starts while the
+        # others finish, and several workers end at about the same time.
+        for job in sorted(pending, key=lambda j: (j.engine != "bambi", -_size(j.model))):
             count = sum(1 for j in pending if j.engine == job.engine)
             pool = pools.get(job.engine, count)
             futures[pool.submit(fit_one, job.engine, job.model, job.data, settings)] = job
@@ -205,7 +225,10 @@ def run_models(
         for job in every:
             if job.fit is not None:
                 _finish(job, prepared, cache, on_fit, fresh=False)
-        for fut in as_completed(futures):
+        # The frequentist fits and checks first; their worker then ends, so its memory
+        # is given back before Bambi's grows.
+        frequentist = {f: j for f, j in futures.items() if j.engine != "bambi"}
+        for fut in as_completed(frequentist):
             job = futures[fut]
             job.fit = _result(fut, job.engine, job.model, job.data, settings)
             _finish(job, prepared, cache, on_fit, fresh=True)
@@ -215,10 +238,22 @@ def run_models(
             job.fit = read_back(job.fit, job.variant, by_name[name])
         results = {(j.model.name, j.engine): j.fit for j in main if j.fit is not None}
         checks = _optimum_checks(models, prepared, refits, results, pools, cache)
+        pools.shutdown("lme4")
+        for fut in as_completed([f for f in futures if f not in frequentist]):
+            job = futures[fut]
+            job.fit = _result(fut, job.engine, job.model, job.data, settings)
+            _finish(job, prepared, cache, on_fit, fresh=True)
+        results = {(j.model.name, j.engine): j.fit for j in main if j.fit is not None}
     finally:
         pools.shutdown()
     return Outcome([results[(m.name, e)] for m in models for e in engines],
                    [j.fit for j in refits.values() if j.fit is not None], checks)
+
+
+def _size(model: Model) -> int:
+    """A rough cost of sampling a model: its terms, random ones counted twice."""
+    spec = model.spec
+    return len(spec.fixed) + sum(2 * (len(b.terms) + b.intercept) for b in spec.random)
 
 
 def _finish(job: _Job, prepared: dict[str, PreparedData], cache: FitCache,

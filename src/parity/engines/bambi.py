@@ -44,6 +44,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _device_count() -> int:
+    import jax
+
+    return int(jax.local_device_count())
+
+
 def bambi_formula(spec: ModelSpec) -> str:
     """Bambi's formula: lme4 notation, with `||` written as `|` (Bambi's blocks are
     independent either way)."""
@@ -253,4 +259,6 @@ class BambiEngine(Engine):
             "tune": int(tune) if tune is not None else None,
             "sampler": attrs.get("inference_library"),
             "sampler_version": attrs.get("inference_library_version"),
+            # numpyro runs chains in parallel only with as many devices as chains.
+            "host_devices": _device_count(),
         }
