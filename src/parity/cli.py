@@ -14,12 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from parity.errors import DataError, ParityError, UsageError
+from parity.errors import ParityError, UsageError
+from parity.interrupt import sigterm_as_interrupt
+from parity.partial import PARTIAL_NAME
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from parity.models import Model
+    from parity.inputs import Inputs
 
 
 def _csv_list(text: str) -> list[str]:
@@ -27,13 +29,21 @@ def _csv_list(text: str) -> list[str]:
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a models.toml naming data, models, engines, sampler settings "
+                             "and tolerances (options given beside it override it)")
     parser.add_argument("--models", type=_csv_list, default=None,
-                        help="seed models (comma-separated names; default: all six)")
+                        help="seed models, or models of --config (comma-separated names; "
+                             "default: all)")
     parser.add_argument("--data", type=Path, default=None, help="a CSV file of your own")
+    parser.add_argument("--r-dataset", default=None, metavar="PKG::NAME",
+                        help="a data set shipped with an installed R package "
+                             "(e.g. lme4::sleepstudy); its factors are categorical")
     parser.add_argument("--formula", action="append", default=None,
-                        help="a model formula in lme4 syntax (repeatable; needs --data)")
-    parser.add_argument("--categorical", type=_csv_list, default=[],
-                        help="categorical columns of --data (comma-separated)")
+                        help="a model formula in lme4 syntax (repeatable; needs --data or "
+                             "--r-dataset)")
+    parser.add_argument("--categorical", type=_csv_list, default=None,
+                        help="categorical columns of the data (comma-separated)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,46 +90,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    import pandas as pd
+    """Kept for parity.testing: reads the analyst's CSV with one-line errors."""
+    from parity.inputs import read_csv
 
-    if not path.is_file():
-        raise DataError(f"data file {str(path)!r} not found")
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file {str(path)!r} is empty") from None
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"data file {str(path)!r} is not a readable CSV: {exc}") from None
-    if frame.empty:
-        raise DataError(f"data file {str(path)!r} has no rows")
-    return frame
-
-
-def _models(args: argparse.Namespace) -> tuple[pd.DataFrame, list[Model]]:
-    """The seed models on the shipped data, or the analyst's formulas on their CSV."""
-    from parity.models import seed_models, select, user_models
-
-    if args.data is None:
-        if args.formula:
-            raise UsageError("--formula needs --data (the seed models use the shipped data)")
-        from parity.datasets import politeness
-
-        return politeness(), select(seed_models(), args.models)
-    if not args.formula:
-        raise UsageError("--data needs at least one --formula")
-    if args.models:
-        raise UsageError("--models names seed models; with --data, give --formula")
-    return _read_csv(args.data), user_models(args.formula, args.categorical)
+    return read_csv(path)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    from parity.inputs import resolve_inputs
     from parity.job import record_job
     from parity.settings import Settings
 
-    frame, models = _models(args)
-    for path in record_job(models, frame, Settings(), args.out):
+    inputs = resolve_inputs(args)
+    for path in record_job(inputs.models, inputs.frame, Settings(), args.out):
         print(f"recorded: {path}")
     return 0
+
+
+def _inputs_for_run(args: argparse.Namespace) -> Inputs:
+    """Options are checked before any data is read; sampler options override the
+    models.toml's [sampler] (returned merged in `sampler`)."""
+    from dataclasses import replace
+
+    from parity.config import sampler_problem
+    from parity.engines import check_engine
+    from parity.inputs import resolve_inputs
+
+    for name in args.engines or ():
+        check_engine(name)
+    overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed",
+                                               "target_accept")
+                 if getattr(args, k) is not None}
+    for key, value in overrides.items():
+        problem = sampler_problem(key, value)
+        if problem:
+            raise UsageError(f"--{key.replace('_', '-')} {problem}")
+    inputs = resolve_inputs(args)
+    return replace(inputs, sampler={**inputs.sampler, **overrides})
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -130,18 +137,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from parity.settings import Settings
     from parity.tolerances import load_policy
 
-    frame, models = _models(args)
-    overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed",
-                                               "target_accept")
-                 if getattr(args, k) is not None}
-    for key, value in overrides.items():
-        if key != "target_accept" and key != "seed" and value < 1:
-            raise UsageError(f"--{key} must be at least 1")
-    if "target_accept" in overrides and not 0 < overrides["target_accept"] < 1:
-        raise UsageError("--target-accept must be between 0 and 1")
-    settings = Settings(**overrides)
-    policy = load_policy(args.tolerances)
-    engines = args.engines or list(ENGINE_NAMES)
+    inputs = _inputs_for_run(args)
+    frame, models = inputs.frame, inputs.models
+    settings = Settings(**inputs.sampler)
+    policy = load_policy(args.tolerances, overrides=inputs.tolerances,
+                         overrides_source=inputs.tolerances_source)
+    engines = args.engines or list(inputs.engines or ENGINE_NAMES)
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -155,7 +156,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     bad = [f for f in result.fits if f.status == "failed"]
     if bad:
         for f in bad:
-            print(f"failed: {f.model} / {f.engine}: {f.reason}", file=sys.stderr)
+            reason = " ".join(str(f.reason).split())
+            print(f"failed: {f.model} / {f.engine}: {reason}", file=sys.stderr)
         return 1
     return 0
 
@@ -176,27 +178,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False)) or "--debug" in argv
     try:
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "diff":
-            return cmd_diff(args)
-        if args.command == "record":
-            return cmd_record(args)
-        raise UsageError(f"unknown command {args.command!r}")
+        with sigterm_as_interrupt():
+            if args.command == "run":
+                return cmd_run(args)
+            if args.command == "diff":
+                return cmd_diff(args)
+            if args.command == "record":
+                return cmd_record(args)
+            raise UsageError(f"unknown command {args.command!r}")
     except ParityError as exc:
         if debug:
             traceback.print_exc()
-        print(f"parity: error: {exc}", file=sys.stderr)
+        print(f"parity: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("parity: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupt.Terminated)
+        partial = Path(getattr(args, "out", None) or ".") / PARTIAL_NAME
+        kept = f"; the fits so far are in {partial}" if partial.is_file() else ""
+        print(f"parity: interrupted{kept}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 130))
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        print(f"parity: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
-              file=sys.stderr)
+        print(f"parity: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(rerun with --debug)", file=sys.stderr)
         return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """Messages may quote R or a library over several lines; the CLI prints one."""
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

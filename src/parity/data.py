@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from parity.columns import rename_advice, unusable_columns
 from parity.errors import DataError
 from parity.spec import ModelSpec
+from parity.validate import check_rows
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,12 @@ def level_order(values: pd.Series) -> tuple[str, ...]:
 
     This is R's default `factor()` order in the C locale, and the R side sorts the same
     way when it runs on its own, so the reference level agrees without being told.
+    A pandas categorical keeps its own order (a factor loaded from R keeps R's levels,
+    so its reference level is the one R would use), less the levels with no rows.
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.dropna().map(_label))
+        return tuple(lv for lv in map(_label, values.dtype.categories) if lv in present)
     uniq = pd.unique(values.dropna())
     if is_numeric_dtype(values) and not is_bool_dtype(values):
         return tuple(_label(v) for v in sorted(uniq))
@@ -71,9 +78,11 @@ def prepare(
     columns = spec.variables()
     missing = [c for c in columns if c not in frame.columns]
     if missing:
+        bad = unusable_columns(frame.columns)
+        advice = (f"; columns a formula cannot name: {rename_advice(bad)}" if bad else "")
         raise DataError(
             f"column(s) {', '.join(map(repr, missing))} not in the data "
-            f"(it has {', '.join(map(str, frame.columns))})"
+            f"(it has {', '.join(map(str, frame.columns))}){advice}"
         )
     declared = set(categorical)
     sub = frame.loc[:, list(columns)]
@@ -83,7 +92,11 @@ def prepare(
         raise DataError("no complete rows for the columns the model uses")
     response = complete[spec.response]
     if spec.response in declared or not is_numeric_dtype(response) or is_bool_dtype(response):
-        raise DataError(f"the response {spec.response!r} is not numeric")
+        example = next((v for v in response if not isinstance(v, (int, float))),
+                       response.iloc[0])
+        why = "declared categorical" if spec.response in declared else f"holds {example!r}"
+        raise DataError(f"the response {spec.response!r} is not numeric ({why}); parity "
+                        "fits Gaussian models of a numeric response")
     cats = [
         c
         for c in columns[1:]
@@ -95,10 +108,18 @@ def prepare(
     for c in cats:
         order = level_order(complete[c])
         if len(order) < 2:
-            raise DataError(f"categorical column {c!r} has only one level ({order[0]!r})")
+            what = "grouping factor" if c in spec.grouping_factors else "categorical column"
+            raise DataError(f"{what} {c!r} has only one level ({order[0]!r}) in the "
+                            f"{len(complete)} complete rows; it needs at least 2")
         levels[c] = order
         out[c] = pd.Categorical(out[c].map(_label), categories=list(order))
     for c in columns[1:]:
         if c not in levels:
             out[c] = out[c].astype(float)
+    for c in [spec.response, *(c for c in columns[1:] if c not in levels)]:
+        n_inf = int((out[c].abs() == float("inf")).sum())
+        if n_inf:
+            raise DataError(f"column {c!r} has {n_inf} infinite value(s); the engines "
+                            "need finite numbers (make them missing, or drop the rows)")
+    check_rows(out, spec, levels)
     return PreparedData(frame=out, levels=levels, n_dropped=n_dropped)

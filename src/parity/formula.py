@@ -243,41 +243,60 @@ class _Parser:
         return [tuple(chain)]
 
 
+def is_plain_name(name: object) -> bool:
+    """Whether `name` can be written in a formula as it is: a plain identifier that is
+    not a reserved word of R or Python (the rule every column a model uses must meet)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None and name not in _RESERVED
+
+
+def _canonical(terms: list[tuple[str, ...]]) -> tuple[Term, ...]:
+    """Terms as R orders them (by degree, then as written), the variables inside each
+    by their first appearance when the terms are written in that order.
+
+    That is the order R reads back from the rendered text (`spec.lme4_formula()`), so
+    lme4's column names for the formula it is given are the spec's names, and rendering
+    then re-parsing gives the same spec. (R run on the analyst's own text names `b:a`
+    in `y ~ b:a + a + b` after the written order; parity's text for lme4 is
+    `y ~ 1 + a + b + a:b`, the same model, and every engine names it `a:b`.)
+    """
+    ordered = sorted(enumerate(t for t in terms if t), key=lambda p: (len(p[1]), p[0]))
+    order: dict[str, int] = {}
+    out: list[Term] = []
+    for _, t in ordered:
+        for v in t:
+            order.setdefault(v, len(order))
+        out.append(Term(tuple(sorted(t, key=order.__getitem__))))
+    return tuple(out)
+
+
 def parse_formula(text: str) -> ModelSpec:
     """Parse `text` under parity's grammar into a model spec, or raise FormulaError.
 
-    Terms are ordered as R orders them (by degree, then as written), and the variables
-    inside each term by their first appearance in the formula, so the canonical names
-    that follow from the spec match lme4's.
+    Terms and the variables inside them are put in one canonical order (see
+    :func:`_canonical`) from which every engine's names follow.
     """
     if not isinstance(text, str) or not text.strip():
         raise FormulaError("the formula is empty")
     response, rhs = _Parser(text).formula()
-    order: dict[str, int] = {response: 0}
-    for m in _NAME.finditer(text):
-        order.setdefault(m.group(0), len(order))
-
-    def canon(t: tuple[str, ...]) -> Term:
-        return Term(tuple(sorted(t, key=order.__getitem__)))
-
-    fixed = sorted((canon(t) for t in rhs.terms if t), key=lambda t: len(t.variables))
+    fixed = _canonical(rhs.terms)
     random = tuple(
-        RandomTerm(
-            tuple(b.group),
-            b.intercept,
-            tuple(sorted((canon(t.variables) for t in b.terms), key=lambda t: len(t.variables))),
-            b.correlated,
-        )
+        RandomTerm(tuple(b.group), b.intercept,
+                   _canonical([t.variables for t in b.terms]), b.correlated)
         for b in rhs.blocks or []
     )
     spec = ModelSpec(
         response=response,
         intercept=True if rhs.intercept is None else rhs.intercept,
-        fixed=tuple(fixed),
+        fixed=fixed,
         random=random,
     )
-    if response in {v for t in spec.fixed for v in t.variables}:
+    used = {v for t in spec.fixed for v in t.variables}
+    for block in spec.random:
+        used.update(block.group)
+        used.update(v for t in block.terms for v in t.variables)
+    if response in used:
         raise FormulaError(f"the response {response!r} also appears on the right-hand side")
     if not spec.intercept and not spec.fixed:
-        raise FormulaError("the model has no fixed terms and no intercept")
+        raise FormulaError("the model has no fixed terms and no intercept (statsmodels "
+                           "cannot fit a model without fixed effects; write '1 +')")
     return spec

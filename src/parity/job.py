@@ -7,6 +7,7 @@ import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -17,7 +18,9 @@ from parity.data import PreparedData
 from parity.engines import engine_kind
 from parity.environment import environment
 from parity.errors import FitError
+from parity.limits import check_expressible
 from parity.models import Model
+from parity.partial import RESULTS_NAME, PartialResults
 from parity.recorded import make_record, write_record
 from parity.runner import (
     Outcome,
@@ -64,28 +67,37 @@ def run_job(
 ) -> JobResult:
     """Fit every model with every engine, compare, and write the results under `out`.
 
-    results.json is written before the reports, so a report that fails loses nothing."""
+    The fits so far are kept in results.partial.json while the run goes on
+    (:mod:`parity.partial`); results.json is written atomically when every fit is in,
+    and before the reports, so a report that fails loses nothing."""
     out = Path(out)
     policy = policy or load_policy()
-    outcome = run_models(models, frame, engines, settings, on_fit=on_fit, cache=cache,
-                         jobs=jobs, on_start=on_start)
-    comparisons = compare_outcome(outcome, policy)
-    doc = results_document(
-        outcome.fits,
-        comparisons,
+    check_expressible(models, engines)
+    meta: dict[str, Any] = dict(
         parity_version=__version__,
         python_version=platform.python_version(),
-        environment=environment([*outcome.fits, *outcome.reference_fits]),
         settings=settings.as_dict(),
         tolerance_sources=list(policy.sources),
         models=[{"model": m.name, "formula": m.formula,
                  "engine_formula": m.spec.lme4_formula(),
                  "categorical": list(m.categorical)} for m in models],
     )
+    partial = PartialResults(out, meta, then=on_fit)
+    outcome = run_models(models, frame, engines, settings, on_fit=partial, cache=cache,
+                         jobs=jobs, on_start=on_start)
+    comparisons = compare_outcome(outcome, policy)
+    doc = results_document(
+        outcome.fits,
+        comparisons,
+        complete=True,
+        environment=environment([*outcome.fits, *outcome.reference_fits]),
+        **meta,
+    )
     doc["reference_fits"] = [fit_to_dict(f) for f in outcome.reference_fits]
     doc["optimum_checks"] = outcome.optimum_checks
-    results_path = out / "results.json"
+    results_path = out / RESULTS_NAME
     write_json_atomic(results_path, doc)
+    partial.finish()
     reports = _write_reports(out, outcome, comparisons)
     return JobResult(outcome, comparisons, results_path, reports)
 

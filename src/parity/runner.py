@@ -66,8 +66,10 @@ def _init_worker(jax_cache: str | None, devices: int) -> None:
     if jax_cache:
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", jax_cache)
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+    # PyMC's JAX module sets 100 host devices when it is imported; a flag after its own
+    # (no trailing space, so its pattern leaves it alone) decides, 1 included.
     flags = os.environ.get("XLA_FLAGS", "")
-    if devices > 1 and "xla_force_host_platform_device_count" not in flags:
+    if "xla_force_host_platform_device_count" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={devices}"
 
 

@@ -75,17 +75,12 @@ def independent_variant(model: Model, data: PreparedData) -> Variant | None:
 
 
 def read_back(fit: Fit, variant: Variant, original: Model) -> Fit:
-    """The refit under canonical names: lme4 calls the second block of `subject`
-    `subject.1`, and the indicator columns by their own names."""
+    """The refit under canonical names: its indicator columns (`attitudepol`) back to the
+    terms they stand for."""
     groups = original.spec.grouping_labels()
-
-    def group_of(g: str) -> str:
-        base = re.sub(r"\.\d+$", "", g)
-        return g if g in groups or base not in groups else base
-
     components = tuple(
         VarianceComponent(
-            group_of(v.group), variant.terms.get(v.term, v.term) if v.term else v.term,
+            v.group, variant.terms.get(v.term, v.term) if v.term else v.term,
             variant.terms.get(v.term2, v.term2) if v.term2 else v.term2,
             v.kind, v.estimate, v.std_error, v.lower, v.upper,
         )

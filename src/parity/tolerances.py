@@ -93,9 +93,12 @@ def _read_toml(path: Path, what: str) -> dict[str, Any]:
         raise UsageError(f"{what} {str(path)!r} is not valid TOML: {exc}") from None
 
 
-def load_policy(file: Path | None = None, project: Path | None = None) -> Policy:
+def load_policy(file: Path | None = None, project: Path | None = None, *,
+                overrides: dict[str, Any] | None = None,
+                overrides_source: str = "overrides") -> Policy:
     """Defaults, then `[tool.parity.tolerances]` of `project` (a pyproject.toml; by default
-    the one in the working directory, if any), then `file`."""
+    the one in the working directory, if any), then `overrides` (a table of the same
+    layout, e.g. a models.toml's `[tolerances]`, named `overrides_source`), then `file`."""
     default_path = resources.files("parity") / "data" / "tolerances.toml"
     table: dict[str, Any] = {}
     _merge(table, tomllib.loads(default_path.read_text(encoding="utf-8")), "defaults")
@@ -106,6 +109,9 @@ def load_policy(file: Path | None = None, project: Path | None = None) -> Policy
         if "tolerances" in tool:
             _merge(table, tool["tolerances"], f"{pyproject} [tool.parity.tolerances]")
             sources.append(str(pyproject))
+    if overrides:
+        _merge(table, overrides, overrides_source)
+        sources.append(overrides_source)
     if file is not None:
         _merge(table, _read_toml(file, "tolerance file"), str(file))
         sources.append(str(file))

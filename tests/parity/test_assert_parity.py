@@ -66,13 +66,14 @@ def test_tight_tolerance_fails_with_a_readable_table(calls: list[ParityCall]) ->
 @pytest.mark.r
 def test_a_fit_that_did_not_run_is_a_failure_with_its_reason() -> None:
     need("R")
-    frame = politeness().dropna().reset_index(drop=True)
-    frame["row"] = [f"r{i}" for i in range(len(frame))]  # one row per group: lmer refuses
+    # A constant response: lme4 fits, then cannot compute the fixed effects' covariance.
+    # (Data too thin for the model, e.g. one row per group, is refused before any fit.)
+    frame = politeness().dropna().reset_index(drop=True).assign(frequency=200.0)
     with pytest.raises(ParityFitError) as info:
-        assert_parity("frequency ~ gender + (1 | row)", frame, categorical=["row", "gender"],
-                      engines=("statsmodels",))
+        assert_parity("frequency ~ gender + (1 | subject)", frame,
+                      categorical=["subject", "gender"], engines=("statsmodels",))
     assert "lme4: failed" in str(info.value)
-    assert "number of levels of each grouping factor" in str(info.value)
+    assert "not a positive definite matrix" in str(info.value)
 
 
 def test_unknown_sampler_setting_is_a_type_error() -> None:

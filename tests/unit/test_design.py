@@ -13,7 +13,10 @@ from parity.formula import parse_formula
 
 def design(formula: str):  # type: ignore[no-untyped-def]
     spec = parse_formula(formula)
-    data = prepare(politeness(), spec, POLITENESS_CATEGORICAL)
+    # Rows and levels from a model over the same columns: prepare() itself refuses
+    # rank-deficient designs such as `gender:attitude` beside an intercept.
+    every = parse_formula("frequency ~ gender + attitude + scenario")
+    data = prepare(politeness(), every, POLITENESS_CATEGORICAL)
     return build_design(data.frame, spec.fixed, spec.intercept, data.levels), data
 
 

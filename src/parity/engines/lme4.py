@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -44,13 +45,22 @@ def r_script_path() -> Path:
     return source_tree
 
 
+def lme4_group(name: str, groups: Sequence[str]) -> str:
+    """The grouping factor of one of lme4's VarCorr rows: lme4 calls a factor's second
+    block `subject.1` (as in `(Days || Subject)` or `(1 | g) + (0 + x | g)`)."""
+    base = re.sub(r"\.\d+$", "", name)
+    return name if name in groups or base not in groups else base
+
+
 def fit_from_r_json(
     model: Model, doc: dict[str, Any], settings: Settings, seconds: float
 ) -> Fit:
     """A Fit from the JSON that `parity_fit()` in R returns (or Rscript prints)."""
     diag = doc["diagnostics"]
+    groups = model.spec.grouping_labels()
     components = tuple(
-        VarianceComponent(v["group"], v.get("term"), v.get("term2"), v["kind"],
+        VarianceComponent(lme4_group(v["group"], groups), v.get("term"), v.get("term2"),
+                          v["kind"],
                           float("nan") if v["estimate"] is None else float(v["estimate"]))
         for v in doc["variance_components"]
     )

@@ -1,0 +1,166 @@
+"""Model files: `parity run --config models.toml`.
+
+An analyst's comparison is worth keeping beside their data: which data set, which
+columns are categorical, which models under which names, which engines, sampler
+settings and tolerance overrides. The file is data, parsed with tomllib; every key is
+checked (an unknown one is an error that names it, so a typo never silently falls back
+to a default), and every formula is parsed by parity's grammar as the file is read.
+
+    data = "sleep.csv"                # relative to this file; or:
+    r_dataset = "lme4::sleepstudy"    # a data set shipped with an installed R package
+    categorical = ["Subject"]
+    engines = ["lme4", "statsmodels", "bambi"]
+
+    [models]
+    intercept = "Reaction ~ Days + (1 | Subject)"
+
+    [sampler]                         # draws, tune, chains, seed, target_accept, interval
+    draws = 1000
+
+    [tolerances.bayesian-frequentist.estimate]   # the layout of tolerances.toml
+    sd_mult = 0.5
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parity.engines import check_engine
+from parity.errors import FormulaError, UsageError
+from parity.formula import parse_formula
+from parity.rdata import parse_r_dataset
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TOP_KEYS = ("data", "r_dataset", "categorical", "engines", "models", "sampler", "tolerances")
+SAMPLER_KEYS = ("draws", "tune", "chains", "seed", "target_accept", "interval")
+# Model names become file names (figures/<model>.png, recorded references).
+MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A parsed models.toml. `models` maps names to formulas (already checked)."""
+
+    path: Path
+    data: Path | None = None
+    r_dataset: str | None = None
+    categorical: tuple[str, ...] = ()
+    models: dict[str, str] = field(default_factory=dict)
+    engines: tuple[str, ...] | None = None
+    sampler: dict[str, Any] = field(default_factory=dict)
+    tolerances: dict[str, Any] = field(default_factory=dict)
+
+
+def sampler_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one sampler setting, or None; shared with the CLI options."""
+    if key in ("draws", "tune", "chains", "seed"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "must be a whole number"
+        if key != "seed" and value < 1:
+            return "must be at least 1"
+        if key == "seed" and value < 0:
+            return "must be at least 0"
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "must be a number"
+    if not 0 < value < 1:
+        return "must be between 0 and 1"
+    return None
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def _unknown(keys: Any, known: tuple[str, ...], where: str) -> None:
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} "
+                         f"(known: {', '.join(known)})")
+
+
+def _models(table: Any, where: str) -> dict[str, str]:
+    if not isinstance(table, dict) or not table:
+        raise UsageError(f"{where}: [models] must be a table of name = \"formula\" "
+                         "with at least one model")
+    for name, formula in table.items():
+        if not MODEL_NAME.fullmatch(name):
+            raise UsageError(f"{where}: model name {name!r} is not an identifier "
+                             "(letters, digits, _; starting with a letter)")
+        if not isinstance(formula, str):
+            raise UsageError(f"{where}: model {name!r} must be a formula string")
+        try:
+            parse_formula(formula)
+        except FormulaError as exc:
+            raise UsageError(f"{where}: model {name!r}: {exc}") from None
+    return dict(table)
+
+
+def _sampler(table: Any, where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: [sampler] must be a table")
+    _unknown(table, SAMPLER_KEYS, f"{where} [sampler]")
+    for key, value in table.items():
+        problem = sampler_problem(key, value)
+        if problem:
+            raise UsageError(f"{where} [sampler] {key} {problem}")
+    return {k: float(v) if k in ("target_accept", "interval") else v for k, v in table.items()}
+
+
+def load_config(path: Path) -> RunConfig:
+    """Read and check a models.toml; a data path in it is relative to the file."""
+    path = Path(path)
+    where = str(path)
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except (FileNotFoundError, IsADirectoryError):
+        raise UsageError(f"config file {where!r} not found") from None
+    except PermissionError:
+        raise UsageError(f"config file {where!r} cannot be read (permission denied)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"config file {where!r} is not valid TOML: {exc}") from None
+    _unknown(doc, TOP_KEYS, where)
+    if ("data" in doc) == ("r_dataset" in doc):
+        raise UsageError(f"{where}: give exactly one of data = \"FILE.csv\" or "
+                         "r_dataset = \"PKG::NAME\"")
+    data = None
+    if "data" in doc:
+        if not isinstance(doc["data"], str) or not doc["data"]:
+            raise UsageError(f"{where}: data must be a file name")
+        data = path.parent / doc["data"]
+    r_dataset = doc.get("r_dataset")
+    if r_dataset is not None:
+        if not isinstance(r_dataset, str):
+            raise UsageError(f"{where}: r_dataset must be \"PKG::NAME\"")
+        parse_r_dataset(r_dataset)
+    engines = None
+    if "engines" in doc:
+        engines = _strings(doc["engines"], f"{where}: engines")
+        for name in engines:
+            check_engine(name)
+        if not engines:
+            raise UsageError(f"{where}: engines is empty")
+    tolerances = doc.get("tolerances", {})
+    if not isinstance(tolerances, dict):
+        raise UsageError(f"{where}: [tolerances] must be a table")
+    return RunConfig(
+        path=path,
+        data=data,
+        r_dataset=r_dataset,
+        categorical=_strings(doc.get("categorical", []), f"{where}: categorical"),
+        models=_models(doc.get("models"), where),
+        engines=engines,
+        sampler=_sampler(doc.get("sampler", {}), where),
+        tolerances=tolerances,
+    )

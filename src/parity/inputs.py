@@ -1,0 +1,159 @@
+"""What a run reads: the data and the models, from options or a models.toml.
+
+Everything that can be checked without fitting is checked here, in an order chosen so
+that nothing an analyst typed runs before it is known to be safe: formulas are parsed
+by parity's grammar first, the R data set name is checked next, and only then is data
+read (a CSV by pandas, an R data set by Rscript with arguments, never a shell).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from parity.columns import column_hint, rename_advice, unusable_columns
+from parity.config import RunConfig, load_config
+from parity.errors import DataError, FormulaError, UsageError
+from parity.models import Model, make_model, seed_models, select
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Data, models and the run options a models.toml contributed (CLI applied on top)."""
+
+    frame: pd.DataFrame
+    models: list[Model]
+    source: str
+    engines: tuple[str, ...] | None = None
+    sampler: dict[str, Any] = field(default_factory=dict)
+    tolerances: dict[str, Any] = field(default_factory=dict)
+    tolerances_source: str = ""
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV file as pandas reads it; every way it can be unusable is one DataError."""
+    where = repr(str(path))
+    if not path.exists():
+        raise DataError(f"data file {where} not found")
+    if not path.is_file():
+        raise DataError(f"data file {where} is not a file")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {where} is empty") from None
+    except PermissionError:
+        raise DataError(f"data file {where} cannot be read (permission denied)") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        why = " ".join(str(exc).split())
+        raise DataError(f"data file {where} is not a readable CSV: {why}") from None
+    except OSError as exc:
+        raise DataError(f"data file {where} cannot be read: {exc.strerror or exc}") from None
+    if frame.empty:
+        raise DataError(f"data file {where} has no rows")
+    if frame.shape[1] == 1 and ";" in str(frame.columns[0]):
+        raise DataError(f"data file {where} has one column {str(frame.columns[0])!r}; it "
+                        "looks separated by ';', and parity reads comma-separated files")
+    return frame
+
+
+def _header(path: Path | None) -> list[str]:
+    """The column names of a CSV, for hints only: never an error of its own."""
+    if path is None:
+        return []
+    try:
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except Exception:
+        return []
+
+
+def _parse(named: Sequence[tuple[str, str]], header: list[str]) -> list[Model]:
+    """Every formula through the grammar, before any data is read or R is started."""
+    models = []
+    for name, formula in named:
+        try:
+            models.append(make_model(name, formula))
+        except FormulaError as exc:
+            hint = column_hint(formula, header)
+            if hint is None:
+                raise
+            raise FormulaError(f"{exc.args[0]}; {hint}") from None
+    return models
+
+
+def _named_models(args: Any, config: RunConfig | None, has_data: bool) -> list[tuple[str, str]]:
+    formulas = getattr(args, "formula", None)
+    wanted = getattr(args, "models", None)
+    if formulas:
+        if not has_data:
+            raise UsageError("--formula needs --data or --r-dataset "
+                             "(the seed models use the shipped data)")
+        if wanted:
+            raise UsageError("--models names seed or config models; with --formula, "
+                             "give only formulas")
+        return [(f"m{i}", f) for i, f in enumerate(formulas, start=1)]
+    if config is not None:
+        named = list(config.models.items())
+        if wanted:
+            unknown = [n for n in wanted if n not in config.models]
+            if unknown:
+                raise UsageError(f"unknown model(s) {', '.join(unknown)} in {config.path}; "
+                                 f"known: {', '.join(config.models)}")
+            named = [(n, f) for n, f in named if n in wanted]
+        return named
+    if has_data:
+        raise UsageError("--data and --r-dataset need at least one --formula")
+    return [(m.name, m.formula) for m in select(seed_models(), wanted)]
+
+
+def _check_categorical(frame: pd.DataFrame, categorical: Sequence[str]) -> None:
+    missing = [c for c in categorical if c not in frame.columns]
+    if missing:
+        bad = unusable_columns(frame.columns)
+        advice = f"; columns a formula cannot name: {rename_advice(bad)}" if bad else ""
+        raise DataError(f"categorical column(s) {', '.join(map(repr, missing))} not in the "
+                        f"data (it has {', '.join(map(str, frame.columns))}){advice}")
+
+
+def resolve_inputs(args: Any) -> Inputs:
+    """Data and models from the parsed options (`config`, `data`, `r_dataset`,
+    `formula`, `models`, `categorical`); options given beside --config override it."""
+    from parity.rdata import load_r_dataset, parse_r_dataset
+
+    config = load_config(args.config) if getattr(args, "config", None) else None
+    data: Path | None = getattr(args, "data", None)
+    r_dataset: str | None = getattr(args, "r_dataset", None)
+    if data is not None and r_dataset is not None:
+        raise UsageError("give --data or --r-dataset, not both")
+    if data is None and r_dataset is None and config is not None:
+        data, r_dataset = config.data, config.r_dataset
+    if r_dataset is not None:
+        parse_r_dataset(r_dataset)
+    named = _named_models(args, config, data is not None or r_dataset is not None)
+    models = _parse(named, _header(data))
+    categorical = list(args.categorical if getattr(args, "categorical", None) is not None
+                       else (config.categorical if config else ()))
+    if data is not None:
+        frame, source = read_csv(data), str(data)
+    elif r_dataset is not None:
+        loaded = load_r_dataset(r_dataset)
+        frame, source = loaded.frame, loaded.name
+        categorical += [c for c in loaded.factors if c not in categorical]
+    else:
+        from parity.datasets import politeness
+
+        return Inputs(politeness(), [m for m in seed_models() if m.name in dict(named)],
+                      "politeness (shipped)", *_config_parts(config))
+    _check_categorical(frame, categorical)
+    models = [replace(m, categorical=tuple(categorical)) for m in models]
+    return Inputs(frame, models, source, *_config_parts(config))
+
+
+def _config_parts(config: RunConfig | None) -> tuple[Any, ...]:
+    if config is None:
+        return (None, {}, {}, "")
+    return (config.engines, dict(config.sampler), dict(config.tolerances),
+            f"{config.path} [tolerances]")
