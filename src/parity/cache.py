@@ -19,13 +19,13 @@ import shutil
 import subprocess
 from dataclasses import replace
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from parity import __version__
 from parity.atomic import write_text_atomic
 from parity.data import PreparedData
+from parity.environment import package_versions
 from parity.models import Model
 from parity.schema import Fit, fit_from_dict, fit_to_dict
 from parity.settings import Settings
@@ -74,16 +74,6 @@ def r_fingerprint() -> str | None:
     return out.stdout.strip() or None
 
 
-def _versions(engine: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pkg in _STACKS.get(engine, ()):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
-
-
 def key_material(engine: str, model: Model, data: PreparedData,
                  settings: Settings) -> dict[str, Any] | None:
     """What a fit's numbers depend on, or None when this fit must not be cached."""
@@ -94,7 +84,7 @@ def key_material(engine: str, model: Model, data: PreparedData,
         "formula": model.spec.lme4_formula(),
         "data": data.digest(),
         "settings": {k: getattr(settings, k) for k in _SETTINGS.get(engine, ())},
-        "stack": _versions(engine),
+        "stack": package_versions(_STACKS.get(engine, ())),
     }
     if engine == "lme4":
         from parity.engines.lme4 import FORCE_RECORDED, r_script_path

@@ -28,14 +28,6 @@ KindOf = Callable[[str], str]
 OptimumCheck = dict[str, Any]
 
 
-def component_label(v: VarianceComponent) -> str:
-    if v.group == "Residual":
-        return "sd(Residual)"
-    if v.kind == "corr":
-        return f"corr({v.group}: {v.term}, {v.term2})"
-    return f"sd({v.group}: {v.term})"
-
-
 def _near_zero_sds(fit: Fit, group: str) -> dict[str, float]:
     resid = fit.component("Residual", None)
     scale = resid.estimate if resid is not None and resid.estimate > 0 else 1.0
@@ -174,7 +166,7 @@ def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
         a_vc, b_vc = fit.component(group, t1, t2), ref.component(group, t1, t2)
         proto = a_vc or b_vc
         assert proto is not None
-        label = component_label(proto)
+        label = proto.label
         value = a_vc.estimate if a_vc else None
         ref_value = b_vc.estimate if b_vc else None
         quantity: Quantity = "corr" if kind == "corr" else "sd"

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from parity.compare import component_label
 from parity.errors import DataError, UsageError
 from parity.schema import SCHEMA_VERSION, Fit, comparison_from_dict, fit_from_dict
 from parity.tolerances import Policy
@@ -216,7 +215,7 @@ def _values(fit: Fit) -> dict[ValueKey, tuple[float, float | None]]:
         out[(fit.model, fit.label, "estimate", fe.term)] = (fe.estimate, fe.std_error)
         out[(fit.model, fit.label, "std_error", fe.term)] = (fe.std_error, None)
     for vc in fit.variance_components:
-        out[(fit.model, fit.label, vc.kind, component_label(vc))] = (vc.estimate, vc.std_error)
+        out[(fit.model, fit.label, vc.kind, vc.label)] = (vc.estimate, vc.std_error)
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from parity import __version__
@@ -15,10 +15,11 @@ PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "bambi", "pymc", "pytenso
             "numpyro", "jax", "jaxlib", "arviz", "formulae", "xarray", "matplotlib", "rpy2")
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions, read from package metadata (nothing is imported)."""
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
+    """Installed versions, read from package metadata (nothing is imported); packages
+    that are not installed are left out."""
     out: dict[str, str] = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -59,15 +59,6 @@ def _g(x: Any, digits: int = 6) -> str:
     return "–"
 
 
-def component_label(v: VarianceComponent) -> str:
-    """The label comparison rows give a component: `sd(subject: (Intercept))`."""
-    if v.group == "Residual":
-        return "sd(Residual)"
-    if v.kind == "corr":
-        return f"corr({v.group}: {v.term}, {v.term2})"
-    return f"sd({v.group}: {v.term})"
-
-
 class _Verdicts:
     """Comparison rows of one model, looked up by (engine, reference, quantity, term)."""
 
@@ -122,7 +113,7 @@ def _components_table(cols: Sequence[Fit], verdicts: _Verdicts) -> list[Block]:
         return []
     rows = []
     for group, vterm, vterm2, kind in keys:
-        label = component_label(VarianceComponent(group, vterm, vterm2, kind, 0.0))
+        label = VarianceComponent(group, vterm, vterm2, kind, 0.0).label
         row: list[Inline] = [(label,)]
         for f in cols:
             v = f.component(group, vterm, vterm2)

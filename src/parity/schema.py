@@ -46,6 +46,16 @@ class VarianceComponent:
     lower: float | None = None
     upper: float | None = None
 
+    @property
+    def label(self) -> str:
+        """How comparison rows and reports name it: `sd(subject: (Intercept))`,
+        `corr(subject: (Intercept), attitudepol)`, `sd(Residual)`."""
+        if self.group == "Residual":
+            return "sd(Residual)"
+        if self.kind == "corr":
+            return f"corr({self.group}: {self.term}, {self.term2})"
+        return f"sd({self.group}: {self.term})"
+
 
 @dataclass(frozen=True)
 class Diagnostics:

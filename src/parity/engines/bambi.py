@@ -17,13 +17,14 @@ import time
 import warnings as warnings_module
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 from typing import Any
 
 import numpy as np
 
 from parity.data import PreparedData
 from parity.engines.base import Engine, EngineKind, status_fit
+from parity.environment import package_versions
 from parity.mcmc import ess_bulk, rhat, summarize
 from parity.models import Model
 from parity.schema import Diagnostics, Fit, FixedEffect, Provenance, VarianceComponent
@@ -34,14 +35,6 @@ _STACK = ("bambi", "pymc", "pytensor", "numpyro", "jax", "jaxlib", "arviz", "for
           "xarray", "numpy", "pandas")
 
 
-def _versions() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pkg in _STACK:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def _device_count() -> int:
@@ -211,7 +204,7 @@ class BambiEngine(Engine):
         r_hat_max = float(np.nanmax(rhats)) if rhats else None
         ess_min = float(np.nanmin(esses)) if esses else None
         converged = (r_hat_max is not None and r_hat_max <= 1.01 and not divergences)
-        versions = _versions()
+        versions = package_versions(_STACK)
         # Bambi 0.21 renamed Model.components to Model.parameters.
         parts = getattr(bmodel, "parameters", None) or bmodel.components
         priors = {name: str(term.prior) for name, term in

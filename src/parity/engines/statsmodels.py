@@ -21,6 +21,7 @@ from scipy import stats
 from parity.data import PreparedData
 from parity.design import build_design
 from parity.engines.base import Engine, EngineKind, status_fit
+from parity.environment import package_versions
 from parity.models import Model
 from parity.schema import (
     Diagnostics,
@@ -95,8 +96,7 @@ class StatsmodelsEngine(Engine):
                 settings={"method": method, "reml": settings.reml,
                           "interval": settings.interval},
                 seconds=time.perf_counter() - start,
-                versions={"statsmodels": version("statsmodels"), "numpy": version("numpy"),
-                          "scipy": version("scipy"), "pandas": version("pandas")},
+                versions=package_versions(("statsmodels", "numpy", "scipy", "pandas")),
             ),
             engine_formula=method,
             structure=structure,
