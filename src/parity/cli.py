@@ -19,7 +19,6 @@ from parity.interrupt import sigterm_as_interrupt
 from parity.partial import PARTIAL_NAME
 
 if TYPE_CHECKING:
-    import pandas as pd
 
     from parity.inputs import Inputs
 
@@ -87,13 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help="show every value and comparison row, not only what moved")
     diff.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Kept for parity.testing: reads the analyst's CSV with one-line errors."""
-    from parity.inputs import read_csv
-
-    return read_csv(path)
 
 
 def cmd_record(args: argparse.Namespace) -> int:

@@ -49,12 +49,12 @@ CALL_HOOKS: list[Callable[[ParityCall], None]] = []
 def _frame(data: pd.DataFrame | str | Path) -> pd.DataFrame:
     import pandas as pd
 
-    from parity.cli import _read_csv
+    from parity.inputs import read_csv
 
     if isinstance(data, pd.DataFrame):
         return data
 
-    return _read_csv(Path(data))
+    return read_csv(Path(data))
 
 
 def settings_from(sampler_settings: dict[str, Any]) -> Settings:
