@@ -20,7 +20,7 @@ endif
 
 report: r-deps venv
 	$(VENV)/bin/parity run --out reports/
-	@echo "tables: reports/comparison.md   results: reports/results.json"
+	@echo "reports/: results.json, comparison.md, comparison.html, comparison.csv, figures/"
 
 test: r-deps venv
 	$(VENV)/bin/tox run -e $(TOX_ENVS)
