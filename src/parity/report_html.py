@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from parity.report_markdown import ReportData, report_blocks
-from parity.report_summary import (
+from parity.report_blocks import (
     MARKS,
     Block,
     Bullets,
@@ -25,6 +24,7 @@ from parity.report_summary import (
     Strong,
     Table,
 )
+from parity.report_markdown import ReportData, report_blocks
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;

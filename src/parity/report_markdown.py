@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from parity.report_summary import (
+from parity.report_blocks import (
     Block,
     Bullets,
     Code,
@@ -23,6 +23,8 @@ from parity.report_summary import (
     Strong,
     Table,
     markdown_lines,
+)
+from parity.report_summary import (
     matrix_blocks,
     pair_label,
     summary_blocks,

@@ -2,138 +2,41 @@
 frequentist engines agree, why they do not where they do not, and a model × pair matrix.
 
 Every sentence is counted or copied from Comparison rows, never written about specific
-numbers by hand. The report is built from a few plain blocks (heading, paragraph, list,
-table, image) so that the Markdown and the HTML files carry the same content; the Markdown
-form of those blocks is here because the summary is handed out as Markdown lines.
+numbers by hand; the summary is made of the blocks in :mod:`parity.report_blocks`.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
+from parity.engines import ENGINE_NAMES
+from parity.engines import engine_kind as registry_kind
+from parity.report_blocks import (
+    Block,
+    Bullets,
+    Heading,
+    Inline,
+    Mark,
+    Para,
+    Strong,
+    Table,
+    markdown_lines,
+)
 from parity.schema import Comparison
 
-BAYESIAN = frozenset({"bambi"})
-FREQUENTIST = frozenset({"lme4", "statsmodels"})
-MARKS = {"agree": "✓", "disagree": "✗", "not_comparable": "○"}
 MAX_PLACES = 8  # rows listed under one reason before "and N more"
-
-
-@dataclass(frozen=True)
-class Code:
-    text: str
-
-
-@dataclass(frozen=True)
-class Strong:
-    text: str
-
-
-@dataclass(frozen=True)
-class Mark:
-    """A verdict shown as ✓ / ✗ / ○ (coloured in HTML)."""
-
-    verdict: str
-
-
-Span = str | Code | Strong | Mark
-Inline = tuple[Span, ...]
-
-
-@dataclass(frozen=True)
-class Heading:
-    level: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Para:
-    spans: Inline
-
-
-@dataclass(frozen=True)
-class Bullets:
-    items: tuple[Inline, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[Inline, ...], ...]
-
-
-@dataclass(frozen=True)
-class Image:
-    """A figure: `path` is read for the HTML, `href` is the Markdown link."""
-
-    alt: str
-    path: Path
-    href: str
-
-
-Block = Heading | Para | Bullets | Table | Image
-
-# ---- Markdown form of the blocks ---------------------------------------------------------
-
-# Characters that could turn user text into markup. A bracket is escaped only where it
-# could close a link (`](`, `][`, `]:`), so intervals like [1.0, 2.0] stay readable.
-_MD_ESCAPE = re.compile(r"[\\`*<>|#&~]|\](?=[(\[:])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-
-
-def _md_text(text: str) -> str:
-    return _MD_ESCAPE.sub(lambda m: "\\" + m.group(0), " ".join(text.splitlines()))
-
-
-def _md_span(span: Span, in_table: bool) -> str:
-    if isinstance(span, Code):
-        text = " ".join(span.text.splitlines())
-        if in_table:
-            text = text.replace("|", "\\|")
-        fence = "``" if "`" in text else "`"
-        return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
-    if isinstance(span, Strong):
-        return f"**{_md_text(span.text)}**"
-    if isinstance(span, Mark):
-        return MARKS.get(span.verdict, "?")
-    return _md_text(span)
-
-
-def _md_inline(spans: Inline, in_table: bool = False) -> str:
-    return "".join(_md_span(s, in_table) for s in spans)
-
-
-def markdown_lines(blocks: Iterable[Block]) -> list[str]:
-    """Render blocks as Markdown; user text is escaped so it cannot become markup."""
-    lines: list[str] = []
-    for b in blocks:
-        if isinstance(b, Heading):
-            lines.append("#" * b.level + " " + _md_text(b.text))
-        elif isinstance(b, Para):
-            lines.append(_md_inline(b.spans))
-        elif isinstance(b, Bullets):
-            lines += ["- " + _md_inline(item) for item in b.items]
-        elif isinstance(b, Table):
-            lines.append("| " + " | ".join(_md_text(h) for h in b.header) + " |")
-            lines.append("|" + "---|" * len(b.header))
-            lines += ["| " + " | ".join(_md_inline(c, True) for c in row) + " |" for row in b.rows]
-        else:
-            lines.append(f"![{_md_text(b.alt)}]({b.href})")
-        lines.append("")
-    return lines
 
 
 # ---- what the verdicts say ---------------------------------------------------------------
 
 
 def engine_kind(label: str) -> str:
-    """`bayesian`, `frequentist` or `other`; `lme4:independent` is lme4's kind."""
+    """The registry's kind of an engine label (`lme4:independent` is lme4's), or `other`
+    for an engine the registry does not know."""
     engine = label.split(":", 1)[0]
-    return ("bayesian" if engine in BAYESIAN else
-            "frequentist" if engine in FREQUENTIST else "other")
+    return registry_kind(engine) if engine in ENGINE_NAMES else "other"
 
 
 def pair_label(c: Comparison) -> str:

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from parity.atomic import write_text_atomic
+from parity.report_blocks import (
+    Image,
+)
 from parity.report_csv import render_csv
 from parity.report_figures import write_figures
 from parity.report_html import render_html
 from parity.report_markdown import ReportData, render_report_markdown
-from parity.report_summary import Image
 from parity.schema import Comparison, Fit
 
 

@@ -13,7 +13,11 @@ import pytest
 from parity import report_figures
 from parity.report_csv import COLUMNS
 from parity.report_markdown import render_markdown
-from parity.report_summary import reason_items, summary_lines, summary_matrix
+from parity.report_summary import (
+    reason_items,
+    summary_lines,
+    summary_matrix,
+)
 from parity.reports import write_reports
 from parity.schema import (
     Comparison,
