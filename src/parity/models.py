@@ -54,9 +54,3 @@ def select(models: Sequence[Model], names: Iterable[str] | None) -> list[Model]:
             f"unknown model(s) {', '.join(unknown)}; known: {', '.join(m.name for m in models)}"
         )
     return [m for m in models if m.name in wanted]
-
-
-def user_models(formulas: Sequence[str], categorical: Iterable[str]) -> list[Model]:
-    """Analysts' formulas, named m1, m2, … in the order given."""
-    cats = tuple(categorical)
-    return [make_model(f"m{i}", f, cats) for i, f in enumerate(formulas, start=1)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from pathlib import Path
 
 from parity.schema import Comparison
 
@@ -33,11 +32,3 @@ def render_csv(comparisons: Sequence[Comparison]) -> str:
     for c in comparisons:
         writer.writerow([_field(getattr(c, name)) for name in COLUMNS])
     return buf.getvalue()
-
-
-def write_csv(path: Path, comparisons: Sequence[Comparison]) -> Path:
-    """Write `render_csv` to `path` (UTF-8) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_csv(comparisons), encoding="utf-8", newline="")
-    return path

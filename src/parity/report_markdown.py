@@ -257,12 +257,6 @@ def report_blocks(data: ReportData) -> list[Block]:
     return blocks
 
 
-def model_section(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] = (),
-                  comparisons: Sequence[Comparison] = ()) -> list[str]:
-    """One model's section as Markdown lines."""
-    return markdown_lines(model_blocks(model, fits, reference_fits, comparisons))
-
-
 def render_markdown(fits: Sequence[Fit], title: str = "parity comparison", *,
                     reference_fits: Sequence[Fit] = (),
                     comparisons: Sequence[Comparison] = (),

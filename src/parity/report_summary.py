@@ -182,8 +182,3 @@ def summary_lines(comparisons: Sequence[Comparison]) -> list[str]:
     """The generated summary as Markdown lines."""
     return markdown_lines(summary_blocks(comparisons))
 
-
-def summary_matrix_lines(comparisons: Sequence[Comparison],
-                         models: Sequence[str] = ()) -> list[str]:
-    """The model × engine pair matrix as Markdown lines."""
-    return markdown_lines(matrix_blocks(comparisons, models))
