@@ -100,14 +100,20 @@ def test_standalone_script_prints_the_same_numbers(
 
 @pytest.mark.r
 @pytest.mark.parametrize(
-    "formula",
+    ("formula", "message"),
     [
-        "frequency ~ gender + system('touch {marker}')",
-        "frequency ~ gender + I(system('touch {marker}'))",
-        "frequency ~ gender + (1 | subject) + file.create('{marker}')",
+        ("frequency ~ gender + system('touch {marker}')", "not allowed"),
+        ("frequency ~ gender + I(system('touch {marker}'))", "not allowed"),
+        ("frequency ~ gender + (1 | subject) + file.create('{marker}')", "not allowed"),
+        ("frequency ~ gender + eval(parse(text = \"system('touch {marker}')\"))",
+         "not allowed"),
+        ("frequency ~ gender + subject$system('touch {marker}')", "not allowed"),
+        ("frequency ~ gender + `system('touch {marker}')`", "not a column"),
+        ("frequency ~ gender + (1 | `system('touch {marker}')`)", "not a column"),
     ],
 )
-def test_r_side_refuses_calls_too(formula: str, tmp_path: Path) -> None:
+def test_r_side_refuses_calls_too(formula: str, message: str, tmp_path: Path) -> None:
+    """The second line of defence: the R script checks the parse tree itself."""
     need("R")
     marker = tmp_path / "ran"
     proc = subprocess.run(
@@ -115,5 +121,5 @@ def test_r_side_refuses_calls_too(formula: str, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode != 0
-    assert "not allowed" in proc.stderr
+    assert message in proc.stderr
     assert not marker.exists()
