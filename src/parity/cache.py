@@ -3,11 +3,11 @@
 Analysts rerun parity whenever data, a formula, a tolerance or an environment changes; only
 what changed should be refitted. A key is the SHA-256 of: the engine, the model as the
 engine sees it (rendered formula), the hash of the rows and coding, the settings that
-matter to that engine, the versions of the engine's stack, and parity's own version (with
-the R code's hash for lme4). Entries are JSON files written atomically; an entry that does
-not parse, or whose stored key material differs from the request, is ignored and refitted,
-never trusted. Lookups happen in the main process, so a warm rerun starts no worker, no
-R and no JAX.
+matter to that engine, the versions of the engine's stack, and parity's own version and
+source hash (with the R code's hash for lme4). Entries are JSON files written
+atomically; an entry that does not parse, or whose stored key material differs from the
+request, is ignored and refitted, never trusted. Lookups happen in the main process, so a
+warm rerun starts no worker, no R and no JAX.
 """
 
 from __future__ import annotations
@@ -74,12 +74,26 @@ def r_fingerprint() -> str | None:
     return out.stdout.strip() or None
 
 
+@cache
+def code_fingerprint() -> str:
+    """SHA-256 of parity's own Python source. A fix to how parity prepares data or reads
+    an engine's results changes numbers without changing the version string, and a cache
+    keyed on the version alone would hand back the old, wrong fit."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def key_material(engine: str, model: Model, data: PreparedData,
                  settings: Settings) -> dict[str, Any] | None:
     """What a fit's numbers depend on, or None when this fit must not be cached."""
     material: dict[str, Any] = {
         "format": FORMAT,
         "parity": __version__,
+        "code": code_fingerprint(),
         "engine": engine,
         "formula": model.spec.lme4_formula(),
         "data": data.digest(),

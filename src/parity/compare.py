@@ -14,13 +14,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from parity.boundary import near_zero_sds, unit_corrs
 from parity.schema import Comparison, Fit, Quantity, VarianceComponent
 from parity.tolerances import Policy
 
-# A correlation this close to ±1, or an SD this small relative to the residual SD, is a
-# covariance on the boundary of its parameter space.
-BOUNDARY_CORR = 0.999
-BOUNDARY_SD = 1e-3
 # Two REML log-likelihoods closer than this are one optimum for practical purposes.
 SAME_OPTIMUM = 1e-3
 
@@ -29,16 +26,11 @@ OptimumCheck = dict[str, Any]
 
 
 def _near_zero_sds(fit: Fit, group: str) -> dict[str, float]:
-    resid = fit.component("Residual", None)
-    scale = resid.estimate if resid is not None and resid.estimate > 0 else 1.0
-    return {v.term: v.estimate for v in fit.variance_components
-            if v.group == group and v.kind == "sd" and v.term is not None
-            and v.estimate / scale < BOUNDARY_SD}
+    return near_zero_sds(fit.variance_components, group)
 
 
 def _unit_corrs(fit: Fit, group: str) -> list[VarianceComponent]:
-    return [v for v in fit.variance_components
-            if v.group == group and v.kind == "corr" and abs(v.estimate) >= BOUNDARY_CORR]
+    return unit_corrs(fit.variance_components, group)
 
 
 def boundary(fit: Fit, group: str, term: str | None, term2: str | None) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from parity.atomic import write_text_atomic
 from parity.data import PreparedData
+from parity import boundary
 from parity.errors import DataError
 from parity.models import Model
 from parity.schema import Fit, fit_from_dict, fit_to_dict
@@ -108,8 +109,11 @@ def find_recorded(model: Model, data: PreparedData, settings: Settings) -> Fit |
                 "path": str(path), "recorded_at": doc.get("recorded_at"),
                 "data_sha256": doc["data_sha256"], "r_code_sha256": doc.get("r_code_sha256"),
             }
+            # A record keeps lme4's isSingular(); the boundary rule is today's.
+            diagnostics = replace(fit.diagnostics, singular=boundary.singular(
+                fit.variance_components, fit.diagnostics.singular))
             return replace(
-                fit, model=model.name, formula=model.formula,
+                fit, model=model.name, formula=model.formula, diagnostics=diagnostics,
                 provenance=replace(fit.provenance, settings=settings_out, seconds=0.0),
             )
     return None

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from parity import boundary
 from parity.data import PreparedData
 from parity.engines.base import Engine, EngineKind, status_fit
 from parity.environment import package_versions
@@ -219,7 +220,8 @@ class BambiEngine(Engine):
             n_dropped=data.n_dropped,
             fixed_effects=tuple(fixed),
             variance_components=tuple(components),
-            diagnostics=Diagnostics(converged=converged, singular=False,
+            diagnostics=Diagnostics(converged=converged,
+                                    singular=boundary.singular(tuple(components)),
                                     warnings=tuple(warnings), r_hat_max=r_hat_max,
                                     ess_bulk_min=ess_min, divergences=divergences),
             provenance=Provenance(

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from parity import boundary
 from parity.data import PreparedData
 from parity.engines.base import Engine, EngineKind, status_fit
 from parity.models import Model
@@ -81,7 +82,8 @@ def fit_from_r_json(
         variance_components=components,
         diagnostics=Diagnostics(
             converged=bool(diag["converged"]),
-            singular=bool(diag["singular"]),
+            # lme4's own isSingular(), or'ed with the one boundary rule (parity.boundary).
+            singular=boundary.singular(components, bool(diag["singular"])),
             warnings=tuple(str(w) for w in diag.get("warnings", [])),
         ),
         provenance=Provenance(

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from parity import boundary
 from parity.data import PreparedData
-from parity.design import build_design
+from parity.design import Design, build_design
 from parity.engines.base import Engine, EngineKind, status_fit
 from parity.environment import package_versions
 from parity.models import Model
@@ -34,16 +35,20 @@ from parity.schema import (
 from parity.settings import Settings
 from parity.spec import RandomTerm
 
-# lme4's isSingular() tolerance on the relative covariance factor, applied to MixedLM's
-# estimates so "singular" means the same for both engines.
-SINGULAR_TOL = 1e-4
+def group_codes(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Each row's group as an integer 0 … G-1, and each group's label.
 
-
-def _group_labels(frame: pd.DataFrame, group: tuple[str, ...]) -> np.ndarray:
-    labels = frame[group[0]].astype(str)
-    for g in group[1:]:
-        labels = labels + ":" + frame[g].astype(str)
-    return labels.to_numpy()
+    MixedLM sorts the distinct values of `groups` and indexes every per-group matrix of a
+    `VCSpec` by that sorted order, while it splits rows by value. Handing it integers whose
+    order is the order parity builds the matrices in makes the two orders one by
+    construction; labels (text "10" sorts before "2") would not. A nested factor `a:b` is
+    coded from the tuple of its columns, never from joined text, which could merge
+    distinct groups ("x:y" + "z" and "x" + "y:z")."""
+    grouped = frame.groupby(list(group), observed=True, sort=True)
+    codes = grouped.ngroup().to_numpy(dtype=np.int64)
+    labels = [":".join(str(v) for v in (key if isinstance(key, tuple) else (key,)))
+              for key in grouped.groups]
+    return codes, labels
 
 
 def _messages(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
@@ -123,47 +128,57 @@ class StatsmodelsEngine(Engine):
         resid = VarianceComponent("Residual", None, None, "sd", float(np.sqrt(res.scale)))
         return (fixed, (resid,), True, False, "OLS", {}, {"loglik": float(res.llf)})
 
-    def _mixed(self, model: Model, data: PreparedData, settings: Settings) -> Any:
+    @staticmethod
+    def _components_model(y: np.ndarray, exog: np.ndarray, frame: pd.DataFrame,
+                          blocks: tuple[RandomTerm, ...], designs: list[Design]) -> Any:
+        """MixedLM with one variance component per random column.
+
+        Blocks of one grouping factor (`||`, or `(1 | g) + (0 + x | g)`) are fitted within
+        that factor's groups: each component's matrix for group k is its column on group
+        k's rows. Different grouping factors (crossed) are fitted within one all-rows
+        group, each component's matrix being its column times the level indicators."""
         from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
+
+        n = len(frame)
+        same_group = len({b.group for b in blocks}) == 1
+        codes = group_codes(frame, blocks[0].group)[0] if same_group else np.zeros(n, np.int64)
+        rows_of = [np.flatnonzero(codes == k) for k in range(int(codes.max()) + 1)]
+        vc_names: list[str] = []
+        mats: list[list[np.ndarray]] = []
+        colnames: list[list[str]] = []
+        for b, d in zip(blocks, designs, strict=True):
+            level_codes, level_labels = group_codes(frame, b.group)
+            for j, term in enumerate(d.names):
+                vc_names.append(f"{b.group_label}\x1f{term}")
+                column = d.matrix[:, j : j + 1]
+                if same_group:
+                    mats.append([column[rows] for rows in rows_of])
+                    colnames.append(["x"])
+                else:
+                    ind = level_codes[:, None] == np.arange(len(level_labels))[None, :]
+                    mats.append([ind[rows].astype(float) * column[rows] for rows in rows_of])
+                    colnames.append(level_labels)
+        vcs = VCSpec(vc_names, colnames, mats)
+        return MixedLM(y, exog, groups=codes, exog_re=None, exog_vc=vcs)
+
+    def _mixed(self, model: Model, data: PreparedData, settings: Settings) -> Any:
+        from statsmodels.regression.mixed_linear_model import MixedLM
 
         spec = model.spec
         frame = data.frame
         X = build_design(frame, spec.fixed, spec.intercept, data.levels)
         y = frame[spec.response].to_numpy(dtype=float)
-        n = len(frame)
         blocks = spec.random
         designs = [build_design(frame, b.terms, b.intercept, data.levels) for b in blocks]
         single = len(blocks) == 1 and blocks[0].correlated
         if single:
-            block, re = blocks[0], designs[0]
-            groups = _group_labels(frame, block.group)
-            mod = MixedLM(y, X.matrix, groups=groups, exog_re=re.matrix)
+            codes, _ = group_codes(frame, blocks[0].group)
+            mod = MixedLM(y, X.matrix, groups=codes, exog_re=designs[0].matrix)
             method = "MixedLM (correlated random effects)"
         else:
-            same_group = len({b.group for b in blocks}) == 1
-            groups = _group_labels(frame, blocks[0].group) if same_group else np.ones(n)
-            vc_names: list[str] = []
-            mats: list[list[np.ndarray]] = []
-            colnames: list[list[str]] = []
-            uniq = list(dict.fromkeys(groups))
-            for b, d in zip(blocks, designs, strict=True):
-                labels = _group_labels(frame, b.group)
-                levels = list(dict.fromkeys(labels))
-                for j, term in enumerate(d.names):
-                    vc_names.append(f"{b.group_label}\x1f{term}")
-                    per_group = []
-                    for g in uniq:
-                        rows = groups == g
-                        if same_group:
-                            per_group.append(d.matrix[rows, j : j + 1])
-                        else:
-                            ind = (labels[rows][:, None] == np.array(levels)[None, :])
-                            per_group.append(ind.astype(float) * d.matrix[rows, j : j + 1])
-                    mats.append(per_group)
-                    colnames.append([f"{g}" for g in (["x"] if same_group else levels)])
-            vcs = VCSpec(vc_names, colnames, mats)
-            mod = MixedLM(y, X.matrix, groups=groups, exog_re=None, exog_vc=vcs)
+            mod = self._components_model(y, X.matrix, frame, blocks, designs)
             method = "MixedLM (independent variance components)"
+        _check_group_order(mod)
         res = mod.fit(reml=settings.reml)
         crit = float(stats.norm.ppf(1 - (1 - settings.interval) / 2))
         k = len(X.names)
@@ -171,26 +186,36 @@ class StatsmodelsEngine(Engine):
                             crit)
         scale = float(res.scale)
         components: list[VarianceComponent] = []
-        singular = False
         if single:
             cov = np.asarray(res.cov_re, dtype=float)
             components.extend(_correlated_components(blocks[0], designs[0].names, cov))
-            singular = _singular_cov(cov / scale)
         else:
             variances = np.asarray(res.vcomp, dtype=float)
             for name, var in zip(mod.exog_vc.names, variances, strict=True):
                 group, _, term = name.partition("\x1f")
                 components.append(VarianceComponent(group, term, None, "sd",
                                                     float(np.sqrt(max(var, 0.0)))))
-                singular = singular or np.sqrt(max(var, 0.0) / scale) < SINGULAR_TOL
         components.append(VarianceComponent("Residual", None, None, "sd", float(np.sqrt(scale))))
         loglik = float(res.llf)
         fit_stats = {"loglik": loglik}
         if settings.reml:
             fit_stats["reml_criterion"] = -2.0 * loglik
         structure = structure_of(list(spec.grouping_labels()), components)
-        return (fixed, tuple(components), bool(res.converged), bool(singular), method,
+        # statsmodels has no singular flag of its own: the one boundary rule decides.
+        return (fixed, tuple(components), bool(res.converged), boundary.singular(components),
+                method,
                 structure, fit_stats)
+
+
+def _check_group_order(mod: Any) -> None:
+    """The per-group matrices are built for groups 0 … G-1 in that order, each from its
+    rows in data order; fail loudly if MixedLM ever groups rows otherwise."""
+    labels = [int(g) for g in mod.group_labels]
+    if labels != list(range(len(labels))) or any(
+        list(mod.row_indices[g]) != sorted(mod.row_indices[g]) for g in mod.group_labels
+    ):
+        raise ValueError("MixedLM grouped the rows in an order parity did not build its "
+                         "per-group matrices in")
 
 
 def _correlated_components(
@@ -206,12 +231,3 @@ def _correlated_components(
             corr = float(cov[i, j] / denom) if denom > 0 else float("nan")
             out.append(VarianceComponent(block.group_label, names[i], names[j], "corr", corr))
     return out
-
-
-def _singular_cov(rel_cov: np.ndarray) -> bool:
-    """lme4's criterion: a diagonal entry of the relative Cholesky factor below 1e-4."""
-    try:
-        chol = np.linalg.cholesky(rel_cov)
-    except np.linalg.LinAlgError:
-        return True
-    return bool(np.any(np.abs(np.diag(chol)) < SINGULAR_TOL))
