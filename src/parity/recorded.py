@@ -19,9 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from parity import boundary
 from parity.atomic import write_text_atomic
 from parity.data import PreparedData
-from parity import boundary
 from parity.errors import DataError
 from parity.models import Model
 from parity.schema import Fit, fit_from_dict, fit_to_dict

@@ -35,6 +35,7 @@ from parity.schema import (
 from parity.settings import Settings
 from parity.spec import RandomTerm
 
+
 def group_codes(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
     """Each row's group as an integer 0 … G-1, and each group's label.
 
