@@ -140,6 +140,9 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
 # JSON (rows of group, term, term2, kind, estimate, as parity writes them; the residual as
 # group "Residual") become lme4's relative Cholesky factor theta, and lme4's own deviance
 # function (devFunOnly) evaluates it, so two engines' optima are judged by one objective.
+# The fixed effects lme4 profiles out at that theta (the GLS estimates given those
+# variance components) come back too: an engine whose own fixed effects differ from them
+# is inconsistent with its own variance components, whatever its criterion value.
 parity_reml_at <- function(data, formula_text, levels, components_json) {
   prepared <- parity_prepare(data, formula_text, levels)
   lf <- lme4::lFormula(prepared$formula, data = prepared$data, REML = TRUE)
@@ -179,7 +182,9 @@ parity_reml_at <- function(data, formula_text, levels, components_json) {
     theta <- c(theta, L[lower.tri(L, diag = TRUE)])
   }
   crit <- devfun(theta)
-  as.character(jsonlite::toJSON(list(reml_criterion = crit, theta = theta),
+  beta <- environment(devfun)$pp$beta(1)
+  fixed <- stats::setNames(as.list(unname(beta)), colnames(lf$X))
+  as.character(jsonlite::toJSON(list(reml_criterion = crit, theta = theta, fixed = fixed),
                                 auto_unbox = TRUE, digits = NA))
 }
 

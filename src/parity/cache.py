@@ -153,17 +153,18 @@ class FitCache:
         except (OSError, ValueError):
             return  # a cache that cannot be written only costs time
 
-    def get_value(self, material: dict[str, Any]) -> float | None:
-        """A cached number (an optimum check), or None."""
+    def get_value(self, material: dict[str, Any]) -> dict[str, Any] | None:
+        """A cached JSON object (an optimum check's evaluation), or None."""
         if not self.enabled:
             return None
         try:
             entry = json.loads(self._path(material).read_text(encoding="utf-8"))
-            return float(entry["value"]) if entry.get("material") == material else None
+            value = entry["value"] if entry.get("material") == material else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        return value if isinstance(value, dict) else None
 
-    def put_value(self, material: dict[str, Any], value: float) -> None:
+    def put_value(self, material: dict[str, Any], value: dict[str, Any]) -> None:
         if not self.enabled:
             return
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from parity.boundary import near_zero_sds, unit_corrs
@@ -99,6 +100,37 @@ def _optimum_note(checks: Sequence[OptimumCheck], fit: Fit, ref: Fit) -> str | N
     return None
 
 
+def inconsistency(checks: Sequence[OptimumCheck], fit: Fit, policy: Policy) -> str | None:
+    """Why `fit`'s fixed effects contradict its own variance components, or None.
+
+    Given variance components, REML's fixed effects are the GLS estimates; the optimum
+    check has lme4 profile them out at `fit`'s components. A gap beyond the
+    self-consistency tolerance means the engine fitted its fixed effects and its
+    components to different models or rows, so no comparison of optima may blame its
+    optimiser."""
+    rule = policy.check("self-consistency", "estimate")
+    for c in checks:
+        if c["model"] != fit.model or c["engine"] != fit.label:
+            continue
+        worst: tuple[float, str, float, float] | None = None
+        for term, gls in (c.get("fixed_at_solution") or {}).items():
+            fe = fit.fixed(term)
+            if fe is None:
+                continue
+            gap = abs(fe.estimate - gls)
+            if gap > rule.tolerance(gls, fe.std_error):
+                z = gap / fe.std_error if fe.std_error > 0 else math.inf
+                if worst is None or z > worst[0]:
+                    worst = (z, term, gls, fe.estimate)
+        if worst is not None:
+            z, term, gls, est = worst
+            return (f"{_poss(fit.label)} estimates are inconsistent with its own variance "
+                    f"components: at them, the GLS (lme4-profiled) {term} is {gls:.6g}, "
+                    f"{fit.label} reports {est:.6g} ({z:.3g} SE apart); a fitting or "
+                    "data-handling error, not a worse optimum")
+    return None
+
+
 def _few_groups(fit: Fit) -> str:
     if not fit.n_groups:
         return ""
@@ -113,6 +145,7 @@ def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
     bayes = kf == "bayesian" or kr == "bayesian"
     structure = _structure_note(fit, ref)
     optimum = None if bayes else _optimum_note(checks, fit, ref)
+    broken = "; ".join(n for f in (fit, ref) if (n := inconsistency(checks, f, policy)))
     singular = [f.label for f in (ref, fit) if f.diagnostics.singular]
     rows: list[Comparison] = []
 
@@ -195,6 +228,9 @@ def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
         else:
             why = optimum or f"differs by {abs(value - ref_value):.3g}"
         rows.append(_row(fit, ref, quantity, label, group, value, ref_value, tol, why))
+    if broken:
+        # Numbers that contradict themselves explain a gap before any method does.
+        rows = [replace(r, reason=broken) if r.verdict == "disagree" else r for r in rows]
     return rows
 
 

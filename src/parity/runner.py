@@ -31,7 +31,7 @@ import pandas as pd
 from parity.cache import FitCache, key_material
 from parity.compare import SAME_OPTIMUM
 from parity.data import PreparedData, prepare
-from parity.engines import Engine, check_engine, load_engine
+from parity.engines import Engine, check_engine, engine_kind, load_engine
 from parity.engines.base import status_fit
 from parity.models import Model
 from parity.schema import Fit
@@ -95,13 +95,15 @@ def fit_one(engine_name: str, model: Model, data: PreparedData, settings: Settin
                       f"{reason}; {hint}" if hint else reason, settings)
 
 
-def reml_at(model: Model, data: PreparedData, solution: Fit) -> float:
-    """lme4's REML criterion at `solution`'s variance components (in the lme4 worker)."""
+def evaluate_at(model: Model, data: PreparedData, solution: Fit) -> dict[str, Any]:
+    """lme4's REML criterion, and the fixed effects it profiles out, at `solution`'s
+    variance components (in the lme4 worker)."""
     engine: Any = _engine("lme4")
     reason = engine.missing()
     if reason is not None:  # no live R: the check is left out, never faked
         raise RuntimeError(reason)
-    return float(engine.reml_criterion_at(model, data, solution.variance_components))
+    out: dict[str, Any] = engine.evaluate_at(model, data, solution.variance_components)
+    return out
 
 
 def prepare_all(models: Sequence[Model], frame: pd.DataFrame) -> dict[str, PreparedData]:
@@ -271,53 +273,62 @@ def _finish(job: _Job, prepared: dict[str, PreparedData], cache: FitCache,
 def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
                     refits: dict[str, _Job], results: dict[tuple[str, str], Fit],
                     pools: _Pools, cache: FitCache) -> list[dict[str, Any]]:
-    """statsmodels' mixed-model solutions under lme4's REML criterion, against lme4's
-    own optimum of the same structure."""
-    jobs: list[tuple[str, Fit, dict[str, Any] | None, Future[float] | float]] = []
+    """Every other frequentist engine's mixed-model solution under lme4's REML criterion,
+    against lme4's own optimum of the same structure; with the fixed effects lme4
+    profiles out at that solution's variance components (`fixed_at_solution`), so the
+    comparison can tell a worse optimum from estimates that contradict each other."""
+    jobs: list[tuple[str, str, Fit, dict[str, Any] | None,
+                     Future[dict[str, Any]] | dict[str, Any]]] = []
     for m in models:
-        sm, lme4 = results.get((m.name, "statsmodels")), results.get((m.name, "lme4"))
-        if sm is None or lme4 is None or sm.status != "ok" or not m.spec.is_mixed:
-            continue
-        if set(sm.structure.values()) == {"independent"} and m.name in refits:
-            ref_job = refits[m.name]
-            assert ref_job.fit is not None and ref_job.variant is not None
-            lme4, v = ref_job.fit, ref_job.variant
-            inverse = {canon: col for col, canon in v.terms.items()}
-            solution = replace(sm, variance_components=tuple(
-                replace(c, term=inverse.get(c.term, c.term) if c.term else c.term)
-                for c in sm.variance_components))
-            model, data = v.model, v.data
-        elif sm.structure == lme4.structure:
-            solution, model, data = sm, m, prepared[m.name]
-        else:
-            continue
-        if lme4.status != "ok" or "reml_criterion" not in lme4.fit_statistics:
-            continue
-        material = key_material("lme4", model, data, Settings()) if cache.enabled else None
-        if material is not None:
-            material = {**material, "check": "reml_at",
-                        "solution": [asdict(c) for c in solution.variance_components]}
-            value = cache.get_value(material)
-            if value is not None:
-                jobs.append((m.name, lme4, None, value))
+        lme4_fit = results.get((m.name, "lme4"))
+        for (name, engine), fit in results.items():
+            if name != m.name or engine == "lme4" or engine_kind(engine) != "frequentist":
                 continue
-        jobs.append((m.name, lme4, material,
-                     pools.get("lme4").submit(reml_at, model, data, solution)))
+            if lme4_fit is None or fit.status != "ok" or not m.spec.is_mixed:
+                continue
+            lme4 = lme4_fit
+            if set(fit.structure.values()) == {"independent"} and m.name in refits:
+                ref_job = refits[m.name]
+                assert ref_job.fit is not None and ref_job.variant is not None
+                lme4, v = ref_job.fit, ref_job.variant
+                inverse = {canon: col for col, canon in v.terms.items()}
+                solution = replace(fit, variance_components=tuple(
+                    replace(c, term=inverse.get(c.term, c.term) if c.term else c.term)
+                    for c in fit.variance_components))
+                model, data = v.model, v.data
+            elif fit.structure == lme4.structure:
+                solution, model, data = fit, m, prepared[m.name]
+            else:
+                continue
+            if lme4.status != "ok" or "reml_criterion" not in lme4.fit_statistics:
+                continue
+            material = key_material("lme4", model, data, Settings()) if cache.enabled else None
+            if material is not None:
+                material = {**material, "check": "evaluate_at",
+                            "solution": [asdict(c) for c in solution.variance_components]}
+                value = cache.get_value(material)
+                if value is not None:
+                    jobs.append((m.name, engine, lme4, None, value))
+                    continue
+            jobs.append((m.name, engine, lme4, material,
+                         pools.get("lme4").submit(evaluate_at, model, data, solution)))
     checks = []
-    for name, lme4, material, fut in jobs:
+    for name, engine, lme4, material, fut in jobs:
         try:
-            crit = fut if isinstance(fut, float) else fut.result()
+            value = fut if isinstance(fut, dict) else fut.result()
         except Exception:  # a check that cannot run leaves the comparison without it
             continue
-        if material is not None and not isinstance(fut, float):
-            cache.put_value(material, crit)
+        if material is not None and not isinstance(fut, dict):
+            cache.put_value(material, value)
+        crit = float(value["reml_criterion"])
         sm_ll, lme4_ll = -crit / 2.0, -lme4.fit_statistics["reml_criterion"] / 2.0
         checks.append({
-            "model": name, "engine": "statsmodels", "reference": lme4.label,
+            "model": name, "engine": engine, "reference": lme4.label,
             "objective": OBJECTIVE, "engine_value": sm_ll, "reference_value": lme4_ll,
             "difference": sm_ll - lme4_ll,
             "better": ("tie" if abs(sm_ll - lme4_ll) < SAME_OPTIMUM
-                       else "statsmodels" if sm_ll > lme4_ll else lme4.label),
+                       else engine if sm_ll > lme4_ll else lme4.label),
+            "fixed_at_solution": dict(value.get("fixed", {})),
         })
     return checks
 

@@ -34,13 +34,18 @@ class Variant:
 
 
 def needs_independent(spec: ModelSpec, data: PreparedData) -> bool:
-    """Whether some block estimates correlations (two or more coefficients, `|`)."""
+    """Whether lme4's own fit of `spec` estimates correlations that the independent
+    engines do not: a `|` block of two or more coefficients, or a `||` block with a
+    factor in it (lme4's `||` does not split a factor into its contrasts: `(f || g)` is
+    `(1 | g) + (0 + f | g)`, whose indicator columns are correlated)."""
     for block in spec.random:
-        if block.correlated:
-            ncol = len(build_design(data.frame.head(1), block.terms, block.intercept,
-                                    data.levels).names)
-            if ncol >= 2:
-                return True
+        ncol = len(build_design(data.frame.head(1), block.terms, block.intercept,
+                                data.levels).names)
+        if block.correlated and ncol >= 2:
+            return True
+        if not block.correlated and any(v in data.levels for t in block.terms
+                                        for v in t.variables):
+            return True
     return False
 
 

@@ -23,6 +23,12 @@ else:  # pragma: no cover
 PAIRS = ("frequentist-frequentist", "bayesian-frequentist", "bayesian-bayesian")
 QUANTITIES = ("estimate", "std_error", "sd", "corr")
 PARTS = ("rtol", "atol", "sd_mult")
+# Checks of one engine against itself, with the quantities each one judges.
+CHECKS: dict[str, tuple[str, ...]] = {"self-consistency": ("estimate",)}
+
+
+def _quantities(pair: str) -> tuple[str, ...]:
+    return CHECKS.get(pair, QUANTITIES)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,10 @@ class Policy:
     def rule(self, kind_a: str, kind_b: str, quantity: str) -> Rule:
         return self.rules[(pair_key(kind_a, kind_b), quantity)]
 
+    def check(self, name: str, quantity: str) -> Rule:
+        """The rule of a self-check (`self-consistency`)."""
+        return self.rules[(name, quantity)]
+
     def with_override(self, quantity: str, rtol: float | None, atol: float | None,
                       pair: str | None = None) -> Policy:
         """The policy with one quantity's rtol/atol replaced (for every pair, or one)."""
@@ -67,13 +77,13 @@ def pair_key(kind_a: str, kind_b: str) -> str:
 
 def _merge(base: dict[str, Any], extra: dict[str, Any], source: str) -> None:
     for pair, quantities in extra.items():
-        if pair not in PAIRS or not isinstance(quantities, dict):
+        if pair not in (*PAIRS, *CHECKS) or not isinstance(quantities, dict):
             raise UsageError(f"{source}: unknown tolerance pair {pair!r} (known: "
-                             f"{', '.join(PAIRS)})")
+                             f"{', '.join((*PAIRS, *CHECKS))})")
         for quantity, parts in quantities.items():
-            if quantity not in QUANTITIES or not isinstance(parts, dict):
+            if quantity not in _quantities(pair) or not isinstance(parts, dict):
                 raise UsageError(f"{source}: unknown quantity {quantity!r} under {pair!r} "
-                                 f"(known: {', '.join(QUANTITIES)})")
+                                 f"(known: {', '.join(_quantities(pair))})")
             for part, value in parts.items():
                 if part not in PARTS:
                     raise UsageError(f"{source}: unknown part {part!r} in {pair}.{quantity} "
@@ -116,8 +126,8 @@ def load_policy(file: Path | None = None, project: Path | None = None, *,
         _merge(table, _read_toml(file, "tolerance file"), str(file))
         sources.append(str(file))
     rules: dict[tuple[str, str], Rule] = {}
-    for pair in PAIRS:
-        for quantity in QUANTITIES:
+    for pair in (*PAIRS, *CHECKS):
+        for quantity in _quantities(pair):
             parts = table.get(pair, {}).get(quantity)
             if parts is None or set(parts) != set(PARTS):
                 raise UsageError(f"tolerance policy lacks {pair}.{quantity} "

@@ -141,17 +141,21 @@ class Lme4Engine(Engine):
             self._sourced = True
         return ro.globalenv[function]
 
-    def reml_criterion_at(self, model: Model, data: PreparedData,
-                          components: Sequence[VarianceComponent]) -> float:
+    def evaluate_at(self, model: Model, data: PreparedData,
+                    components: Sequence[VarianceComponent]) -> dict[str, Any]:
         """lme4's REML criterion (-2 REML log-likelihood) of `model` at the variance
-        components another engine estimated: one objective to judge two optima by."""
+        components another engine estimated, one objective to judge two optima by; and
+        the fixed effects lme4 profiles out there (`fixed`, term -> GLS estimate), which
+        an engine's own fixed effects must equal if they belong to its components."""
         import rpy2.robjects as ro
 
         fn = self._bridge("parity_reml_at")
         levels = ro.ListVector({k: ro.StrVector(list(v)) for k, v in data.levels.items()})
         rows = [_component_json(v) for v in components]
         out = fn(self._r_frame(data), model.spec.lme4_formula(), levels, json.dumps(rows))
-        return float(json.loads(str(out[0]))["reml_criterion"])
+        doc = json.loads(str(out[0]))
+        return {"reml_criterion": float(doc["reml_criterion"]),
+                "fixed": {str(k): float(v) for k, v in (doc.get("fixed") or {}).items()}}
 
     @staticmethod
     def _r_frame(data: PreparedData) -> Any:
