@@ -23,6 +23,11 @@ class Engine(ABC):
 
     name: str
     kind: EngineKind
+    # How closely a frequentist engine reproduces its own regular fits when the same data
+    # is presented differently (rows permuted, levels relabelled): relative, on every
+    # estimate. The invariance suite holds each engine to it, and to 1e-9 on the value
+    # of its optimum. Bayesian engines are held to Monte-Carlo error instead.
+    invariance_rtol: float = 1e-6
 
     @abstractmethod
     def missing(self) -> str | None:

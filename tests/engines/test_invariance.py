@@ -1,0 +1,425 @@
+"""The invariance (metamorphic) suite, over every registered engine.
+
+A fit must not move when the rows are permuted, the group levels relabelled (numbers or
+text, any order), the columns renamed, or a factor's non-reference levels reordered.
+Hypothesis draws the permutations, labels and names. The suite is parametrised over
+`parity.engines.ENGINE_NAMES`, so an engine joins it by being registered.
+
+What is held, by kind of engine:
+- frequentist, regular fit: the value of the optimum (log-likelihood) to 1e-9 relative,
+  and every estimate, SE and variance component to the engine's `invariance_rtol`: 1e-6
+  relative, except lme4, whose default optimiser stops, on a flat criterion, at a point
+  that depends on floating-point noise (up to 1e-4 relative measured; it is held to
+  1e-3, see `Lme4Engine.invariance_rtol`);
+- frequentist, singular fit: the optimum is flat along the boundary, so the components
+  on it are not identified. What holds is the value of the optimum (log-likelihood to
+  1e-6 relative), the singular flag, each component on the boundary staying on it (an
+  SD below the boundary threshold, a correlation at ±1), and everything else to the
+  frequentist-frequentist tolerances of the default policy (1e-5 relative for fixed
+  effects, 1e-3 for SEs and SDs, 1e-3 absolute for correlations);
+- Bayesian: the same seed does not give the same draws once the likelihood's terms are
+  summed in another order, so posterior means are held within 5 Monte-Carlo standard
+  errors of a difference (posterior SD x sqrt(2 / ESS)).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from conftest import bambi_missing, r_missing
+from parity.boundary import BOUNDARY_CORR, BOUNDARY_SD, residual_scale
+from parity.data import prepare
+from parity.datasets import POLITENESS_CATEGORICAL, politeness
+from parity.engines import ENGINE_NAMES, engine_kind, load_engine
+from parity.engines.statsmodels import StatsmodelsEngine
+from parity.formula import is_plain_name
+from parity.invariance import (
+    Case,
+    Key,
+    Transformed,
+    criterion_difference,
+    differences,
+    estimates,
+    permute_rows,
+    relabel,
+    rename_columns,
+    reorder_levels,
+    sleepstudy_like,
+)
+from parity.limits import BAMBI_RESERVED
+from parity.models import make_model
+from parity.runner import _init_worker, fit_one
+from parity.schema import Fit
+from parity.settings import Settings
+
+SAMPLER = Settings(draws=300, tune=300, chains=2, seed=11)
+SLEEP = sleepstudy_like()
+POLITE = politeness()
+
+# Regular fits (no variance component on the boundary), one per path through each engine:
+# statsmodels' single correlated block, its same-factor and crossed variance components.
+CASES = {
+    "intercept_factor": Case("intercept_factor", SLEEP, "y ~ f + x + (1 | g)"),
+    "independent": Case("independent", SLEEP, "y ~ x + (x || g)"),
+    "correlated": Case("correlated", SLEEP, "y ~ x + (x | g)"),
+    "crossed": Case("crossed", SLEEP, "y ~ x + f + (1 | g) + (x || h)"),
+    "politeness_intercept": Case("politeness_intercept", POLITE,
+                                 "frequency ~ gender + attitude + (1 | subject)",
+                                 POLITENESS_CATEGORICAL),
+}
+# The seed's singular fits (lme4: corr = 1), and a `||` of a factor.
+SINGULAR = {
+    "politeness_slope": Case("politeness_slope", POLITE,
+                             "frequency ~ gender + attitude + (attitude | subject)",
+                             POLITENESS_CATEGORICAL),
+    "politeness_independent": Case("politeness_independent", POLITE,
+                                   "frequency ~ gender + attitude + (attitude || subject)",
+                                   POLITENESS_CATEGORICAL),
+}
+# For each case: a grouping factor to relabel and a fixed factor to reorder.
+ROLES = {
+    "intercept_factor": ("g", "f"), "independent": ("g", None), "correlated": ("g", None),
+    "crossed": ("h", "f"), "politeness_intercept": ("subject", "attitude"),
+    "politeness_slope": ("subject", "attitude"),
+    "politeness_independent": ("subject", "attitude"),
+}
+BAMBI_CASES = ("intercept_factor", "crossed")
+
+
+def missing(engine: str) -> str | None:
+    if engine == "lme4":
+        return r_missing()
+    if engine == "bambi":
+        return bambi_missing()
+    return None
+
+
+class Workers:
+    """One spawned worker per engine for the whole module (R and JAX never share one)."""
+
+    def __init__(self) -> None:
+        self.pools: dict[str, ProcessPoolExecutor] = {}
+        self.base: dict[tuple[str, str], Fit] = {}
+
+    def fit(self, engine: str, case: Case) -> Fit:
+        if engine not in self.pools:
+            self.pools[engine] = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(None, SAMPLER.chains))
+        model = make_model(case.name, case.formula, case.categorical)
+        data = prepare(case.frame, model.spec, case.categorical)
+        return self.pools[engine].submit(fit_one, engine, model, data, SAMPLER).result()
+
+    def baseline(self, engine: str, case: Case) -> Fit:
+        key = (engine, case.name)
+        if key not in self.base:
+            self.base[key] = self.fit(engine, case)
+            assert self.base[key].status == "ok", self.base[key].reason
+        return self.base[key]
+
+
+@pytest.fixture(scope="module")
+def workers() -> Iterator[Workers]:
+    w = Workers()
+    yield w
+    for pool in w.pools.values():
+        pool.shutdown(cancel_futures=True)
+
+
+# --- Hypothesis strategies: the presentations of one data set ----------------------------
+
+def relabellings(n_levels: int) -> st.SearchStrategy[list[object]]:
+    """New labels for n levels: numbers, text, zero-padded or unpadded numbers as text
+    (whose text order is not their numeric order: "10" < "2"), sparse numbers."""
+    def build(scheme: str, order: list[int], stride: int) -> list[object]:
+        if scheme == "numbers":
+            return [k + 1 for k in order]
+        if scheme == "sparse":
+            return [(k + 1) * stride for k in order]
+        if scheme == "digits_as_text":
+            return [str(k + 1) for k in order]
+        if scheme == "padded":
+            return [f"{k + 1:03d}" for k in order]
+        return [f"G{k}x" for k in order]
+
+    return st.builds(build, st.sampled_from(["numbers", "sparse", "digits_as_text",
+                                             "padded", "text"]),
+                     st.permutations(list(range(n_levels))), st.integers(2, 97))
+
+
+def new_names(columns: list[str]) -> st.SearchStrategy[dict[str, str]]:
+    name = st.from_regex(r"\A[a-z][a-z0-9_]{0,7}\Z", fullmatch=True).filter(
+        lambda s: is_plain_name(s) and s not in BAMBI_RESERVED)
+    return st.lists(name, min_size=len(columns), max_size=len(columns), unique=True).map(
+        lambda names: dict(zip(columns, names, strict=True)))
+
+
+def prefix_free(names: dict[str, str]) -> bool:
+    values = list(names.values())
+    return not any(a != b and b.startswith(a) for a in values for b in values)
+
+
+def transformation(case: Case) -> st.SearchStrategy[Transformed]:
+    """One of the four presentations, with its parameters drawn."""
+    group, factor = ROLES[case.name]
+    frame = case.frame
+    columns = list(make_model(case.name, case.formula).spec.variables())
+    n_levels = int(frame[group].nunique())
+    options = [
+        st.permutations(list(range(len(frame)))).map(lambda o: permute_rows(case, o)),
+        relabellings(n_levels).map(lambda labels: relabel(case, group, labels)),
+        new_names(columns).filter(prefix_free).map(lambda m: rename_columns(case, m)),
+    ]
+    if factor is not None:
+        n_rest = int(frame[factor].nunique()) - 1
+        options.append(st.permutations(list(range(n_rest))).map(
+            lambda o: reorder_levels(case, factor, o)))
+    return st.one_of(options)
+
+
+def composed(case: Case) -> st.SearchStrategy[Transformed]:
+    """All four at once (for engines too slow to check them one by one)."""
+    group, factor = ROLES[case.name]
+    columns = list(make_model(case.name, case.formula).spec.variables())
+
+    @st.composite
+    def build(draw: Callable[..., object]) -> Transformed:
+        order = draw(st.permutations(list(range(len(case.frame)))))
+        labels = draw(relabellings(int(case.frame[group].nunique())))
+        t = permute_rows(case, order)  # type: ignore[arg-type]
+        t = relabel(t.case, group, labels)  # type: ignore[arg-type]
+        if factor is not None:
+            n_rest = int(case.frame[factor].nunique()) - 1
+            t = reorder_levels(t.case, factor, draw(st.permutations(list(range(n_rest)))))  # type: ignore[arg-type]
+        mapping = draw(new_names(columns).filter(prefix_free))
+        renamed = rename_columns(t.case, mapping)  # type: ignore[arg-type]
+        return Transformed(renamed.case, "permuted, relabelled, reordered and renamed",
+                           renamed.renamed)
+
+    return build()
+
+
+def frequentist_engines() -> list[str]:
+    return [e for e in ENGINE_NAMES if engine_kind(e) == "frequentist"]
+
+
+def bayesian_engines() -> list[str]:
+    return [e for e in ENGINE_NAMES if engine_kind(e) == "bayesian"]
+
+
+def check_regular(fit_fn: Callable[[Case], Fit], base: Fit, t: Transformed,
+                  rtol: float = 1e-6) -> None:
+    other = fit_fn(t.case)
+    gap = criterion_difference(base, other)
+    assert gap is not None and gap <= 1e-9, f"{t.description}: log-likelihood moved {gap}"
+    problems = differences(base, other, t.renamed, rtol=rtol)
+    assert not problems, f"{t.description}: " + "; ".join(problems)
+
+
+FREQ_SETTINGS = settings(max_examples=6, deadline=None, derandomize=True,
+                         suppress_health_check=[HealthCheck.too_slow,
+                                                HealthCheck.function_scoped_fixture,
+                                                HealthCheck.filter_too_much])
+
+
+@pytest.mark.parametrize("engine", frequentist_engines())
+@pytest.mark.parametrize("case_name", list(CASES))
+def test_frequentist_fit_is_invariant(engine: str, case_name: str, workers: Workers) -> None:
+    reason = missing(engine)
+    if reason:
+        pytest.skip(f"{engine}: {reason}")
+    case = CASES[case_name]
+    base = workers.baseline(engine, case)
+    assert not base.diagnostics.singular, "a regular case must not be singular"
+    rtol = load_engine(engine).invariance_rtol
+
+    @FREQ_SETTINGS
+    @given(t=transformation(case))
+    def check(t: Transformed) -> None:
+        check_regular(lambda c: workers.fit(engine, c), base, t, rtol)
+
+    check()
+
+
+@pytest.mark.parametrize("engine", frequentist_engines())
+@pytest.mark.parametrize("case_name", list(SINGULAR))
+def test_frequentist_singular_fit_keeps_its_optimum(engine: str, case_name: str,
+                                                    workers: Workers) -> None:
+    reason = missing(engine)
+    if reason:
+        pytest.skip(f"{engine}: {reason}")
+    case = SINGULAR[case_name]
+    base = workers.baseline(engine, case)
+
+    @FREQ_SETTINGS
+    @given(t=transformation(case))
+    def check(t: Transformed) -> None:
+        other = workers.fit(engine, t.case)
+        gap = criterion_difference(base, other)
+        assert gap is not None and gap <= 1e-6, f"{t.description}: log-likelihood moved {gap}"
+        edge = on_edge(base)
+        assert on_edge(other, t.renamed) == edge, f"{t.description}: boundary moved"
+        problems = []
+        for quantity, rtol, atol in (("estimate", 1e-5, 1e-9), ("std_error", 1e-3, 1e-9),
+                                     ("sd", 1e-3, 1e-6), ("corr", 0.0, 1e-3)):
+            skip = [q for q in ("estimate", "std_error", "sd", "corr") if q != quantity]
+            problems += differences(base, other, t.renamed, rtol=rtol, atol=atol, skip=skip,
+                                    exclude=edge)
+        assert not problems, f"{t.description}: " + "; ".join(dict.fromkeys(problems))
+
+    check()
+
+
+def on_edge(fit: Fit, renamed: dict[str, str] | None = None) -> set[Key]:
+    """The components of `fit` on the boundary, under the original names."""
+    keys = estimates(fit, renamed)
+    comps = fit.variance_components
+    edge = set()
+    for key, (value, _) in keys.items():
+        quantity, group, term, _term2 = key
+        if group is None or group == "Residual":
+            continue
+        if quantity == "corr" and abs(value) >= BOUNDARY_CORR:
+            edge.add(key)
+        if quantity == "sd" and value / residual_scale(comps) < BOUNDARY_SD:
+            edge.add(key)
+    return edge
+
+
+@pytest.mark.bambi
+@pytest.mark.parametrize("engine", bayesian_engines())
+@pytest.mark.parametrize("case_name", BAMBI_CASES)
+def test_bayesian_fit_is_invariant_within_monte_carlo_error(engine: str, case_name: str,
+                                                            workers: Workers) -> None:
+    reason = missing(engine)
+    if reason:
+        pytest.skip(f"{engine}: {reason}")
+    case = CASES[case_name]
+    base = workers.baseline(engine, case)
+
+    @settings(max_examples=1, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(t=composed(case))
+    def check(t: Transformed) -> None:
+        other = workers.fit(engine, t.case)
+        problems = differences(base, other, t.renamed, mc_sds=5.0)
+        assert not problems, f"{t.description}: " + "; ".join(problems)
+
+    check()
+
+
+# --- The suite catches a seeded data-handling bug -----------------------------------------
+
+class _OneGroupReversed(StatsmodelsEngine):
+    """statsmodels with one group's rows reversed in its random-effects design: the bug
+    class of parity's former per-group matrix order, seeded on purpose."""
+
+    name = "statsmodels"
+
+    @staticmethod
+    def _components_model(y, exog, frame, blocks, designs):  # type: ignore[no-untyped-def]
+        from parity.design import Design
+        from parity.engines.statsmodels import group_codes
+
+        codes, _ = group_codes(frame, blocks[0].group)
+        rows = [i for i, c in enumerate(codes) if c == 0]
+        broken = []
+        for d in designs:
+            m = d.matrix.copy()
+            m[rows] = m[rows[::-1]]
+            broken.append(Design(m, d.names))
+        return StatsmodelsEngine._components_model(y, exog, frame, blocks, broken)
+
+
+def _fit_in_process(engine: StatsmodelsEngine, case: Case) -> Fit:
+    model = make_model(case.name, case.formula, case.categorical)
+    return engine.fit(model, prepare(case.frame, model.spec, case.categorical), SAMPLER)
+
+
+def _invariance_search(engine: StatsmodelsEngine, case: Case) -> Callable[[], None]:
+    base = _fit_in_process(engine, case)
+
+    # No shrinking: the buggy engine is expected to fail, and a failure is all we need.
+    @settings(max_examples=8, deadline=None, derandomize=True, database=None,
+              phases=[Phase.explicit, Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(t=transformation(case))
+    def check(t: Transformed) -> None:
+        check_regular(lambda c: _fit_in_process(engine, c), base, t)
+
+    return check
+
+
+def test_suite_catches_a_seeded_bug() -> None:
+    """The same checks, on an engine with a seeded bug, must fail; on the real one pass."""
+    case = CASES["independent"]
+    found: list[str] = []
+    for engine in (StatsmodelsEngine(), _OneGroupReversed()):
+        try:
+            _invariance_search(engine, case)()
+        except Exception as exc:  # an AssertionError, or several in an ExceptionGroup
+            found.append(f"{type(engine).__name__}: {exc}")
+    assert len(found) == 1 and found[0].startswith("_OneGroupReversed"), found
+
+
+# --- Regression: statsmodels' group order (the labels of the original report) ------------
+
+LABELS = {
+    "text": [f"s{k:02d}" for k in range(1, 19)],
+    "numbers": list(range(1, 19)),
+    "unsorted_numbers": [7, 3, 18, 1, 12, 5, 16, 9, 2, 14, 11, 4, 17, 8, 13, 6, 15, 10],
+    "text_order_differs": [str(k) for k in (2, 10, 1, 11, 3, 12, 4, 13, 5, 14, 6, 15, 7,
+                                            16, 8, 17, 9, 18)],
+}
+FORMULAS = {"||": "y ~ x + (x || g)", "|": "y ~ x + (x | g)",
+            "crossed": "y ~ x + (1 | g) + (x || h)"}
+
+
+def labelled(scheme: str, shuffle: bool) -> pd.DataFrame:
+    t = relabel(Case("r", SLEEP, ""), "g", LABELS[scheme])
+    frame = t.case.frame
+    return frame.sample(frac=1.0, random_state=3).reset_index(drop=True) if shuffle else frame
+
+
+@pytest.mark.parametrize("structure", list(FORMULAS))
+@pytest.mark.parametrize("scheme", list(LABELS))
+def test_statsmodels_group_labels_do_not_move_the_fit(scheme: str, structure: str) -> None:
+    engine = StatsmodelsEngine()
+    base = _fit_in_process(engine, Case("r", SLEEP, FORMULAS[structure]))
+    for shuffle in (False, True):
+        other = _fit_in_process(engine, Case("r", labelled(scheme, shuffle),
+                                             FORMULAS[structure]))
+        assert not differences(base, other, rtol=1e-6), (scheme, shuffle)
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("structure", list(FORMULAS))
+@pytest.mark.parametrize("scheme", list(LABELS))
+def test_statsmodels_agrees_with_lme4_under_any_labels(scheme: str, structure: str,
+                                                       workers: Workers) -> None:
+    """The cases of the report: statsmodels against lme4 on the same, relabelled data,
+    within the frequentist tolerances (structure matched: lme4 `||` for crossed)."""
+    reason = r_missing()
+    if reason:
+        pytest.skip(f"R: {reason}")
+    frame = labelled(scheme, shuffle=scheme == "unsorted_numbers")
+    case = Case(f"r_{scheme}", frame, FORMULAS[structure])
+    sm, lme4 = workers.fit("statsmodels", case), workers.fit("lme4", case)
+    assert sm.status == "ok" and lme4.status == "ok", (sm.reason, lme4.reason)
+    for fe in lme4.fixed_effects:
+        other = sm.fixed(fe.term)
+        assert other is not None
+        assert math.isclose(other.estimate, fe.estimate, rel_tol=1e-5, abs_tol=1e-4 * fe.std_error)
+        assert math.isclose(other.std_error, fe.std_error, rel_tol=1e-3)
+    for vc in lme4.variance_components:
+        other_vc = sm.component(vc.group, vc.term, vc.term2)
+        assert other_vc is not None, vc.label
+        assert math.isclose(other_vc.estimate, vc.estimate, rel_tol=1e-3, abs_tol=1e-6), vc.label
