@@ -195,7 +195,8 @@ def sleepstudy_like(seed: int = 20, groups: int = 18, per_group: int = 10) -> pd
     """Data shaped like lme4's sleepstudy, with a per-row covariate, so that the rows of
     different groups are not interchangeable: `y` ~ `x` with a random intercept and
     slope per group `g`, a crossed factor `h` (5 levels, intercept and slope) and a
-    fixed factor `f` (3 levels). The effects are chosen large, so REML fits are regular (no boundary)."""
+    fixed factor `f` (3 levels). The effects are chosen large, so that REML fits are
+    regular (no component on the boundary)."""
     rng = np.random.default_rng(seed)
     n = groups * per_group
     g = np.repeat(np.arange(groups), per_group)

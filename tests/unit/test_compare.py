@@ -173,3 +173,24 @@ def test_failed_fit_gives_no_rows(policy: Policy) -> None:
     failed = Fit(model="m", formula="y ~ x", engine="statsmodels", status="failed",
                  reason="boom", n_obs=0, n_dropped=0)
     assert compare_all([ok, failed], [], policy, KINDS.__getitem__) == []
+
+
+def test_inconsistent_estimates_are_named_before_a_worse_optimum(policy: Policy) -> None:
+    """Fixed effects that are not the GLS estimates at the engine's own components are a
+    fitting or data-handling error; the optimum's value must not be blamed for them."""
+    ref = make_fit("lme4", {"x": (2.0, 0.5)}, [], {"g": "correlated"})
+    fit = make_fit("statsmodels", {"x": (2.3, 0.5)}, [], {"g": "correlated"})
+    check = {"model": "m", "engine": "statsmodels", "reference": "lme4",
+             "objective": "lme4 REML log-likelihood", "engine_value": -393.426,
+             "reference_value": -393.360, "difference": -0.066, "better": "lme4",
+             "fixed_at_solution": {"x": 2.01}}
+    rows = compare_pair(fit, ref, policy, KINDS.__getitem__, [check])
+    est = next(r for r in rows if r.quantity == "estimate")
+    assert est.verdict == "disagree"
+    assert "inconsistent with its own variance components" in (est.reason or "")
+    assert "lower REML optimum" not in (est.reason or "")
+    # Consistent to within the self-consistency tolerance: the optimum explains it.
+    consistent = {**check, "fixed_at_solution": {"x": 2.3 + 1e-6}}
+    rows = compare_pair(fit, ref, policy, KINDS.__getitem__, [consistent])
+    est = next(r for r in rows if r.quantity == "estimate")
+    assert "lower REML optimum" in (est.reason or "")

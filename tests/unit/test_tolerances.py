@@ -71,3 +71,13 @@ def test_override_helper(tmp_path: Path) -> None:
     for pair in PAIRS:
         rule = policy.rules[(pair, "estimate")]
         assert (rule.rtol, rule.atol, rule.sd_mult) == (1e-12, 0.0, 0.0)
+
+
+def test_self_consistency_rule_is_data(tmp_path: Path) -> None:
+    policy = load_policy(project=tmp_path / "none.toml")
+    rule = policy.check("self-consistency", "estimate")
+    assert rule.sd_mult > 0 and rule.tolerance(10.0, 1.0) < 0.01
+    bad = tmp_path / "t.toml"
+    bad.write_text("[self-consistency.sd]\nrtol = 1.0\n")
+    with pytest.raises(UsageError, match="unknown quantity 'sd'"):
+        load_policy(bad, project=tmp_path / "none.toml")
