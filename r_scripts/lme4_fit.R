@@ -39,8 +39,14 @@ parity_check_formula <- function(expr, columns) {
 }
 
 parity_levels <- function(x) {
-  # Numeric columns sort numerically, text by code point (the C locale), as parity does.
-  if (is.numeric(x)) as.character(sort(unique(x))) else sort(unique(as.character(x)), method = "radix")
+  # Numeric columns sort numerically. Text that is a number (ids read as text, so that
+  # "01" and "1" stay two levels) sorts by value, then by text; other text after it, by
+  # code point (the C locale). parity sorts the same way.
+  if (is.numeric(x)) return(as.character(sort(unique(x))))
+  u <- unique(as.character(x))
+  num <- grepl("^[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?$", u)
+  value <- suppressWarnings(as.numeric(u[num]))
+  c(u[num][order(value, u[num], method = "radix")], sort(u[!num], method = "radix"))
 }
 
 # The formula checked and built, the model's complete rows, factors with the given levels.
@@ -193,9 +199,19 @@ parity_main <- function(args) {
     cat("usage: Rscript lme4_fit.R data.csv \"formula\" [cat1,cat2,...]\n", file = stderr())
     quit(status = 2)
   }
-  data <- utils::read.csv(args[[1]], stringsAsFactors = FALSE)
   cats <- if (length(args) >= 3 && nzchar(args[[3]])) strsplit(args[[3]], ",")[[1]] else character(0)
   expr <- str2lang(args[[2]])
+  header <- names(utils::read.csv(args[[1]], nrows = 1, check.names = FALSE))
+  parity_check_formula(expr, header)  # before anything reads the formula
+  bar_groups <- unique(unlist(lapply(lme4::findbars(stats::formula(expr)),
+                                     function(b) all.vars(b[[3]]))))
+  # Categorical and grouping columns are read as text, as parity reads them: read as
+  # numbers, ids "01" and "1" would be one group.
+  text <- intersect(header, union(cats, bar_groups))
+  classes <- stats::setNames(rep("character", length(text)), text)
+  data <- utils::read.csv(args[[1]], stringsAsFactors = FALSE, colClasses = classes,
+                          check.names = FALSE)
+  for (v in text) data[[v]][!is.na(data[[v]]) & data[[v]] == ""] <- NA  # a blank is missing
   parity_check_formula(expr, names(data))
   vars <- all.vars(expr)
   complete <- data[stats::complete.cases(data[, vars, drop = FALSE]), , drop = FALSE]

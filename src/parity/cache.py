@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -31,7 +32,7 @@ from parity.schema import Fit, fit_from_dict, fit_to_dict
 from parity.settings import Settings
 
 ENV_DIR = "PARITY_CACHE_DIR"
-FORMAT = 1
+FORMAT = 2  # 2: entries carry a checksum of their value
 
 # The packages whose versions can change an engine's numbers.
 _STACKS: dict[str, tuple[str, ...]] = {
@@ -111,6 +112,22 @@ def key_material(engine: str, model: Model, data: PreparedData,
     return material
 
 
+def _checksum(value: Any) -> str:
+    """SHA-256 of a value's canonical JSON: an entry edited or truncated into other valid
+    JSON no longer matches it."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def _has_numbers(fit: Fit) -> bool:
+    """Finite fixed effects and SDs, at least one of each kind the fit claims."""
+    if not fit.fixed_effects:
+        return False
+    finite = all(math.isfinite(f.estimate) and math.isfinite(f.std_error)
+                 for f in fit.fixed_effects)
+    return finite and all(math.isfinite(v.estimate) for v in fit.variance_components
+                          if v.kind == "sd")
+
+
 def _key(material: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
@@ -125,53 +142,64 @@ class FitCache:
     def _path(self, material: dict[str, Any]) -> Path:
         return self.root / "fits" / f"{_key(material)}.json"
 
+    def _read(self, material: dict[str, Any]) -> Any | None:
+        """The stored value for `material`, or None for anything but a well-formed entry
+        of this very key whose checksum holds. Only a regular file is opened (a FIFO
+        would block the run); a foreign, corrupt or truncated entry is a miss."""
+        path = self._path(material)
+        try:
+            if not path.is_file():
+                return None
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("material") != material:
+            return None
+        value = entry.get("value")
+        if entry.get("sha256") != _checksum(value):
+            return None
+        return value
+
+    def _write(self, material: dict[str, Any], value: Any) -> None:
+        entry = {"material": material, "value": value, "sha256": _checksum(value)}
+        try:
+            write_text_atomic(self._path(material), json.dumps(entry, allow_nan=False))
+        except (OSError, ValueError):
+            return  # a cache that cannot be written only costs time
+
     def get(self, material: dict[str, Any] | None) -> Fit | None:
         """The cached fit for `material`, marked as from the cache, or None."""
         if not self.enabled or material is None:
             return None
-        path = self._path(material)
+        value = self._read(material)
+        if not isinstance(value, dict):
+            return None
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-            if entry.get("material") != material:
-                return None  # a foreign or colliding entry: refit
-            fit = fit_from_dict(entry["fit"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # missing or corrupt: refit
-        if fit.status != "ok" or fit.engine != material["engine"]:
+            fit = fit_from_dict(value)
+        except Exception:  # not a well-formed fit: refit, never a crash
+            return None
+        if fit.status != "ok" or fit.engine != material["engine"] or not _has_numbers(fit):
             return None
         settings = dict(fit.provenance.settings)
-        settings["cache"] = {"hit": True, "key": path.stem}
+        settings["cache"] = {"hit": True, "key": self._path(material).stem}
         return replace(fit, provenance=replace(fit.provenance, settings=settings))
 
     def put(self, material: dict[str, Any] | None, fit: Fit) -> None:
         """Store a successful fit; failures and recorded references are not cached."""
         if not self.enabled or material is None or fit.status != "ok" or fit.is_recorded:
             return
-        entry = {"material": material, "fit": fit_to_dict(fit)}
-        try:
-            write_text_atomic(self._path(material), json.dumps(entry, allow_nan=False))
-        except (OSError, ValueError):
-            return  # a cache that cannot be written only costs time
+        self._write(material, fit_to_dict(fit))
 
     def get_value(self, material: dict[str, Any]) -> dict[str, Any] | None:
         """A cached JSON object (an optimum check's evaluation), or None."""
         if not self.enabled:
             return None
-        try:
-            entry = json.loads(self._path(material).read_text(encoding="utf-8"))
-            value = entry["value"] if entry.get("material") == material else None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        value = self._read(material)
         return value if isinstance(value, dict) else None
 
     def put_value(self, material: dict[str, Any], value: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        try:
-            write_text_atomic(self._path(material),
-                              json.dumps({"material": material, "value": value}))
-        except (OSError, ValueError):
-            return
+        if self.enabled:
+            self._write(material, value)
 
     def jax_dir(self) -> Path:
         """Where JAX keeps its persistent compilation cache."""

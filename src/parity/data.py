@@ -8,6 +8,7 @@ are differences of method, never of data.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -64,7 +65,35 @@ def level_order(values: pd.Series) -> tuple[str, ...]:
     uniq = pd.unique(values.dropna())
     if is_numeric_dtype(values) and not is_bool_dtype(values):
         return tuple(_label(v) for v in sorted(uniq))
-    return tuple(sorted({_label(v) for v in uniq}))
+    return tuple(sorted({_label(v) for v in uniq}, key=_text_order))
+
+
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _text_order(label: str) -> tuple[int, float, str]:
+    """Labels that are numbers written as text (ids read as text, so that `01` and `1`
+    stay two groups) sort by value, then by text; other labels after them, by code
+    point. A numeric factor keeps the reference level R would give it; the R side
+    (`parity_levels`) sorts the same way."""
+    if _NUMBER.fullmatch(label):
+        return (0, float(label), label)
+    return (1, 0.0, label)
+
+
+def _refuse_stray_text(values: pd.Series, column: str) -> None:
+    """A column of numbers with a stray text value ("n/a", "12,5") would silently become
+    a factor with one level per number. Unless it is declared categorical, refuse it,
+    naming the first such row (1-based, as a spreadsheet counts data rows) and value."""
+    if is_numeric_dtype(values) or is_bool_dtype(values):
+        return
+    text = values.map(lambda v: v if isinstance(v, str) else str(v))
+    numeric = text.map(lambda v: bool(_NUMBER.fullmatch(v.strip())))
+    if numeric.any() and not numeric.all():
+        row = numeric.index[~numeric.to_numpy()][0]
+        raise DataError(f"column {column!r} holds numbers and text: row {int(row) + 1} is "
+                        f"{text[row]!r}; fix or blank that value, or declare the column "
+                        "categorical (--categorical) if it is a factor")
 
 
 def prepare(
@@ -97,6 +126,9 @@ def prepare(
         why = "declared categorical" if spec.response in declared else f"holds {example!r}"
         raise DataError(f"the response {spec.response!r} is not numeric ({why}); parity "
                         "fits Gaussian models of a numeric response")
+    for c in columns[1:]:
+        if c not in declared and c not in spec.grouping_factors:
+            _refuse_stray_text(complete[c], c)
     cats = [
         c
         for c in columns[1:]

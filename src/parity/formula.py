@@ -86,22 +86,45 @@ class _Terms:
     blocks: list[RandomTerm] | None = None
 
 
+# Limits that keep parsing about linear in the formula's length: `x0*x1*…*x15` (66
+# characters) expands to 65,535 terms, and 300 nested parentheses would exhaust Python's
+# recursion. Both are refused with the limit named, long before either could hurt.
+MAX_TERMS = 256
+MAX_DEPTH = 32
+MAX_LENGTH = 5000
+
+
+def _too_many(count: int) -> FormulaError:
+    return FormulaError(f"the formula expands to more than {MAX_TERMS} terms "
+                        f"(limit {MAX_TERMS}; {count} or more here); write the interactions "
+                        "you mean instead of a product of many columns")
+
+
 def _add(a: list[tuple[str, ...]], b: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     out = list(a)
     keys = {frozenset(t) for t in out}
     for t in b:
-        if frozenset(t) not in keys:
+        key = frozenset(t)
+        if key not in keys:
             out.append(t)
-            keys.add(frozenset(t))
+            keys.add(key)
+            if len(out) > MAX_TERMS:
+                raise _too_many(len(out))
     return out
 
 
 def _interact(a: list[tuple[str, ...]], b: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
+    keys: set[frozenset[str]] = set()
     for x in a:
         for y in b:
             t = x + tuple(v for v in y if v not in x)
-            out = _add(out, [t])
+            key = frozenset(t)
+            if key not in keys:
+                out.append(t)
+                keys.add(key)
+                if len(out) > MAX_TERMS:
+                    raise _too_many(len(out))
     return out
 
 
@@ -110,6 +133,7 @@ class _Parser:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     @property
     def tok(self) -> _Tok:
@@ -208,7 +232,11 @@ class _Parser:
             self.i += 1
             return _Terms([], intercept=(tok.text == "1"))
         if self.eat("("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.fail(f"parentheses nest deeper than {MAX_DEPTH} levels (the limit)")
             inner = self.sum(top=False)
+            self.depth -= 1
             if self.tok.kind == "op" and self.tok.text in ("|", "||"):
                 correlated = self.tok.text == "|"
                 self.i += 1
@@ -277,6 +305,9 @@ def parse_formula(text: str) -> ModelSpec:
     """
     if not isinstance(text, str) or not text.strip():
         raise FormulaError("the formula is empty")
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(f"the formula is {len(text)} characters long; the limit is "
+                           f"{MAX_LENGTH}")
     response, rhs = _Parser(text).formula()
     fixed = _canonical(rhs.terms)
     random = tuple(

@@ -8,7 +8,9 @@ read (a CSV by pandas, an R data set by Rscript with arguments, never a shell).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,15 +36,25 @@ class Inputs:
     tolerances_source: str = ""
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """A CSV file as pandas reads it; every way it can be unusable is one DataError."""
+def read_csv(path: Path, text_columns: Iterable[str] = ()) -> pd.DataFrame:
+    """A CSV file as pandas reads it; every way it can be unusable is one DataError.
+
+    `text_columns` (categorical and grouping columns) are read as text before anything
+    else touches them: read as numbers, ids `01` and `1` would become one group, and
+    16-digit ids in a column with a blank cell would become floats and collapse."""
     where = repr(str(path))
     if not path.exists():
         raise DataError(f"data file {where} not found")
     if not path.is_file():
         raise DataError(f"data file {where} is not a file")
+    header = _header(path)
+    repeated = [c for c, n in Counter(header).items() if n > 1]
+    if repeated:
+        raise DataError(f"data file {where} has more than one column named "
+                        f"{', '.join(map(repr, repeated))}; column names must be unique")
+    text = {c: str for c in text_columns if c in header}
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=text or None)
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {where} is empty") from None
     except PermissionError:
@@ -55,17 +67,20 @@ def read_csv(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"data file {where} has no rows")
     if frame.shape[1] == 1 and ";" in str(frame.columns[0]):
-        raise DataError(f"data file {where} has one column {str(frame.columns[0])!r}; it "
+        # The header is not quoted: the file may be anything a config named.
+        raise DataError(f"data file {where} has one column, whose name holds ';'; it "
                         "looks separated by ';', and parity reads comma-separated files")
     return frame
 
 
 def _header(path: Path | None) -> list[str]:
-    """The column names of a CSV, for hints only: never an error of its own."""
+    """The column names of a CSV as written (pandas would rename a repeated `Days` to
+    `Days.1`); never an error of its own."""
     if path is None:
         return []
     try:
-        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        with open(path, newline="", encoding="utf-8") as fh:
+            return [c.strip() for c in next(csv.reader(fh), [])]
     except Exception:
         return []
 
@@ -137,7 +152,8 @@ def resolve_inputs(args: Any) -> Inputs:
     categorical = list(args.categorical if getattr(args, "categorical", None) is not None
                        else (config.categorical if config else ()))
     if data is not None:
-        frame, source = read_csv(data), str(data)
+        text = [*categorical, *(g for m in models for g in m.spec.grouping_factors)]
+        frame, source = read_csv(data, text), str(data)
     elif r_dataset is not None:
         loaded = load_r_dataset(r_dataset)
         frame, source = loaded.frame, loaded.name

@@ -17,6 +17,7 @@ comparison can say which optimum is better.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -86,13 +87,35 @@ def fit_one(engine_name: str, model: Model, data: PreparedData, settings: Settin
     engine = _engine(engine_name)
     reason = engine.missing()
     if reason is None:
-        return engine.fit(model, data, settings)
+        return without_numbers_is_failed(engine.fit(model, data, settings), model, data,
+                                         settings)
     recorded = engine.fallback(model, data, settings)
     if recorded is not None:
         return recorded
     hint = engine.fallback_hint()
     return status_fit(engine_name, model, data, "skipped",
                       f"{reason}; {hint}" if hint else reason, settings)
+
+
+def without_numbers_is_failed(fit: Fit, model: Model, data: PreparedData,
+                              settings: Settings) -> Fit:
+    """An "ok" fit must carry finite fixed effects, SEs and SDs: a response of 1e308
+    gives statsmodels NaN estimates without an error, and such a fit compares as
+    nothing. It becomes `failed`, saying which numbers are not finite."""
+    if fit.status != "ok":
+        return fit
+    bad = [f"{fe.term}" for fe in fit.fixed_effects
+           if not (math.isfinite(fe.estimate) and math.isfinite(fe.std_error))]
+    bad += [v.label for v in fit.variance_components
+            if v.kind == "sd" and not math.isfinite(v.estimate)]
+    if not fit.fixed_effects:
+        bad.append("(no fixed effects)")
+    if not bad:
+        return fit
+    return status_fit(fit.engine, model, data, "failed",
+                      f"{fit.engine} returned non-finite estimates for {', '.join(bad[:5])}"
+                      f"{' …' if len(bad) > 5 else ''} (values too large or ill-scaled?)",
+                      settings, fit.provenance.seconds)
 
 
 def evaluate_at(model: Model, data: PreparedData, solution: Fit) -> dict[str, Any]:
@@ -208,7 +231,13 @@ def run_models(
     if cache.enabled:
         for job in every:
             job.material = key_material(job.engine, job.model, job.data, settings)
-            job.fit = cache.get(job.material)
+            cached = cache.get(job.material)
+            # The key leaves out what does not change the numbers (the model's name, the
+            # formula as typed, the rows dropped before the model's rows were kept);
+            # the stored fit gets this run's.
+            job.fit = None if cached is None else replace(
+                cached, model=job.model.name, formula=job.model.formula,
+                n_dropped=job.data.n_dropped)
     pools = _Pools(jobs or default_jobs(), cache.jax_dir() if cache.enabled else None,
                    settings.chains if parallel_chains else 1)
     try:

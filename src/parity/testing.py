@@ -46,7 +46,7 @@ class ParityFitError(AssertionError):
 CALL_HOOKS: list[Callable[[ParityCall], None]] = []
 
 
-def _frame(data: pd.DataFrame | str | Path) -> pd.DataFrame:
+def _frame(data: pd.DataFrame | str | Path, text_columns: Iterable[str] = ()) -> pd.DataFrame:
     import pandas as pd
 
     from parity.inputs import read_csv
@@ -54,7 +54,7 @@ def _frame(data: pd.DataFrame | str | Path) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data
 
-    return read_csv(Path(data))
+    return read_csv(Path(data), text_columns)
 
 
 def settings_from(sampler_settings: dict[str, Any]) -> Settings:
@@ -135,7 +135,7 @@ def _compare(formula: str, data: pd.DataFrame | str | Path, categorical: Iterabl
     from parity.tolerances import load_policy
 
     model = make_model("assert_parity", formula, categorical or ())
-    frame = _frame(data)
+    frame = _frame(data, [*model.categorical, *model.spec.grouping_factors])
     policy = load_policy()
     if rtol is not None or atol is not None:
         policy = policy.with_override("estimate", rtol, atol)

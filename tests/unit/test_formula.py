@@ -94,3 +94,40 @@ def test_error_names_position() -> None:
 def test_term_label() -> None:
     assert Term(()).label == "1"
     assert Term(("a", "b")).label == "a:b"
+
+
+# --- Reliability: parsing stays about linear in the input, with stated limits ----------
+
+def test_a_product_of_many_columns_is_refused_quickly_with_the_limit() -> None:
+    import time
+
+    from parity.formula import MAX_TERMS
+
+    text = "y ~ " + "*".join(f"x{i}" for i in range(16)) + " + (1|g1)"
+    start = time.perf_counter()
+    with pytest.raises(FormulaError, match=f"more than {MAX_TERMS} terms") as info:
+        parse_formula(text)
+    assert time.perf_counter() - start < 5.0
+    assert len(str(info.value)) < 300  # one short line, not the expansion
+
+
+def test_deep_parentheses_are_refused_with_the_limit() -> None:
+    from parity.formula import MAX_DEPTH
+
+    text = "y ~ " + "(" * 300 + "x" + ")" * 300
+    with pytest.raises(FormulaError, match=f"deeper than {MAX_DEPTH}"):
+        parse_formula(text)
+    ok = "y ~ " + "(" * MAX_DEPTH + "x" + ")" * MAX_DEPTH
+    assert parse_formula(ok).fixed[0].variables == ("x",)
+
+
+def test_a_formula_past_the_length_limit_is_refused() -> None:
+    from parity.formula import MAX_LENGTH
+
+    with pytest.raises(FormulaError, match=f"limit is {MAX_LENGTH}"):
+        parse_formula("y ~ " + " + ".join(f"x{i}" for i in range(2000)))
+
+
+def test_a_product_under_the_limit_still_expands() -> None:
+    spec = parse_formula("y ~ " + "*".join(f"x{i}" for i in range(7)))
+    assert len(spec.fixed) == 2 ** 7 - 1
