@@ -12,6 +12,7 @@ warm rerun starts no worker, no R and no JAX.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -58,13 +59,44 @@ def cache_dir() -> Path:
     return Path(base) / "parity"
 
 
+def _r_stamp(rscript: str) -> dict[str, Any]:
+    """What identifies the installed R without starting it: the Rscript binary's real
+    path and modification time, and those of lme4's and Matrix's DESCRIPTION files in
+    R's usual library folders (an upgrade of either rewrites its DESCRIPTION)."""
+    real = Path(rscript).resolve()
+    stamp: dict[str, Any] = {"rscript": str(real), "mtime_ns": real.stat().st_mtime_ns}
+    home = Path(os.environ.get("R_HOME") or real.parent.parent / "lib" / "R")
+    libs = [home / "library", home / "site-library", Path("/usr/lib/R/site-library"),
+            Path("/usr/lib/R/library"), Path("/usr/local/lib/R/site-library")]
+    for pkg in ("lme4", "Matrix"):
+        for lib in libs:
+            desc = lib / pkg / "DESCRIPTION"
+            if desc.is_file():
+                stamp[f"{pkg}:{desc}"] = desc.stat().st_mtime_ns
+    return stamp
+
+
 @cache
 def r_fingerprint() -> str | None:
-    """R, lme4 and Matrix versions, asked of Rscript once per process (about 0.2 s), or
-    None without R: then lme4 results are not cached (recorded references are used)."""
+    """R, lme4 and Matrix versions, or None without R: then lme4 results are not cached
+    (recorded references are used). Asking Rscript takes about 0.2 s, so the answer is
+    kept in the cache folder under the R installation's stamp (:func:`_r_stamp`), and a
+    warm rerun starts no R at all."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         return None
+    try:
+        stamp = _r_stamp(rscript)
+    except OSError:
+        return None
+    stored = cache_dir() / "r-fingerprint.json"
+    try:
+        doc = json.loads(stored.read_text(encoding="utf-8")) if stored.is_file() else None
+        if isinstance(doc, dict) and doc.get("stamp") == stamp and \
+                isinstance(doc.get("fingerprint"), str):
+            return str(doc["fingerprint"])
+    except (OSError, ValueError):
+        pass
     code = ('cat(R.version.string, as.character(packageVersion("lme4")), '
             'as.character(packageVersion("Matrix")), sep = "|")')
     try:
@@ -72,7 +104,11 @@ def r_fingerprint() -> str | None:
                              text=True, timeout=60, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    fingerprint = out.stdout.strip() or None
+    if fingerprint is not None:
+        with contextlib.suppress(OSError):  # an unwritable cache costs 0.2 s next time
+            write_text_atomic(stored, json.dumps({"stamp": stamp, "fingerprint": fingerprint}))
+    return fingerprint
 
 
 @cache

@@ -105,11 +105,10 @@ def _inputs_for_run(args: argparse.Namespace) -> Inputs:
     from dataclasses import replace
 
     from parity.config import sampler_problem
-    from parity.engines import check_engine
+    from parity.engines import check_engines
     from parity.inputs import resolve_inputs
 
-    for name in args.engines or ():
-        check_engine(name)
+    check_engines(args.engines or ())
     overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed",
                                                "target_accept")
                  if getattr(args, k) is not None}

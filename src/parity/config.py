@@ -23,13 +23,14 @@ to a default), and every formula is parsed by parity's grammar as the file is re
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parity.engines import check_engine
+from parity.engines import check_engines
 from parity.errors import FormulaError, UsageError
 from parity.formula import parse_formula
 from parity.rdata import parse_r_dataset
@@ -59,6 +60,9 @@ class RunConfig:
     tolerances: dict[str, Any] = field(default_factory=dict)
 
 
+MAX_PROBABILITY = 0.999999
+
+
 def sampler_problem(key: str, value: Any) -> str | None:
     """What is wrong with one sampler setting, or None; shared with the CLI options."""
     if key in ("draws", "tune", "chains", "seed"):
@@ -71,8 +75,9 @@ def sampler_problem(key: str, value: Any) -> str | None:
         return None
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "must be a number"
-    if not 0 < value < 1:
-        return "must be between 0 and 1"
+    if not math.isfinite(value) or not 0 < value <= MAX_PROBABILITY:
+        # 0.9999999999999999 is below 1, yet the interval's quantile is infinite.
+        return f"must be above 0 and at most {MAX_PROBABILITY}"
     return None
 
 
@@ -146,9 +151,7 @@ def load_config(path: Path) -> RunConfig:
         parse_r_dataset(r_dataset)
     engines = None
     if "engines" in doc:
-        engines = _strings(doc["engines"], f"{where}: engines")
-        for name in engines:
-            check_engine(name)
+        engines = check_engines(_strings(doc["engines"], f"{where}: engines"))
         if not engines:
             raise UsageError(f"{where}: engines is empty")
     tolerances = doc.get("tolerances", {})

@@ -16,6 +16,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from parity.columns import rename_advice, unusable_columns
+from parity.design import build_design, name_clashes
 from parity.errors import DataError
 from parity.spec import ModelSpec
 from parity.validate import check_rows
@@ -153,5 +154,20 @@ def prepare(
         if n_inf:
             raise DataError(f"column {c!r} has {n_inf} infinite value(s); the engines "
                             "need finite numbers (make them missing, or drop the rows)")
+    _refuse_name_clashes(out, spec, levels)
     check_rows(out, spec, levels)
     return PreparedData(frame=out, levels=levels, n_dropped=n_dropped)
+
+
+def _refuse_name_clashes(frame: pd.DataFrame, spec: ModelSpec,
+                         levels: dict[str, tuple[str, ...]]) -> None:
+    """Two coefficients with one name would be compared as one (the other never), so a
+    model whose names clash is refused, naming both sources."""
+    head = frame.head(1)
+    designs = [build_design(head, spec.fixed, spec.intercept, levels)]
+    designs += [build_design(head, b.terms, b.intercept, levels) for b in spec.random]
+    for design in designs:
+        clashes = name_clashes(design)
+        if clashes:
+            raise DataError(f"two coefficients would have one name: {'; '.join(clashes)}; "
+                            "rename a column or a level so that the names differ")

@@ -20,6 +20,8 @@ from parity.spec import Term
 class Design:
     matrix: np.ndarray
     names: tuple[str, ...]
+    # What each column is made of (`a = 'b1'`, `x`), for errors that must name it.
+    sources: tuple[str, ...] = ()
 
 
 def _coding(
@@ -54,31 +56,43 @@ def build_design(
     """Columns of `model.matrix(~ terms)` on `frame`, named as R names them."""
     cols: list[np.ndarray] = []
     names: list[str] = []
+    sources: list[str] = []
     n = len(frame)
     if intercept:
         cols.append(np.ones(n))
         names.append("(Intercept)")
+        sources.append("the intercept")
     for term, code in zip(terms, _coding(terms, intercept, levels), strict=True):
-        parts: list[tuple[list[str], list[np.ndarray]]] = []
+        parts: list[tuple[list[str], list[str], list[np.ndarray]]] = []
         for v in term.variables:
             if v in levels:
                 values = frame[v].astype(str).to_numpy()
                 lv = levels[v][1:] if code[v] else levels[v]
-                parts.append(
-                    ([f"{v}{lev}" for lev in lv], [(values == lev).astype(float) for lev in lv])
-                )
+                parts.append(([f"{v}{lev}" for lev in lv], [f"{v} = {lev!r}" for lev in lv],
+                              [(values == lev).astype(float) for lev in lv]))
             else:
-                parts.append(([v], [frame[v].to_numpy(dtype=float)]))
+                parts.append(([v], [v], [frame[v].to_numpy(dtype=float)]))
         # R varies the first factor fastest within an interaction.
-        combos: list[tuple[str, np.ndarray]] = [("", np.ones(n))]
-        for pnames, pcols in parts:
+        combos: list[tuple[str, str, np.ndarray]] = [("", "", np.ones(n))]
+        for pnames, psources, pcols in parts:
             combos = [
-                (f"{name}:{pn}" if name else pn, col * pc)
-                for pn, pc in zip(pnames, pcols, strict=True)
-                for name, col in combos
+                (f"{name}:{pn}" if name else pn, f"{src} × {ps}" if src else ps, col * pc)
+                for pn, ps, pc in zip(pnames, psources, pcols, strict=True)
+                for name, src, col in combos
             ]
-        for name, col in combos:
+        for name, src, col in combos:
             names.append(name)
+            sources.append(src)
             cols.append(col)
     matrix = np.column_stack(cols) if cols else np.empty((n, 0))
-    return Design(matrix=matrix, names=tuple(names))
+    return Design(matrix=matrix, names=tuple(names), sources=tuple(sources))
+
+
+def name_clashes(design: Design) -> list[str]:
+    """Coefficients that R's naming gives one name (`a` level `b1` and `ab` level `1`
+    are both `ab1`): each as `'ab1' (a = 'b1' and ab = '1')`."""
+    by_name: dict[str, list[str]] = {}
+    for name, src in zip(design.names, design.sources, strict=True):
+        by_name.setdefault(name, []).append(src)
+    return [f"{name!r} ({' and '.join(srcs)})" for name, srcs in by_name.items()
+            if len(srcs) > 1]

@@ -186,8 +186,9 @@ def load_results(path: Path) -> dict[str, Any]:
         raise DataError(f"results file {str(path)!r} not found")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"results file {str(path)!r} is not readable JSON: {exc}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise DataError(f"results file {str(path)!r} is not readable JSON: {why}") from None
     if not isinstance(doc, dict) or "schema_version" not in doc \
             or not isinstance(doc.get("fits"), list):
         raise DataError(f"{str(path)!r} is not a parity results file "
@@ -195,14 +196,19 @@ def load_results(path: Path) -> dict[str, Any]:
     if doc["schema_version"] != SCHEMA_VERSION:
         raise DataError(f"{str(path)!r} has schema version {doc['schema_version']!r}; "
                         f"this parity reads version {SCHEMA_VERSION}")
+    if doc.get("complete") is False:
+        raise DataError(f"{str(path)!r} holds the partial results of an interrupted run "
+                        "(complete: false); diff the results.json of a finished run")
     return doc
 
 
 def _fits(doc: dict[str, Any]) -> dict[tuple[str, str], Fit]:
     records = (doc.get("fits") or []) + (doc.get("reference_fits") or [])
     try:
+        if not isinstance(records, list) or not all(isinstance(d, dict) for d in records):
+            raise TypeError("fits must be a list of objects")
         fits = [fit_from_dict(d) for d in records]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise DataError(f"a fit in the results is malformed: {type(exc).__name__}: {exc}") \
             from None
     return {(f.model, f.label): f for f in fits}
@@ -244,7 +250,7 @@ def _tolerance(policy: Policy, kind_of: Callable[[str], str], engine: str, quant
 def _comparisons(doc: dict[str, Any]) -> dict[RowKey, tuple[str, str | None]]:
     try:
         rows = [comparison_from_dict(d) for d in doc.get("comparisons", [])]
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"a comparison row in the results is malformed: {exc}") from None
     return {(c.model, c.engine, c.reference, c.quantity, c.term): (c.verdict, c.reason)
             for c in rows}
@@ -325,4 +331,11 @@ def diff_results(a: dict[str, Any], b: dict[str, Any], policy: Policy,
 def diff_files(a: Path, b: Path, policy: Policy) -> DiffReport:
     """`parity diff A B`: both files read and checked before anything is compared."""
     doc_a, doc_b = load_results(a), load_results(b)
-    return diff_results(doc_a, doc_b, policy, str(a), str(b))
+    try:
+        return diff_results(doc_a, doc_b, policy, str(a), str(b))
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        # Exit 1 means "a verdict flipped": malformed input must never look like that.
+        raise DataError(f"the results files are malformed: {type(exc).__name__}: "
+                        f"{str(exc)[:200]}") from None

@@ -18,10 +18,11 @@ from parity.data import PreparedData
 from parity.engines import engine_kind
 from parity.environment import environment
 from parity.errors import FitError
-from parity.limits import check_expressible
+from parity.limits import check_expressible, check_memory
 from parity.models import Model
+from parity.outdir import check_writable, claimed
 from parity.partial import RESULTS_NAME, PartialResults
-from parity.recorded import make_record, write_record
+from parity.recorded import check_overwrite, make_record, write_manifest, write_record
 from parity.runner import (
     Outcome,
     ProgressHook,
@@ -73,6 +74,7 @@ def run_job(
     out = Path(out)
     policy = policy or load_policy()
     check_expressible(models, engines)
+    check_memory(models, frame, engines, settings, jobs or 1)
     meta: dict[str, Any] = dict(
         parity_version=__version__,
         python_version=platform.python_version(),
@@ -82,23 +84,24 @@ def run_job(
                  "engine_formula": m.spec.lme4_formula(),
                  "categorical": list(m.categorical)} for m in models],
     )
-    partial = PartialResults(out, meta, then=on_fit)
-    outcome = run_models(models, frame, engines, settings, on_fit=partial, cache=cache,
-                         jobs=jobs, on_start=on_start)
-    comparisons = compare_outcome(outcome, policy)
-    doc = results_document(
-        outcome.fits,
-        comparisons,
-        complete=True,
-        environment=environment([*outcome.fits, *outcome.reference_fits]),
-        **meta,
-    )
-    doc["reference_fits"] = [fit_to_dict(f) for f in outcome.reference_fits]
-    doc["optimum_checks"] = outcome.optimum_checks
-    results_path = out / RESULTS_NAME
-    write_json_atomic(results_path, doc)
-    partial.finish()
-    reports = _write_reports(out, outcome, comparisons)
+    with claimed(out):
+        partial = PartialResults(out, meta, then=on_fit)
+        outcome = run_models(models, frame, engines, settings, on_fit=partial, cache=cache,
+                             jobs=jobs, on_start=on_start)
+        comparisons = compare_outcome(outcome, policy)
+        doc = results_document(
+            outcome.fits,
+            comparisons,
+            complete=True,
+            environment=environment([*outcome.fits, *outcome.reference_fits]),
+            **meta,
+        )
+        doc["reference_fits"] = [fit_to_dict(f) for f in outcome.reference_fits]
+        doc["optimum_checks"] = outcome.optimum_checks
+        results_path = out / RESULTS_NAME
+        write_json_atomic(results_path, doc)
+        partial.finish()
+        reports = _write_reports(out, outcome, comparisons)
     return JobResult(outcome, comparisons, results_path, reports)
 
 
@@ -113,6 +116,9 @@ def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
         refit = independent_variant(m, prepared[m.name])
         if refit is not None:
             jobs.append((refit.model, refit.data, refit.name))
+    check_writable(out)
+    for model, data, variant in jobs:
+        check_overwrite(out, model, data, settings, variant)
     fits = fit_many("lme4", [(m, d) for m, d, _ in jobs], settings)
     paths = []
     for (model, data, variant), fit in zip(jobs, fits, strict=True):
@@ -120,6 +126,7 @@ def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
             why = "it is itself a recorded reference" if fit.is_recorded else fit.reason
             raise FitError(f"cannot record lme4 for {model.name}: {why} (recording needs R)")
         paths.append(write_record(out, make_record(model, data, settings, fit, variant)))
+    write_manifest(out)
     return paths
 
 

@@ -15,10 +15,14 @@ parameter: `y ~ 1 + Intercept` samples one intercept, not two coefficients, and 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+
+import pandas as pd
 
 from parity.errors import UsageError
 from parity.models import Model
+from parity.settings import Settings
 
 BAMBI_RESERVED: dict[str, str] = {
     "Intercept": "its intercept",
@@ -37,6 +41,50 @@ def bambi_problem(model: Model) -> str | None:
                     f"{BAMBI_RESERVED[column]}); rename the column, or leave bambi out of "
                     "the engines")
     return None
+
+
+# Bytes per posterior value as a fit holds it: numpyro's draws, their NumPy and xarray
+# copies and the summaries computed from them (float64), with room to spare.
+BYTES_PER_DRAW_VALUE = 8 * 4
+
+
+def sampler_bytes(model: Model, frame: pd.DataFrame, settings: Settings) -> int:
+    """About how much memory Bambi's draws of `model` take: draws x chains x the
+    parameters sampled (fixed effects, each group's effects and SDs, the residual SD)."""
+    spec = model.spec
+    params = len(spec.fixed) + 2
+    for block in spec.random:
+        groups = int(frame[list(block.group)].drop_duplicates().shape[0]) \
+            if all(g in frame.columns for g in block.group) else 1
+        per_group = len(block.terms) + int(block.intercept)
+        params += per_group * (groups + 1)
+    return settings.draws * settings.chains * params * BYTES_PER_DRAW_VALUE
+
+
+def available_memory() -> int | None:
+    """Physical memory in bytes (None where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(models: Sequence[Model], frame: pd.DataFrame, engines: Iterable[str],
+                 settings: Settings, jobs: int = 1) -> None:
+    """Refuse sampler settings whose draws cannot fit in memory (`--draws 100000000`
+    would grow past the machine's memory after minutes of sampling)."""
+    if "bambi" not in set(engines) or not models:
+        return
+    total = available_memory()
+    if total is None:
+        return
+    worst = max(models, key=lambda m: sampler_bytes(m, frame, settings))
+    need = sampler_bytes(worst, frame, settings) * max(1, min(jobs, len(models)))
+    if need > total // 2:
+        raise UsageError(f"the sampler settings need about {need / 2**30:.1f} GiB for the "
+                         f"draws of model {worst.name} ({settings.draws} draws x "
+                         f"{settings.chains} chains), more than half of this machine's "
+                         f"{total / 2**30:.1f} GiB; ask for fewer draws or chains")
 
 
 def check_expressible(models: Sequence[Model], engines: Iterable[str]) -> None:

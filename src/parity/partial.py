@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from parity.outdir import PARTIAL_NAME, RESULTS_NAME
 from parity.schema import Fit, results_document, write_json_atomic
 
-PARTIAL_NAME = "results.partial.json"
-RESULTS_NAME = "results.json"
+__all__ = ["PARTIAL_NAME", "RESULTS_NAME", "PartialResults"]
 
 
 class PartialResults:

@@ -22,7 +22,7 @@ from typing import Any
 from parity import boundary
 from parity.atomic import write_text_atomic
 from parity.data import PreparedData
-from parity.errors import DataError
+from parity.errors import DataError, UsageError
 from parity.models import Model
 from parity.schema import Fit, fit_from_dict, fit_to_dict
 from parity.settings import Settings
@@ -79,6 +79,22 @@ def record_name(model_name: str, variant: str | None) -> str:
     return f"{model_name}.{variant}.json" if variant else f"{model_name}.json"
 
 
+def check_overwrite(directory: Path, model: Model, data: PreparedData, settings: Settings,
+                    variant: str | None) -> None:
+    """Refuse to replace a record of other data or another model under the same name
+    (`m1.json` of one data set by `m1.json` of the next): the next run would silently
+    skip lme4 for the first. Re-recording the same model and data is allowed."""
+    path = Path(directory) / record_name(model.name, variant)
+    if not path.exists():
+        return
+    doc = _load(path)
+    key = _key(model, data, settings)
+    if doc is None or any(doc.get(k) != v for k, v in key.items()):
+        what = "is not a parity record" if doc is None else "records another model or data"
+        raise UsageError(f"{str(path)!r} {what}; record into another directory, or remove "
+                         "it first")
+
+
 def write_record(directory: Path, record: dict[str, Any]) -> Path:
     path = Path(directory) / record_name(record["model"], record["variant"])
     return write_text_atomic(path, json.dumps(record, indent=2, allow_nan=False) + "\n")
@@ -86,23 +102,83 @@ def write_record(directory: Path, record: dict[str, Any]) -> Path:
 
 def _load(path: Path) -> dict[str, Any] | None:
     try:
+        if not path.is_file():
+            return None
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # an unreadable record is not trusted, only ignored
     return doc if isinstance(doc, dict) and doc.get("kind") == KIND else None
 
 
+MANIFEST = "MANIFEST.json"
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_manifest(directory: Path) -> Path:
+    """SHA-256 of every record in `directory`, so that a record edited after it was
+    written (by hand, or by a broken copy) is known and skipped."""
+    directory = Path(directory)
+    hashes = {p.name: file_sha256(p) for p in sorted(directory.glob("*.json"))
+              if p.name != MANIFEST and _load(p) is not None}
+    return write_text_atomic(directory / MANIFEST,
+                             json.dumps({"kind": f"{KIND}-manifest", "sha256": hashes},
+                                        indent=2) + "\n")
+
+
+def _manifest(directory: Path) -> dict[str, str] | None:
+    try:
+        doc = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        hashes = doc["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return hashes if isinstance(hashes, dict) else None
+
+
+def _usable(path: Path, doc: dict[str, Any] | None,
+            manifest: dict[str, str] | None) -> tuple[Fit | None, str | None]:
+    """The record's fit, or why it cannot be used (None, None: not a record at all)."""
+    if doc is None:
+        return None, "not a readable parity record"
+    if manifest is not None and manifest.get(path.name) != file_sha256(path):
+        return None, f"its content does not match {MANIFEST}"
+    raw = doc.get("fit")
+    if not isinstance(raw, dict):
+        return None, "it holds no fit"
+    try:
+        fit = fit_from_dict(raw)
+    except Exception as exc:  # a malformed record: skipped, never fatal
+        return None, f"its fit is malformed ({type(exc).__name__}: {exc})"
+    if fit.engine != "lme4" or fit.status != "ok":
+        return None, f"it is a {fit.engine!r} fit with status {fit.status!r}, not an lme4 fit"
+    return fit, None
+
+
 def find_recorded(model: Model, data: PreparedData, settings: Settings) -> Fit | None:
-    """The recorded lme4 fit whose formula, data hash and settings match, or None."""
+    """The recorded lme4 fit whose formula, data hash and settings match, or None.
+
+    Records that cannot be used (unreadable, malformed, not lme4's, edited since the
+    manifest) are skipped; each is named in `skipped_records()` and in the warnings of
+    the fit that is returned, so one bad file never fails every lme4 fit."""
     key = _key(model, data, settings)
+    _SKIPPED.clear()
     for directory in search_dirs():
         if not directory.is_dir():
             continue
+        manifest = _manifest(directory)
         for path in sorted(directory.glob("*.json")):
-            doc = _load(path)
-            if doc is None or any(doc.get(k) != v for k, v in key.items()):
+            if path.name == MANIFEST:
                 continue
-            fit = fit_from_dict(doc["fit"])
+            doc = _load(path)
+            fit, why = _usable(path, doc, manifest)
+            if why is not None:
+                _SKIPPED.append(f"skipped recorded reference {str(path)!r}: {why}")
+                continue
+            assert doc is not None and fit is not None
+            if any(doc.get(k) != v for k, v in key.items()):
+                continue
             settings_out = dict(fit.provenance.settings)
             settings_out["source"] = "recorded"
             settings_out["recorded"] = {
@@ -111,9 +187,18 @@ def find_recorded(model: Model, data: PreparedData, settings: Settings) -> Fit |
             }
             # A record keeps lme4's isSingular(); the boundary rule is today's.
             diagnostics = replace(fit.diagnostics, singular=boundary.singular(
-                fit.variance_components, fit.diagnostics.singular))
+                fit.variance_components, fit.diagnostics.singular),
+                warnings=fit.diagnostics.warnings + tuple(_SKIPPED))
             return replace(
                 fit, model=model.name, formula=model.formula, diagnostics=diagnostics,
                 provenance=replace(fit.provenance, settings=settings_out, seconds=0.0),
             )
     return None
+
+
+_SKIPPED: list[str] = []
+
+
+def skipped_records() -> list[str]:
+    """The records the last search skipped, and why."""
+    return list(_SKIPPED)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.atomic import write_text_atomic
+from parity.outdir import FIGURES_DIR, REPORT_NAMES
 from parity.report_blocks import (
     Image,
 )
@@ -20,6 +21,8 @@ from parity.report_html import render_html
 from parity.report_markdown import ReportData, render_report_markdown
 from parity.schema import Comparison, Fit
 
+MARKDOWN, HTML, CSV = REPORT_NAMES
+
 
 def write_reports(out: Path, fits: Sequence[Fit], reference_fits: Sequence[Fit],
                   comparisons: Sequence[Comparison],
@@ -28,7 +31,7 @@ def write_reports(out: Path, fits: Sequence[Fit], reference_fits: Sequence[Fit],
     """Write comparison.md, comparison.html, comparison.csv and figures/<model>.png under
     `out`; return the paths by kind (`markdown`, `html`, `csv`, `figures` → the folder)."""
     out = Path(out)
-    figures_dir = out / "figures"
+    figures_dir = out / FIGURES_DIR
     figures_dir.mkdir(parents=True, exist_ok=True)
     drawn = write_figures(figures_dir, fits, reference_fits)
     images = {model: Image(f"{model}: estimates and intervals by engine", path,
@@ -38,8 +41,8 @@ def write_reports(out: Path, fits: Sequence[Fit], reference_fits: Sequence[Fit],
                       comparisons=list(comparisons), optimum_checks=list(optimum_checks),
                       title=title, figures=images, figure_errors=drawn.errors)
     return {
-        "markdown": write_text_atomic(out / "comparison.md", render_report_markdown(data)),
-        "html": write_text_atomic(out / "comparison.html", render_html(data)),
-        "csv": write_text_atomic(out / "comparison.csv", render_csv(comparisons)),
+        "markdown": write_text_atomic(out / MARKDOWN, render_report_markdown(data)),
+        "html": write_text_atomic(out / HTML, render_html(data)),
+        "csv": write_text_atomic(out / CSV, render_csv(comparisons)),
         "figures": figures_dir,
     }

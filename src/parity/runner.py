@@ -20,6 +20,9 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -64,6 +67,10 @@ def _init_worker(jax_cache: str | None, devices: int) -> None:
     "parallel"`, PyMC's default) inside one process: every core samples, with one JAX
     runtime's memory. With the single default CPU device the chains run one after another.
     """
+    # Ctrl-C goes to the whole process group: the parent stops the workers, which
+    # would otherwise print tracebacks from wherever they were (rpy2, llvmlite).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     if jax_cache:
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", jax_cache)
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
@@ -72,6 +79,23 @@ def _init_worker(jax_cache: str | None, devices: int) -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={devices}"
+
+
+def _die_with_parent(poll_seconds: float = 1.0) -> None:
+    """A worker must not outlive the run: after SIGKILL of the main process a Bambi
+    worker (about 1 GB) would otherwise live on. A daemon thread watches the parent's
+    pid and ends the worker once it changes (the worker was re-parented). This works
+    on every POSIX system and, unlike PR_SET_PDEATHSIG, does not fire when the thread
+    that happened to start the worker ends."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parity-parent-watch", daemon=True).start()
 
 
 def _engine(name: str) -> Engine:
@@ -184,6 +208,15 @@ class _Pools:
                 initializer=_init_worker, initargs=(self.jax_cache, self.devices))
         return self.pools[name]
 
+    def kill(self) -> None:
+        """Stop every worker now (Ctrl-C, SIGTERM): their fits are not waited for."""
+        for pool in self.pools.values():
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+        self.pools.clear()
+
     def shutdown(self, engine: str | None = None) -> None:
         names = [_POOL_OF.get(engine, engine)] if engine else list(self.pools)
         for name in names:
@@ -277,6 +310,9 @@ def run_models(
             job.fit = _result(fut, job.engine, job.model, job.data, settings)
             _finish(job, prepared, cache, on_fit, fresh=True)
         results = {(j.model.name, j.engine): j.fit for j in main if j.fit is not None}
+    except BaseException:  # Ctrl-C, SIGTERM, an error: no worker outlives the run
+        pools.kill()
+        raise
     finally:
         pools.shutdown()
     return Outcome([results[(m.name, e)] for m in models for e in engines],

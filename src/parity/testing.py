@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parity.diff import format_table
+from parity.errors import UsageError
 from parity.schema import Comparison
 from parity.settings import Settings
 
@@ -63,6 +64,12 @@ def settings_from(sampler_settings: dict[str, Any]) -> Settings:
     if unknown:
         raise TypeError(f"assert_parity() got unknown sampler setting(s) {', '.join(unknown)}; "
                         f"known: {', '.join(SAMPLER_SETTINGS)}")
+    from parity.config import sampler_problem
+
+    for key, value in sampler_settings.items():
+        problem = sampler_problem(key, value)
+        if problem:
+            raise UsageError(f"assert_parity(): {key}={value!r} {problem}")
     return Settings(**sampler_settings)
 
 
@@ -130,12 +137,14 @@ def _compare(formula: str, data: pd.DataFrame | str | Path, categorical: Iterabl
              settings: Settings) -> list[Comparison]:
     """The rows of `engines` against `reference`; AssertionError when a fit did not run."""
     from parity.job import compare_outcome
+    from parity.limits import check_memory
     from parity.models import make_model
     from parity.runner import run_models
     from parity.tolerances import load_policy
 
     model = make_model("assert_parity", formula, categorical or ())
     frame = _frame(data, [*model.categorical, *model.spec.grouping_factors])
+    check_memory([model], frame, (reference, *engines), settings)
     policy = load_policy()
     if rtol is not None or atol is not None:
         policy = policy.with_override("estimate", rtol, atol)

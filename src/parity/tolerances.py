@@ -7,6 +7,7 @@ comments); an analyst overrides parts of it in pyproject.toml under
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -88,9 +89,25 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], source: str) -> None:
                 if part not in PARTS:
                     raise UsageError(f"{source}: unknown part {part!r} in {pair}.{quantity} "
                                      f"(known: {', '.join(PARTS)})")
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                    raise UsageError(f"{source}: {pair}.{quantity}.{part} must be a number >= 0")
+                if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                        or not math.isfinite(value) or value < 0):
+                    raise UsageError(f"{source}: {pair}.{quantity}.{part} must be a finite "
+                                     "number >= 0")
                 base.setdefault(pair, {}).setdefault(quantity, {})[part] = float(value)
+
+
+# What parity reads from an analyst's pyproject.toml: [tool.parity.tolerances].
+KNOWN_TOOL_KEYS = frozenset({"tolerances"})
+
+
+def _table(doc: Any, key: str, where: str) -> dict[str, Any]:
+    """`doc[key]` as a table ({} when absent); anything else is a usage error."""
+    if not isinstance(doc, dict):
+        raise UsageError(f"{where} is not a table")
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise UsageError(f"{where}: {key!r} must be a table, not {type(value).__name__}")
+    return value
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -99,6 +116,11 @@ def _read_toml(path: Path, what: str) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise UsageError(f"{what} {str(path)!r} not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {str(path)!r} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise UsageError(f"{what} {str(path)!r} cannot be read "
+                         f"({exc.strerror or type(exc).__name__})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{what} {str(path)!r} is not valid TOML: {exc}") from None
 
@@ -115,7 +137,12 @@ def load_policy(file: Path | None = None, project: Path | None = None, *,
     sources = ["parity defaults"]
     pyproject = project if project is not None else Path.cwd() / "pyproject.toml"
     if pyproject.is_file():
-        tool = _read_toml(pyproject, "pyproject").get("tool", {}).get("parity", {})
+        tool = _table(_read_toml(pyproject, "pyproject"), "tool", str(pyproject))
+        tool = _table(tool, "parity", f"{pyproject} [tool]")
+        unknown = sorted(set(tool) - KNOWN_TOOL_KEYS)
+        if unknown:
+            raise UsageError(f"{pyproject}: unknown key(s) {', '.join(map(repr, unknown))} "
+                             f"under [tool.parity] (known: {', '.join(sorted(KNOWN_TOOL_KEYS))})")
         if "tolerances" in tool:
             _merge(table, tool["tolerances"], f"{pyproject} [tool.parity.tolerances]")
             sources.append(str(pyproject))

@@ -7,6 +7,7 @@ run asks for them.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
 from parity.engines.base import Engine, EngineKind
 from parity.errors import UsageError
@@ -31,6 +32,16 @@ def check_engine(name: str) -> str:
     return name
 
 
+def check_engines(names: Sequence[str]) -> tuple[str, ...]:
+    """Every name known, none twice (`lme4,lme4` would compare lme4 with itself)."""
+    for name in names:
+        check_engine(name)
+    repeated = sorted({n for n in names if list(names).count(n) > 1})
+    if repeated:
+        raise UsageError(f"engine(s) {', '.join(repeated)} named more than once")
+    return tuple(names)
+
+
 def load_engine(name: str) -> Engine:
     """Import and construct the engine called `name`."""
     module_name, _, cls_name = _REGISTRY[check_engine(name)][0].partition(":")
@@ -39,4 +50,5 @@ def load_engine(name: str) -> Engine:
     return engine
 
 
-__all__ = ["ENGINE_NAMES", "Engine", "EngineKind", "check_engine", "engine_kind", "load_engine"]
+__all__ = ["ENGINE_NAMES", "Engine", "EngineKind", "check_engine", "check_engines",
+           "engine_kind", "load_engine"]

@@ -12,6 +12,8 @@ parameters, which the fit's `structure` records.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import time
 import warnings as warnings_module
@@ -54,13 +56,32 @@ def bambi_formula(spec: ModelSpec) -> str:
 
 
 def _canonical(term: Term, coord: str | None, levels: dict[str, tuple[str, ...]]) -> str:
-    """lme4's column name for one coordinate of a Bambi term (`M, pol` → `genderM:attitudepol`)."""
+    """lme4's column name for one coordinate of a Bambi term (`M, pol` → `genderM:attitudepol`).
+
+    Bambi labels an interaction's coordinate by joining its levels with ", ", so a level
+    that itself holds ", " (`Smith, J`) cannot be split back. Every combination of the
+    term's levels is joined the same way and looked up instead; a label that two
+    combinations share is refused rather than guessed."""
     factors = [v for v in term.variables if v in levels]
-    picked = [c.strip() for c in coord.split(", ")] if coord is not None else []
-    if len(picked) != len(factors):
-        raise ValueError(f"cannot map Bambi level {coord!r} of term {term.label!r}")
-    it = iter(picked)
+    if coord is None or not factors:
+        if factors:
+            raise ValueError(f"no Bambi level for term {term.label!r}")
+        return ":".join(term.variables)
+    matches = _joined_levels(tuple(levels[v] for v in factors)).get(coord, [])
+    if len(matches) != 1:
+        why = "matches no combination" if not matches else "is ambiguous"
+        raise ValueError(f"Bambi level {coord!r} of term {term.label!r} {why} of the levels")
+    it = iter(matches[0])
     return ":".join(f"{v}{next(it)}" if v in levels else v for v in term.variables)
+
+
+@functools.lru_cache(maxsize=64)
+def _joined_levels(per_factor: tuple[tuple[str, ...], ...]) -> dict[str, list[tuple[str, ...]]]:
+    """Each combination of levels under the label Bambi gives it ("a, b")."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for combo in itertools.product(*per_factor):
+        out.setdefault(", ".join(combo), []).append(combo)
+    return out
 
 
 def _coords(da: Any) -> list[tuple[str | None, np.ndarray]]:

@@ -137,10 +137,13 @@ class Lme4Engine(Engine):
         return find_recorded(model, data, settings)
 
     def fallback_hint(self) -> str:
+        from parity.recorded import skipped_records
+
+        skipped = "".join(f"; {s}" for s in skipped_records())
         return ("no recorded lme4 reference matches this model and data; install R and lme4 "
                 "(`make r-deps`: Debian's r-base-core r-cran-lme4 r-cran-jsonlite) and "
                 "`pip install 'parity[r]'`, or record one where R is installed with "
-                "`parity record --out DIR` and point $PARITY_REFERENCES at DIR")
+                "`parity record --out DIR` and point $PARITY_REFERENCES at DIR" + skipped)
 
     def _bridge(self, function: str = "parity_fit") -> Any:
         import rpy2.robjects as ro

@@ -1,0 +1,82 @@
+"""The output directory of a run: what parity writes there, and who may write it.
+
+Every file name a run writes is named here, so that a new run can remove what an older
+one left: a smaller or interrupted run must not leave the old comparison beside its own
+fits. Two runs writing one directory at once would interleave their files, so a run
+holds an exclusive lock on it (`.parity.lock`, `flock`, released by the kernel if the
+process dies) and a second run is refused. Whether the directory can be written is
+checked before anything is fitted, so a bad `--out` costs seconds, not a run.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from parity.errors import UsageError
+
+RESULTS_NAME = "results.json"
+PARTIAL_NAME = "results.partial.json"
+REPORT_NAMES = ("comparison.md", "comparison.html", "comparison.csv")
+FIGURES_DIR = "figures"
+LOCK_NAME = ".parity.lock"
+
+
+def check_writable(out: Path, option: str = "--out") -> Path:
+    """Create `out` if needed and prove a file can be written in it, or UsageError."""
+    out = Path(out)
+    where = repr(str(out))
+    for parent in [out, *out.parents]:
+        if parent.exists() and not parent.is_dir():
+            what = "is a file" if parent == out else f"is under a file ({str(parent)!r})"
+            raise UsageError(f"{option} {where} {what}; give a directory")
+        if parent.exists():
+            break
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".parity-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{option} {where} cannot be written "
+                         f"({exc.strerror or type(exc).__name__})") from None
+    return out
+
+
+@contextmanager
+def claimed(out: Path) -> Iterator[Path]:
+    """The directory checked, locked for this run, and cleared of an older run's
+    results and reports; the lock is held until the block ends."""
+    out = check_writable(out)
+    handle: IO[str] = open(out / LOCK_NAME, "a+")  # noqa: SIM115 (held across the block)
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise UsageError(f"another parity run is writing to {str(out)!r}; wait for "
+                                 "it to finish, or give another --out") from None
+            raise
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        clear_previous(out)
+        yield out
+    finally:
+        handle.close()  # closing releases the lock
+
+
+def clear_previous(out: Path) -> None:
+    """Remove the results and reports an earlier run left (only files parity writes)."""
+    for name in (RESULTS_NAME, *REPORT_NAMES):
+        (out / name).unlink(missing_ok=True)
+    figures = out / FIGURES_DIR
+    if figures.is_dir():
+        for png in figures.glob("*.png"):
+            png.unlink(missing_ok=True)
