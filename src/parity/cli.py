@@ -150,6 +150,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             reason = " ".join(str(f.reason).split())
             print(f"failed: {f.model} / {f.engine}: {reason}", file=sys.stderr)
         return 1
+    if len(set(engines)) > 1 and not result.comparisons:
+        # Asked to compare, compared nothing: that is not a success, whatever the cause.
+        skipped = [f for f in result.fits if f.status != "ok"]
+        why = "; ".join(f"{f.model} / {f.engine}: {f.status}: {' '.join(str(f.reason).split())}"
+                        for f in skipped[:3]) or "no two engines fitted the same model"
+        print(f"parity: nothing was compared ({why})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -43,3 +43,17 @@ def column_hint(text: str, columns: Iterable[object]) -> str | None:
     which = "a column" if len(bad) == 1 else "columns"
     return (f"{which} of the data cannot be named in a formula: {rename_advice(bad)}; "
             "column names must be plain identifiers")
+
+
+def describe_columns(columns: Iterable[object], limit: int = 20, width: int = 40) -> str:
+    """`it has a, b, c` for an error message, or a description that quotes nothing.
+
+    A config's `data` may name any file, and a file that is not a CSV parses into one
+    column whose name is its whole first line: that is never quoted. Otherwise at most
+    `limit` names are listed, each cut to `width` characters."""
+    names = [str(c) for c in columns]
+    if len(names) < 2:
+        return "it has a single column; is it a comma-separated file?"
+    shown = [n if len(n) <= width else n[: width - 1] + "…" for n in names[:limit]]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"it has {', '.join(shown)}{more}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from parity.columns import rename_advice, unusable_columns
+from parity.columns import describe_columns, rename_advice, unusable_columns
 from parity.design import build_design, name_clashes
 from parity.errors import DataError
 from parity.spec import ModelSpec
@@ -108,11 +108,11 @@ def prepare(
     columns = spec.variables()
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        bad = unusable_columns(frame.columns)
+        bad = unusable_columns(frame.columns) if frame.shape[1] > 1 else []
         advice = (f"; columns a formula cannot name: {rename_advice(bad)}" if bad else "")
         raise DataError(
             f"column(s) {', '.join(map(repr, missing))} not in the data "
-            f"(it has {', '.join(map(str, frame.columns))}){advice}"
+            f"({describe_columns(frame.columns)}){advice}"
         )
     declared = set(categorical)
     sub = frame.loc[:, list(columns)]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from parity.columns import column_hint, rename_advice, unusable_columns
+from parity.columns import column_hint, describe_columns, rename_advice, unusable_columns
 from parity.config import RunConfig, load_config
 from parity.errors import DataError, FormulaError, UsageError
 from parity.models import Model, make_model, seed_models, select
@@ -127,10 +127,10 @@ def _named_models(args: Any, config: RunConfig | None, has_data: bool) -> list[t
 def _check_categorical(frame: pd.DataFrame, categorical: Sequence[str]) -> None:
     missing = [c for c in categorical if c not in frame.columns]
     if missing:
-        bad = unusable_columns(frame.columns)
+        bad = unusable_columns(frame.columns) if frame.shape[1] > 1 else []
         advice = f"; columns a formula cannot name: {rename_advice(bad)}" if bad else ""
         raise DataError(f"categorical column(s) {', '.join(map(repr, missing))} not in the "
-                        f"data (it has {', '.join(map(str, frame.columns))}){advice}")
+                        f"data ({describe_columns(frame.columns)}){advice}")
 
 
 def resolve_inputs(args: Any) -> Inputs:
