@@ -174,3 +174,20 @@ def test_stray_text_in_a_numeric_column_is_refused_naming_row_and_value(tmp_path
     small = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
                           "k": ["1", "2", "other", "1", "2", "other"]})
     run_models([make_model("m", "y ~ k", ["k"])], small, ["statsmodels"], Settings())
+
+
+# 10. A factor level holding ", " ----------------------------------------------------------
+
+@pytest.mark.bambi
+def test_bambi_maps_levels_that_hold_a_comma() -> None:
+    from conftest import need
+
+    need("bambi")
+    frame = politeness()
+    frame["gender"] = frame["gender"].map({"F": "Smith, J", "M": "Doe, A"})
+    model = make_model("m", "frequency ~ gender * attitude", ["gender", "attitude"])
+    fit = run_models([model], frame, ["bambi"],
+                     Settings(draws=100, tune=100, chains=1, seed=3)).fits[0]
+    assert fit.status == "ok", fit.reason
+    assert [fe.term for fe in fit.fixed_effects] == [
+        "(Intercept)", "genderSmith, J", "attitudepol", "genderSmith, J:attitudepol"]
