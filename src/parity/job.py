@@ -75,6 +75,7 @@ def run_job(
     policy = policy or load_policy()
     check_expressible(models, engines)
     check_memory(models, frame, engines, settings, jobs or 1)
+    prepared = prepare_all(models, frame)  # bad data is refused before --out is touched
     meta: dict[str, Any] = dict(
         parity_version=__version__,
         python_version=platform.python_version(),
@@ -87,7 +88,7 @@ def run_job(
     with claimed(out):
         partial = PartialResults(out, meta, then=on_fit)
         outcome = run_models(models, frame, engines, settings, on_fit=partial, cache=cache,
-                             jobs=jobs, on_start=on_start)
+                             jobs=jobs, on_start=on_start, prepared=prepared)
         comparisons = compare_outcome(outcome, policy)
         doc = results_document(
             outcome.fits,

@@ -242,6 +242,7 @@ def run_models(
     jobs: int | None = None,
     on_start: StartHook | None = None,
     parallel_chains: bool = True,
+    prepared: dict[str, PreparedData] | None = None,
 ) -> Outcome:
     """Every (model, engine) fit, ordered by model then engine as asked, plus the
     matched-structure references and optimum checks that the comparison needs.
@@ -252,7 +253,7 @@ def run_models(
     for name in engines:
         check_engine(name)
     cache = cache or FitCache(enabled=False)
-    prepared = prepare_all(models, frame)
+    prepared = prepared if prepared is not None else prepare_all(models, frame)
     main = [_Job(m, prepared[m.name], e) for m in models for e in engines]
     refits: dict[str, _Job] = {}
     if matched_references and "lme4" in engines:

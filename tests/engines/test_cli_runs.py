@@ -23,9 +23,11 @@ def _cli(*args: str) -> list[str]:
 
 
 @pytest.mark.r
-def test_a_failed_fit_exits_1_in_one_line_and_keeps_the_others(tmp_path: Path) -> None:
+def test_failed_fits_exit_1_in_one_line_each_and_are_kept(tmp_path: Path) -> None:
+    """A constant response: lme4 stops with an error, statsmodels returns NaN estimates
+    without one. Both are recorded as failed, with their reasons, one line each."""
     need("R")
-    data = tmp_path / "const.csv"  # a constant response: lme4 stops, statsmodels fits
+    data = tmp_path / "const.csv"
     data.write_text("y,x,g\n" + "".join(f"5,{i % 7},{'abcde'[i % 5]}\n" for i in range(30)))
     proc = subprocess.run(
         _cli("run", "--data", str(data), "--formula", "y ~ x + (1 | g)", "--engines",
@@ -34,11 +36,12 @@ def test_a_failed_fit_exits_1_in_one_line_and_keeps_the_others(tmp_path: Path) -
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     failed = [ln for ln in proc.stderr.splitlines() if ln.startswith("failed:")]
-    assert len(failed) == 1 and failed[0].startswith("failed: m1 / lme4: ")
+    assert len(failed) == 2 and failed[0].startswith("failed: m1 / lme4: ")
+    assert "non-finite estimates" in failed[1]
     doc = json.loads((tmp_path / "o" / "results.json").read_text())
     assert doc["complete"] is True
     assert {f["engine"]: f["status"] for f in doc["fits"]} == {"lme4": "failed",
-                                                               "statsmodels": "ok"}
+                                                               "statsmodels": "failed"}
 
 
 def _start(out: Path, log: Path) -> subprocess.Popen[bytes]:

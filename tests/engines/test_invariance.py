@@ -12,11 +12,13 @@ What is held, by kind of engine:
   that depends on floating-point noise (up to 1e-4 relative measured; it is held to
   1e-3, see `Lme4Engine.invariance_rtol`);
 - frequentist, singular fit: the optimum is flat along the boundary, so the components
-  on it are not identified. What holds is the value of the optimum (log-likelihood to
-  1e-6 relative), the singular flag, each component on the boundary staying on it (an
-  SD below the boundary threshold, a correlation at ±1), and everything else to the
-  frequentist-frequentist tolerances of the default policy (1e-5 relative for fixed
-  effects, 1e-3 for SEs and SDs, 1e-3 absolute for correlations);
+  on it are not identified, and the optimiser stops anywhere within its tolerance of it
+  (lme4 put one SD at 0.018 or 0.03 on a residual SD of 29 for the same data, rows
+  permuted). What holds is the value of the optimum (log-likelihood to 1e-6 relative),
+  the singular flag, each component on the boundary staying near it (within 10 times the
+  boundary thresholds), the fixed effects to 1e-3 of their SE, and SEs, SDs and
+  correlations off the boundary to the frequentist-frequentist policy (1e-3 relative,
+  1e-3 absolute for correlations);
 - Bayesian: the same seed does not give the same draws once the likelihood's terms are
   summed in another order, so posterior means are held within 5 Monte-Carlo standard
   errors of a difference (posterior SD x sqrt(2 / ESS)).
@@ -271,21 +273,28 @@ def test_frequentist_singular_fit_keeps_its_optimum(engine: str, case_name: str,
         other = workers.fit(engine, t.case)
         gap = criterion_difference(base, other)
         assert gap is not None and gap <= 1e-6, f"{t.description}: log-likelihood moved {gap}"
+        assert other.diagnostics.singular == base.diagnostics.singular
         edge = on_edge(base)
-        assert on_edge(other, t.renamed) == edge, f"{t.description}: boundary moved"
+        near = on_edge(other, t.renamed, slack=10.0)
+        assert edge <= near, f"{t.description}: {sorted(map(str, edge - near))} left the boundary"
         problems = []
-        for quantity, rtol, atol in (("estimate", 1e-5, 1e-9), ("std_error", 1e-3, 1e-9),
-                                     ("sd", 1e-3, 1e-6), ("corr", 0.0, 1e-3)):
+        for quantity, rtol, atol in (("std_error", 1e-3, 1e-9), ("sd", 1e-3, 1e-6),
+                                     ("corr", 0.0, 1e-3)):
             skip = [q for q in ("estimate", "std_error", "sd", "corr") if q != quantity]
             problems += differences(base, other, t.renamed, rtol=rtol, atol=atol, skip=skip,
                                     exclude=edge)
+        a, b = estimates(base), estimates(other, t.renamed)
+        for key, (value, se) in a.items():
+            if key[0] == "estimate" and abs(b[key][0] - value) > 1e-3 * se:
+                problems.append(f"{key[2]}: {value:.10g} -> {b[key][0]:.10g} (> 1e-3 SE)")
         assert not problems, f"{t.description}: " + "; ".join(dict.fromkeys(problems))
 
     check()
 
 
-def on_edge(fit: Fit, renamed: dict[str, str] | None = None) -> set[Key]:
-    """The components of `fit` on the boundary, under the original names."""
+def on_edge(fit: Fit, renamed: dict[str, str] | None = None, slack: float = 1.0) -> set[Key]:
+    """The components of `fit` on the boundary (within `slack` times its thresholds),
+    under the original names."""
     keys = estimates(fit, renamed)
     comps = fit.variance_components
     edge = set()
@@ -293,9 +302,9 @@ def on_edge(fit: Fit, renamed: dict[str, str] | None = None) -> set[Key]:
         quantity, group, term, _term2 = key
         if group is None or group == "Residual":
             continue
-        if quantity == "corr" and abs(value) >= BOUNDARY_CORR:
+        if quantity == "corr" and 1 - abs(value) <= (1 - BOUNDARY_CORR) * slack:
             edge.add(key)
-        if quantity == "sd" and value / residual_scale(comps) < BOUNDARY_SD:
+        if quantity == "sd" and value / residual_scale(comps) < BOUNDARY_SD * slack:
             edge.add(key)
     return edge
 

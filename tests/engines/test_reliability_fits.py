@@ -191,3 +191,24 @@ def test_bambi_maps_levels_that_hold_a_comma() -> None:
     assert fit.status == "ok", fit.reason
     assert [fe.term for fe in fit.fixed_effects] == [
         "(Intercept)", "genderSmith, J", "attitudepol", "genderSmith, J:attitudepol"]
+
+
+# 17. Ctrl-C: one line, no worker traceback --------------------------------------------
+
+def test_ctrl_c_prints_no_worker_traceback(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parity.cli", "run", "--engines", "lme4,statsmodels",
+         "--no-cache", "--quiet", "--out", str(tmp_path / "o")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(4)  # workers started (R embedded, statsmodels imported), fits under way
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    if proc.returncode == 130:
+        assert err.strip().splitlines() == [line for line in err.strip().splitlines()
+                                            if line.startswith("parity: interrupted")]
+    else:
+        assert proc.returncode == 0, err  # it finished before the signal

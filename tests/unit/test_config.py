@@ -69,7 +69,7 @@ def test_tolerances_merge_over_the_defaults(tmp_path: Path) -> None:
         ('data = "d.csv"\n[models]\nm = "y ~ x"\n[sampler]\ndraws = 0\n', "at least 1"),
         ('data = "d.csv"\n[models]\nm = "y ~ x"\n[sampler]\ndraws = 1.5\n', "whole number"),
         ('data = "d.csv"\n[models]\nm = "y ~ x"\n[sampler]\ntarget_accept = 1\n',
-         "between 0 and 1"),
+         "above 0 and at most 0.999999"),
         ('data = "d.csv"\n[models]\nm = "y ~ x"\n[sampler]\nseed = true\n', "whole number"),
         ("data = \n", "not valid TOML"),
     ],

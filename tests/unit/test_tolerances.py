@@ -50,7 +50,7 @@ def test_pyproject_then_file_override(tmp_path: Path) -> None:
         ("[nonsense.estimate]\nrtol = 1\n", "unknown tolerance pair"),
         ("[bayesian-frequentist.slope]\nrtol = 1\n", "unknown quantity"),
         ("[bayesian-frequentist.estimate]\nrel = 1\n", "unknown part"),
-        ("[bayesian-frequentist.estimate]\nrtol = -1\n", "must be a number"),
+        ("[bayesian-frequentist.estimate]\nrtol = -1\n", "must be a finite number"),
         ("not toml [", "not valid TOML"),
     ],
 )
