@@ -27,6 +27,7 @@ from typing import Any
 from parity import __version__
 from parity.atomic import write_text_atomic
 from parity.data import PreparedData
+from parity.engines import engine_info
 from parity.environment import package_versions
 from parity.models import Model
 from parity.schema import Fit, fit_from_dict, fit_to_dict
@@ -34,21 +35,6 @@ from parity.settings import Settings
 
 ENV_DIR = "PARITY_CACHE_DIR"
 FORMAT = 2  # 2: entries carry a checksum of their value
-
-# The packages whose versions can change an engine's numbers.
-_STACKS: dict[str, tuple[str, ...]] = {
-    "lme4": ("rpy2",),
-    "statsmodels": ("statsmodels", "numpy", "scipy", "pandas"),
-    "bambi": ("bambi", "pymc", "pytensor", "numpyro", "jax", "jaxlib", "formulae", "numpy",
-              "pandas", "xarray", "arviz"),
-}
-# The settings each engine's numbers depend on.
-_SETTINGS: dict[str, tuple[str, ...]] = {
-    "lme4": ("reml", "interval"),
-    "statsmodels": ("reml", "interval"),
-    "bambi": ("draws", "tune", "chains", "target_accept", "seed", "interval"),
-}
-
 
 def cache_dir() -> Path:
     """$PARITY_CACHE_DIR, else the user cache directory ($XDG_CACHE_HOME/parity)."""
@@ -127,6 +113,7 @@ def code_fingerprint() -> str:
 def key_material(engine: str, model: Model, data: PreparedData,
                  settings: Settings) -> dict[str, Any] | None:
     """What a fit's numbers depend on, or None when this fit must not be cached."""
+    info = engine_info(engine)
     material: dict[str, Any] = {
         "format": FORMAT,
         "parity": __version__,
@@ -134,8 +121,8 @@ def key_material(engine: str, model: Model, data: PreparedData,
         "engine": engine,
         "formula": model.spec.lme4_formula(),
         "data": data.digest(),
-        "settings": {k: getattr(settings, k) for k in _SETTINGS.get(engine, ())},
-        "stack": package_versions(_STACKS.get(engine, ())),
+        "settings": {k: getattr(settings, k) for k in info.settings},
+        "stack": package_versions(info.stack),
     }
     if engine == "lme4":
         from parity.engines.lme4 import FORCE_RECORDED, r_script_path

@@ -11,15 +11,23 @@ from importlib.metadata import PackageNotFoundError, version
 from parity import __version__
 from parity.schema import Fit
 
-PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "bambi", "pymc", "pytensor",
-            "numpyro", "jax", "jaxlib", "arviz", "formulae", "xarray", "matplotlib", "rpy2")
+# Beside every engine's stack (from the registry): what draws the reports.
+REPORT_PACKAGES = ("matplotlib",)
 
 
-def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
+def all_packages() -> tuple[str, ...]:
+    """Every engine's stack, then the report packages, each once."""
+    from parity.engines import ENGINE_NAMES, engine_info
+
+    names = [p for e in ENGINE_NAMES for p in engine_info(e).stack] + list(REPORT_PACKAGES)
+    return tuple(dict.fromkeys(names))
+
+
+def package_versions(names: Iterable[str] | None = None) -> dict[str, str]:
     """Installed versions, read from package metadata (nothing is imported); packages
     that are not installed are left out."""
     out: dict[str, str] = {}
-    for name in names:
+    for name in all_packages() if names is None else names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:

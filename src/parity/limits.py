@@ -73,7 +73,10 @@ def check_memory(models: Sequence[Model], frame: pd.DataFrame, engines: Iterable
                  settings: Settings, jobs: int = 1) -> None:
     """Refuse sampler settings whose draws cannot fit in memory (`--draws 100000000`
     would grow past the machine's memory after minutes of sampling)."""
-    if "bambi" not in set(engines) or not models:
+    from parity.engines import engine_info
+
+    slow = [e for e in dict.fromkeys(engines) if engine_info(e).kind == "bayesian"]
+    if not slow or not models:
         return
     total = available_memory()
     if total is None:
@@ -88,10 +91,19 @@ def check_memory(models: Sequence[Model], frame: pd.DataFrame, engines: Iterable
 
 
 def check_expressible(models: Sequence[Model], engines: Iterable[str]) -> None:
-    """Raise UsageError for the first model an engine asked for cannot express."""
-    if "bambi" not in set(engines):
-        return
-    for model in models:
-        problem = bambi_problem(model)
-        if problem:
-            raise UsageError(f"model {model.name}: {problem}")
+    """Raise UsageError for the first model an engine asked for cannot express (each
+    engine's check is named in its registry row)."""
+    import importlib
+
+    from parity.engines import engine_info
+
+    for name in dict.fromkeys(engines):
+        target = engine_info(name).refuses
+        if target is None:
+            continue
+        module, _, function = target.partition(":")
+        refuses = getattr(importlib.import_module(module), function)
+        for model in models:
+            problem = refuses(model)
+            if problem:
+                raise UsageError(f"model {model.name}: {problem}")

@@ -35,7 +35,7 @@ import pandas as pd
 from parity.cache import FitCache, key_material
 from parity.compare import SAME_OPTIMUM
 from parity.data import PreparedData, prepare
-from parity.engines import Engine, check_engine, engine_kind, load_engine
+from parity.engines import Engine, check_engine, engine_info, engine_kind, load_engine
 from parity.engines.base import status_fit
 from parity.models import Model
 from parity.schema import Fit
@@ -185,11 +185,6 @@ class _Job:
     fit: Fit | None = None
 
 
-# Engines that share a worker process: lme4 and statsmodels hold no JAX, fit in
-# milliseconds, and one process for both saves a Python's memory.
-_POOL_OF = {"lme4": "frequentist", "statsmodels": "frequentist", "bambi": "bambi"}
-
-
 class _Pools:
     """Worker pools, started only when an engine has something to fit."""
 
@@ -200,9 +195,13 @@ class _Pools:
         self.pools: dict[str, ProcessPoolExecutor] = {}
 
     def get(self, engine: str, pending: int = 1) -> ProcessPoolExecutor:
-        name = _POOL_OF.get(engine, engine)
+        """The pool of `engine`'s worker group (the registry's `worker`): lme4 and
+        statsmodels hold no JAX, fit in milliseconds, and share one process; a slow
+        engine gets up to `jobs` workers."""
+        info = engine_info(engine)
+        name = info.worker
         if name not in self.pools:
-            workers = min(self.jobs, pending) if name == "bambi" else 1
+            workers = min(self.jobs, pending) if info.slow else 1
             self.pools[name] = ProcessPoolExecutor(
                 max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker, initargs=(self.jax_cache, self.devices))
@@ -218,7 +217,7 @@ class _Pools:
         self.pools.clear()
 
     def shutdown(self, engine: str | None = None) -> None:
-        names = [_POOL_OF.get(engine, engine)] if engine else list(self.pools)
+        names = [engine_info(engine).worker] if engine else list(self.pools)
         for name in names:
             pool = self.pools.pop(name, None)
             if pool is not None:
@@ -277,9 +276,10 @@ def run_models(
     try:
         futures: dict[Future[Fit], _Job] = {}
         pending = [j for j in every if j.fit is None]
-        # Bambi first, largest models first: it takes longest, so it starts while the
-        # others finish, and several workers end at about the same time.
-        for job in sorted(pending, key=lambda j: (j.engine != "bambi", -_size(j.model))):
+        # Slow engines (Bambi) first, largest models first: they take longest, so they
+        # start while the others finish, and several workers end at about the same time.
+        for job in sorted(pending, key=lambda j: (not engine_info(j.engine).slow,
+                                                  -_size(j.model))):
             count = sum(1 for j in pending if j.engine == job.engine)
             pool = pools.get(job.engine, count)
             futures[pool.submit(fit_one, job.engine, job.model, job.data, settings)] = job
@@ -294,7 +294,7 @@ def run_models(
                 _finish(job, prepared, cache, on_fit, fresh=False)
         # The frequentist fits and checks first; their worker then ends, so its memory
         # is given back before Bambi's grows.
-        frequentist = {f: j for f, j in futures.items() if j.engine != "bambi"}
+        frequentist = {f: j for f, j in futures.items() if not engine_info(j.engine).slow}
         for fut in as_completed(frequentist):
             job = futures[fut]
             job.fit = _result(fut, job.engine, job.model, job.data, settings)

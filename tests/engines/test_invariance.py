@@ -27,9 +27,7 @@ What is held, by kind of engine:
 from __future__ import annotations
 
 import math
-import multiprocessing
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -59,11 +57,9 @@ from parity.invariance import (
 )
 from parity.limits import BAMBI_RESERVED
 from parity.models import make_model
-from parity.runner import _init_worker, fit_one
 from parity.schema import Fit
-from parity.settings import Settings
+from support import SAMPLER, Workers, worker_pool
 
-SAMPLER = Settings(draws=300, tune=300, chains=2, seed=11)
 SLEEP = sleepstudy_like()
 POLITE = politeness()
 
@@ -108,36 +104,9 @@ def missing(engine: str) -> str | None:
     return None
 
 
-class Workers:
-    """One spawned worker per engine for the whole module (R and JAX never share one)."""
-
-    def __init__(self) -> None:
-        self.pools: dict[str, ProcessPoolExecutor] = {}
-        self.base: dict[tuple[str, str], Fit] = {}
-
-    def fit(self, engine: str, case: Case) -> Fit:
-        if engine not in self.pools:
-            self.pools[engine] = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(None, SAMPLER.chains))
-        model = make_model(case.name, case.formula, case.categorical)
-        data = prepare(case.frame, model.spec, case.categorical)
-        return self.pools[engine].submit(fit_one, engine, model, data, SAMPLER).result()
-
-    def baseline(self, engine: str, case: Case) -> Fit:
-        key = (engine, case.name)
-        if key not in self.base:
-            self.base[key] = self.fit(engine, case)
-            assert self.base[key].status == "ok", self.base[key].reason
-        return self.base[key]
-
-
 @pytest.fixture(scope="module")
 def workers() -> Iterator[Workers]:
-    w = Workers()
-    yield w
-    for pool in w.pools.values():
-        pool.shutdown(cancel_futures=True)
+    yield from worker_pool()
 
 
 # --- Hypothesis strategies: the presentations of one data set ----------------------------

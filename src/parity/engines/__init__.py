@@ -1,29 +1,83 @@
-"""The engine registry: the one place that names every engine.
+"""The engine registry: the one place that names every engine and what it depends on.
 
-Engine modules import heavy libraries (rpy2, JAX, PyMC), so they are loaded only when a
-run asks for them.
+Each engine has one row (:class:`EngineInfo`): where its class lives, its kind, the
+packages and settings its numbers depend on (the fit cache keys on them, the fit records
+their versions), the worker group it runs in, and where its refusals are checked. The
+cache, the workers, the version records and the up-front checks read these rows instead
+of keeping tables of their own, so adding an engine means its module, its row here and
+its tolerance rules. Engine modules import heavy libraries (rpy2, JAX, PyMC), so they are
+loaded only when a run asks for them.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from parity.engines.base import Engine, EngineKind
 from parity.errors import UsageError
 
-_REGISTRY: dict[str, tuple[str, EngineKind]] = {
-    "lme4": ("parity.engines.lme4:Lme4Engine", "frequentist"),
-    "statsmodels": ("parity.engines.statsmodels:StatsmodelsEngine", "frequentist"),
-    "bambi": ("parity.engines.bambi:BambiEngine", "bayesian"),
-}
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """One engine's row."""
+
+    name: str
+    target: str  # "module:Class"
+    kind: EngineKind
+    # Packages whose versions can change its numbers (cache key, recorded versions).
+    stack: tuple[str, ...]
+    # Settings fields its numbers depend on (cache key).
+    settings: tuple[str, ...]
+    # Engines of one worker group share a worker process; R and JAX never share one.
+    worker: str
+    # Slow engines start first, and may get several workers (`--jobs`).
+    slow: bool = False
+    # "module:function" taking a Model and returning why the engine cannot fit it, or None.
+    refuses: str | None = None
+    # What the engine fits differently from lme4, declared once with the reason (the
+    # contract suite holds the engine to it): `correlations` (it has no correlation
+    # parameters), `crossed_correlations` (none across several grouping factors).
+    cannot: tuple[tuple[str, str], ...] = ()
+
+    def cannot_do(self, capability: str) -> str | None:
+        """The reason the engine cannot do `capability`, or None if it can."""
+        return dict(self.cannot).get(capability)
+
+
+_ROWS = (
+    EngineInfo("lme4", "parity.engines.lme4:Lme4Engine", "frequentist",
+               stack=("rpy2",), settings=("reml", "interval"), worker="frequentist"),
+    EngineInfo("statsmodels", "parity.engines.statsmodels:StatsmodelsEngine", "frequentist",
+               stack=("statsmodels", "numpy", "scipy", "pandas"),
+               settings=("reml", "interval"), worker="frequentist",
+               cannot=(("crossed_correlations",
+                        "MixedLM fits a full covariance only for the random terms of one "
+                        "grouping factor; crossed or `||` models are independent variance "
+                        "components"),)),
+    EngineInfo("bambi", "parity.engines.bambi:BambiEngine", "bayesian",
+               stack=("bambi", "pymc", "pytensor", "numpyro", "jax", "jaxlib", "formulae",
+                      "numpy", "pandas", "xarray", "arviz"),
+               settings=("draws", "tune", "chains", "target_accept", "seed", "interval"),
+               worker="bambi", slow=True, refuses="parity.limits:bambi_problem",
+               cannot=(("correlations", "Bambi has no correlation parameters: every "
+                        "( … | g) block has independent coefficients (bambi#702)"),
+                       ("crossed_correlations", "Bambi has no correlation parameters"))),
+)
+_REGISTRY: dict[str, EngineInfo] = {row.name: row for row in _ROWS}
 
 ENGINE_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
+def engine_info(name: str) -> EngineInfo:
+    """The registry row of engine `name` (UsageError for an unknown name)."""
+    return _REGISTRY[check_engine(name)]
+
+
 def engine_kind(name: str) -> EngineKind:
     """Frequentist or Bayesian, without importing the engine's library."""
-    return _REGISTRY[check_engine(name)][1]
+    return engine_info(name).kind
 
 
 def check_engine(name: str) -> str:
@@ -44,11 +98,11 @@ def check_engines(names: Sequence[str]) -> tuple[str, ...]:
 
 def load_engine(name: str) -> Engine:
     """Import and construct the engine called `name`."""
-    module_name, _, cls_name = _REGISTRY[check_engine(name)][0].partition(":")
+    module_name, _, cls_name = engine_info(name).target.partition(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
     engine: Engine = cls()
     return engine
 
 
-__all__ = ["ENGINE_NAMES", "Engine", "EngineKind", "check_engine", "check_engines",
-           "engine_kind", "load_engine"]
+__all__ = ["ENGINE_NAMES", "Engine", "EngineInfo", "EngineKind", "check_engine",
+           "check_engines", "engine_info", "engine_kind", "load_engine"]

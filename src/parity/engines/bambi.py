@@ -26,6 +26,7 @@ import numpy as np
 
 from parity import boundary
 from parity.data import PreparedData
+from parity.engines import engine_info
 from parity.engines.base import Engine, EngineKind, status_fit
 from parity.environment import package_versions
 from parity.mcmc import ess_bulk, rhat, summarize
@@ -33,11 +34,6 @@ from parity.models import Model
 from parity.schema import Diagnostics, Fit, FixedEffect, Provenance, VarianceComponent
 from parity.settings import Settings
 from parity.spec import ModelSpec, Term
-
-_STACK = ("bambi", "pymc", "pytensor", "numpyro", "jax", "jaxlib", "arviz", "formulae",
-          "xarray", "numpy", "pandas")
-
-
 
 
 def _device_count() -> int:
@@ -226,7 +222,7 @@ class BambiEngine(Engine):
         r_hat_max = float(np.nanmax(rhats)) if rhats else None
         ess_min = float(np.nanmin(esses)) if esses else None
         converged = (r_hat_max is not None and r_hat_max <= 1.01 and not divergences)
-        versions = package_versions(_STACK)
+        versions = package_versions(engine_info("bambi").stack)
         # Bambi 0.21 renamed Model.components to Model.parameters.
         parts = getattr(bmodel, "parameters", None) or bmodel.components
         priors = {name: str(term.prior) for name, term in

@@ -21,6 +21,7 @@ from scipy import stats
 from parity import boundary
 from parity.data import PreparedData
 from parity.design import Design, build_design
+from parity.engines import engine_info
 from parity.engines.base import Engine, EngineKind, status_fit
 from parity.environment import package_versions
 from parity.models import Model
@@ -102,7 +103,7 @@ class StatsmodelsEngine(Engine):
                 settings={"method": method, "reml": settings.reml,
                           "interval": settings.interval},
                 seconds=time.perf_counter() - start,
-                versions=package_versions(("statsmodels", "numpy", "scipy", "pandas")),
+                versions=package_versions(engine_info("statsmodels").stack),
             ),
             engine_formula=method,
             structure=structure,

@@ -1,0 +1,135 @@
+"""The engine contract: one suite over every registered engine (like scikit-learn's
+`check_estimator` and ibis's backend suite). An engine joins it by its registry row; what
+it fits differently from lme4 is declared in that row (`cannot`), with a reason, and
+checked here rather than skipped.
+
+Each engine must: name coefficients and components as lme4 does; report the structure it
+fitted for exactly the model's grouping factors; carry a residual SD; count the rows it
+saw as parity prepared them; record the versions that ran; set `singular` by the one
+boundary rule; and turn a library failure into `status="failed"` with a reason, never an
+exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
+
+import pandas as pd
+import pytest
+
+from conftest import bambi_missing, r_missing
+from parity import boundary
+from parity.data import prepare
+from parity.design import build_design
+from parity.engines import ENGINE_NAMES, engine_info
+from parity.invariance import Case, sleepstudy_like
+from parity.models import make_model
+from parity.schema import Fit
+from support import Workers, worker_pool
+
+FRAME = sleepstudy_like()
+FRAME.loc[3, "y"] = None  # one incomplete row: every engine must count it as dropped
+CASES = {
+    "fixed": Case("fixed", FRAME, "y ~ f * x"),
+    "correlated": Case("correlated", FRAME, "y ~ x + (x | g)"),
+    "crossed": Case("crossed", FRAME, "y ~ x + f + (1 | g) + (x || h)"),
+}
+
+
+@pytest.fixture(scope="module")
+def workers() -> Iterator[Workers]:
+    yield from worker_pool()
+
+
+def missing(engine: str) -> str | None:
+    return {"lme4": r_missing, "bambi": bambi_missing}.get(engine, lambda: None)()
+
+
+@pytest.fixture(scope="module")
+def fits(workers: Workers) -> dict[tuple[str, str], Fit]:
+    out = {}
+    for engine in ENGINE_NAMES:
+        if missing(engine) is None:
+            for name, case in CASES.items():
+                out[(engine, name)] = workers.fit(engine, case)
+    return out
+
+
+def _fit(fits: dict[tuple[str, str], Fit], engine: str, case: str) -> Fit:
+    reason = missing(engine)
+    if reason:
+        pytest.skip(f"{engine}: {reason}")
+    fit = fits[(engine, case)]
+    assert fit.status == "ok", fit.reason
+    return fit
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_names_rows_and_residual(engine: str, case: str,
+                                 fits: dict[tuple[str, str], Fit]) -> None:
+    fit = _fit(fits, engine, case)
+    c = CASES[case]
+    model = make_model(c.name, c.formula)
+    data = prepare(c.frame, model.spec)
+    design = build_design(data.frame, model.spec.fixed, model.spec.intercept, data.levels)
+    assert [fe.term for fe in fit.fixed_effects] == list(design.names)
+    assert (fit.n_obs, fit.n_dropped) == (data.n_obs, data.n_dropped) == (len(FRAME) - 1, 1)
+    assert set(fit.structure) == set(model.spec.grouping_labels())
+    resid = fit.component("Residual", None)
+    assert resid is not None and resid.estimate > 0
+    for block in model.spec.random:
+        names = build_design(data.frame.head(1), block.terms, block.intercept,
+                             data.levels).names
+        for term in names:
+            assert fit.component(block.group_label, term) is not None, (block, term)
+
+
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_declared_structure_is_the_structure_fitted(engine: str,
+                                                    fits: dict[tuple[str, str], Fit]) -> None:
+    """`(x | g)` is correlated unless the engine declares it cannot be; `||` and crossed
+    factors are independent in lme4 too, unless the engine declares otherwise."""
+    info = engine_info(engine)
+    fit = _fit(fits, engine, "correlated")
+    expected = "independent" if info.cannot_do("correlations") else "correlated"
+    assert fit.structure == {"g": expected}, info.cannot_do("correlations")
+    has_corr = any(v.kind == "corr" for v in fit.variance_components)
+    assert has_corr is (expected == "correlated")
+    crossed = _fit(fits, engine, "crossed")
+    assert set(crossed.structure.values()) == {"independent"}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_provenance_and_singular_rule(engine: str, case: str,
+                                      fits: dict[tuple[str, str], Fit]) -> None:
+    fit = _fit(fits, engine, case)
+    assert fit.provenance.engine_version
+    for package in engine_info(engine).stack:
+        try:
+            installed = version(package)
+        except PackageNotFoundError:
+            continue
+        if engine != "lme4":  # lme4's versions are R's (R, lme4, Matrix)
+            assert fit.provenance.versions.get(package) == installed, package
+    if engine == "lme4":
+        assert {"r", "lme4", "Matrix"} <= set(fit.provenance.versions)
+    if boundary.on_boundary(fit.variance_components):
+        assert fit.diagnostics.singular
+
+
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_a_library_failure_is_a_failed_fit(engine: str, workers: Workers) -> None:
+    """A constant response: each library fails in its own way (lme4 errors, statsmodels
+    returns NaN, Bambi's priors scale by sd(y) = 0); each becomes `failed`, with a
+    reason, and nothing is raised."""
+    reason = missing(engine)
+    if reason:
+        pytest.skip(f"{engine}: {reason}")
+    frame = pd.DataFrame({"y": [5.0] * 30, "x": [float(i % 7) for i in range(30)],
+                          "g": ["abcde"[i % 5] for i in range(30)]})
+    fit = workers.fit(engine, Case("constant", frame, "y ~ x + (1 | g)"))
+    assert fit.status == "failed" and fit.reason, (fit.status, fit.reason)
+    assert fit.engine == engine and not fit.fixed_effects

@@ -1,0 +1,50 @@
+"""Engine workers shared by the engine test modules: one spawned process per engine for a
+whole module, so that embedded R and JAX never share a process (as in a run)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+from parity.data import prepare
+from parity.invariance import Case
+from parity.models import make_model
+from parity.runner import _init_worker, fit_one
+from parity.schema import Fit
+from parity.settings import Settings
+
+# Small sampler settings: the engine tests are about engines, not about the sampler.
+SAMPLER = Settings(draws=300, tune=300, chains=2, seed=11)
+
+
+class Workers:
+    """One spawned worker per engine for the whole module (R and JAX never share one)."""
+
+    def __init__(self) -> None:
+        self.pools: dict[str, ProcessPoolExecutor] = {}
+        self.base: dict[tuple[str, str], Fit] = {}
+
+    def fit(self, engine: str, case: Case, settings: Settings = SAMPLER) -> Fit:
+        if engine not in self.pools:
+            self.pools[engine] = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(None, SAMPLER.chains))
+        model = make_model(case.name, case.formula, case.categorical)
+        data = prepare(case.frame, model.spec, case.categorical)
+        return self.pools[engine].submit(fit_one, engine, model, data, settings).result()
+
+    def baseline(self, engine: str, case: Case) -> Fit:
+        key = (engine, case.name)
+        if key not in self.base:
+            self.base[key] = self.fit(engine, case)
+            assert self.base[key].status == "ok", self.base[key].reason
+        return self.base[key]
+
+
+def worker_pool() -> Iterator[Workers]:
+    """For a module-scoped `workers` fixture: `yield from worker_pool()`."""
+    w = Workers()
+    yield w
+    for pool in w.pools.values():
+        pool.shutdown(cancel_futures=True)
