@@ -45,6 +45,7 @@ $(VENV)/.installed: pyproject.toml $(wildcard constraints/*.txt)
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 type: venv
 	$(VENV)/bin/mypy

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from parity.datasets import politeness
-from parity.job import compare_outcome
-from parity.models import Model, seed_models
-from parity.runner import Outcome, run_models
+from parity.compare.tolerances import load_policy
+from parity.inputs.seed import politeness, seed_models
+from parity.run.job import compare_outcome
+from parity.run.workers import Outcome, run_models
 from parity.schema import Comparison, Fit
 from parity.settings import Settings
-from parity.tolerances import load_policy
+from parity.spec.models import Model
 
 SEED_NAMES = [m.name for m in seed_models()]
 
@@ -86,7 +86,7 @@ def lme4_results_missing() -> str | None:
 
 
 def recorded_dir() -> Path:
-    from parity.recorded import shipped_dir
+    from parity.engines.recorded import shipped_dir
 
     return shipped_dir()
 

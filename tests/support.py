@@ -7,12 +7,12 @@ import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
-from parity.data import prepare
-from parity.invariance import Case
-from parity.models import make_model
-from parity.runner import _init_worker, fit_one
+from parity.engines.invariance import Case
+from parity.rows.prepare import prepare
+from parity.run.workers import _init_worker, fit_one
 from parity.schema import Fit
 from parity.settings import Settings
+from parity.spec.models import make_model
 
 # Small sampler settings: the engine tests are about engines, not about the sampler.
 SAMPLER = Settings(draws=300, tune=300, chains=2, seed=11)

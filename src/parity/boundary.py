@@ -2,7 +2,7 @@
 
 Every engine's `diagnostics.singular` is this rule applied to its own variance
 components, or'ed with the engine's own flag where the library has one (lme4's
-`isSingular()`). The comparison rules (:mod:`parity.compare`) use the same thresholds to
+`isSingular()`). The comparison rules (:mod:`parity.compare.rules`) use the same thresholds to
 say which component is on the boundary, so a fit is never called regular by its engine
 and singular by the comparison, or the other way round.
 

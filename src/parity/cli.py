@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from parity.errors import ParityError, UsageError
-from parity.interrupt import sigterm_as_interrupt
-from parity.partial import PARTIAL_NAME
+from parity.run.interrupt import sigterm_as_interrupt
+from parity.run.partial import PARTIAL_NAME
 
 if TYPE_CHECKING:
 
-    from parity.inputs import Inputs
+    from parity.inputs.resolve import Inputs
 
 
 def _csv_list(text: str) -> list[str]:
@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from parity.inputs import resolve_inputs
-    from parity.job import record_job
+    from parity.inputs.resolve import resolve_inputs
+    from parity.run.job import record_job
     from parity.settings import Settings
 
     inputs = resolve_inputs(args)
@@ -104,9 +104,9 @@ def _inputs_for_run(args: argparse.Namespace) -> Inputs:
     models.toml's [sampler] (returned merged in `sampler`)."""
     from dataclasses import replace
 
-    from parity.config import sampler_problem
     from parity.engines import check_engines
-    from parity.inputs import resolve_inputs
+    from parity.inputs.config import sampler_problem
+    from parity.inputs.resolve import resolve_inputs
 
     check_engines(args.engines or ())
     overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed",
@@ -121,12 +121,12 @@ def _inputs_for_run(args: argparse.Namespace) -> Inputs:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from parity.cache import FitCache
+    from parity.compare.tolerances import load_policy
     from parity.engines import ENGINE_NAMES
-    from parity.job import run_job
-    from parity.progress import Progress
+    from parity.run.cache import FitCache
+    from parity.run.job import run_job
+    from parity.run.progress import Progress
     from parity.settings import Settings
-    from parity.tolerances import load_policy
 
     inputs = _inputs_for_run(args)
     frame, models = inputs.frame, inputs.models
@@ -162,8 +162,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """Exit 1 when a verdict flipped or a fit's ok-ness changed, so CI can gate on it."""
-    from parity.diff import diff_files
-    from parity.tolerances import load_policy
+    from parity.compare.diff import diff_files
+    from parity.compare.tolerances import load_policy
 
     report = diff_files(args.a, args.b, load_policy(args.tolerances))
     print(report.render(all_rows=args.all), end="")

@@ -11,23 +11,16 @@ from importlib.metadata import PackageNotFoundError, version
 from parity import __version__
 from parity.schema import Fit
 
-# Beside every engine's stack (from the registry): what draws the reports.
+# Beside the engines' stacks (which the run passes in, from the registry): what draws
+# the reports.
 REPORT_PACKAGES = ("matplotlib",)
 
 
-def all_packages() -> tuple[str, ...]:
-    """Every engine's stack, then the report packages, each once."""
-    from parity.engines import ENGINE_NAMES, engine_info
-
-    names = [p for e in ENGINE_NAMES for p in engine_info(e).stack] + list(REPORT_PACKAGES)
-    return tuple(dict.fromkeys(names))
-
-
-def package_versions(names: Iterable[str] | None = None) -> dict[str, str]:
+def package_versions(names: Iterable[str]) -> dict[str, str]:
     """Installed versions, read from package metadata (nothing is imported); packages
     that are not installed are left out."""
     out: dict[str, str] = {}
-    for name in all_packages() if names is None else names:
+    for name in names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -35,8 +28,9 @@ def package_versions(names: Iterable[str] | None = None) -> dict[str, str]:
     return out
 
 
-def environment(fits: Sequence[Fit] = ()) -> dict[str, object]:
-    """Python, platform, packages, and R with lme4 as the lme4 fits report them."""
+def environment(fits: Sequence[Fit] = (), packages: Iterable[str] = ()) -> dict[str, object]:
+    """Python, platform, the versions of `packages` (every engine's stack) and of the
+    report packages, and R with lme4 as the lme4 fits report them."""
     r_versions = sorted({f.provenance.r_version for f in fits
                          if f.engine == "lme4" and f.provenance.r_version})
     lme4 = sorted({f.provenance.engine_version for f in fits
@@ -46,7 +40,7 @@ def environment(fits: Sequence[Fit] = ()) -> dict[str, object]:
         "python": platform.python_version(),
         "implementation": sys.implementation.name,
         "platform": platform.platform(),
-        "packages": package_versions(),
+        "packages": package_versions(dict.fromkeys([*packages, *REPORT_PACKAGES])),
         "r": r_versions,
         "lme4": lme4,
     }

@@ -65,7 +65,7 @@ class _Reporter:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.calls:
             return
-        from parity.diff import format_table
+        from parity.compare.diff import format_table
 
         rows = [[test, call.formula, f"{', '.join(call.engines)} vs {call.reference}",
                  str(call.agree), str(call.disagree), str(call.not_comparable),

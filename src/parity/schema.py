@@ -106,12 +106,12 @@ class Fit:
 
     @property
     def is_recorded(self) -> bool:
-        """A recorded lme4 reference used in place of a live fit (parity.recorded)."""
+        """A recorded lme4 reference used in place of a live fit (parity.engines.recorded)."""
         return self.provenance.settings.get("source") == "recorded"
 
     @property
     def from_cache(self) -> bool:
-        """Read from parity's fit cache instead of fitted in this run (parity.cache)."""
+        """Read from parity's fit cache instead of fitted in this run (parity.run.cache)."""
         return bool(self.provenance.settings.get("cache", {}).get("hit"))
 
     @property

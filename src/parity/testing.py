@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from parity.diff import format_table
+from parity.compare.diff import format_table
 from parity.errors import UsageError
 from parity.schema import Comparison
 from parity.settings import Settings
@@ -50,7 +50,7 @@ CALL_HOOKS: list[Callable[[ParityCall], None]] = []
 def _frame(data: pd.DataFrame | str | Path, text_columns: Iterable[str] = ()) -> pd.DataFrame:
     import pandas as pd
 
-    from parity.inputs import read_csv
+    from parity.inputs.resolve import read_csv
 
     if isinstance(data, pd.DataFrame):
         return data
@@ -64,7 +64,7 @@ def settings_from(sampler_settings: dict[str, Any]) -> Settings:
     if unknown:
         raise TypeError(f"assert_parity() got unknown sampler setting(s) {', '.join(unknown)}; "
                         f"known: {', '.join(SAMPLER_SETTINGS)}")
-    from parity.config import sampler_problem
+    from parity.inputs.config import sampler_problem
 
     for key, value in sampler_settings.items():
         problem = sampler_problem(key, value)
@@ -136,11 +136,11 @@ def _compare(formula: str, data: pd.DataFrame | str | Path, categorical: Iterabl
              engines: tuple[str, ...], reference: str, rtol: float | None, atol: float | None,
              settings: Settings) -> list[Comparison]:
     """The rows of `engines` against `reference`; AssertionError when a fit did not run."""
-    from parity.job import compare_outcome
-    from parity.limits import check_memory
-    from parity.models import make_model
-    from parity.runner import run_models
-    from parity.tolerances import load_policy
+    from parity.compare.tolerances import load_policy
+    from parity.engines.limits import check_memory
+    from parity.run.job import compare_outcome
+    from parity.run.workers import run_models
+    from parity.spec.models import make_model
 
     model = make_model("assert_parity", formula, categorical or ())
     frame = _frame(data, [*model.categorical, *model.spec.grouping_factors])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from conftest import SEED_NAMES, need
-from parity.datasets import politeness
-from parity.models import seed_models, select
-from parity.runner import run_fits
+from parity.inputs.seed import politeness, seed_models
+from parity.run.workers import run_fits
 from parity.schema import Fit
 from parity.settings import Settings
+from parity.spec.models import select
 
 
 @pytest.mark.bambi

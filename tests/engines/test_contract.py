@@ -20,12 +20,12 @@ import pytest
 
 from conftest import bambi_missing, r_missing
 from parity import boundary
-from parity.data import prepare
-from parity.design import build_design
 from parity.engines import ENGINE_NAMES, engine_info
-from parity.invariance import Case, sleepstudy_like
-from parity.models import make_model
+from parity.engines.invariance import Case, sleepstudy_like
+from parity.rows.design import build_design
+from parity.rows.prepare import prepare
 from parity.schema import Fit
+from parity.spec.models import make_model
 from support import Workers, worker_pool
 
 FRAME = sleepstudy_like()

@@ -37,12 +37,8 @@ from hypothesis import strategies as st
 
 from conftest import bambi_missing, r_missing
 from parity.boundary import BOUNDARY_CORR, BOUNDARY_SD, residual_scale
-from parity.data import prepare
-from parity.datasets import POLITENESS_CATEGORICAL, politeness
 from parity.engines import ENGINE_NAMES, engine_kind, load_engine
-from parity.engines.statsmodels import StatsmodelsEngine
-from parity.formula import is_plain_name
-from parity.invariance import (
+from parity.engines.invariance import (
     Case,
     Key,
     Transformed,
@@ -55,9 +51,13 @@ from parity.invariance import (
     reorder_levels,
     sleepstudy_like,
 )
-from parity.limits import BAMBI_RESERVED
-from parity.models import make_model
+from parity.engines.limits import BAMBI_RESERVED
+from parity.engines.statsmodels import StatsmodelsEngine
+from parity.inputs.seed import POLITENESS_CATEGORICAL, politeness
+from parity.rows.prepare import prepare
 from parity.schema import Fit
+from parity.spec.grammar import is_plain_name
+from parity.spec.models import make_model
 from support import SAMPLER, Workers, worker_pool
 
 SLEEP = sleepstudy_like()
@@ -310,8 +310,8 @@ class _OneGroupReversed(StatsmodelsEngine):
 
     @staticmethod
     def _components_model(y, exog, frame, blocks, designs):  # type: ignore[no-untyped-def]
-        from parity.design import Design
         from parity.engines.statsmodels import group_codes
+        from parity.rows.design import Design
 
         codes, _ = group_codes(frame, blocks[0].group)
         rows = [i for i, c in enumerate(codes) if c == 0]

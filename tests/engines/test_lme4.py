@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import SEED_NAMES, need
-from parity.datasets import POLITENESS_CATEGORICAL, politeness_path
 from parity.engines.lme4 import r_script_path
-from parity.models import Model
+from parity.inputs.seed import POLITENESS_CATEGORICAL, politeness_path
 from parity.schema import Fit
+from parity.spec.models import Model
 
 SINGULAR = {"subject_slope", "crossed_slopes"}
 

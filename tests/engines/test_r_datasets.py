@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from conftest import need
-from parity.job import compare_outcome
-from parity.models import make_model
-from parity.rdata import RDataset, load_r_dataset
-from parity.runner import Outcome, run_models
+from parity.compare.tolerances import load_policy
+from parity.inputs.r_datasets import RDataset, load_r_dataset
+from parity.run.job import compare_outcome
+from parity.run.workers import Outcome, run_models
 from parity.schema import Comparison
 from parity.settings import Settings
-from parity.tolerances import load_policy
+from parity.spec.models import make_model
 
 pytestmark = pytest.mark.r
 

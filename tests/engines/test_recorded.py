@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from conftest import SEED_NAMES, need
-from parity.data import prepare
-from parity.datasets import politeness
-from parity.job import record_job
-from parity.models import make_model, seed_models
-from parity.recorded import find_recorded, record_name, shipped_dir
+from parity.engines.recorded import find_recorded, record_name, shipped_dir
+from parity.inputs.seed import politeness, seed_models
+from parity.rows.prepare import prepare
+from parity.run.job import record_job
 from parity.settings import Settings
+from parity.spec.models import make_model
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parity.cache import FitCache
-from parity.datasets import politeness
+from parity.engines.invariance import sleepstudy_like
 from parity.errors import DataError
-from parity.inputs import read_csv
-from parity.invariance import sleepstudy_like
-from parity.models import make_model, seed_models, select
-from parity.runner import run_models
+from parity.inputs.resolve import read_csv
+from parity.inputs.seed import politeness, seed_models
+from parity.run.cache import FitCache
+from parity.run.workers import run_models
 from parity.settings import Settings
+from parity.spec.models import make_model, select
 
 
 def _cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
@@ -58,7 +58,7 @@ def test_long_ids_with_a_blank_cell_do_not_collapse(tmp_path: Path) -> None:
 
 
 def test_numeric_text_levels_keep_the_numeric_reference() -> None:
-    from parity.data import level_order
+    from parity.rows.prepare import level_order
 
     assert level_order(pd.Series(["10", "2", "1", "01"])) == ("01", "1", "2", "10")
 
@@ -111,7 +111,7 @@ def test_cache_entry_with_nan_estimates_is_a_miss(tmp_path: Path) -> None:
     (entry,) = (tmp_path / "fits").glob("*.json")
     doc = json.loads(entry.read_text())
     doc["value"]["fixed_effects"][0]["estimate"] = None
-    from parity.cache import _checksum
+    from parity.run.cache import _checksum
 
     doc["sha256"] = _checksum(doc["value"])  # a well-formed entry of a bad fit
     entry.write_text(json.dumps(doc))
@@ -126,9 +126,9 @@ def test_a_fifo_as_cache_entry_does_not_hang(tmp_path: Path) -> None:
     (entry,) = (tmp_path / "fits").glob("*.json")
     entry.unlink()
     os.mkfifo(entry)
-    code = ("from pathlib import Path; from parity.cache import FitCache; "
-            "from parity.runner import run_models; from parity.models import seed_models, "
-            "select; from parity.datasets import politeness; from parity.settings import "
+    code = ("from pathlib import Path; from parity.run.cache import FitCache; "
+            "from parity.run.workers import run_models; from parity.spec.models import select; "
+            "from parity.inputs.seed import politeness, seed_models; from parity.settings import "
             f"Settings; f = run_models(select(seed_models(), ['additive']), politeness(), "
             f"['statsmodels'], Settings(), cache=FitCache(Path({str(tmp_path)!r}))).fits[0];"
             " print(f.status)")

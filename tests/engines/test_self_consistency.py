@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from conftest import need
-from parity.compare import compare_all
+from parity.compare.rules import compare_all
+from parity.compare.tolerances import load_policy
 from parity.engines import engine_kind
-from parity.invariance import sleepstudy_like
-from parity.models import make_model
-from parity.runner import run_models
+from parity.engines.invariance import sleepstudy_like
+from parity.run.workers import run_models
 from parity.settings import Settings
-from parity.tolerances import load_policy
+from parity.spec.models import make_model
 
 pytestmark = pytest.mark.r
 

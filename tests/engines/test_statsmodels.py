@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import SEED_NAMES
-from parity.models import Model
 from parity.schema import Fit
+from parity.spec.models import Model
 
 
 @pytest.mark.parametrize("name", SEED_NAMES)

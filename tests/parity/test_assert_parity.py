@@ -13,8 +13,8 @@ from typing import cast
 import pytest
 
 from conftest import need
-from parity.datasets import politeness, politeness_path
 from parity.errors import DataError
+from parity.inputs.seed import politeness, politeness_path
 from parity.testing import CALL_HOOKS, ParityCall, ParityFitError, assert_parity, settings_from
 
 pytest_plugins = ["pytester"]
@@ -86,7 +86,7 @@ def test_unknown_sampler_setting_is_a_type_error() -> None:
 
 ANALYST_TESTS = '''
 import pytest
-from parity.datasets import politeness
+from parity.inputs.seed import politeness
 
 FORMULA = "frequency ~ gender + attitude + (1 | subject)"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from parity.datasets import politeness
-from parity.job import run_job
-from parity.models import seed_models, select
+from parity.inputs.seed import politeness, seed_models
+from parity.run.job import run_job
 from parity.settings import Settings
+from parity.spec.models import select
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from conftest import need
-from parity.cache import FitCache
-from parity.datasets import politeness
-from parity.models import seed_models, select
-from parity.runner import run_models
+from parity.inputs.seed import politeness, seed_models
+from parity.run.cache import FitCache
+from parity.run.workers import run_models
 from parity.schema import Fit
 from parity.settings import Settings
+from parity.spec.models import select
 
 SMALL = Settings(draws=200, tune=200, chains=2, seed=11)
 

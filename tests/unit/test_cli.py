@@ -164,7 +164,7 @@ def test_injection_is_refused_and_nothing_runs(tmp_path: Path, formula: str,
     """Refused by the grammar before any data is read or engine started: the marker
     the formula would create is never created, and the output directory (created by
     the first fit) never appears."""
-    from parity.datasets import politeness_path
+    from parity.inputs.seed import politeness_path
 
     marker = tmp_path / "ran"
     text = formula.format(marker=marker)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from parity.compare import boundary, compare_all, compare_pair
+from parity.compare.rules import boundary, compare_all, compare_pair
+from parity.compare.tolerances import Policy, load_policy
 from parity.schema import Comparison, Diagnostics, Fit, FixedEffect, VarianceComponent
-from parity.tolerances import Policy, load_policy
 
 KINDS = {"lme4": "frequentist", "statsmodels": "frequentist", "bambi": "bayesian"}
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from parity.config import load_config
+from parity.compare.tolerances import load_policy
 from parity.errors import UsageError
-from parity.tolerances import load_policy
+from parity.inputs.config import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sleepstudy.toml"
 NO_PROJECT = Path("/nonexistent/pyproject.toml")

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parity.data import level_order, prepare
-from parity.datasets import POLITENESS_CATEGORICAL, politeness
 from parity.errors import DataError
-from parity.formula import parse_formula
+from parity.inputs.seed import POLITENESS_CATEGORICAL, politeness
+from parity.rows.prepare import level_order, prepare
+from parity.spec.grammar import parse_formula
 
 
 def test_shipped_politeness_has_its_na() -> None:

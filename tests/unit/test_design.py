@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parity.data import prepare
-from parity.datasets import POLITENESS_CATEGORICAL, politeness
-from parity.design import build_design
-from parity.formula import parse_formula
+from parity.inputs.seed import POLITENESS_CATEGORICAL, politeness
+from parity.rows.design import build_design
+from parity.rows.prepare import prepare
+from parity.spec.grammar import parse_formula
 
 
 def design(formula: str):  # type: ignore[no-untyped-def]

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from parity.cli import main
-from parity.diff import diff_results, load_results
+from parity.compare.diff import diff_results, load_results
+from parity.compare.tolerances import Policy, load_policy
 from parity.errors import DataError
 from parity.schema import (
     Comparison,
@@ -22,7 +23,6 @@ from parity.schema import (
     fit_to_dict,
     results_document,
 )
-from parity.tolerances import Policy, load_policy
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from parity.errors import FormulaError
-from parity.formula import parse_formula
-from parity.models import seed_models
-from parity.spec import Term
+from parity.inputs.seed import seed_models
+from parity.spec.grammar import parse_formula
+from parity.spec.spec import Term
 
 
 def labels(formula: str) -> list[str]:
@@ -101,7 +101,7 @@ def test_term_label() -> None:
 def test_a_product_of_many_columns_is_refused_quickly_with_the_limit() -> None:
     import time
 
-    from parity.formula import MAX_TERMS
+    from parity.spec.grammar import MAX_TERMS
 
     text = "y ~ " + "*".join(f"x{i}" for i in range(16)) + " + (1|g1)"
     start = time.perf_counter()
@@ -112,7 +112,7 @@ def test_a_product_of_many_columns_is_refused_quickly_with_the_limit() -> None:
 
 
 def test_deep_parentheses_are_refused_with_the_limit() -> None:
-    from parity.formula import MAX_DEPTH
+    from parity.spec.grammar import MAX_DEPTH
 
     text = "y ~ " + "(" * 300 + "x" + ")" * 300
     with pytest.raises(FormulaError, match=f"deeper than {MAX_DEPTH}"):
@@ -122,7 +122,7 @@ def test_deep_parentheses_are_refused_with_the_limit() -> None:
 
 
 def test_a_formula_past_the_length_limit_is_refused() -> None:
-    from parity.formula import MAX_LENGTH
+    from parity.spec.grammar import MAX_LENGTH
 
     with pytest.raises(FormulaError, match=f"limit is {MAX_LENGTH}"):
         parse_formula("y ~ " + " + ".join(f"x{i}" for i in range(2000)))

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 from conftest import need
 from parity.engines.lme4 import r_script_path
 from parity.errors import FormulaError
-from parity.formula import parse_formula
-from parity.spec import ModelSpec
+from parity.spec.grammar import parse_formula
+from parity.spec.spec import ModelSpec
 
 R_RESERVED = {"TRUE", "FALSE", "NULL", "NA", "NaN", "Inf", "if", "else", "repeat", "while",
               "function", "for", "next", "break", "in", "T", "F", "NA_integer_", "NA_real_",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parity.mcmc import ess_bulk, rhat, summarize
+from parity.engines.posterior import ess_bulk, rhat, summarize
 
 
 def ar1(phi: float, chains: int = 4, n: int = 1000, seed: int = 0) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from parity.progress import Progress
+from parity.run.progress import Progress
 from parity.schema import Fit, Provenance
 
 

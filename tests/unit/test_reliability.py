@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from parity.config import sampler_problem
 from parity.errors import DataError, UsageError
+from parity.inputs.config import sampler_problem
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -35,8 +35,8 @@ def one_line_exit_2(out: subprocess.CompletedProcess[str], *needles: str) -> Non
 # 4. Two coefficients with one name -----------------------------------------------------------
 
 def test_coefficient_name_clash_is_refused_naming_both_sources() -> None:
-    from parity.data import prepare
-    from parity.formula import parse_formula
+    from parity.rows.prepare import prepare
+    from parity.spec.grammar import parse_formula
 
     frame = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 6, 7, 8],
                           "a": ["b0", "b1"] * 4, "ab": ["0", "0", "1", "1"] * 2})
@@ -47,7 +47,7 @@ def test_coefficient_name_clash_is_refused_naming_both_sources() -> None:
 # 7. The output directory: a lock, and no leftovers --------------------------------------
 
 def test_a_held_output_directory_is_refused(tmp_path: Path) -> None:
-    from parity.outdir import claimed
+    from parity.run.outdir import claimed
 
     with claimed(tmp_path), pytest.raises(UsageError, match="another parity run"), \
             claimed(tmp_path):
@@ -57,7 +57,7 @@ def test_a_held_output_directory_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_new_run_removes_the_old_runs_reports(tmp_path: Path) -> None:
-    from parity.outdir import claimed
+    from parity.run.outdir import claimed
 
     for name in ("results.json", "comparison.md", "comparison.html", "comparison.csv"):
         (tmp_path / name).write_text("old")
@@ -86,11 +86,11 @@ def test_a_second_cli_run_on_a_locked_directory_exits_2(tmp_path: Path) -> None:
 # 8. `parity record` never replaces a record of other data ---------------------------------
 
 def test_record_refuses_to_overwrite_another_datasets_record(tmp_path: Path) -> None:
-    from parity.data import prepare
-    from parity.datasets import politeness
-    from parity.models import make_model
-    from parity.recorded import check_overwrite, record_name
+    from parity.engines.recorded import check_overwrite, record_name
+    from parity.inputs.seed import politeness
+    from parity.rows.prepare import prepare
     from parity.settings import Settings
+    from parity.spec.models import make_model
 
     model = make_model("m1", "frequency ~ gender", ["gender"])
     data = prepare(politeness(), model.spec, model.categorical)
@@ -115,11 +115,11 @@ def _reference_env(tmp_path: Path, files: dict[str, object]) -> Path:
 
 def test_bad_records_are_skipped_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                            ) -> None:
-    from parity.data import prepare
-    from parity.datasets import politeness
-    from parity.models import seed_models, select
-    from parity.recorded import find_recorded, shipped_dir, skipped_records
+    from parity.engines.recorded import find_recorded, shipped_dir, skipped_records
+    from parity.inputs.seed import politeness, seed_models
+    from parity.rows.prepare import prepare
     from parity.settings import Settings
+    from parity.spec.models import select
 
     good = json.loads((shipped_dir() / "additive.json").read_text())
     not_lme4 = json.loads(json.dumps(good))
@@ -140,7 +140,7 @@ def test_bad_records_are_skipped_and_named(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_shipped_references_match_their_manifest() -> None:
-    from parity.recorded import MANIFEST, file_sha256, shipped_dir
+    from parity.engines.recorded import MANIFEST, file_sha256, shipped_dir
 
     manifest = json.loads((shipped_dir() / MANIFEST).read_text())["sha256"]
     records = sorted(p.name for p in shipped_dir().glob("*.json") if p.name != MANIFEST)
@@ -153,11 +153,11 @@ def test_an_edited_record_fails_the_manifest(tmp_path: Path, monkeypatch: pytest
                                              ) -> None:
     import shutil
 
-    from parity.data import prepare
-    from parity.datasets import politeness
-    from parity.models import seed_models, select
-    from parity.recorded import find_recorded, shipped_dir, write_manifest
+    from parity.engines.recorded import find_recorded, shipped_dir, write_manifest
+    from parity.inputs.seed import politeness, seed_models
+    from parity.rows.prepare import prepare
     from parity.settings import Settings
+    from parity.spec.models import select
 
     refs = tmp_path / "refs"
     refs.mkdir()
@@ -233,7 +233,7 @@ def test_interval_too_close_to_one_is_refused() -> None:
 
 
 def test_nan_tolerance_is_refused(tmp_path: Path) -> None:
-    from parity.tolerances import load_policy
+    from parity.compare.tolerances import load_policy
 
     bad = tmp_path / "t.toml"
     bad.write_text("[frequentist-frequentist.estimate]\nrtol = nan\n")
@@ -255,9 +255,8 @@ def test_assert_parity_checks_its_settings(kwargs: dict[str, object]) -> None:
 
 
 def test_draws_that_cannot_fit_in_memory_are_refused() -> None:
-    from parity.datasets import politeness
-    from parity.limits import check_memory
-    from parity.models import seed_models
+    from parity.engines.limits import check_memory
+    from parity.inputs.seed import politeness, seed_models
     from parity.settings import Settings
 
     with pytest.raises(UsageError, match="GiB"):
@@ -271,7 +270,7 @@ def test_workers_ignore_sigint() -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from parity.runner import _init_worker
+    from parity.run.workers import _init_worker
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker, initargs=(None, 1)) as pool:
@@ -284,7 +283,7 @@ def test_a_worker_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "parent.py"
     script.write_text(
         "import os, time\n"
-        "from parity.runner import _Pools\n"
+        "from parity.run.workers import _Pools\n"
         "if __name__ == '__main__':\n"
         "    pools = _Pools(1, None, 1)\n"
         "    pid = pools.get('statsmodels').submit(os.getpid).result()\n"
@@ -313,7 +312,7 @@ def test_a_worker_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
 
 def test_r_fingerprint_is_read_from_disk_on_a_warm_run(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from parity import cache
+    from parity.run import cache
 
     fake = tmp_path / "bin" / "Rscript"
     fake.parent.mkdir()

@@ -10,15 +10,15 @@ from typing import Literal
 
 import pytest
 
-from parity import report_figures
-from parity.report_csv import COLUMNS
-from parity.report_markdown import render_markdown
-from parity.report_summary import (
+from parity.reports import figures as report_figures
+from parity.reports.csv_ import COLUMNS
+from parity.reports.markdown import render_markdown
+from parity.reports.summary import (
     reason_items,
     summary_lines,
     summary_matrix,
 )
-from parity.reports import write_reports
+from parity.reports.write import write_reports
 from parity.schema import (
     Comparison,
     Diagnostics,

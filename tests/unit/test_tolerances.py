@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from parity.compare.tolerances import PAIRS, QUANTITIES, Rule, load_policy, pair_key
 from parity.errors import UsageError
-from parity.tolerances import PAIRS, QUANTITIES, Rule, load_policy, pair_key
 
 
 def test_defaults_cover_every_pair_and_quantity(tmp_path: Path) -> None:

@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parity.columns import column_hint, suggest_name, unusable_columns
-from parity.data import level_order, prepare
+from parity.engines.limits import check_expressible
 from parity.errors import DataError, UsageError
-from parity.formula import parse_formula
-from parity.limits import check_expressible
-from parity.models import make_model, seed_models
-from parity.validate import aliased_columns
+from parity.inputs.seed import seed_models
+from parity.rows.identifiable import aliased_columns
+from parity.rows.prepare import level_order, prepare
+from parity.spec.columns import column_hint, suggest_name, unusable_columns
+from parity.spec.grammar import parse_formula
+from parity.spec.models import make_model
 
 
 def frame(n_groups: int = 6, per_group: int = 5) -> pd.DataFrame:

@@ -60,7 +60,7 @@ _ROWS = (
                stack=("bambi", "pymc", "pytensor", "numpyro", "jax", "jaxlib", "formulae",
                       "numpy", "pandas", "xarray", "arviz"),
                settings=("draws", "tune", "chains", "target_accept", "seed", "interval"),
-               worker="bambi", slow=True, refuses="parity.limits:bambi_problem",
+               worker="bambi", slow=True, refuses="parity.engines.limits:bambi_problem",
                cannot=(("correlations", "Bambi has no correlation parameters: every "
                         "( … | g) block has independent coefficients (bambi#702)"),
                        ("crossed_correlations", "Bambi has no correlation parameters"))),
@@ -73,6 +73,11 @@ ENGINE_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 def engine_info(name: str) -> EngineInfo:
     """The registry row of engine `name` (UsageError for an unknown name)."""
     return _REGISTRY[check_engine(name)]
+
+
+def all_packages() -> tuple[str, ...]:
+    """Every engine's stack, each package once."""
+    return tuple(dict.fromkeys(p for row in _ROWS for p in row.stack))
 
 
 def engine_kind(name: str) -> EngineKind:
@@ -104,5 +109,5 @@ def load_engine(name: str) -> Engine:
     return engine
 
 
-__all__ = ["ENGINE_NAMES", "Engine", "EngineInfo", "EngineKind", "check_engine",
+__all__ = ["ENGINE_NAMES", "Engine", "EngineInfo", "EngineKind", "all_packages", "check_engine",
            "check_engines", "engine_info", "engine_kind", "load_engine"]

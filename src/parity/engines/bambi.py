@@ -4,7 +4,7 @@ Bambi's sampler argument changed across releases (`nuts_sampler="numpyro"` in 0.
 `inference_method="numpyro"` later), and some releases ignored sampler arguments
 silently, so the settings recorded are read back from the fit (chains, draws, tuning
 steps, sampling library), and a mismatch with what was asked is a warning in the result.
-Summaries come from the draws (:mod:`parity.mcmc`), not from ArviZ's `summary`.
+Summaries come from the draws (:mod:`parity.engines.posterior`), not from ArviZ's `summary`.
 
 Bambi gives every `( … | group)` block independent coefficients: it has no correlation
 parameters, which the fit's `structure` records.
@@ -25,15 +25,15 @@ from typing import Any
 import numpy as np
 
 from parity import boundary
-from parity.data import PreparedData
 from parity.engines import engine_info
 from parity.engines.base import Engine, EngineKind, status_fit
+from parity.engines.posterior import ess_bulk, rhat, summarize
 from parity.environment import package_versions
-from parity.mcmc import ess_bulk, rhat, summarize
-from parity.models import Model
+from parity.rows.prepare import PreparedData
 from parity.schema import Diagnostics, Fit, FixedEffect, Provenance, VarianceComponent
 from parity.settings import Settings
-from parity.spec import ModelSpec, Term
+from parity.spec.models import Model
+from parity.spec.spec import ModelSpec, Term
 
 
 def _device_count() -> int:

@@ -7,12 +7,14 @@ the model: one module per library, one schema out).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from parity.data import PreparedData
-from parity.models import Model
 from parity.schema import Diagnostics, Fit, Provenance
-from parity.settings import Settings
+
+if TYPE_CHECKING:  # the registry imports this module; it must stay light
+    from parity.rows.prepare import PreparedData
+    from parity.settings import Settings
+    from parity.spec.models import Model
 
 EngineKind = Literal["frequentist", "bayesian"]
 

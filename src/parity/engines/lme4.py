@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from parity import boundary
-from parity.data import PreparedData
 from parity.engines.base import Engine, EngineKind, status_fit
-from parity.models import Model
+from parity.rows.prepare import PreparedData
 from parity.schema import (
     Diagnostics,
     Fit,
@@ -31,6 +30,7 @@ from parity.schema import (
     structure_of,
 )
 from parity.settings import Settings
+from parity.spec.models import Model
 
 SCRIPT_NAME = "lme4_fit.R"
 # PARITY_LME4=recorded uses recorded references even where R is installed.
@@ -111,7 +111,7 @@ class Lme4Engine(Engine):
     kind: EngineKind = "frequentist"
     # lmer's default optimiser (nloptwrap's BOBYQA) stops at its own tolerances, at a
     # point that depends on the last bits of the criterion along its path. Measured on a
-    # regular crossed model (parity.invariance.sleepstudy_like, `(x || h)` with 5 levels
+    # regular crossed model (parity.engines.invariance.sleepstudy_like, `(x || h)` with 5 levels
     # of h): permuting the rows moved sd(h) by 1.0e-4 relative, and the same data with a
     # factor's levels in another order gave estimates 1e-11 apart in one R process and
     # 4.4e-5 apart in another, while the REML criterion stayed within 1.4e-11. A flat
@@ -132,12 +132,12 @@ class Lme4Engine(Engine):
         return None
 
     def fallback(self, model: Model, data: PreparedData, settings: Settings) -> Fit | None:
-        from parity.recorded import find_recorded
+        from parity.engines.recorded import find_recorded
 
         return find_recorded(model, data, settings)
 
     def fallback_hint(self) -> str:
-        from parity.recorded import skipped_records
+        from parity.engines.recorded import skipped_records
 
         skipped = "".join(f"; {s}" for s in skipped_records())
         return ("no recorded lme4 reference matches this model and data; install R and lme4 "

@@ -1,6 +1,6 @@
 """statsmodels: OLS for fixed-only models, MixedLM (REML) for models with grouping terms.
 
-statsmodels receives design matrices built by :mod:`parity.design` (R's coding and
+statsmodels receives design matrices built by :mod:`parity.rows.design` (R's coding and
 names), not a formula. MixedLM can fit a full covariance matrix only for the random
 terms of a single grouping factor; any other structure (crossed or nested factors,
 `||`, several blocks) is fitted as independent variance components, and the fit records
@@ -19,12 +19,11 @@ import pandas as pd
 from scipy import stats
 
 from parity import boundary
-from parity.data import PreparedData
-from parity.design import Design, build_design
 from parity.engines import engine_info
 from parity.engines.base import Engine, EngineKind, status_fit
 from parity.environment import package_versions
-from parity.models import Model
+from parity.rows.design import Design, build_design
+from parity.rows.prepare import PreparedData
 from parity.schema import (
     Diagnostics,
     Fit,
@@ -34,7 +33,8 @@ from parity.schema import (
     structure_of,
 )
 from parity.settings import Settings
-from parity.spec import RandomTerm
+from parity.spec.models import Model
+from parity.spec.spec import RandomTerm
 
 
 def group_codes(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:

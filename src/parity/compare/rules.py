@@ -16,8 +16,8 @@ from dataclasses import replace
 from typing import Any
 
 from parity.boundary import near_zero_sds, unit_corrs
+from parity.compare.tolerances import Policy
 from parity.schema import Comparison, Fit, Quantity, VarianceComponent
-from parity.tolerances import Policy
 
 # Two REML log-likelihoods closer than this are one optimum for practical purposes.
 SAME_OPTIMUM = 1e-3

@@ -53,7 +53,7 @@ def r_script(name: str = SCRIPT_NAME) -> Path:
     shipped = Path(str(resources.files("parity") / "r_scripts" / name))
     if shipped.is_file():
         return shipped
-    return Path(__file__).resolve().parents[2] / "r_scripts" / name
+    return Path(__file__).resolve().parents[3] / "r_scripts" / name
 
 
 def _read(csv: Path, sidecar: Path) -> tuple[pd.DataFrame, dict[str, tuple[str, ...]]]:

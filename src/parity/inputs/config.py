@@ -32,8 +32,8 @@ from typing import Any
 
 from parity.engines import check_engines
 from parity.errors import FormulaError, UsageError
-from parity.formula import parse_formula
-from parity.rdata import parse_r_dataset
+from parity.inputs.r_datasets import parse_r_dataset
+from parity.spec.grammar import parse_formula
 
 if sys.version_info >= (3, 11):
     import tomllib

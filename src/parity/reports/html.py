@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from parity.report_blocks import (
+from parity.reports.blocks import (
     MARKS,
     Block,
     Bullets,
@@ -24,7 +24,7 @@ from parity.report_blocks import (
     Strong,
     Table,
 )
-from parity.report_markdown import ReportData, report_blocks
+from parity.reports.markdown import ReportData, report_blocks
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;

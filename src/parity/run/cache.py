@@ -26,12 +26,12 @@ from typing import Any
 
 from parity import __version__
 from parity.atomic import write_text_atomic
-from parity.data import PreparedData
 from parity.engines import engine_info
 from parity.environment import package_versions
-from parity.models import Model
+from parity.rows.prepare import PreparedData
 from parity.schema import Fit, fit_from_dict, fit_to_dict
 from parity.settings import Settings
+from parity.spec.models import Model
 
 ENV_DIR = "PARITY_CACHE_DIR"
 FORMAT = 2  # 2: entries carry a checksum of their value
@@ -102,7 +102,7 @@ def code_fingerprint() -> str:
     """SHA-256 of parity's own Python source. A fix to how parity prepares data or reads
     an engine's results changes numbers without changing the version string, and a cache
     keyed on the version alone would hand back the old, wrong fit."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]  # the package, not run/
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         h.update(str(path.relative_to(root)).encode())

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from parity.data import PreparedData
-from parity.design import build_design
-from parity.models import Model
+from parity.rows.design import build_design
+from parity.rows.prepare import PreparedData
 from parity.schema import Fit, VarianceComponent
-from parity.spec import ModelSpec, RandomTerm, Term
+from parity.spec.models import Model
+from parity.spec.spec import ModelSpec, RandomTerm, Term
 
 INDEPENDENT = "independent"
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")

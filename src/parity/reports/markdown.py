@@ -2,7 +2,7 @@
 by side with a verdict mark against its reference, and the rows that do not agree.
 
 Reads only result records (parity.schema), never an engine library. The content is built
-as blocks (parity.report_summary) so the HTML report shows exactly the same.
+as blocks (parity.reports.summary) so the HTML report shows exactly the same.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from parity.report_blocks import (
+from parity.reports.blocks import (
     Block,
     Bullets,
     Code,
@@ -24,7 +24,7 @@ from parity.report_blocks import (
     Table,
     markdown_lines,
 )
-from parity.report_summary import (
+from parity.reports.summary import (
     matrix_blocks,
     pair_label,
     summary_blocks,

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from parity.formula import parse_formula
 from parity.schema import Fit
-from parity.spec import ModelSpec, RandomTerm, Term
+from parity.spec.grammar import parse_formula
+from parity.spec.spec import ModelSpec, RandomTerm, Term
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from parity.columns import column_hint, describe_columns, rename_advice, unusable_columns
-from parity.config import RunConfig, load_config
 from parity.errors import DataError, FormulaError, UsageError
-from parity.models import Model, make_model, seed_models, select
+from parity.inputs.config import RunConfig, load_config
+from parity.inputs.seed import seed_models
+from parity.spec.columns import column_hint, describe_columns, rename_advice, unusable_columns
+from parity.spec.models import Model, make_model, select
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def _check_categorical(frame: pd.DataFrame, categorical: Sequence[str]) -> None:
 def resolve_inputs(args: Any) -> Inputs:
     """Data and models from the parsed options (`config`, `data`, `r_dataset`,
     `formula`, `models`, `categorical`); options given beside --config override it."""
-    from parity.rdata import load_r_dataset, parse_r_dataset
+    from parity.inputs.r_datasets import load_r_dataset, parse_r_dataset
 
     config = load_config(args.config) if getattr(args, "config", None) else None
     data: Path | None = getattr(args, "data", None)
@@ -159,7 +160,7 @@ def resolve_inputs(args: Any) -> Inputs:
         frame, source = loaded.frame, loaded.name
         categorical += [c for c in loaded.factors if c not in categorical]
     else:
-        from parity.datasets import politeness
+        from parity.inputs.seed import politeness
 
         return Inputs(politeness(), [m for m in seed_models() if m.name in dict(named)],
                       "politeness (shipped)", *_config_parts(config))

@@ -11,17 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from parity.atomic import write_text_atomic
-from parity.outdir import FIGURES_DIR, REPORT_NAMES
-from parity.report_blocks import (
+from parity.reports.files import CSV, FIGURES_DIR, HTML, MARKDOWN
+from parity.reports.blocks import (
     Image,
 )
-from parity.report_csv import render_csv
-from parity.report_figures import write_figures
-from parity.report_html import render_html
-from parity.report_markdown import ReportData, render_report_markdown
+from parity.reports.csv_ import render_csv
+from parity.reports.figures import write_figures
+from parity.reports.html import render_html
+from parity.reports.markdown import ReportData, render_report_markdown
 from parity.schema import Comparison, Fit
 
-MARKDOWN, HTML, CSV = REPORT_NAMES
 
 
 def write_reports(out: Path, fits: Sequence[Fit], reference_fits: Sequence[Fit],

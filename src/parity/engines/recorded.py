@@ -21,11 +21,11 @@ from typing import Any
 
 from parity import boundary
 from parity.atomic import write_text_atomic
-from parity.data import PreparedData
 from parity.errors import DataError, UsageError
-from parity.models import Model
+from parity.rows.prepare import PreparedData
 from parity.schema import Fit, fit_from_dict, fit_to_dict
 from parity.settings import Settings
+from parity.spec.models import Model
 
 KIND = "parity-lme4-reference"
 ENV_DIRS = "PARITY_REFERENCES"

@@ -13,7 +13,7 @@ either side. This module accepts only:
 
 with NAME a plain identifier (letters, digits, underscore; starting with a letter) that
 is not a reserved word of R or Python. Bar blocks may appear only as top-level terms of
-the right-hand side. The result is a :class:`~parity.spec.ModelSpec`; every engine's
+the right-hand side. The result is a :class:`~parity.spec.spec.ModelSpec`; every engine's
 formula text is rendered from it, never copied from the input.
 """
 
@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 
 from parity.errors import FormulaError
-from parity.spec import ModelSpec, RandomTerm, Term
+from parity.spec.spec import ModelSpec, RandomTerm, Term
 
 _RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {
     "TRUE", "FALSE", "NULL", "NA", "NaN", "Inf", "if", "else", "repeat", "while",

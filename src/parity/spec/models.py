@@ -1,14 +1,13 @@
-"""The model registry: the six politeness seed models, and analysts' own formulas."""
+"""Named models: a formula as typed, its parsed spec and its categorical columns."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from parity.datasets import POLITENESS_CATEGORICAL
 from parity.errors import UsageError
-from parity.formula import parse_formula
-from parity.spec import ModelSpec
+from parity.spec.grammar import parse_formula
+from parity.spec.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -24,22 +23,6 @@ class Model:
 def make_model(name: str, formula: str, categorical: Iterable[str] = ()) -> Model:
     """Parse once; every engine works from the resulting spec."""
     return Model(name, formula, parse_formula(formula), tuple(categorical))
-
-
-_SEED_FORMULAS: tuple[tuple[str, str], ...] = (
-    ("additive", "frequency ~ gender + attitude"),
-    ("no_intercept", "frequency ~ 0 + attitude + gender"),
-    ("interaction", "frequency ~ gender * attitude"),
-    ("subject_intercept", "frequency ~ gender + attitude + (1 | subject)"),
-    ("subject_slope", "frequency ~ gender + attitude + (attitude | subject)"),
-    ("crossed_slopes",
-     "frequency ~ gender + attitude + (attitude | subject) + (attitude | scenario)"),
-)
-
-
-def seed_models() -> list[Model]:
-    """The six politeness models of the reference case, in their canonical order."""
-    return [make_model(n, f, POLITENESS_CATEGORICAL) for n, f in _SEED_FORMULAS]
 
 
 def select(models: Sequence[Model], names: Iterable[str] | None) -> list[Model]:

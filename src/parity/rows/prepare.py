@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from parity.columns import describe_columns, rename_advice, unusable_columns
-from parity.design import build_design, name_clashes
 from parity.errors import DataError
-from parity.spec import ModelSpec
-from parity.validate import check_rows
+from parity.rows.design import build_design, name_clashes
+from parity.rows.identifiable import check_rows
+from parity.spec.columns import describe_columns, rename_advice, unusable_columns
+from parity.spec.spec import ModelSpec
 
 
 @dataclass(frozen=True)

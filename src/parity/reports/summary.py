@@ -2,7 +2,7 @@
 frequentist engines agree, why they do not where they do not, and a model × pair matrix.
 
 Every sentence is counted or copied from Comparison rows, never written about specific
-numbers by hand; the summary is made of the blocks in :mod:`parity.report_blocks`.
+numbers by hand; the summary is made of the blocks in :mod:`parity.reports.blocks`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from parity.engines import ENGINE_NAMES
 from parity.engines import engine_kind as registry_kind
-from parity.report_blocks import (
+from parity.reports.blocks import (
     Block,
     Bullets,
     Heading,

@@ -1,6 +1,6 @@
 """Column names a formula can name: parity refuses the others, it never renames them.
 
-A formula names columns as plain identifiers (see :func:`parity.formula.is_plain_name`),
+A formula names columns as plain identifiers (see :func:`parity.spec.grammar.is_plain_name`),
 so `Reaction.Time` or `my col` cannot be written in one. Renaming them silently would
 make every report speak of columns the analyst's file does not have; instead, whenever a
 formula or an option fails in a way such a column explains, the error names the column
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from parity.formula import is_plain_name
+from parity.spec.grammar import is_plain_name
 
 
 def suggest_name(name: object) -> str:

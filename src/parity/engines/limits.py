@@ -1,7 +1,7 @@
 """Models an engine cannot express, refused before anything is fitted.
 
 What no engine can identify (too few rows or groups, collinear columns) is refused by
-:mod:`parity.validate`; what parity's grammar refuses never gets this far. What is left
+:mod:`parity.rows.identifiable`; what parity's grammar refuses never gets this far. What is left
 are limits of one engine that would otherwise pass unnoticed or fail late, after the
 other engines have run. They are checked only when that engine is asked for, and the
 message says how to go on: rename the column, or leave the engine out.
@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from parity.errors import UsageError
-from parity.models import Model
 from parity.settings import Settings
+from parity.spec.models import Model
 
 BAMBI_RESERVED: dict[str, str] = {
     "Intercept": "its intercept",

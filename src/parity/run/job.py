@@ -12,18 +12,19 @@ from typing import Any
 import pandas as pd
 
 from parity import __version__
-from parity.cache import FitCache
-from parity.compare import compare_all
-from parity.data import PreparedData
-from parity.engines import engine_kind
+from parity.compare.rules import compare_all
+from parity.compare.tolerances import Policy, load_policy
+from parity.engines import all_packages, engine_kind
+from parity.engines.limits import check_expressible, check_memory
+from parity.engines.recorded import check_overwrite, make_record, write_manifest, write_record
 from parity.environment import environment
 from parity.errors import FitError
-from parity.limits import check_expressible, check_memory
-from parity.models import Model
-from parity.outdir import check_writable, claimed
-from parity.partial import RESULTS_NAME, PartialResults
-from parity.recorded import check_overwrite, make_record, write_manifest, write_record
-from parity.runner import (
+from parity.rows.prepare import PreparedData
+from parity.run.cache import FitCache
+from parity.run.matched import independent_variant
+from parity.run.outdir import check_writable, claimed
+from parity.run.partial import RESULTS_NAME, PartialResults
+from parity.run.workers import (
     Outcome,
     ProgressHook,
     StartHook,
@@ -33,8 +34,7 @@ from parity.runner import (
 )
 from parity.schema import Comparison, Fit, fit_to_dict, results_document, write_json_atomic
 from parity.settings import Settings
-from parity.structure import independent_variant
-from parity.tolerances import Policy, load_policy
+from parity.spec.models import Model
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def run_job(
     """Fit every model with every engine, compare, and write the results under `out`.
 
     The fits so far are kept in results.partial.json while the run goes on
-    (:mod:`parity.partial`); results.json is written atomically when every fit is in,
+    (:mod:`parity.run.partial`); results.json is written atomically when every fit is in,
     and before the reports, so a report that fails loses nothing."""
     out = Path(out)
     policy = policy or load_policy()
@@ -94,7 +94,7 @@ def run_job(
             outcome.fits,
             comparisons,
             complete=True,
-            environment=environment([*outcome.fits, *outcome.reference_fits]),
+            environment=environment([*outcome.fits, *outcome.reference_fits], all_packages()),
             **meta,
         )
         doc["reference_fits"] = [fit_to_dict(f) for f in outcome.reference_fits]
@@ -132,7 +132,7 @@ def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
 
 
 def _write_reports(out: Path, outcome: Outcome, comparisons: list[Comparison]) -> dict[str, Path]:
-    from parity.reports import write_reports
+    from parity.reports.write import write_reports
 
     return write_reports(out, outcome.fits, outcome.reference_fits, comparisons,
                          outcome.optimum_checks)

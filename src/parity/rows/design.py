@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from parity.spec import Term
+from parity.spec.spec import Term
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parity.compare.tolerances import Policy
 from parity.errors import DataError, UsageError
 from parity.schema import SCHEMA_VERSION, Fit, comparison_from_dict, fit_from_dict
-from parity.tolerances import Policy
 
 ValueKey = tuple[str, str, str, str]            # model, engine label, quantity, term
 RowKey = tuple[str, str, str, str, str]         # model, engine, reference, quantity, term

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from parity.design import build_design
 from parity.errors import DataError
-from parity.spec import ModelSpec
+from parity.rows.design import build_design
+from parity.spec.spec import ModelSpec
 
 # R's lm() tolerance for a column that adds nothing to the ones before it (qr tol).
 ALIAS_TOL = 1e-7

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import IO
 
 from parity.errors import UsageError
+from parity.reports.files import FIGURES_DIR, REPORT_NAMES
 
 RESULTS_NAME = "results.json"
 PARTIAL_NAME = "results.partial.json"
-REPORT_NAMES = ("comparison.md", "comparison.html", "comparison.csv")
-FIGURES_DIR = "figures"
 LOCK_NAME = ".parity.lock"
 
 
