@@ -16,8 +16,8 @@ import pytest
 
 from parity.compare.tolerances import load_policy
 from parity.inputs.seed import politeness, seed_models
-from parity.run.job import compare_outcome
-from parity.run.workers import Outcome, run_models
+from parity.pipeline.job import compare_outcome
+from parity.pipeline.workers import Outcome, run_models
 from parity.schema import Comparison, Fit
 from parity.settings import Settings
 from parity.spec.models import Model

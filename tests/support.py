@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from parity.engines.invariance import Case
+from parity.pipeline.workers import _init_worker, fit_one
 from parity.rows.prepare import prepare
-from parity.run.workers import _init_worker, fit_one
 from parity.schema import Fit
 from parity.settings import Settings
 from parity.spec.models import make_model

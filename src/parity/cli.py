@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from parity.errors import ParityError, UsageError
-from parity.run.interrupt import sigterm_as_interrupt
-from parity.run.partial import PARTIAL_NAME
+from parity.pipeline.interrupt import sigterm_as_interrupt
+from parity.pipeline.partial import PARTIAL_NAME
 
 if TYPE_CHECKING:
 
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from parity.inputs.resolve import resolve_inputs
-    from parity.run.job import record_job
+    from parity.pipeline.job import record_job
     from parity.settings import Settings
 
     inputs = resolve_inputs(args)
@@ -123,9 +123,9 @@ def _inputs_for_run(args: argparse.Namespace) -> Inputs:
 def cmd_run(args: argparse.Namespace) -> int:
     from parity.compare.tolerances import load_policy
     from parity.engines import ENGINE_NAMES
-    from parity.run.cache import FitCache
-    from parity.run.job import run_job
-    from parity.run.progress import Progress
+    from parity.pipeline.cache import FitCache
+    from parity.pipeline.job import run_job
+    from parity.pipeline.progress import Progress
     from parity.settings import Settings
 
     inputs = _inputs_for_run(args)

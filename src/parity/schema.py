@@ -111,7 +111,7 @@ class Fit:
 
     @property
     def from_cache(self) -> bool:
-        """Read from parity's fit cache instead of fitted in this run (parity.run.cache)."""
+        """Read from parity's fit cache instead of fitted in this run (parity.pipeline.cache)."""
         return bool(self.provenance.settings.get("cache", {}).get("hit"))
 
     @property
@@ -259,11 +259,48 @@ def results_document(
     return doc
 
 
+@dataclass(frozen=True)
+class RunResults:
+    """One record of a run: what results.json holds, and what the reports, `parity diff`,
+    `assert_parity` and the Python API read. `meta` carries the run's description
+    (versions, settings, tolerance sources, models, environment) in results.json's
+    layout; optimum checks are the dicts results.json has always held."""
+
+    fits: tuple[Fit, ...]
+    comparisons: tuple[Comparison, ...] = ()
+    reference_fits: tuple[Fit, ...] = ()
+    optimum_checks: tuple[dict[str, Any], ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """results.json's layout (the fields in the order the file has always had)."""
+        doc = results_document(list(self.fits), list(self.comparisons),
+                               complete=self.complete, **self.meta)
+        doc["reference_fits"] = [fit_to_dict(f) for f in self.reference_fits]
+        doc["optimum_checks"] = [dict(c) for c in self.optimum_checks]
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> RunResults:
+        """A results.json document back into the record (KeyError/TypeError when it is
+        not one: callers turn those into one-line errors)."""
+        known = {"schema_version", "complete", "fits", "comparisons", "reference_fits",
+                 "optimum_checks"}
+        return cls(
+            fits=tuple(fit_from_dict(f) for f in doc.get("fits") or []),
+            comparisons=tuple(comparison_from_dict(c) for c in doc.get("comparisons") or []),
+            reference_fits=tuple(fit_from_dict(f) for f in doc.get("reference_fits") or []),
+            optimum_checks=tuple(dict(c) for c in doc.get("optimum_checks") or []),
+            meta={k: v for k, v in doc.items() if k not in known},
+            complete=bool(doc.get("complete", True)),
+        )
+
+    def write(self, path: Path) -> Path:
+        write_json_atomic(path, self.to_dict())
+        return Path(path)
+
+
 def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     """results.json, written atomically; NaN is refused rather than written as invalid JSON."""
     write_text_atomic(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
-
-
-def read_results(path: Path) -> tuple[dict[str, Any], list[Fit]]:
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    return doc, [fit_from_dict(f) for f in doc.get("fits", [])]

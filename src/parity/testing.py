@@ -137,25 +137,23 @@ def _compare(formula: str, data: pd.DataFrame | str | Path, categorical: Iterabl
              settings: Settings) -> list[Comparison]:
     """The rows of `engines` against `reference`; AssertionError when a fit did not run."""
     from parity.compare.tolerances import load_policy
-    from parity.engines.limits import check_memory
-    from parity.run.job import compare_outcome
-    from parity.run.workers import run_models
+    from parity.pipeline.job import execute
     from parity.spec.models import make_model
 
     model = make_model("assert_parity", formula, categorical or ())
     frame = _frame(data, [*model.categorical, *model.spec.grouping_factors])
-    check_memory([model], frame, (reference, *engines), settings)
     policy = load_policy()
     if rtol is not None or atol is not None:
         policy = policy.with_override("estimate", rtol, atol)
-    outcome = run_models([model], frame, tuple(dict.fromkeys((reference, *engines))), settings)
-    not_ok = [f for f in outcome.fits if f.status != "ok"]
+    # The one pipeline, with the CLI's up-front checks (Bambi's reserved names, memory).
+    results = execute([model], frame, tuple(dict.fromkeys((reference, *engines))), settings,
+                      policy)
+    not_ok = [f for f in results.fits if f.status != "ok"]
     if not_ok:
         raise ParityFitError(f"parity: not every fit ran for {formula!r}:\n" + "\n".join(
             f"  {f.engine}: {f.status}: {f.reason or 'no reason recorded'}" for f in not_ok))
     refs = {reference, f"{reference}:independent"}
-    return [r for r in compare_outcome(outcome, policy)
-            if r.engine in engines and r.reference in refs]
+    return [r for r in results.comparisons if r.engine in engines and r.reference in refs]
 
 
 def _failure(formula: str, engines: tuple[str, ...], reference: str,

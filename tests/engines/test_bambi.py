@@ -6,7 +6,7 @@ import pytest
 
 from conftest import SEED_NAMES, need
 from parity.inputs.seed import politeness, seed_models
-from parity.run.workers import run_fits
+from parity.pipeline.workers import run_fits
 from parity.schema import Fit
 from parity.settings import Settings
 from parity.spec.models import select

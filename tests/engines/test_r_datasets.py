@@ -14,8 +14,8 @@ import pytest
 from conftest import need
 from parity.compare.tolerances import load_policy
 from parity.inputs.r_datasets import RDataset, load_r_dataset
-from parity.run.job import compare_outcome
-from parity.run.workers import Outcome, run_models
+from parity.pipeline.job import compare_outcome
+from parity.pipeline.workers import Outcome, run_models
 from parity.schema import Comparison
 from parity.settings import Settings
 from parity.spec.models import make_model

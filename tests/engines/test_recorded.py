@@ -12,8 +12,8 @@ import pytest
 from conftest import SEED_NAMES, need
 from parity.engines.recorded import find_recorded, record_name, shipped_dir
 from parity.inputs.seed import politeness, seed_models
+from parity.pipeline.job import record_job
 from parity.rows.prepare import prepare
-from parity.run.job import record_job
 from parity.settings import Settings
 from parity.spec.models import make_model
 

@@ -18,8 +18,8 @@ from parity.engines.invariance import sleepstudy_like
 from parity.errors import DataError
 from parity.inputs.resolve import read_csv
 from parity.inputs.seed import politeness, seed_models
-from parity.run.cache import FitCache
-from parity.run.workers import run_models
+from parity.pipeline.cache import FitCache
+from parity.pipeline.workers import run_models
 from parity.settings import Settings
 from parity.spec.models import make_model, select
 
@@ -111,7 +111,7 @@ def test_cache_entry_with_nan_estimates_is_a_miss(tmp_path: Path) -> None:
     (entry,) = (tmp_path / "fits").glob("*.json")
     doc = json.loads(entry.read_text())
     doc["value"]["fixed_effects"][0]["estimate"] = None
-    from parity.run.cache import _checksum
+    from parity.pipeline.cache import _checksum
 
     doc["sha256"] = _checksum(doc["value"])  # a well-formed entry of a bad fit
     entry.write_text(json.dumps(doc))
@@ -126,8 +126,9 @@ def test_a_fifo_as_cache_entry_does_not_hang(tmp_path: Path) -> None:
     (entry,) = (tmp_path / "fits").glob("*.json")
     entry.unlink()
     os.mkfifo(entry)
-    code = ("from pathlib import Path; from parity.run.cache import FitCache; "
-            "from parity.run.workers import run_models; from parity.spec.models import select; "
+    code = ("from pathlib import Path; from parity.pipeline.cache import FitCache; "
+            "from parity.pipeline.workers import run_models; "
+            "from parity.spec.models import select; "
             "from parity.inputs.seed import politeness, seed_models; from parity.settings import "
             f"Settings; f = run_models(select(seed_models(), ['additive']), politeness(), "
             f"['statsmodels'], Settings(), cache=FitCache(Path({str(tmp_path)!r}))).fits[0];"

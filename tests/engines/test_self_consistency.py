@@ -13,7 +13,7 @@ from parity.compare.rules import compare_all
 from parity.compare.tolerances import load_policy
 from parity.engines import engine_kind
 from parity.engines.invariance import sleepstudy_like
-from parity.run.workers import run_models
+from parity.pipeline.workers import run_models
 from parity.settings import Settings
 from parity.spec.models import make_model
 

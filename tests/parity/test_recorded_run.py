@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from parity.inputs.seed import politeness, seed_models
-from parity.run.job import run_job
+from parity.pipeline.job import run_job
 from parity.settings import Settings
 from parity.spec.models import select
 

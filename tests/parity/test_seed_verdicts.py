@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import SEED_NAMES, need
-from parity.run.workers import Outcome
+from parity.pipeline.workers import Outcome
 from parity.schema import Comparison
 
 SAME_MODEL = ["additive", "no_intercept", "interaction", "subject_intercept"]

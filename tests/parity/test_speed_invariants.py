@@ -9,8 +9,8 @@ import pytest
 
 from conftest import need
 from parity.inputs.seed import politeness, seed_models
-from parity.run.cache import FitCache
-from parity.run.workers import run_models
+from parity.pipeline.cache import FitCache
+from parity.pipeline.workers import run_models
 from parity.schema import Fit
 from parity.settings import Settings
 from parity.spec.models import select

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from parity.run.progress import Progress
+from parity.pipeline.progress import Progress
 from parity.schema import Fit, Provenance
 
 

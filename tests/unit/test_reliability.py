@@ -47,7 +47,7 @@ def test_coefficient_name_clash_is_refused_naming_both_sources() -> None:
 # 7. The output directory: a lock, and no leftovers --------------------------------------
 
 def test_a_held_output_directory_is_refused(tmp_path: Path) -> None:
-    from parity.run.outdir import claimed
+    from parity.pipeline.outdir import claimed
 
     with claimed(tmp_path), pytest.raises(UsageError, match="another parity run"), \
             claimed(tmp_path):
@@ -57,7 +57,7 @@ def test_a_held_output_directory_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_new_run_removes_the_old_runs_reports(tmp_path: Path) -> None:
-    from parity.run.outdir import claimed
+    from parity.pipeline.outdir import claimed
 
     for name in ("results.json", "comparison.md", "comparison.html", "comparison.csv"):
         (tmp_path / name).write_text("old")
@@ -270,7 +270,7 @@ def test_workers_ignore_sigint() -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from parity.run.workers import _init_worker
+    from parity.pipeline.workers import _init_worker
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker, initargs=(None, 1)) as pool:
@@ -283,7 +283,7 @@ def test_a_worker_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "parent.py"
     script.write_text(
         "import os, time\n"
-        "from parity.run.workers import _Pools\n"
+        "from parity.pipeline.workers import _Pools\n"
         "if __name__ == '__main__':\n"
         "    pools = _Pools(1, None, 1)\n"
         "    pid = pools.get('statsmodels').submit(os.getpid).result()\n"
@@ -312,7 +312,7 @@ def test_a_worker_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
 
 def test_r_fingerprint_is_read_from_disk_on_a_warm_run(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from parity.run import cache
+    from parity.pipeline import cache
 
     fake = tmp_path / "bin" / "Rscript"
     fake.parent.mkdir()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from parity.run.outdir import PARTIAL_NAME, RESULTS_NAME
+from parity.pipeline.outdir import PARTIAL_NAME, RESULTS_NAME
 from parity.schema import Fit, results_document, write_json_atomic
 
 __all__ = ["PARTIAL_NAME", "RESULTS_NAME", "PartialResults"]

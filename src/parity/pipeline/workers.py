@@ -5,12 +5,12 @@ Embedded R and JAX in one process are reported to fight over threads and signals
 that import only its own library and start it once (one embedded R per worker), fitting
 every model asked of them. Bambi, which dominates the run time, gets up to `jobs` workers
 so that its models sample on every core; lme4 and statsmodels get one each and finish in
-seconds. Fits found in the cache (:mod:`parity.run.cache`) are not sent to any worker, and a
+seconds. Fits found in the cache (:mod:`parity.pipeline.cache`) are not sent to any worker, and a
 pool is started only for an engine with something left to fit, so a warm rerun starts
 no R and no JAX. A worker that dies takes down only the fits it held, recorded as failed.
 
 Beside the fits asked for, the lme4 worker refits models with independent random
-coefficients where another engine fitted them that way (:mod:`parity.run.matched`), and
+coefficients where another engine fitted them that way (:mod:`parity.pipeline.matched`), and
 evaluates statsmodels' mixed-model solutions under lme4's REML criterion, so the
 comparison can say which optimum is better.
 """
@@ -35,9 +35,9 @@ import pandas as pd
 from parity.compare.rules import SAME_OPTIMUM
 from parity.engines import Engine, check_engine, engine_info, engine_kind, load_engine
 from parity.engines.base import status_fit
+from parity.pipeline.cache import FitCache, key_material
+from parity.pipeline.matched import Variant, independent_variant, read_back
 from parity.rows.prepare import PreparedData, prepare
-from parity.run.cache import FitCache, key_material
-from parity.run.matched import Variant, independent_variant, read_back
 from parity.schema import Fit
 from parity.settings import Settings
 from parity.spec.models import Model

@@ -1,0 +1,164 @@
+"""parity from Python: `parity.run(...)` in a notebook, `parity.load(...)` of a results.json.
+
+A :class:`Run` wraps the one record of a run (:class:`~parity.schema.RunResults`): its
+fits and comparison rows as pandas DataFrames, the summary matrix, an HTML view for
+Jupyter, and the same files the CLI writes. It goes through the same pipeline as the CLI
+and `assert_parity` (:func:`parity.pipeline.job.execute`), so it gets the same up-front checks.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from parity.errors import DataError
+from parity.schema import SCHEMA_VERSION, RunResults
+
+
+class Run:
+    """The result of one run: `fits` and `comparisons` as DataFrames, `matrix()`,
+    `report(dir)`, `to_json(path)`; `results` is the underlying record."""
+
+    def __init__(self, results: RunResults) -> None:
+        self.results = results
+
+    @property
+    def fits(self) -> pd.DataFrame:
+        """One row per fit: model, engine, status, reason, counts, diagnostics, source."""
+        rows = []
+        for f in self.results.fits:
+            d = f.diagnostics
+            rows.append({
+                "model": f.model, "engine": f.label, "status": f.status, "reason": f.reason,
+                "n_obs": f.n_obs, "n_dropped": f.n_dropped, "converged": d.converged,
+                "singular": d.singular, "r_hat_max": d.r_hat_max,
+                "ess_bulk_min": d.ess_bulk_min, "divergences": d.divergences,
+                "source": ("recorded" if f.is_recorded else "cache" if f.from_cache
+                           else "fit"),
+                "formula": f.formula,
+            })
+        return pd.DataFrame(rows)
+
+    @property
+    def estimates(self) -> pd.DataFrame:
+        """One row per fixed effect and variance component of every fit (tidy)."""
+        rows: list[dict[str, Any]] = []
+        for f in self.results.fits:
+            for fe in f.fixed_effects:
+                rows.append({"model": f.model, "engine": f.label, "quantity": "estimate",
+                             "group": None, "term": fe.term, "estimate": fe.estimate,
+                             "std_error": fe.std_error, "lower": fe.lower, "upper": fe.upper})
+            for v in f.variance_components:
+                rows.append({"model": f.model, "engine": f.label, "quantity": v.kind,
+                             "group": v.group, "term": v.label, "estimate": v.estimate,
+                             "std_error": v.std_error, "lower": v.lower, "upper": v.upper})
+        return pd.DataFrame(rows)
+
+    @property
+    def comparisons(self) -> pd.DataFrame:
+        """One row per comparison row, as in comparison.csv."""
+        columns = ["model", "engine", "reference", "quantity", "term", "value",
+                   "reference_value", "tolerance", "verdict", "reason", "group"]
+        return pd.DataFrame([asdict(c) for c in self.results.comparisons], columns=columns)
+
+    def matrix(self) -> pd.DataFrame:
+        """The summary matrix: one row per model (and all models), one column per engine
+        pair, each cell `agree/comparable` (with the not-comparable count)."""
+        from parity.reports.summary import summary_matrix
+
+        models = [m["model"] for m in self.results.meta.get("models", [])]
+        header, body = summary_matrix(self.results.comparisons, models)
+        return pd.DataFrame([row[1:] for row in body], columns=header[1:],
+                            index=pd.Index([row[0] for row in body], name=header[0]))
+
+    def verdicts(self) -> dict[str, int]:
+        """How many rows agree, disagree and are not comparable."""
+        out = {"agree": 0, "disagree": 0, "not_comparable": 0}
+        for c in self.results.comparisons:
+            out[c.verdict] += 1
+        return out
+
+    def _repr_html_(self) -> str:
+        counts = self.verdicts()
+        failed = [f"{f.model} / {f.label}: {f.status}" for f in self.results.fits
+                  if f.status != "ok"]
+        head = (f"<p><b>parity</b>: {len(self.results.fits)} fits; "
+                f"{counts['agree']} rows agree, {counts['disagree']} disagree, "
+                f"{counts['not_comparable']} not comparable.</p>")
+        if failed:
+            head += "<p>Not fitted: " + html.escape("; ".join(failed)) + "</p>"
+        return head + self.matrix().to_html(escape=True)
+
+    def __repr__(self) -> str:
+        counts = self.verdicts()
+        return (f"<parity.Run: {len(self.results.fits)} fits, {counts['agree']} agree, "
+                f"{counts['disagree']} disagree, {counts['not_comparable']} not comparable>")
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write results.json (the CLI's layout) to `path`."""
+        return self.results.write(Path(path))
+
+    def report(self, directory: str | Path) -> dict[str, Path]:
+        """Write results.json and the CLI's reports (Markdown, HTML, CSV, figures) under
+        `directory`; return their paths by kind."""
+        from parity.pipeline.job import write_run_reports
+        from parity.pipeline.outdir import RESULTS_NAME, claimed
+
+        with claimed(Path(directory)) as out:
+            paths = {"results": self.to_json(out / RESULTS_NAME)}
+            paths.update(write_run_reports(out, self.results))
+        return paths
+
+
+def _named(formulas: str | Sequence[str] | Mapping[str, str]) -> list[tuple[str, str]]:
+    if isinstance(formulas, str):
+        return [("m1", formulas)]
+    if isinstance(formulas, Mapping):
+        return [(str(k), str(v)) for k, v in formulas.items()]
+    return [(f"m{i}", str(f)) for i, f in enumerate(formulas, start=1)]
+
+
+def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | str | Path,
+        categorical: Iterable[str] | None = None, engines: Sequence[str] | None = None, *,
+        tolerances: str | Path | None = None, cache: bool = True,
+        **sampler_settings: Any) -> Run:
+    """Fit `formulas` on `data` with `engines` (default: every registered engine) and
+    compare them, as `parity run` does, without writing anything.
+
+    `formulas` is one formula, a list (named m1, m2, …) or a `{name: formula}` mapping;
+    `data` a DataFrame or a CSV path; sampler settings (`draws`, `tune`, `chains`, `seed`,
+    `target_accept`, `interval`) are checked like the CLI's options."""
+    from parity.compare.tolerances import load_policy
+    from parity.engines import ENGINE_NAMES
+    from parity.pipeline.cache import FitCache
+    from parity.pipeline.job import execute
+    from parity.spec.models import make_model
+    from parity.testing import _frame, settings_from
+
+    cats = tuple(categorical or ())
+    models = [make_model(name, text, cats) for name, text in _named(formulas)]
+    grouping = [g for m in models for g in m.spec.grouping_factors]
+    frame = _frame(data, [*cats, *grouping])
+    settings = settings_from(sampler_settings)
+    policy = load_policy(Path(tolerances) if tolerances is not None else None)
+    results = execute(models, frame, tuple(engines or ENGINE_NAMES), settings, policy,
+                      FitCache(enabled=cache))
+    return Run(results)
+
+
+def load(path: str | Path) -> Run:
+    """A results.json (or the directory holding one) written by `parity run` or
+    `Run.to_json`, back into a :class:`Run`."""
+    from parity.compare.diff import load_results
+
+    doc = load_results(Path(path))
+    try:
+        return Run(RunResults.from_dict(doc))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataError(f"{str(path)!r} is not a well-formed parity results file "
+                        f"(schema {SCHEMA_VERSION}): {type(exc).__name__}: {exc}") from None

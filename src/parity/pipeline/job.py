@@ -1,0 +1,174 @@
+"""One run: check, fit, compare (:func:`execute`, in memory), then write results.json and
+the reports (:func:`run_job`). The CLI, `assert_parity` and the Python API all go through
+:func:`execute`, so there is one pipeline."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from parity import __version__
+from parity.compare.rules import compare_all
+from parity.compare.tolerances import Policy, load_policy
+from parity.engines import all_packages, check_engines, engine_kind
+from parity.engines.limits import check_expressible, check_memory
+from parity.engines.recorded import check_overwrite, make_record, write_manifest, write_record
+from parity.environment import environment
+from parity.errors import FitError
+from parity.pipeline.cache import FitCache
+from parity.pipeline.matched import independent_variant
+from parity.pipeline.outdir import check_writable, claimed
+from parity.pipeline.partial import RESULTS_NAME, PartialResults
+from parity.pipeline.workers import (
+    Outcome,
+    ProgressHook,
+    StartHook,
+    fit_many,
+    prepare_all,
+    run_models,
+)
+from parity.rows.prepare import PreparedData
+from parity.schema import Comparison, Fit, RunResults
+from parity.settings import Settings
+from parity.spec.models import Model
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """A run written to disk: its record, and where its files are."""
+
+    results: RunResults
+    results_path: Path
+    reports: dict[str, Path]
+
+    @property
+    def fits(self) -> tuple[Fit, ...]:
+        return self.results.fits
+
+    @property
+    def comparisons(self) -> tuple[Comparison, ...]:
+        return self.results.comparisons
+
+
+def compare_outcome(outcome: Outcome, policy: Policy) -> list[Comparison]:
+    return compare_all(outcome.fits, outcome.reference_fits, policy, engine_kind,
+                       outcome.optimum_checks)
+
+
+def execute(
+    models: Sequence[Model],
+    frame: pd.DataFrame,
+    engines: Sequence[str],
+    settings: Settings,
+    policy: Policy | None = None,
+    cache: FitCache | None = None,
+    jobs: int | None = None,
+    on_fit: ProgressHook | None = None,
+    on_start: StartHook | None = None,
+    before_fitting: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResults:
+    """The one pipeline, in memory: every up-front check, the fits, the comparison.
+
+    The CLI (through :func:`run_job`), `assert_parity` and the Python API all run this,
+    so each gets the same checks: engines an analyst's model cannot be fitted with, the
+    memory the draws need, and the data, all before anything is fitted.
+    `before_fitting` hears the run's description once the checks have passed."""
+    policy = policy or load_policy()
+    check_engines(engines)
+    check_expressible(models, engines)
+    check_memory(models, frame, engines, settings, jobs or 1)
+    prepared = prepare_all(models, frame)
+    meta: dict[str, Any] = dict(
+        parity_version=__version__,
+        python_version=platform.python_version(),
+        settings=settings.as_dict(),
+        tolerance_sources=list(policy.sources),
+        models=[{"model": m.name, "formula": m.formula,
+                 "engine_formula": m.spec.lme4_formula(),
+                 "categorical": list(m.categorical)} for m in models],
+    )
+    if before_fitting is not None:
+        before_fitting(meta)
+    outcome = run_models(models, frame, engines, settings, on_fit=on_fit, cache=cache,
+                         jobs=jobs, on_start=on_start, prepared=prepared)
+    comparisons = compare_outcome(outcome, policy)
+    env = environment([*outcome.fits, *outcome.reference_fits], all_packages())
+    return RunResults(tuple(outcome.fits), tuple(comparisons),
+                      tuple(outcome.reference_fits), tuple(outcome.optimum_checks),
+                      {"environment": env, **meta})
+
+
+def run_job(
+    models: Sequence[Model],
+    frame: pd.DataFrame,
+    engines: Sequence[str],
+    settings: Settings,
+    out: Path,
+    on_fit: ProgressHook | None = None,
+    policy: Policy | None = None,
+    cache: FitCache | None = None,
+    jobs: int | None = None,
+    on_start: StartHook | None = None,
+) -> JobResult:
+    """:func:`execute`, writing the results and reports under `out`.
+
+    Bad input is refused before `out` is touched. The fits so far are kept in
+    results.partial.json while the run goes on (:mod:`parity.pipeline.partial`); results.json
+    is written atomically when every fit is in, and before the reports, so a report that
+    fails loses nothing."""
+    out = Path(out)
+    with ExitStack() as stack:
+        partial: list[PartialResults] = []
+
+        def claim(meta: dict[str, Any]) -> None:
+            stack.enter_context(claimed(out))
+            partial.append(PartialResults(out, meta, then=on_fit))
+
+        def on_partial(fit: Fit) -> None:
+            partial[0](fit)
+
+        results = execute(models, frame, engines, settings, policy, cache, jobs,
+                          on_fit=on_partial, on_start=on_start, before_fitting=claim)
+        results_path = results.write(out / RESULTS_NAME)
+        partial[0].finish()
+        reports = write_run_reports(out, results)
+    return JobResult(results, results_path, reports)
+
+
+def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
+               out: Path) -> list[Path]:
+    """Fit every model (and its matched-structure refit) with live lme4 and store each
+    result as a recorded reference under `out`."""
+    prepared = prepare_all(models, frame)
+    jobs: list[tuple[Model, PreparedData, str | None]] = []
+    for m in models:
+        jobs.append((m, prepared[m.name], None))
+        refit = independent_variant(m, prepared[m.name])
+        if refit is not None:
+            jobs.append((refit.model, refit.data, refit.name))
+    check_writable(out)
+    for model, data, variant in jobs:
+        check_overwrite(out, model, data, settings, variant)
+    fits = fit_many("lme4", [(m, d) for m, d, _ in jobs], settings)
+    paths = []
+    for (model, data, variant), fit in zip(jobs, fits, strict=True):
+        if fit.status != "ok" or fit.is_recorded:
+            why = "it is itself a recorded reference" if fit.is_recorded else fit.reason
+            raise FitError(f"cannot record lme4 for {model.name}: {why} (recording needs R)")
+        paths.append(write_record(out, make_record(model, data, settings, fit, variant)))
+    write_manifest(out)
+    return paths
+
+
+def write_run_reports(out: Path, results: RunResults) -> dict[str, Path]:
+    """The reports of a run record under `out` (Markdown, HTML, CSV, figures)."""
+    from parity.reports import write_reports
+
+    return write_reports(out, results.fits, results.reference_fits, results.comparisons,
+                         results.optimum_checks)
