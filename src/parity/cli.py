@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true",
                      help="refit everything; neither read nor write the fit cache")
     run.add_argument("--jobs", type=int, default=None,
-                     help="worker processes for Bambi (default: one per core; 1 uses "
-                          "the least memory)")
+                     help="worker processes for Bambi (default: 1, whose chains run in "
+                          "parallel on every core; more fit models side by side, at one "
+                          "JAX runtime's memory each)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     record = sub.add_parser(
@@ -109,6 +110,8 @@ def _inputs_for_run(args: argparse.Namespace) -> Inputs:
     from parity.inputs.resolve import resolve_inputs
 
     check_engines(args.engines or ())
+    if getattr(args, "jobs", None) is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed",
                                                "target_accept")
                  if getattr(args, k) is not None}
@@ -135,8 +138,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                          overrides_source=inputs.tolerances_source)
     engines = args.engines or list(inputs.engines or ENGINE_NAMES)
 
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
     with Progress(quiet=args.quiet) as progress:
         result = run_job(models, frame, engines, settings, args.out, on_fit=progress.done,
                          policy=policy, cache=FitCache(enabled=not args.no_cache),

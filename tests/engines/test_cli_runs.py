@@ -1,6 +1,5 @@
-"""Whole runs through the command line: a failed fit exits 1 and keeps the rest, an
-interrupted run leaves no results.json or a complete one, and the R script refuses
-injected formulas on its own."""
+"""Whole runs through the command line: failed fits exit 1 and are kept, with their
+reasons, and an interrupted run leaves no results.json or a complete one."""
 
 from __future__ import annotations
 

@@ -1,18 +1,20 @@
 """Fitting many models with many engines in worker processes, reusing cached fits.
 
 Embedded R and JAX in one process are reported to fight over threads and signals
-(rpy2 issues #585, #961), so no process ever holds both: each engine gets spawned workers
-that import only its own library and start it once (one embedded R per worker), fitting
-every model asked of them. Bambi, which dominates the run time, gets up to `jobs` workers
-so that its models sample on every core; lme4 and statsmodels get one each and finish in
-seconds. Fits found in the cache (:mod:`parity.pipeline.cache`) are not sent to any worker, and a
-pool is started only for an engine with something left to fit, so a warm rerun starts
-no R and no JAX. A worker that dies takes down only the fits it held, recorded as failed.
+(rpy2 issues #585, #961), so no process ever holds both: each worker group of the
+registry gets spawned workers that import only its own libraries and start them once
+(one embedded R per worker), fitting every model asked of them. lme4 and statsmodels
+share one worker and finish in seconds; Bambi, which dominates the run time, gets its
+own (up to `jobs` of them), whose chains sample on every core. Fits found in the cache
+(:mod:`parity.pipeline.cache`) are not sent to any worker, and a pool is started only
+for an engine with something left to fit, so a warm rerun starts no R and no JAX. A
+worker that dies takes down only the fits it held, recorded as failed.
 
 Beside the fits asked for, the lme4 worker refits models with independent random
-coefficients where another engine fitted them that way (:mod:`parity.pipeline.matched`), and
-evaluates statsmodels' mixed-model solutions under lme4's REML criterion, so the
-comparison can say which optimum is better.
+coefficients where another engine fitted them that way (:mod:`parity.pipeline.matched`),
+and evaluates the other frequentist engines' mixed-model solutions under lme4's REML
+criterion, so the comparison can say which optimum is better, or that an engine's
+estimates contradict its own variance components.
 """
 
 from __future__ import annotations

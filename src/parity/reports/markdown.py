@@ -2,7 +2,7 @@
 by side with a verdict mark against its reference, and the rows that do not agree.
 
 Reads only result records (parity.schema), never an engine library. The content is built
-as blocks (parity.reports.summary) so the HTML report shows exactly the same.
+as blocks (parity.reports.blocks) so the HTML report shows exactly the same.
 """
 
 from __future__ import annotations
