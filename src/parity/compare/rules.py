@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from parity.boundary import near_zero_sds, unit_corrs
@@ -138,17 +138,45 @@ def _few_groups(fit: Fit) -> str:
     return f"; with {', '.join(parts)} the posterior integrates over uncertain variances"
 
 
+@dataclass(frozen=True)
+class _Pair:
+    """One engine against one reference, and what explains their differences."""
+
+    fit: Fit
+    ref: Fit
+    policy: Policy
+    kf: str
+    kr: str
+    structure: str | None
+    optimum: str | None
+    singular: list[str]
+
+    @property
+    def bayes(self) -> bool:
+        return self.kf == "bayesian" or self.kr == "bayesian"
+
+
 def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
                  checks: Sequence[OptimumCheck] = ()) -> list[Comparison]:
     """Every fixed effect and variance component of `fit` against `ref`."""
     kf, kr = kind_of(fit.engine), kind_of(ref.engine)
     bayes = kf == "bayesian" or kr == "bayesian"
-    structure = _structure_note(fit, ref)
-    optimum = None if bayes else _optimum_note(checks, fit, ref)
+    pair = _Pair(fit, ref, policy, kf, kr, _structure_note(fit, ref),
+                 None if bayes else _optimum_note(checks, fit, ref),
+                 [f.label for f in (ref, fit) if f.diagnostics.singular])
+    rows = _fixed_rows(pair) + _component_rows(pair)
     broken = "; ".join(n for f in (fit, ref) if (n := inconsistency(checks, f, policy)))
-    singular = [f.label for f in (ref, fit) if f.diagnostics.singular]
-    rows: list[Comparison] = []
+    if broken:
+        # Numbers that contradict themselves explain a gap before any method does.
+        rows = [replace(r, reason=broken) if r.verdict == "disagree" else r for r in rows]
+    return rows
 
+
+def _fixed_rows(p: _Pair) -> list[Comparison]:
+    """An estimate row and an SE row per coefficient."""
+    fit, ref, policy, kf, kr = p.fit, p.ref, p.policy, p.kf, p.kr
+    bayes, structure, optimum, singular = p.bayes, p.structure, p.optimum, p.singular
+    rows: list[Comparison] = []
     terms = list(dict.fromkeys([f.term for f in ref.fixed_effects] +
                                [f.term for f in fit.fixed_effects]))
     for term in terms:
@@ -184,7 +212,14 @@ def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
         else:
             why = structure or optimum or f"SEs differ by a factor {ratio:.4f}"
         rows.append(_row(fit, ref, "std_error", term, None, a.std_error, b.std_error, tol, why))
+    return rows
 
+
+def _component_rows(p: _Pair) -> list[Comparison]:
+    """A row per SD and correlation that either fit has."""
+    fit, ref, policy, kf, kr = p.fit, p.ref, p.policy, p.kf, p.kr
+    bayes, optimum = p.bayes, p.optimum
+    rows: list[Comparison] = []
     keys = list(dict.fromkeys((v.group, v.term, v.term2, v.kind)
                               for f in (ref, fit) for v in f.variance_components))
     for group, t1, t2, kind in keys:
@@ -228,9 +263,6 @@ def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
         else:
             why = optimum or f"differs by {abs(value - ref_value):.3g}"
         rows.append(_row(fit, ref, quantity, label, group, value, ref_value, tol, why))
-    if broken:
-        # Numbers that contradict themselves explain a gap before any method does.
-        rows = [replace(r, reason=broken) if r.verdict == "disagree" else r for r in rows]
     return rows
 
 

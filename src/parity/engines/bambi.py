@@ -94,6 +94,43 @@ def _coords(da: Any) -> list[tuple[str | None, np.ndarray]]:
     ]
 
 
+def _fixed_effects(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]],
+                   interval: float) -> list[FixedEffect]:
+    """Posterior mean, SD and interval of every coefficient, under lme4's names."""
+    fixed: list[FixedEffect] = []
+    if spec.intercept:
+        s = summarize(post["Intercept"].values, interval)
+        fixed.append(FixedEffect("(Intercept)", s.mean, s.sd, s.lower, s.upper))
+    for term in spec.fixed:
+        for coord, arr in _coords(post[term.label]):
+            s = summarize(arr, interval)
+            fixed.append(FixedEffect(_canonical(term, coord, levels), s.mean, s.sd,
+                                     s.lower, s.upper))
+    return fixed
+
+
+def _components(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]],
+                interval: float) -> list[VarianceComponent]:
+    """Every group-level SD (Bambi's `expr|group_sigma`) and the residual SD."""
+    components: list[VarianceComponent] = []
+    for block in spec.random:
+        entries = ([("1", None)] if block.intercept else []) + [
+            (t.label, t) for t in block.terms
+        ]
+        for expr, t in entries:
+            var = f"{expr}|{block.group_label}_sigma"
+            for coord, arr in _coords(post[var]):
+                s = summarize(arr, interval)
+                term_name = "(Intercept)" if t is None else _canonical(t, coord, levels)
+                components.append(VarianceComponent(block.group_label, term_name, None,
+                                                    "sd", s.mean, s.sd, s.lower, s.upper))
+    sigma_name = "sigma" if "sigma" in post else f"{spec.response}_sigma"
+    s = summarize(post[sigma_name].values, interval)
+    components.append(VarianceComponent("Residual", None, None, "sd", s.mean, s.sd,
+                                        s.lower, s.upper))
+    return components
+
+
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
@@ -167,61 +204,13 @@ class BambiEngine(Engine):
 
     def _to_fit(self, model: Model, data: PreparedData, settings: Settings, idata: Any,
                 bmodel: Any, seconds: float, notes: list[str]) -> Fit:
+        """The draws as parity's record: summaries under lme4's names, diagnostics from
+        the draws, and the sampler settings read back from the fit."""
         spec = model.spec
         post = idata.posterior
-        levels = data.levels
-        rhats: list[float] = []
-        esses: list[float] = []
-        for name in post.data_vars:
-            da = post[name]
-            flat = np.asarray(da.transpose("chain", "draw", ...).values)
-            flat = flat.reshape(flat.shape[0], flat.shape[1], -1)
-            for k in range(flat.shape[2]):
-                rhats.append(rhat(flat[:, :, k]))
-                esses.append(ess_bulk(flat[:, :, k]))
-
-        fixed: list[FixedEffect] = []
-        if spec.intercept:
-            s = summarize(post["Intercept"].values, settings.interval)
-            fixed.append(FixedEffect("(Intercept)", s.mean, s.sd, s.lower, s.upper))
-        for term in spec.fixed:
-            for coord, arr in _coords(post[term.label]):
-                s = summarize(arr, settings.interval)
-                fixed.append(FixedEffect(_canonical(term, coord, levels), s.mean, s.sd,
-                                         s.lower, s.upper))
-
-        components: list[VarianceComponent] = []
-        for block in spec.random:
-            entries = ([("1", None)] if block.intercept else []) + [
-                (t.label, t) for t in block.terms
-            ]
-            for expr, t in entries:
-                var = f"{expr}|{block.group_label}_sigma"
-                for coord, arr in _coords(post[var]):
-                    s = summarize(arr, settings.interval)
-                    term_name = "(Intercept)" if t is None else _canonical(t, coord, levels)
-                    components.append(VarianceComponent(block.group_label, term_name, None,
-                                                        "sd", s.mean, s.sd, s.lower, s.upper))
-        sigma_name = "sigma" if "sigma" in post else f"{spec.response}_sigma"
-        s = summarize(post[sigma_name].values, settings.interval)
-        components.append(VarianceComponent("Residual", None, None, "sd", s.mean, s.sd,
-                                            s.lower, s.upper))
-
-        ran = self._ran(idata)
-        asked = {"chains": settings.chains, "draws": settings.draws, "tune": settings.tune}
-        warnings = list(dict.fromkeys(notes)) + [
-            f"asked for {k}={v} but the fit ran {k}={ran.get(k)}"
-            for k, v in asked.items() if ran.get(k) is not None and ran.get(k) != v
-        ]
-        if ran.get("sampler") != "numpyro":
-            warnings.append(f"asked for numpyro NUTS but the fit reports {ran.get('sampler')!r}")
-        divergences = int(np.asarray(idata.sample_stats["diverging"]).sum()) \
-            if "diverging" in idata.sample_stats else None
-        if divergences:
-            warnings.append(f"{divergences} divergent transitions")
-        r_hat_max = float(np.nanmax(rhats)) if rhats else None
-        ess_min = float(np.nanmin(esses)) if esses else None
-        converged = (r_hat_max is not None and r_hat_max <= 1.01 and not divergences)
+        fixed = _fixed_effects(spec, post, data.levels, settings.interval)
+        components = _components(spec, post, data.levels, settings.interval)
+        diagnostics = self._diagnostics(idata, settings, notes, components)
         versions = package_versions(engine_info("bambi").stack)
         # Bambi 0.21 renamed Model.components to Model.parameters.
         parts = getattr(bmodel, "parameters", None) or bmodel.components
@@ -237,16 +226,13 @@ class BambiEngine(Engine):
             n_dropped=data.n_dropped,
             fixed_effects=tuple(fixed),
             variance_components=tuple(components),
-            diagnostics=Diagnostics(converged=converged,
-                                    singular=boundary.singular(tuple(components)),
-                                    warnings=tuple(warnings), r_hat_max=r_hat_max,
-                                    ess_bulk_min=ess_min, divergences=divergences),
+            diagnostics=diagnostics,
             provenance=Provenance(
                 engine_version=versions.get("bambi", ""),
                 r_version=None,
                 settings={
                     "requested": {**settings.as_dict(), "sampler": "numpyro"},
-                    "ran": ran,
+                    "ran": self._ran(idata),
                     "summary": f"posterior mean, posterior SD, {settings.interval:.0%} "
                                "equal-tailed interval (ETI)",
                     "priors": priors,
@@ -257,6 +243,39 @@ class BambiEngine(Engine):
             engine_formula=bambi_formula(spec),
             structure={g: "independent" for g in spec.grouping_labels()},
         )
+
+    def _diagnostics(self, idata: Any, settings: Settings, notes: list[str],
+                     components: list[VarianceComponent]) -> Diagnostics:
+        """R-hat and bulk ESS over every sampled value, divergences, and a warning for
+        every sampler setting that did not run as asked (some Bambi releases ignored
+        them silently)."""
+        rhats: list[float] = []
+        esses: list[float] = []
+        post = idata.posterior
+        for name in post.data_vars:
+            flat = np.asarray(post[name].transpose("chain", "draw", ...).values)
+            flat = flat.reshape(flat.shape[0], flat.shape[1], -1)
+            for k in range(flat.shape[2]):
+                rhats.append(rhat(flat[:, :, k]))
+                esses.append(ess_bulk(flat[:, :, k]))
+        ran = self._ran(idata)
+        asked = {"chains": settings.chains, "draws": settings.draws, "tune": settings.tune}
+        warnings = list(dict.fromkeys(notes)) + [
+            f"asked for {k}={v} but the fit ran {k}={ran.get(k)}"
+            for k, v in asked.items() if ran.get(k) is not None and ran.get(k) != v
+        ]
+        if ran.get("sampler") != "numpyro":
+            warnings.append(f"asked for numpyro NUTS but the fit reports {ran.get('sampler')!r}")
+        divergences = int(np.asarray(idata.sample_stats["diverging"]).sum()) \
+            if "diverging" in idata.sample_stats else None
+        if divergences:
+            warnings.append(f"{divergences} divergent transitions")
+        r_hat_max = float(np.nanmax(rhats)) if rhats else None
+        ess_min = float(np.nanmin(esses)) if esses else None
+        converged = (r_hat_max is not None and r_hat_max <= 1.01 and not divergences)
+        return Diagnostics(converged=converged, singular=boundary.singular(tuple(components)),
+                           warnings=tuple(warnings), r_hat_max=r_hat_max,
+                           ess_bulk_min=ess_min, divergences=divergences)
 
     @staticmethod
     def _ran(idata: Any) -> dict[str, Any]:

@@ -255,42 +255,15 @@ def run_models(
         check_engine(name)
     cache = cache or FitCache(enabled=False)
     prepared = prepared if prepared is not None else prepare_all(models, frame)
-    main = [_Job(m, prepared[m.name], e) for m in models for e in engines]
-    refits: dict[str, _Job] = {}
-    if matched_references and "lme4" in engines:
-        for m in models:
-            v = independent_variant(m, prepared[m.name])
-            if v is not None:
-                refits[m.name] = _Job(v.model, v.data, "lme4", v)
+    main, refits = _plan(models, engines, prepared, matched_references)
     every = main + list(refits.values())
-    if cache.enabled:
-        for job in every:
-            job.material = key_material(job.engine, job.model, job.data, settings)
-            cached = cache.get(job.material)
-            # The key leaves out what does not change the numbers (the model's name, the
-            # formula as typed, the rows dropped before the model's rows were kept);
-            # the stored fit gets this run's.
-            job.fit = None if cached is None else replace(
-                cached, model=job.model.name, formula=job.model.formula,
-                n_dropped=job.data.n_dropped)
+    _from_cache(every, cache, settings)
     pools = _Pools(jobs or default_jobs(), cache.jax_dir() if cache.enabled else None,
                    settings.chains if parallel_chains else 1)
     try:
-        futures: dict[Future[Fit], _Job] = {}
-        pending = [j for j in every if j.fit is None]
-        # Slow engines (Bambi) first, largest models first: they take longest, so they
-        # start while the others finish, and several workers end at about the same time.
-        for job in sorted(pending, key=lambda j: (not engine_info(j.engine).slow,
-                                                  -_size(j.model))):
-            count = sum(1 for j in pending if j.engine == job.engine)
-            pool = pools.get(job.engine, count)
-            futures[pool.submit(fit_one, job.engine, job.model, job.data, settings)] = job
+        futures = _submit([j for j in every if j.fit is None], pools, settings)
         if on_start is not None:
-            future_of = {id(j): f for f, j in futures.items()}
-            for job in main:
-                fut = future_of.get(id(job))
-                on_start(job.model.name, job.engine, job.fit is not None,
-                         fut.running if fut is not None else None)
+            _announce(main, futures, on_start)
         for job in every:
             if job.fit is not None:
                 _finish(job, prepared, cache, on_fit, fresh=False)
@@ -322,6 +295,57 @@ def run_models(
                    [j.fit for j in refits.values() if j.fit is not None], checks)
 
 
+def _plan(models: Sequence[Model], engines: Sequence[str], prepared: dict[str, PreparedData],
+          matched_references: bool) -> tuple[list[_Job], dict[str, _Job]]:
+    """The fits asked for, model by model, and the matched-structure lme4 refits."""
+    main = [_Job(m, prepared[m.name], e) for m in models for e in engines]
+    refits: dict[str, _Job] = {}
+    if matched_references and "lme4" in engines:
+        for m in models:
+            v = independent_variant(m, prepared[m.name])
+            if v is not None:
+                refits[m.name] = _Job(v.model, v.data, "lme4", v)
+    return main, refits
+
+
+def _from_cache(jobs: Sequence[_Job], cache: FitCache, settings: Settings) -> None:
+    """Fill each job the cache holds a fit for. The key leaves out what does not change
+    the numbers (the model's name, the formula as typed, the rows dropped before the
+    model's rows were kept), so the stored fit gets this run's."""
+    if not cache.enabled:
+        return
+    for job in jobs:
+        job.material = key_material(job.engine, job.model, job.data, settings)
+        cached = cache.get(job.material)
+        job.fit = None if cached is None else replace(
+            cached, model=job.model.name, formula=job.model.formula,
+            n_dropped=job.data.n_dropped)
+
+
+def _submit(pending: Sequence[_Job], pools: _Pools,
+            settings: Settings) -> dict[Future[Fit], _Job]:
+    """Slow engines (Bambi) first, largest models first: they take longest, so they
+    start while the others finish, and several workers end at about the same time."""
+    futures: dict[Future[Fit], _Job] = {}
+    for job in sorted(pending, key=lambda j: (not engine_info(j.engine).slow,
+                                              -_size(j.model))):
+        count = sum(1 for j in pending if j.engine == job.engine)
+        pool = pools.get(job.engine, count)
+        futures[pool.submit(fit_one, job.engine, job.model, job.data, settings)] = job
+    return futures
+
+
+def _announce(main: Sequence[_Job], futures: dict[Future[Fit], _Job],
+              on_start: StartHook) -> None:
+    """Tell the progress display of every fit: cached, or queued (and how to ask
+    whether it is running yet)."""
+    future_of = {id(j): f for f, j in futures.items()}
+    for job in main:
+        fut = future_of.get(id(job))
+        on_start(job.model.name, job.engine, job.fit is not None,
+                 fut.running if fut is not None else None)
+
+
 def _size(model: Model) -> int:
     """A rough cost of sampling a model: its terms, random ones counted twice."""
     spec = model.spec
@@ -336,6 +360,24 @@ def _finish(job: _Job, prepared: dict[str, PreparedData], cache: FitCache,
     job.fit = replace(job.fit, n_groups=_n_groups(job.model, job.data))
     if on_fit is not None and job.variant is None:
         on_fit(job.fit)
+
+
+def _check_target(m: Model, fit: Fit, lme4: Fit, refit: _Job | None, data: PreparedData
+                  ) -> tuple[Fit, Fit, Model, PreparedData] | None:
+    """The lme4 fit of the structure `fit` has, and `fit`'s solution under that fit's
+    names (an independent engine is judged against the matched-structure refit), or None
+    when lme4 fitted no such structure."""
+    if set(fit.structure.values()) == {"independent"} and refit is not None:
+        assert refit.fit is not None and refit.variant is not None
+        v = refit.variant
+        inverse = {canon: col for col, canon in v.terms.items()}
+        solution = replace(fit, variance_components=tuple(
+            replace(c, term=inverse.get(c.term, c.term) if c.term else c.term)
+            for c in fit.variance_components))
+        return refit.fit, solution, v.model, v.data
+    if fit.structure == lme4.structure:
+        return lme4, fit, m, data
+    return None
 
 
 def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
@@ -354,20 +396,10 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
                 continue
             if lme4_fit is None or fit.status != "ok" or not m.spec.is_mixed:
                 continue
-            lme4 = lme4_fit
-            if set(fit.structure.values()) == {"independent"} and m.name in refits:
-                ref_job = refits[m.name]
-                assert ref_job.fit is not None and ref_job.variant is not None
-                lme4, v = ref_job.fit, ref_job.variant
-                inverse = {canon: col for col, canon in v.terms.items()}
-                solution = replace(fit, variance_components=tuple(
-                    replace(c, term=inverse.get(c.term, c.term) if c.term else c.term)
-                    for c in fit.variance_components))
-                model, data = v.model, v.data
-            elif fit.structure == lme4.structure:
-                solution, model, data = fit, m, prepared[m.name]
-            else:
+            target = _check_target(m, fit, lme4_fit, refits.get(m.name), prepared[m.name])
+            if target is None:
                 continue
+            lme4, solution, model, data = target
             if lme4.status != "ok" or "reml_criterion" not in lme4.fit_statistics:
                 continue
             material = key_material("lme4", model, data, Settings()) if cache.enabled else None
