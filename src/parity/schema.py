@@ -69,13 +69,16 @@ class Diagnostics:
 
 @dataclass(frozen=True)
 class Provenance:
-    """What produced the numbers: versions, and the settings that actually ran."""
+    """What produced the numbers: versions, the settings that actually ran, and where
+    this record came from: fitted in this run, read from parity's fit cache, or a
+    recorded lme4 reference used in place of a live fit."""
 
     engine_version: str
     r_version: str | None
     settings: dict[str, Any]
     seconds: float
     versions: dict[str, str] = field(default_factory=dict)
+    source: Literal["fit", "cache", "recorded"] = "fit"
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,12 @@ class Fit:
     @property
     def is_recorded(self) -> bool:
         """A recorded lme4 reference used in place of a live fit (parity.engines.recorded)."""
-        return self.provenance.settings.get("source") == "recorded"
+        return self.provenance.source == "recorded"
 
     @property
     def from_cache(self) -> bool:
         """Read from parity's fit cache instead of fitted in this run (parity.pipeline.cache)."""
-        return bool(self.provenance.settings.get("cache", {}).get("hit"))
+        return self.provenance.source == "cache"
 
     @property
     def label(self) -> str:
@@ -191,6 +194,20 @@ def fit_to_dict(fit: Fit) -> dict[str, Any]:
     return out
 
 
+def _source(prov: dict[str, Any]) -> Literal["fit", "cache", "recorded"]:
+    """A provenance's source; results files written before the field existed said it
+    in their settings."""
+    source = prov.get("source")
+    if source in ("fit", "cache", "recorded"):
+        return source
+    settings = prov.get("settings") or {}
+    if settings.get("source") == "recorded":
+        return "recorded"
+    if isinstance(settings.get("cache"), dict) and settings["cache"].get("hit"):
+        return "cache"
+    return "fit"
+
+
 def fit_from_dict(d: dict[str, Any]) -> Fit:
     def num(x: Any) -> float:
         return float("nan") if x is None else float(x)
@@ -231,6 +248,7 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
             settings=dict(prov.get("settings", {})),
             seconds=float(prov.get("seconds", 0.0)),
             versions=dict(prov.get("versions", {})),
+            source=_source(prov),
         ),
         engine_formula=d.get("engine_formula"),
         structure=dict(d.get("structure", {})),
@@ -260,16 +278,48 @@ def results_document(
 
 
 @dataclass(frozen=True)
+class OptimumCheck:
+    """Another frequentist engine's solution judged by lme4's objective.
+
+    `engine_value` and `reference_value` are lme4's REML log-likelihood at the engine's
+    variance components and at lme4's own optimum (of the same covariance structure);
+    `better` names the solution the objective prefers, or `tie`. `fixed_at_solution`
+    holds the fixed effects lme4 profiles out at the engine's components (the GLS
+    estimates), against which the engine's own are checked for self-consistency."""
+
+    model: str
+    engine: str
+    reference: str
+    objective: str
+    engine_value: float
+    reference_value: float
+    difference: float
+    better: str
+    fixed_at_solution: dict[str, float] = field(default_factory=dict)
+
+
+def optimum_check_from_dict(d: dict[str, Any]) -> OptimumCheck:
+    return OptimumCheck(
+        model=d["model"], engine=d["engine"], reference=d["reference"],
+        objective=d["objective"], engine_value=float(d["engine_value"]),
+        reference_value=float(d["reference_value"]), difference=float(d["difference"]),
+        better=d["better"],
+        fixed_at_solution={str(k): float(v)
+                           for k, v in (d.get("fixed_at_solution") or {}).items()},
+    )
+
+
+@dataclass(frozen=True)
 class RunResults:
     """One record of a run: what results.json holds, and what the reports, `parity diff`,
     `assert_parity` and the Python API read. `meta` carries the run's description
     (versions, settings, tolerance sources, models, environment) in results.json's
-    layout; optimum checks are the dicts results.json has always held."""
+    layout."""
 
     fits: tuple[Fit, ...]
     comparisons: tuple[Comparison, ...] = ()
     reference_fits: tuple[Fit, ...] = ()
-    optimum_checks: tuple[dict[str, Any], ...] = ()
+    optimum_checks: tuple[OptimumCheck, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
     complete: bool = True
 
@@ -278,7 +328,7 @@ class RunResults:
         doc = results_document(list(self.fits), list(self.comparisons),
                                complete=self.complete, **self.meta)
         doc["reference_fits"] = [fit_to_dict(f) for f in self.reference_fits]
-        doc["optimum_checks"] = [dict(c) for c in self.optimum_checks]
+        doc["optimum_checks"] = [asdict(c) for c in self.optimum_checks]
         return doc
 
     @classmethod
@@ -291,7 +341,8 @@ class RunResults:
             fits=tuple(fit_from_dict(f) for f in doc.get("fits") or []),
             comparisons=tuple(comparison_from_dict(c) for c in doc.get("comparisons") or []),
             reference_fits=tuple(fit_from_dict(f) for f in doc.get("reference_fits") or []),
-            optimum_checks=tuple(dict(c) for c in doc.get("optimum_checks") or []),
+            optimum_checks=tuple(optimum_check_from_dict(c)
+                                 for c in doc.get("optimum_checks") or []),
             meta={k: v for k, v in doc.items() if k not in known},
             complete=bool(doc.get("complete", True)),
         )

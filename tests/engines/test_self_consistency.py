@@ -29,11 +29,11 @@ def outcome():  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("model", ["indep", "corr"])
 def test_statsmodels_is_consistent_with_its_own_components(outcome, model: str) -> None:  # type: ignore[no-untyped-def]
-    (check,) = [c for c in outcome.optimum_checks if c["model"] == model]
+    (check,) = [c for c in outcome.optimum_checks if c.model == model]
     sm = next(f for f in outcome.fits if f.model == model and f.engine == "statsmodels")
-    assert set(check["fixed_at_solution"]) == {fe.term for fe in sm.fixed_effects}
+    assert set(check.fixed_at_solution) == {fe.term for fe in sm.fixed_effects}
     for fe in sm.fixed_effects:
-        gap = abs(check["fixed_at_solution"][fe.term] - fe.estimate) / fe.std_error
+        gap = abs(check.fixed_at_solution[fe.term] - fe.estimate) / fe.std_error
         assert gap < 1e-6, (fe.term, gap)
     policy = load_policy(project=Path("/nonexistent"))
     rows = compare_all(outcome.fits, outcome.reference_fits, policy, engine_kind,

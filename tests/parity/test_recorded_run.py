@@ -26,7 +26,7 @@ def test_recorded_lme4_is_used_and_marked(no_live_r: None, tmp_path: Path) -> No
     assert len(lme4) == 3  # two models and the crossed model's matched-structure refit
     for f in lme4:
         assert f["status"] == "ok"
-        assert f["provenance"]["settings"]["source"] == "recorded"
+        assert f["provenance"]["source"] == "recorded"
     assert doc["optimum_checks"] == []  # needs live R: left out, not faked
     rows = [c for c in doc["comparisons"] if c["model"] == "subject_intercept"]
     assert rows and all(c["verdict"] == "agree" for c in rows)

@@ -105,9 +105,9 @@ def test_bambi_has_no_correlation_parameter(seed_comparisons: list[Comparison]) 
 def test_random_slope_optimum_difference_is_reported(seed_outcome: Outcome,
                                                      seed_comparisons: list[Comparison]) -> None:
     need("R")
-    (check,) = [c for c in seed_outcome.optimum_checks if c["model"] == "subject_slope"]
-    assert check["better"] == "lme4"
-    assert check["difference"] < -0.01  # statsmodels' optimum is lower by a visible margin
+    (check,) = [c for c in seed_outcome.optimum_checks if c.model == "subject_slope"]
+    assert check.better == "lme4"
+    assert check.difference < -0.01  # statsmodels' optimum is lower by a visible margin
     disagree = rows(seed_comparisons, model="subject_slope", engine="statsmodels",
                     reference="lme4", quantity="estimate", verdict="disagree")
     assert disagree
@@ -117,8 +117,8 @@ def test_random_slope_optimum_difference_is_reported(seed_outcome: Outcome,
 @pytest.mark.r
 def test_random_intercept_optima_coincide(seed_outcome: Outcome) -> None:
     need("R")
-    (check,) = [c for c in seed_outcome.optimum_checks if c["model"] == "subject_intercept"]
-    assert abs(check["difference"]) < 1e-5
+    (check,) = [c for c in seed_outcome.optimum_checks if c.model == "subject_intercept"]
+    assert abs(check.difference) < 1e-5
 
 
 def test_matched_structure_references(seed_outcome: Outcome,

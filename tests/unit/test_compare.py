@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from parity.compare.rules import boundary, compare_all, compare_pair
 from parity.compare.tolerances import Policy, load_policy
-from parity.schema import Comparison, Diagnostics, Fit, FixedEffect, VarianceComponent
+from parity.schema import (
+    Comparison,
+    Diagnostics,
+    Fit,
+    FixedEffect,
+    OptimumCheck,
+    VarianceComponent,
+)
 
 KINDS = {"lme4": "frequentist", "statsmodels": "frequentist", "bambi": "bayesian"}
 
@@ -141,9 +149,8 @@ def test_missing_term_is_not_comparable(policy: Policy) -> None:
 def test_optimum_check_explains_a_frequentist_disagreement(policy: Policy) -> None:
     ref = make_fit("lme4", {"x": (2.0, 0.5)}, [], {"g": "correlated"})
     fit = make_fit("statsmodels", {"x": (2.3, 0.5)}, [], {"g": "correlated"})
-    check = {"model": "m", "engine": "statsmodels", "reference": "lme4",
-             "objective": "lme4 REML log-likelihood", "engine_value": -393.426,
-             "reference_value": -393.360, "difference": -0.066, "better": "lme4"}
+    check = OptimumCheck("m", "statsmodels", "lme4", "lme4 REML log-likelihood", -393.426,
+                         -393.360, -0.066, "lme4")
     rows = compare_pair(fit, ref, policy, KINDS.__getitem__, [check])
     est = next(r for r in rows if r.quantity == "estimate")
     assert est.verdict == "disagree"
@@ -180,17 +187,15 @@ def test_inconsistent_estimates_are_named_before_a_worse_optimum(policy: Policy)
     fitting or data-handling error; the optimum's value must not be blamed for them."""
     ref = make_fit("lme4", {"x": (2.0, 0.5)}, [], {"g": "correlated"})
     fit = make_fit("statsmodels", {"x": (2.3, 0.5)}, [], {"g": "correlated"})
-    check = {"model": "m", "engine": "statsmodels", "reference": "lme4",
-             "objective": "lme4 REML log-likelihood", "engine_value": -393.426,
-             "reference_value": -393.360, "difference": -0.066, "better": "lme4",
-             "fixed_at_solution": {"x": 2.01}}
+    check = OptimumCheck("m", "statsmodels", "lme4", "lme4 REML log-likelihood", -393.426,
+                         -393.360, -0.066, "lme4", {"x": 2.01})
     rows = compare_pair(fit, ref, policy, KINDS.__getitem__, [check])
     est = next(r for r in rows if r.quantity == "estimate")
     assert est.verdict == "disagree"
     assert "inconsistent with its own variance components" in (est.reason or "")
     assert "lower REML optimum" not in (est.reason or "")
     # Consistent to within the self-consistency tolerance: the optimum explains it.
-    consistent = {**check, "fixed_at_solution": {"x": 2.3 + 1e-6}}
+    consistent = replace(check, fixed_at_solution={"x": 2.3 + 1e-6})
     rows = compare_pair(fit, ref, policy, KINDS.__getitem__, [consistent])
     est = next(r for r in rows if r.quantity == "estimate")
     assert "lower REML optimum" in (est.reason or "")

@@ -24,6 +24,7 @@ from parity.schema import (
     Diagnostics,
     Fit,
     FixedEffect,
+    OptimumCheck,
     Status,
     VarianceComponent,
     Verdict,
@@ -73,9 +74,8 @@ COMPARISONS = [
     row("bambi", "lme4:independent", "agree", quantity="sd",
         term="sd(subject: (Intercept))", group="subject"),
 ]
-CHECKS = [{"model": "slope", "engine": "statsmodels", "reference": "lme4",
-           "objective": "REML criterion", "engine_value": 795.12, "reference_value": 795.1,
-           "difference": 0.02, "better": "lme4"}]
+CHECKS = [OptimumCheck("slope", "statsmodels", "lme4", "REML criterion", 795.12, 795.1, 0.02,
+                       "lme4")]
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from parity.boundary import near_zero_sds, unit_corrs
 from parity.compare.tolerances import Policy
-from parity.schema import Comparison, Fit, Quantity, VarianceComponent
+from parity.schema import Comparison, Fit, OptimumCheck, Quantity, VarianceComponent
 
 # Two REML log-likelihoods closer than this are one optimum for practical purposes.
 SAME_OPTIMUM = 1e-3
 
 KindOf = Callable[[str], str]
-OptimumCheck = dict[str, Any]
 
 
 def _near_zero_sds(fit: Fit, group: str) -> dict[str, float]:
@@ -85,18 +83,18 @@ def _structure_note(fit: Fit, ref: Fit) -> str | None:
 def _optimum_note(checks: Sequence[OptimumCheck], fit: Fit, ref: Fit) -> str | None:
     """What the optimum check says about two frequentist fits of one model."""
     for c in checks:
-        if c["model"] != fit.model or {c["engine"], c["reference"]} != {fit.label, ref.label}:
+        if c.model != fit.model or {c.engine, c.reference} != {fit.label, ref.label}:
             continue
-        values = (f"{c['objective']} {c['engine_value']:.3f} at {_poss(c['engine'])} solution, "
-                  f"{c['reference_value']:.3f} at {_poss(c['reference'])}")
-        if c["better"] == "tie":
+        values = (f"{c.objective} {c.engine_value:.3f} at {_poss(c.engine)} solution, "
+                  f"{c.reference_value:.3f} at {_poss(c.reference)}")
+        if c.better == "tie":
             return (f"both reach the same REML optimum ({values}; difference "
-                    f"{abs(c['difference']):.1g}): the likelihood is flat here, and statsmodels' "
+                    f"{abs(c.difference):.1g}): the likelihood is flat here, and statsmodels' "
                     "SEs come from the Hessian of the full likelihood, lme4's are conditional "
                     "on the variance estimates")
-        worse = c["reference"] if c["better"] == c["engine"] else c["engine"]
+        worse = c.reference if c.better == c.engine else c.engine
         return (f"{worse} stopped at a lower REML optimum ({values}; difference "
-                f"{abs(c['difference']):.3g})")
+                f"{abs(c.difference):.3g})")
     return None
 
 
@@ -110,10 +108,10 @@ def inconsistency(checks: Sequence[OptimumCheck], fit: Fit, policy: Policy) -> s
     optimiser."""
     rule = policy.check("self-consistency", "estimate")
     for c in checks:
-        if c["model"] != fit.model or c["engine"] != fit.label:
+        if c.model != fit.model or c.engine != fit.label:
             continue
         worst: tuple[float, str, float, float] | None = None
-        for term, gls in (c.get("fixed_at_solution") or {}).items():
+        for term, gls in c.fixed_at_solution.items():
             fe = fit.fixed(term)
             if fe is None:
                 continue

@@ -59,7 +59,7 @@ def _key(model: Model, data: PreparedData, settings: Settings) -> dict[str, Any]
 def make_record(model: Model, data: PreparedData, settings: Settings, fit: Fit,
                 variant: str | None = None) -> dict[str, Any]:
     """A record of one live lme4 fit."""
-    if fit.engine != "lme4" or fit.status != "ok" or fit.provenance.settings.get("source"):
+    if fit.engine != "lme4" or fit.status != "ok" or fit.provenance.source != "fit":
         raise DataError(f"only a live, successful lme4 fit can be recorded ({model.name})")
     return {
         "kind": KIND,
@@ -180,7 +180,6 @@ def find_recorded(model: Model, data: PreparedData, settings: Settings) -> Fit |
             if any(doc.get(k) != v for k, v in key.items()):
                 continue
             settings_out = dict(fit.provenance.settings)
-            settings_out["source"] = "recorded"
             settings_out["recorded"] = {
                 "path": str(path), "recorded_at": doc.get("recorded_at"),
                 "data_sha256": doc["data_sha256"], "r_code_sha256": doc.get("r_code_sha256"),
@@ -191,7 +190,8 @@ def find_recorded(model: Model, data: PreparedData, settings: Settings) -> Fit |
                 warnings=fit.diagnostics.warnings + tuple(_SKIPPED))
             return replace(
                 fit, model=model.name, formula=model.formula, diagnostics=diagnostics,
-                provenance=replace(fit.provenance, settings=settings_out, seconds=0.0),
+                provenance=replace(fit.provenance, settings=settings_out, seconds=0.0,
+                                   source="recorded"),
             )
     return None
 

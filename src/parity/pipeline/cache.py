@@ -205,7 +205,8 @@ class FitCache:
             return None
         settings = dict(fit.provenance.settings)
         settings["cache"] = {"hit": True, "key": self._path(material).stem}
-        return replace(fit, provenance=replace(fit.provenance, settings=settings))
+        return replace(fit, provenance=replace(fit.provenance, settings=settings,
+                                               source="cache"))
 
     def put(self, material: dict[str, Any] | None, fit: Fit) -> None:
         """Store a successful fit; failures and recorded references are not cached."""

@@ -40,7 +40,7 @@ from parity.engines.base import status_fit
 from parity.pipeline.cache import FitCache, key_material
 from parity.pipeline.matched import Variant, independent_variant, read_back
 from parity.rows.prepare import PreparedData, prepare
-from parity.schema import Fit
+from parity.schema import Fit, OptimumCheck
 from parity.settings import Settings
 from parity.spec.models import Model
 
@@ -55,11 +55,11 @@ OBJECTIVE = "lme4 REML log-likelihood"
 @dataclass
 class Outcome:
     """What a run produced: the fits asked for, matched-structure lme4 refits, and
-    optimum checks (dicts, as written to results.json)."""
+    optimum checks."""
 
     fits: list[Fit]
     reference_fits: list[Fit] = field(default_factory=list)
-    optimum_checks: list[dict[str, Any]] = field(default_factory=list)
+    optimum_checks: list[OptimumCheck] = field(default_factory=list)
 
 
 def _init_worker(jax_cache: str | None, devices: int) -> None:
@@ -382,7 +382,7 @@ def _check_target(m: Model, fit: Fit, lme4: Fit, refit: _Job | None, data: Prepa
 
 def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
                     refits: dict[str, _Job], results: dict[tuple[str, str], Fit],
-                    pools: _Pools, cache: FitCache) -> list[dict[str, Any]]:
+                    pools: _Pools, cache: FitCache) -> list[OptimumCheck]:
     """Every other frequentist engine's mixed-model solution under lme4's REML criterion,
     against lme4's own optimum of the same structure; with the fixed effects lme4
     profiles out at that solution's variance components (`fixed_at_solution`), so the
@@ -422,14 +422,13 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
             cache.put_value(material, value)
         crit = float(value["reml_criterion"])
         sm_ll, lme4_ll = -crit / 2.0, -lme4.fit_statistics["reml_criterion"] / 2.0
-        checks.append({
-            "model": name, "engine": engine, "reference": lme4.label,
-            "objective": OBJECTIVE, "engine_value": sm_ll, "reference_value": lme4_ll,
-            "difference": sm_ll - lme4_ll,
-            "better": ("tie" if abs(sm_ll - lme4_ll) < SAME_OPTIMUM
-                       else engine if sm_ll > lme4_ll else lme4.label),
-            "fixed_at_solution": dict(value.get("fixed", {})),
-        })
+        checks.append(OptimumCheck(
+            model=name, engine=engine, reference=lme4.label, objective=OBJECTIVE,
+            engine_value=sm_ll, reference_value=lme4_ll, difference=sm_ll - lme4_ll,
+            better=("tie" if abs(sm_ll - lme4_ll) < SAME_OPTIMUM
+                    else engine if sm_ll > lme4_ll else lme4.label),
+            fixed_at_solution={str(k): float(v) for k, v in value.get("fixed", {}).items()},
+        ))
     return checks
 
 

@@ -29,7 +29,7 @@ from parity.reports.summary import (
     pair_label,
     summary_blocks,
 )
-from parity.schema import Comparison, Fit, VarianceComponent
+from parity.schema import Comparison, Fit, OptimumCheck, VarianceComponent
 
 PREFERRED_REFERENCE = "lme4"
 
@@ -41,7 +41,7 @@ class ReportData:
     fits: Sequence[Fit]
     reference_fits: Sequence[Fit] = ()
     comparisons: Sequence[Comparison] = ()
-    optimum_checks: Sequence[Mapping[str, Any]] = ()
+    optimum_checks: Sequence[OptimumCheck] = ()
     title: str = "parity comparison"
     figures: Mapping[str, Image] = field(default_factory=dict)
     figure_errors: Mapping[str, str] = field(default_factory=dict)
@@ -222,14 +222,12 @@ def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] 
     return blocks
 
 
-def _optimum_blocks(checks: Sequence[Mapping[str, Any]]) -> list[Block]:
+def _optimum_blocks(checks: Sequence[OptimumCheck]) -> list[Block]:
     if not checks:
         return []
-    rows = tuple(((str(c.get("model", "")),),
-                  (f"{c.get('engine', '?')} vs {c.get('reference', '?')}",),
-                  (str(c.get("objective", "")),), (_g(c.get("engine_value"), 10),),
-                  (_g(c.get("reference_value"), 10),), (_g(c.get("difference"), 3),),
-                  (str(c.get("better", "")),)) for c in checks)
+    rows = tuple(((c.model,), (f"{c.engine} vs {c.reference}",), (c.objective,),
+                  (_g(c.engine_value, 10),), (_g(c.reference_value, 10),),
+                  (_g(c.difference, 3),), (c.better,)) for c in checks)
     return [Heading(2, "Optimum checks"),
             Para(("Each objective evaluated at both engines' solutions; ", Code("better"),
                   " is the engine whose solution the objective prefers (",
@@ -260,7 +258,7 @@ def report_blocks(data: ReportData) -> list[Block]:
 def render_markdown(fits: Sequence[Fit], title: str = "parity comparison", *,
                     reference_fits: Sequence[Fit] = (),
                     comparisons: Sequence[Comparison] = (),
-                    optimum_checks: Sequence[Mapping[str, Any]] = (),
+                    optimum_checks: Sequence[OptimumCheck] = (),
                     figures: Mapping[str, Image] | None = None,
                     figure_errors: Mapping[str, str] | None = None) -> str:
     """The Markdown report; with fits alone it is the side-by-side tables."""

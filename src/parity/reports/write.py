@@ -19,13 +19,13 @@ from parity.reports.csv_ import render_csv
 from parity.reports.figures import write_figures
 from parity.reports.html import render_html
 from parity.reports.markdown import ReportData, render_report_markdown
-from parity.schema import Comparison, Fit
+from parity.schema import Comparison, Fit, OptimumCheck
 
 
 
 def write_reports(out: Path, fits: Sequence[Fit], reference_fits: Sequence[Fit],
                   comparisons: Sequence[Comparison],
-                  optimum_checks: Sequence[Mapping[str, Any]],
+                  optimum_checks: Sequence[OptimumCheck],
                   title: str = "parity comparison") -> dict[str, Path]:
     """Write comparison.md, comparison.html, comparison.csv and figures/<model>.png under
     `out`; return the paths by kind (`markdown`, `html`, `csv`, `figures` → the folder)."""
