@@ -9,8 +9,9 @@ and `assert_parity` (:func:`parity.pipeline.job.execute`), so it gets the same u
 from __future__ import annotations
 
 import html
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,22 @@ class Run:
         return pd.DataFrame([row[1:] for row in body], columns=header[1:],
                             index=pd.Index([row[0] for row in body], name=header[0]))
 
+    def idata(self, model: str, engine: str = "bambi") -> Any:
+        """The ArviZ InferenceData of `model` by `engine`: exactly the draws that were
+        summarised and compared. Kept only when asked for (`keep_draws=True` here,
+        `--save-draws` on the command line)."""
+        fit = next((f for f in self.results.fits if f.model == model and f.label == engine),
+                   None)
+        if fit is None:
+            raise KeyError(f"no fit of model {model!r} by {engine!r}")
+        path = fit.provenance.settings.get("draws_file")
+        if not path or not Path(path).is_file():
+            raise DataError(f"the draws of {model} / {engine} were not kept; run with "
+                            "keep_draws=True (or `parity run --save-draws`)")
+        import arviz
+
+        return arviz.from_netcdf(path)
+
     def verdicts(self) -> dict[str, int]:
         """How many rows agree, disagree and are not comparable."""
         out = {"agree": 0, "disagree": 0, "not_comparable": 0}
@@ -125,14 +142,15 @@ def _named(formulas: str | Sequence[str] | Mapping[str, str]) -> list[tuple[str,
 
 def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | str | Path,
         categorical: Iterable[str] | None = None, engines: Sequence[str] | None = None, *,
-        tolerances: str | Path | None = None, cache: bool = True,
+        tolerances: str | Path | None = None, cache: bool = True, keep_draws: bool = False,
         **sampler_settings: Any) -> Run:
     """Fit `formulas` on `data` with `engines` (default: every registered engine) and
     compare them, as `parity run` does, without writing anything.
 
     `formulas` is one formula, a list (named m1, m2, …) or a `{name: formula}` mapping;
     `data` a DataFrame or a CSV path; sampler settings (`draws`, `tune`, `chains`, `seed`,
-    `target_accept`, `interval`) are checked like the CLI's options."""
+    `target_accept`, `interval`) are checked like the CLI's options. With `keep_draws`,
+    the posterior draws are kept (in a temporary folder) for :meth:`Run.idata`."""
     from parity.compare.tolerances import load_policy
     from parity.engines import ENGINE_NAMES
     from parity.pipeline.cache import FitCache
@@ -145,6 +163,8 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     grouping = [g for m in models for g in m.spec.grouping_factors]
     frame = _frame(data, [*cats, *grouping])
     settings = settings_from(sampler_settings)
+    if keep_draws:
+        settings = replace(settings, save_draws=tempfile.mkdtemp(prefix="parity-draws-"))
     policy = load_policy(Path(tolerances) if tolerances is not None else None)
     results = execute(models, frame, tuple(engines or ENGINE_NAMES), settings, policy,
                       FitCache(enabled=cache))

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tolerances", type=Path, default=None,
                      help="a TOML file overriding the tolerance policy")
     run.add_argument("--out", type=Path, required=True, help="directory for the results")
+    run.add_argument("--save-draws", action="store_true",
+                     help="keep Bambi's posterior draws as NetCDF in OUT/draws/ "
+                          "(<model>.bambi.nc, for ArviZ); those fits are sampled afresh")
     run.add_argument("--no-cache", action="store_true",
                      help="refit everything; neither read nor write the fit cache")
     run.add_argument("--jobs", type=int, default=None,
@@ -128,12 +131,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from parity.engines import ENGINE_NAMES
     from parity.pipeline.cache import FitCache
     from parity.pipeline.job import run_job
+    from parity.pipeline.outdir import DRAWS_DIR
     from parity.pipeline.progress import Progress
     from parity.settings import Settings
 
     inputs = _inputs_for_run(args)
     frame, models = inputs.frame, inputs.models
-    settings = Settings(**inputs.sampler)
+    draws_dir = str(Path(args.out) / DRAWS_DIR) if args.save_draws else None
+    settings = Settings(**inputs.sampler, save_draws=draws_dir)
     policy = load_policy(args.tolerances, overrides=inputs.tolerances,
                          overrides_source=inputs.tolerances_source)
     engines = args.engines or list(inputs.engines or ENGINE_NAMES)

@@ -21,6 +21,10 @@ class Settings:
     seed: int = 42
     interval: float = 0.94
     reml: bool = True
+    # Where engines with posterior draws write them (NetCDF, `<model>.<engine>.nc`), or
+    # None to keep none. It changes no number, so no cache key holds it; a fit asked to
+    # save its draws is sampled afresh rather than read from the cache.
+    save_draws: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

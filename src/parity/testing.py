@@ -22,7 +22,8 @@ from parity.settings import Settings
 if TYPE_CHECKING:  # pandas is imported on use, so loading the pytest plugin stays cheap
     import pandas as pd
 
-SAMPLER_SETTINGS = tuple(f.name for f in dataclasses.fields(Settings) if f.name != "reml")
+SAMPLER_SETTINGS = tuple(f.name for f in dataclasses.fields(Settings)
+                         if f.name not in ("reml", "save_draws"))
 
 
 @dataclass(frozen=True)

@@ -77,3 +77,23 @@ def test_the_shipped_notebook_runs() -> None:
     assert not [o for o in outputs if o.get("output_type") == "error"]
     html = " ".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
     assert "rows agree" in html and "statsmodels vs lme4" in html
+
+
+@pytest.mark.bambi
+def test_kept_draws_are_the_draws_that_were_compared(tmp_path: Path) -> None:
+    """`keep_draws=True`: `Run.idata` gives the InferenceData the summaries came from,
+    also after a round trip through results.json."""
+    need("bambi")
+    run = parity.run("frequency ~ gender + attitude", politeness(), CATS, engines=["bambi"],
+                     keep_draws=True, cache=False, draws=100, tune=100, chains=1, seed=5)
+    idata = run.idata("m1")
+    draws = idata.posterior["Intercept"].values
+    assert draws.shape == (1, 100)
+    (fit,) = run.results.fits
+    assert fit.fixed("(Intercept)").estimate == pytest.approx(float(draws.mean()), rel=1e-12)
+    run.to_json(tmp_path / "results.json")
+    again = parity.load(tmp_path / "results.json").idata("m1")
+    assert (again.posterior["Intercept"].values == draws).all()
+    without = parity.run("frequency ~ gender", politeness(), CATS, engines=["statsmodels"])
+    with pytest.raises(KeyError):
+        without.idata("m1")

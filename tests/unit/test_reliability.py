@@ -63,12 +63,15 @@ def test_a_new_run_removes_the_old_runs_reports(tmp_path: Path) -> None:
         (tmp_path / name).write_text("old")
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "old_model.png").write_bytes(b"png")
+    (tmp_path / "draws").mkdir()
+    (tmp_path / "draws" / "old_model.bambi.nc").write_bytes(b"nc")
     (tmp_path / "notes.txt").write_text("mine")
     with claimed(tmp_path):
         pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".parity.lock", "figures",
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".parity.lock", "draws", "figures",
                                                          "notes.txt"]
     assert not list((tmp_path / "figures").iterdir())
+    assert not list((tmp_path / "draws").iterdir())
 
 
 def test_a_second_cli_run_on_a_locked_directory_exits_2(tmp_path: Path) -> None:

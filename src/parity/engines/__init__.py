@@ -36,6 +36,8 @@ class EngineInfo:
     slow: bool = False
     # "module:function" taking a Model and returning why the engine cannot fit it, or None.
     refuses: str | None = None
+    # It samples a posterior whose draws can be saved (`Settings.save_draws`).
+    draws: bool = False
     # What the engine fits differently from lme4, declared once with the reason (the
     # contract suite holds the engine to it): `correlations` (it has no correlation
     # parameters), `crossed_correlations` (none across several grouping factors).
@@ -61,6 +63,7 @@ _ROWS = (
                       "numpy", "pandas", "xarray", "arviz"),
                settings=("draws", "tune", "chains", "target_accept", "seed", "interval"),
                worker="bambi", slow=True, refuses="parity.engines.limits:bambi_problem",
+               draws=True,
                cannot=(("correlations", "Bambi has no correlation parameters: every "
                         "( … | g) block has independent coefficients (bambi#702)"),
                        ("crossed_correlations", "Bambi has no correlation parameters"))),

@@ -19,7 +19,9 @@ import time
 import warnings as warnings_module
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,6 +94,24 @@ def _coords(da: Any) -> list[tuple[str | None, np.ndarray]]:
         (str(label), np.asarray(da.sel({dim: label}).transpose("chain", "draw").values))
         for label in da.coords[dim].values
     ]
+
+
+def draws_path(directory: str | Path, model: str, engine: str = "bambi") -> Path:
+    """Where the draws of `model` by `engine` are saved under `directory`."""
+    return Path(directory) / f"{model}.{engine}.nc"
+
+
+def _save_draws(fit: Fit, idata: Any, settings: Settings) -> Fit:
+    """Write the InferenceData the fit was summarised from, so that an analyst can look
+    at exactly the draws that were compared; its path goes into the provenance."""
+    if not settings.save_draws:
+        return fit
+    path = draws_path(settings.save_draws, fit.model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    idata.to_netcdf(str(path))
+    prov = fit.provenance
+    return replace(fit, provenance=replace(
+        prov, settings={**prov.settings, "draws_file": str(path.resolve())}))
 
 
 def _fixed_effects(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]],
@@ -176,8 +196,9 @@ class BambiEngine(Engine):
                 warnings_module.simplefilter("always")
                 idata, bmodel = self._sample(model, data, settings)
             notes = logged + [f"{w.category.__name__}: {w.message}" for w in caught]
-            return self._to_fit(model, data, settings, idata, bmodel,
-                                time.perf_counter() - start, notes)
+            fit = self._to_fit(model, data, settings, idata, bmodel,
+                               time.perf_counter() - start, notes)
+            return _save_draws(fit, idata, settings)
         except Exception as exc:  # a library failure is a result, not a crash
             return status_fit(self.name, model, data, "failed",
                               f"bambi: {type(exc).__name__}: {exc}", settings,

@@ -204,6 +204,7 @@ class FitCache:
         if fit.status != "ok" or fit.engine != material["engine"] or not _has_numbers(fit):
             return None
         settings = dict(fit.provenance.settings)
+        settings.pop("draws_file", None)  # the draws belong to the run that saved them
         settings["cache"] = {"hit": True, "key": self._path(material).stem}
         return replace(fit, provenance=replace(fit.provenance, settings=settings,
                                                source="cache"))

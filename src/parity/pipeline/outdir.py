@@ -24,6 +24,7 @@ from parity.reports.files import FIGURES_DIR, REPORT_NAMES
 RESULTS_NAME = "results.json"
 PARTIAL_NAME = "results.partial.json"
 LOCK_NAME = ".parity.lock"
+DRAWS_DIR = "draws"  # posterior draws, with --save-draws
 
 
 def check_writable(out: Path, option: str = "--out") -> Path:
@@ -75,7 +76,7 @@ def clear_previous(out: Path) -> None:
     """Remove the results and reports an earlier run left (only files parity writes)."""
     for name in (RESULTS_NAME, *REPORT_NAMES):
         (out / name).unlink(missing_ok=True)
-    figures = out / FIGURES_DIR
-    if figures.is_dir():
-        for png in figures.glob("*.png"):
-            png.unlink(missing_ok=True)
+    for folder, pattern in ((FIGURES_DIR, "*.png"), (DRAWS_DIR, "*.nc")):
+        if (out / folder).is_dir():
+            for path in (out / folder).glob(pattern):
+                path.unlink(missing_ok=True)

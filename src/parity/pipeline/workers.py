@@ -316,6 +316,8 @@ def _from_cache(jobs: Sequence[_Job], cache: FitCache, settings: Settings) -> No
         return
     for job in jobs:
         job.material = key_material(job.engine, job.model, job.data, settings)
+        if settings.save_draws and engine_info(job.engine).draws:
+            continue  # the draws are asked for: sample (the fit is still stored)
         cached = cache.get(job.material)
         job.fit = None if cached is None else replace(
             cached, model=job.model.name, formula=job.model.formula,
