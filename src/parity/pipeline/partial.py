@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.pipeline.outdir import PARTIAL_NAME, RESULTS_NAME
-from parity.schema import Fit, results_document, write_json_atomic
+from parity.schema import Fit, RunResults
 
 __all__ = ["PARTIAL_NAME", "RESULTS_NAME", "PartialResults"]
 
@@ -36,8 +36,7 @@ class PartialResults:
         if not self.fits:
             (self.out / RESULTS_NAME).unlink(missing_ok=True)
         self.fits.append(fit)
-        doc = results_document(self.fits, [], complete=False, **self.meta)
-        write_json_atomic(self.path, doc)
+        RunResults(tuple(self.fits), meta=self.meta, complete=False).write(self.path)
         if self.then is not None:
             self.then(fit)
 

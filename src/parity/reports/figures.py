@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STYLES = {"lme4": ("#1f77b4", "o"), "statsmodels": ("#ff7f0e", "s"),
-          "bambi": ("#2ca02c", "D"), "lme4:independent": ("#9467bd", "^")}
-EXTRA_STYLES = [("#d62728", "v"), ("#8c564b", "P"), ("#e377c2", "X"), ("#7f7f7f", "*")]
+# One colour and marker per engine, by its place in the registry (a matched-structure
+# refit gets the next one after the registered engines); no table of engine names here.
+PALETTE = [("#1f77b4", "o"), ("#ff7f0e", "s"), ("#2ca02c", "D"), ("#d62728", "v"),
+           ("#8c564b", "P"), ("#e377c2", "X"), ("#7f7f7f", "*"), ("#9467bd", "^")]
 
 # (point, lower, upper) for one row of a panel, or None where the fit has no such row.
 Getter = Callable[[Fit, tuple[str, str | None, str | None]], tuple[float, float, float] | None]
@@ -53,7 +54,13 @@ def figure_names(models: Sequence[str]) -> dict[str, str]:
 
 
 def _style(label: str, i: int) -> tuple[str, str]:
-    return STYLES.get(label, EXTRA_STYLES[i % len(EXTRA_STYLES)])
+    from parity.engines import ENGINE_NAMES
+
+    engine, _, variant = label.partition(":")
+    slot = ENGINE_NAMES.index(engine) if engine in ENGINE_NAMES else len(ENGINE_NAMES) + i
+    if variant:
+        slot = len(PALETTE) - 1 - ENGINE_NAMES.index(engine) if engine in ENGINE_NAMES else slot
+    return PALETTE[slot % len(PALETTE)]
 
 
 def _finite(x: float | None) -> bool:
