@@ -19,7 +19,7 @@ from typing import Any
 
 from parity.compare.tolerances import Policy
 from parity.errors import DataError, UsageError
-from parity.schema import SCHEMA_VERSION, Fit, comparison_from_dict, fit_from_dict
+from parity.schema import SCHEMA_VERSION, Fit, RunResults
 
 ValueKey = tuple[str, str, str, str]            # model, engine label, quantity, term
 RowKey = tuple[str, str, str, str, str]         # model, engine, reference, quantity, term
@@ -202,16 +202,20 @@ def load_results(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _fits(doc: dict[str, Any]) -> dict[tuple[str, str], Fit]:
-    records = (doc.get("fits") or []) + (doc.get("reference_fits") or [])
+def _record(doc: dict[str, Any]) -> RunResults:
+    """The run record of a results document; a malformed one is a one-line DataError."""
     try:
-        if not isinstance(records, list) or not all(isinstance(d, dict) for d in records):
-            raise TypeError("fits must be a list of objects")
-        fits = [fit_from_dict(d) for d in records]
+        for key in ("fits", "reference_fits", "comparisons", "optimum_checks"):
+            rows = doc.get(key) or []
+            if not isinstance(rows, list) or not all(isinstance(d, dict) for d in rows):
+                raise TypeError(f"{key} must be a list of objects")
+        return RunResults.from_dict(doc)
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-        raise DataError(f"a fit in the results is malformed: {type(exc).__name__}: {exc}") \
-            from None
-    return {(f.model, f.label): f for f in fits}
+        raise DataError(f"the results are malformed: {type(exc).__name__}: {exc}") from None
+
+
+def _fits(run: RunResults) -> dict[tuple[str, str], Fit]:
+    return {(f.model, f.label): f for f in (*run.fits, *run.reference_fits)}
 
 
 def _values(fit: Fit) -> dict[ValueKey, tuple[float, float | None]]:
@@ -247,13 +251,9 @@ def _tolerance(policy: Policy, kind_of: Callable[[str], str], engine: str, quant
     return policy.rule(kind, kind, quantity).tolerance(ref[0], unc)
 
 
-def _comparisons(doc: dict[str, Any]) -> dict[RowKey, tuple[str, str | None]]:
-    try:
-        rows = [comparison_from_dict(d) for d in doc.get("comparisons", [])]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(f"a comparison row in the results is malformed: {exc}") from None
+def _comparisons(run: RunResults) -> dict[RowKey, tuple[str, str | None]]:
     return {(c.model, c.engine, c.reference, c.quantity, c.term): (c.verdict, c.reason)
-            for c in rows}
+            for c in run.comparisons}
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, str]:
@@ -315,8 +315,9 @@ def diff_results(a: dict[str, Any], b: dict[str, Any], policy: Policy,
                  a_name: str = "A", b_name: str = "B") -> DiffReport:
     """Every value, comparison row, fit status and recorded version of two result
     documents (as read from results.json), A being the baseline."""
-    fits_a, fits_b = _fits(a), _fits(b)
-    comp_a, comp_b = _comparisons(a), _comparisons(b)
+    run_a, run_b = _record(a), _record(b)
+    fits_a, fits_b = _fits(run_a), _fits(run_b)
+    comp_a, comp_b = _comparisons(run_a), _comparisons(run_b)
     verdicts = [VerdictDiff(k, ca[0] if ca else None, cb[0] if cb else None,
                             cb[1] if cb else None)
                 for k in dict.fromkeys([*comp_a, *comp_b])

@@ -6,21 +6,19 @@ rest are still written; failed, skipped and unsupported fits appear as notes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from parity.atomic import write_text_atomic
-from parity.reports.files import CSV, FIGURES_DIR, HTML, MARKDOWN
 from parity.reports.blocks import (
     Image,
 )
 from parity.reports.csv_ import render_csv
 from parity.reports.figures import write_figures
+from parity.reports.files import CSV, FIGURES_DIR, HTML, MARKDOWN
 from parity.reports.html import render_html
 from parity.reports.markdown import ReportData, render_report_markdown
 from parity.schema import Comparison, Fit, OptimumCheck
-
 
 
 def write_reports(out: Path, fits: Sequence[Fit], reference_fits: Sequence[Fit],
