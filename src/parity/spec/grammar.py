@@ -19,8 +19,10 @@ formula text is rendered from it, never copied from the input.
 
 from __future__ import annotations
 
+import itertools
 import keyword
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from parity.errors import FormulaError
@@ -100,10 +102,12 @@ def _too_many(count: int) -> FormulaError:
                         "you mean instead of a product of many columns")
 
 
-def _add(a: list[tuple[str, ...]], b: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    out = list(a)
-    keys = {frozenset(t) for t in out}
-    for t in b:
+def _unique(terms: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Terms in order, each set of variables once; past MAX_TERMS the expansion stops at
+    once, so a product of many columns costs no more than its first MAX_TERMS terms."""
+    out: list[tuple[str, ...]] = []
+    keys: set[frozenset[str]] = set()
+    for t in terms:
         key = frozenset(t)
         if key not in keys:
             out.append(t)
@@ -113,19 +117,12 @@ def _add(a: list[tuple[str, ...]], b: list[tuple[str, ...]]) -> list[tuple[str, 
     return out
 
 
+def _add(a: list[tuple[str, ...]], b: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    return _unique(itertools.chain(a, b))
+
+
 def _interact(a: list[tuple[str, ...]], b: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    out: list[tuple[str, ...]] = []
-    keys: set[frozenset[str]] = set()
-    for x in a:
-        for y in b:
-            t = x + tuple(v for v in y if v not in x)
-            key = frozenset(t)
-            if key not in keys:
-                out.append(t)
-                keys.add(key)
-                if len(out) > MAX_TERMS:
-                    raise _too_many(len(out))
-    return out
+    return _unique(x + tuple(v for v in y if v not in x) for x in a for y in b)
 
 
 class _Parser:
