@@ -147,6 +147,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_job(models, frame, engines, settings, args.out, on_fit=progress.done,
                          policy=policy, cache=FitCache(enabled=not args.no_cache),
                          jobs=args.jobs, on_start=progress.start)
+    if not args.quiet and result.comparisons:
+        from parity.reports.terminal import matrix_text, use_colour, verdict_line
+
+        print(verdict_line(result.comparisons))
+        print(matrix_text(result.comparisons, [m.name for m in models],
+                          colour=use_colour(sys.stdout)))
+        print()
     print(f"results: {result.results_path}")
     for kind, path in result.reports.items():
         print(f"{kind + ':':9s}{path}")

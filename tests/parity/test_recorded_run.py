@@ -45,3 +45,26 @@ def test_no_matching_record_is_skipped_with_a_way_out(no_live_r: None, tmp_path:
     assert lme4.status == "skipped"
     assert "parity record" in (lme4.reason or "")
     assert "apt" in (lme4.reason or "") or "make r-deps" in (lme4.reason or "")
+
+
+def test_the_run_ends_with_the_matrix_unless_quiet(tmp_path: Path) -> None:
+    """The verdicts reach the terminal: the summary matrix, then the paths; with
+    --quiet, only the paths."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PARITY_LME4": "recorded"}  # the same whether R is here or not
+    args = [sys.executable, "-m", "parity.cli", "run", "--models", "additive",
+            "--engines", "lme4,statsmodels", "--no-cache"]
+    out = subprocess.run([*args, "--quiet", "--out", str(tmp_path / "a")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("results: ")
+    loud = subprocess.run([*args, "--out", str(tmp_path / "b")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0, loud.stderr
+    head, _, tail = loud.stdout.partition("results: ")
+    assert "statsmodels vs lme4" in head and "all models" in head and "agree" in head
+    assert "\033[" not in loud.stdout  # not a terminal: plain
+    assert tail

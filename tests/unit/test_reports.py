@@ -169,15 +169,16 @@ def test_one_failing_figure_does_not_stop_the_reports(
     assert paths["html"].read_text("utf-8").count("data:image/png") == 1
 
 
-def test_reasons_differing_only_in_numbers_are_grouped() -> None:
+def test_reasons_differing_only_in_numbers_are_grouped_with_their_range() -> None:
     rows = [*COMPARISONS, row("bambi", "lme4", "disagree",
                               "posterior mean is 1.30 posterior SD from lme4's estimate",
                               model="additive", term="genderM")]
     items = reason_items(rows)
     texts = ["".join(s if isinstance(s, str) else getattr(s, "text", "") for s in i)
              for i in items]
-    grouped = [t for t in texts if "posterior mean is … posterior SD" in t]
+    grouped = [t for t in texts if "posterior mean is 0.52–1.30 posterior SD" in t]
     assert len(grouped) == 1
+    assert "…" not in "".join(texts)
     assert "slope (bambi vs lme4): attitudepol" in grouped[0]
     assert "additive (bambi vs lme4): genderM" in grouped[0]
     alone = [t for t in texts if "statsmodels's estimate" in t]
@@ -201,3 +202,17 @@ def test_render_markdown_with_fits_alone_still_works() -> None:
     assert text.startswith("# parity comparison")
     assert "`frequency ~ gender + attitude + (attitude | subject)`" in text
     assert "| `attitudepol` |" in text
+
+
+def test_terminal_matrix_plain_and_coloured() -> None:
+    from parity.reports.terminal import matrix_text, verdict_line
+
+    plain = matrix_text(COMPARISONS, ["slope", "additive"], colour=False)
+    lines = plain.splitlines()
+    assert lines[0].split()[0] == "model" and lines[-1].startswith("all models")
+    assert "\033[" not in plain
+    coloured = matrix_text(COMPARISONS, ["slope", "additive"], colour=True)
+    assert "\033[31m" in coloured  # a pair with a disagreeing row is red
+    assert coloured.replace("\033[31m", "").replace("\033[32m", "").replace(
+        "\033[33m", "").replace("\033[0m", "").split() == plain.split()
+    assert verdict_line(COMPARISONS).startswith(f"{len(COMPARISONS)} comparison rows: ")

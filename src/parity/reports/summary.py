@@ -59,6 +59,27 @@ def pair_counts(comparisons: Sequence[Comparison]) -> dict[str, Counter[str]]:
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?=x\b|(?!\w|\.\d))")
 
 
+def _with_ranges(template: str, reasons: Sequence[str]) -> str:
+    """`template` (numbers replaced by NUL) with each number slot filled by its value, or
+    by `low–high` where the reasons differ there (each end written as in its reason)."""
+    slots = [_NUMBER.findall(r) for r in reasons]
+    parts = template.split("\x00")
+    out = [parts[0]]
+    for k, rest in enumerate(parts[1:]):
+        texts = [found[k] for found in slots if k < len(found)]
+        values = sorted(set(texts), key=_as_number)
+        shown = values[0] if len(values) == 1 else f"{values[0]}–{values[-1]}"
+        out += [shown, rest]
+    return "".join(out)
+
+
+def _as_number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def _places(rows: Sequence[Comparison]) -> str:
     by_place: dict[tuple[str, str], list[str]] = {}
     for c in rows:
@@ -71,16 +92,17 @@ def _places(rows: Sequence[Comparison]) -> str:
 def reason_items(rows: Sequence[Comparison]) -> list[Inline]:
     """The rows that do not agree, one item per distinct reason.
 
-    Reasons that differ only in their numbers are one reason: the numbers become `…`
-    here and stay whole in each model's table."""
+    Reasons that differ only in their numbers are one reason, with each number given as
+    the range it takes across the rows ("posterior SD is 1.35–1.93x lme4's SE"); each
+    model's table keeps every row's own numbers."""
     groups: dict[tuple[str, str], list[Comparison]] = {}
     for c in rows:
         if c.verdict != "agree":
-            key = (c.verdict, _NUMBER.sub("…", c.reason or "no reason given"))
+            key = (c.verdict, _NUMBER.sub("\x00", c.reason or "no reason given"))
             groups.setdefault(key, []).append(c)
     items: list[Inline] = []
     for (verdict, template), members in groups.items():
-        text = (members[0].reason or template) if len(members) == 1 else template
+        text = _with_ranges(template, [m.reason or "" for m in members])
         items.append((Mark(verdict), " ", Strong(verdict.replace("_", " ")), f": {text} — ",
                       _places(members)))
     return items

@@ -1,0 +1,64 @@
+"""The end of `parity run` on a terminal: the summary matrix, so that whether anything
+disagrees is known without opening a file. Coloured on a terminal (unless NO_COLOR is
+set), plain in a log."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from typing import TextIO
+
+from parity.reports.summary import pair_label, summary_matrix
+from parity.schema import Comparison
+
+_COLOURS = {"agree": "\033[32m", "disagree": "\033[31m", "not_comparable": "\033[33m"}
+_RESET = "\033[0m"
+
+
+def use_colour(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def _state(rows: Sequence[Comparison]) -> str | None:
+    """The cell's colour: red if a row disagrees, yellow if only some are not
+    comparable, green if every row agrees."""
+    if not rows:
+        return None
+    n = Counter(c.verdict for c in rows)
+    if n["disagree"]:
+        return "disagree"
+    return "not_comparable" if n["not_comparable"] else "agree"
+
+
+def matrix_text(comparisons: Sequence[Comparison], models: Sequence[str] = (),
+                colour: bool = False) -> str:
+    """The summary matrix as an aligned table: each cell `agree/comparable` and the
+    not-comparable count."""
+    header, body = summary_matrix(comparisons, models)
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    pairs = header[1:]
+
+    def cell(text: str, width: int, model: str, pair: str) -> str:
+        padded = text.ljust(width)
+        if not colour:
+            return padded
+        rows = [c for c in comparisons if pair_label(c) == pair
+                and (model == "all models" or c.model == model)]
+        state = _state(rows)
+        return f"{_COLOURS[state]}{padded}{_RESET}" if state else padded
+
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    for row in body:
+        cells = [row[0].ljust(widths[0])] + [
+            cell(text, w, row[0], pair)
+            for text, w, pair in zip(row[1:], widths[1:], pairs, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def verdict_line(comparisons: Sequence[Comparison]) -> str:
+    n = Counter(c.verdict for c in comparisons)
+    return (f"{len(comparisons)} comparison rows: {n['agree']} agree, {n['disagree']} "
+            f"disagree, {n['not_comparable']} not comparable")
