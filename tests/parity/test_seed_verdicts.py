@@ -111,7 +111,7 @@ def test_random_slope_optimum_difference_is_reported(seed_outcome: Outcome,
     disagree = rows(seed_comparisons, model="subject_slope", engine="statsmodels",
                     reference="lme4", quantity="estimate", verdict="disagree")
     assert disagree
-    assert all(f"{check['engine_value']:.3f}" in (c.reason or "") for c in disagree)
+    assert all(f"{check.engine_value:.3f}" in (c.reason or "") for c in disagree)
 
 
 @pytest.mark.r
