@@ -48,8 +48,9 @@ def group_codes(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray
     distinct groups ("x:y" + "z" and "x" + "y:z")."""
     grouped = frame.groupby(list(group), observed=True, sort=True)
     codes = grouped.ngroup().to_numpy(dtype=np.int64)
-    labels = [":".join(str(v) for v in (key if isinstance(key, tuple) else (key,)))
-              for key in grouped.groups]
+    first_row = np.unique(codes, return_index=True)[1]  # by code: 0, 1, …
+    values = frame[list(group)].astype(str).to_numpy()
+    labels = [":".join(values[i]) for i in first_row]
     return codes, labels
 
 
