@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -89,7 +90,9 @@ def test_all_files_written(written: dict[str, Path]) -> None:
     for kind in ("markdown", "html", "csv"):
         assert written[kind].is_file() and written[kind].stat().st_size > 0
     pngs = sorted(p.name for p in written["figures"].glob("*.png"))
-    assert pngs == ["additive.png", "slope.png"]
+    agreement = ["agreement.png", *sorted(f"{m}.agreement.png"
+                                          for m in {c.model for c in COMPARISONS})]
+    assert pngs == sorted(["additive.png", "slope.png", *agreement])
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written["figures"].iterdir())
 
 
@@ -98,7 +101,8 @@ def test_html_is_self_contained(written: dict[str, Path]) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*https?://""", text, re.IGNORECASE)
     assert "http://" not in text and "https://" not in text
     assert "<script" not in text.lower()
-    assert text.count('src="data:image/png;base64,') == 2
+    pngs = list(written["figures"].glob("*.png"))
+    assert text.count('src="data:image/png;base64,') == len(pngs)  # every figure, inline
 
 
 def test_csv_matches_comparisons(written: dict[str, Path]) -> None:
@@ -117,7 +121,10 @@ def test_csv_matches_comparisons(written: dict[str, Path]) -> None:
 
 def test_markdown_has_summary_matrix_reasons_and_marks(written: dict[str, Path]) -> None:
     text = written["markdown"].read_text(encoding="utf-8")
-    assert text.index("## Summary") < text.index("## Summary matrix") < text.index("## slope")
+    # The headline, the matrix, the agreement figure, the reasons, then each model.
+    assert text.index("comparison rows over 2 models") < text.index("## Summary matrix") \
+        < text.index("figures/agreement.png") < text.index("## Where they agree") \
+        < text.index("## slope")
     assert "| model | statsmodels vs lme4 | bambi vs lme4 |" in text
     assert "| slope | 1/1 | 1/2 (+1 n/c) |" in text
     assert "bambi models no correlation here" in text
@@ -150,7 +157,8 @@ def test_user_text_is_escaped(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     md = paths["markdown"].read_text(encoding="utf-8")
     assert "<script>" not in re.sub(r"`[^`]*`", "", md)  # raw only inside code spans
-    assert [p.name for p in paths["figures"].iterdir()] == ["script_alert_1_script.png"]
+    assert sorted(p.name for p in paths["figures"].iterdir()) == [
+        "agreement.png", "script_alert_1_script.agreement.png", "script_alert_1_script.png"]
 
 
 def test_one_failing_figure_does_not_stop_the_reports(
@@ -164,9 +172,11 @@ def test_one_failing_figure_does_not_stop_the_reports(
 
     monkeypatch.setattr(report_figures, "draw_model_figure", flaky)
     paths = write_reports(tmp_path, FITS, REFERENCE_FITS, COMPARISONS, CHECKS)
-    assert [p.name for p in paths["figures"].glob("*.png")] == ["additive.png"]
+    estimates = [p.name for p in paths["figures"].glob("*.png") if "agreement" not in p.name]
+    assert estimates == ["additive.png"]
     assert "Figure not drawn: RuntimeError: no ink" in paths["markdown"].read_text("utf-8")
-    assert paths["html"].read_text("utf-8").count("data:image/png") == 1
+    drawn = len(list(paths["figures"].glob("*.png")))
+    assert paths["html"].read_text("utf-8").count("data:image/png") == drawn
 
 
 def test_reasons_differing_only_in_numbers_are_grouped_with_their_range() -> None:
@@ -216,3 +226,25 @@ def test_terminal_matrix_plain_and_coloured() -> None:
     assert coloured.replace("\033[31m", "").replace("\033[32m", "").replace(
         "\033[33m", "").replace("\033[0m", "").split() == plain.split()
     assert verdict_line(COMPARISONS).startswith(f"{len(COMPARISONS)} comparison rows: ")
+
+
+def test_agreement_distance_is_in_tolerances() -> None:
+    from parity.reports.agreement import LIMIT, NC_X, _x, distance
+
+    close = row("statsmodels", "lme4", "agree", None)
+    assert distance(replace(close, value=10.5, reference_value=10.0, tolerance=1.0)) == 0.5
+    far = replace(close, value=30.0, reference_value=10.0, tolerance=2.0, verdict="disagree")
+    assert distance(far) == 10.0 and _x(far) == (LIMIT, ">")
+    nc = replace(close, verdict="not_comparable", tolerance=None)
+    assert distance(nc) is None and _x(nc) == (NC_X, "x")
+
+
+def test_report_shows_the_agreement_figures_and_a_verdict_per_model(tmp_path: Path) -> None:
+    paths = write_reports(tmp_path, FITS, REFERENCE_FITS, COMPARISONS, CHECKS)
+    figures = sorted(p.name for p in paths["figures"].glob("*.png"))
+    assert "agreement.png" in figures
+    assert {f"{m}.agreement.png" for m in {c.model for c in COMPARISONS}} <= set(figures)
+    md = paths["markdown"].read_text("utf-8")
+    assert md.index("Summary matrix") < md.index("figures/agreement.png")
+    assert "comparable rows disagree" in md or "Every comparable row agrees" in md
+    assert "…" not in md

@@ -42,7 +42,7 @@ class FigureResult:
 def figure_names(models: Sequence[str]) -> dict[str, str]:
     """A safe, distinct file stem per model (model names are user data)."""
     names: dict[str, str] = {}
-    taken: set[str] = set()
+    taken: set[str] = {"agreement"}  # the run's agreement figure
     for model in models:
         stem = re.sub(r"[^A-Za-z0-9_-]+", "_", model).strip("_") or "model"
         candidate, n = stem, 2

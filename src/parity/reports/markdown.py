@@ -25,6 +25,7 @@ from parity.reports.blocks import (
     markdown_lines,
 )
 from parity.reports.summary import (
+    headline,
     matrix_blocks,
     pair_label,
     summary_blocks,
@@ -45,6 +46,8 @@ class ReportData:
     title: str = "parity comparison"
     figures: Mapping[str, Image] = field(default_factory=dict)
     figure_errors: Mapping[str, str] = field(default_factory=dict)
+    # The agreement figure of the run ("" key) and of each model.
+    agreement: Mapping[str, Image] = field(default_factory=dict)
 
 
 def _num(x: float | None, digits: int = 2) -> str:
@@ -196,15 +199,31 @@ def _fit_note(fit: Fit) -> Inline:
     return (Strong(fit.label), *formula, ": " + "; ".join(bits))
 
 
+def _model_verdict(comparisons: Sequence[Comparison]) -> str:
+    """The one line a model's section opens with."""
+    n = {v: sum(1 for c in comparisons if c.verdict == v)
+         for v in ("agree", "disagree", "not_comparable")}
+    if not comparisons:
+        return "Nothing compared for this model."
+    head = ("Every comparable row agrees" if not n["disagree"]
+            else f"{n['disagree']} of {n['agree'] + n['disagree']} comparable rows disagree")
+    tail = f"; {n['not_comparable']} not comparable" if n["not_comparable"] else ""
+    return f"{head} ({n['agree']} agree{tail})."
+
+
 def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] = (),
                  comparisons: Sequence[Comparison] = (), figure: Image | None = None,
-                 figure_error: str | None = None) -> list[Block]:
-    """One model: formula and rows, figure, tables with marks, disagreements, diagnostics."""
-    blocks: list[Block] = [Heading(2, model)]
+                 figure_error: str | None = None,
+                 agreement: Image | None = None) -> list[Block]:
+    """One model: its verdict in a line, formula and rows, the agreement panel and the
+    estimates figure, tables with marks, disagreements, diagnostics."""
+    blocks: list[Block] = [Heading(2, model), Para((Strong(_model_verdict(comparisons)),))]
     first = fits[0] if fits else (reference_fits[0] if reference_fits else None)
     if first is not None:
         blocks.append(Para((Code(first.formula), f" — {first.n_obs} rows used, "
                             f"{first.n_dropped} dropped as incomplete")))
+    if agreement is not None:
+        blocks.append(agreement)
     if figure is not None:
         blocks.append(figure)
     elif figure_error:
@@ -237,21 +256,29 @@ def _optimum_blocks(checks: Sequence[OptimumCheck]) -> list[Block]:
 
 
 def report_blocks(data: ReportData) -> list[Block]:
-    """The whole report: summary and matrix on top, optimum checks, then each model."""
+    """The whole report: a headline from the verdicts, the summary matrix, the agreement
+    figure, the reasons, the optimum checks, then each model."""
     models = list(dict.fromkeys([*(f.model for f in data.fits),
                                  *(f.model for f in data.reference_fits),
                                  *(c.model for c in data.comparisons)]))
-    blocks: list[Block] = [Heading(1, data.title)]
+    blocks: list[Block] = [Heading(1, data.title),
+                           Para((headline(data.comparisons, models),))]
     blocks += _recorded_note([*data.fits, *data.reference_fits])
-    blocks += summary_blocks(data.comparisons)
     blocks += matrix_blocks(data.comparisons, models)
+    if "" in data.agreement:
+        blocks += [Heading(2, "How far apart, in tolerances"), Para((
+            "Every comparison row at (value − reference) / tolerance: inside the shaded "
+            "band [−1, 1] it agrees. Colour is the verdict, the marker the quantity; rows "
+            "that are not comparable stand apart under n/c.",)), data.agreement[""]]
+    blocks += summary_blocks(data.comparisons)
     blocks += _optimum_blocks(data.optimum_checks)
     for model in models:
         blocks += model_blocks(
             model, [f for f in data.fits if f.model == model],
             [f for f in data.reference_fits if f.model == model],
             [c for c in data.comparisons if c.model == model],
-            data.figures.get(model), data.figure_errors.get(model))
+            data.figures.get(model), data.figure_errors.get(model),
+            data.agreement.get(model))
     return blocks
 
 

@@ -144,9 +144,35 @@ def _class_blocks(title: str, rows: Sequence[Comparison], list_agree: bool) -> l
     return blocks
 
 
+def headline(comparisons: Sequence[Comparison], models: Sequence[str] = ()) -> str:
+    """One paragraph from the verdicts: the counts, then for each engine pair the models
+    where every comparable row agrees and those where some do not."""
+    if not comparisons:
+        return "No comparisons were made."
+    n = Counter(c.verdict for c in comparisons)
+    order = list(dict.fromkeys([*models, *(c.model for c in comparisons)]))
+    text = [f"{len(comparisons)} comparison rows over {len(order)} model"
+            f"{'s' if len(order) != 1 else ''}: {n['agree']} agree, {n['disagree']} "
+            f"disagree, {n['not_comparable']} not comparable."]
+    for pair in pair_counts(comparisons):
+        mine = [c for c in comparisons if pair_label(c) == pair]
+        bad = [m for m in order if any(c.model == m and c.verdict == "disagree" for c in mine)]
+        good = [m for m in order if m not in bad and any(
+            c.model == m and c.verdict == "agree" for c in mine)]
+        parts = []
+        if good:
+            parts.append(f"agree on {', '.join(good)}")
+        if bad:
+            parts.append(f"disagree somewhere on {', '.join(bad)}")
+        if parts:
+            text.append(f"{pair}: {'; '.join(parts)}.")
+    return " ".join(text)
+
+
 def summary_blocks(comparisons: Sequence[Comparison]) -> list[Block]:
-    """Counts per engine pair, then Bayesian against frequentist, then the rest."""
-    blocks: list[Block] = [Heading(2, "Summary")]
+    """Counts per engine pair, then Bayesian against frequentist, then the rest, each with
+    its rows grouped by reason."""
+    blocks: list[Block] = [Heading(2, "Where they agree, and why they differ")]
     if not comparisons:
         return blocks + [Para(("No comparisons were made.",))]
     items: list[Inline] = []

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from parity.atomic import write_text_atomic
+from parity.reports.agreement import write_agreement
 from parity.reports.blocks import (
     Image,
 )
 from parity.reports.csv_ import render_csv
-from parity.reports.figures import write_figures
+from parity.reports.figures import figure_names, write_figures
 from parity.reports.files import CSV, FIGURES_DIR, HTML, MARKDOWN
 from parity.reports.html import render_html
 from parity.reports.markdown import ReportData, render_report_markdown
@@ -34,9 +35,19 @@ def write_reports(out: Path, fits: Sequence[Fit], reference_fits: Sequence[Fit],
     images = {model: Image(f"{model}: estimates and intervals by engine", path,
                            path.relative_to(out).as_posix())
               for model, path in drawn.paths.items()}
+    models = list(dict.fromkeys([*(f.model for f in (*fits, *reference_fits)),
+                                 *(c.model for c in comparisons)]))
+    agreed = write_agreement(figures_dir, comparisons, models, figure_names(models))
+    agreement = {model: Image(f"{model}: each comparison row in tolerances", path,
+                              path.relative_to(out).as_posix())
+                 for model, path in agreed.by_model.items()}
+    if agreed.overview is not None:
+        agreement[""] = Image("every comparison row in tolerances from its reference",
+                              agreed.overview, agreed.overview.relative_to(out).as_posix())
     data = ReportData(fits=list(fits), reference_fits=list(reference_fits),
                       comparisons=list(comparisons), optimum_checks=list(optimum_checks),
-                      title=title, figures=images, figure_errors=drawn.errors)
+                      title=title, figures=images, figure_errors=drawn.errors,
+                      agreement=agreement)
     return {
         "markdown": write_text_atomic(out / MARKDOWN, render_report_markdown(data)),
         "html": write_text_atomic(out / HTML, render_html(data)),
