@@ -8,6 +8,8 @@ PYVER := $(shell $(PYTHON) -c 'import sys; print(f"py{sys.version_info[0]}{sys.v
 CONSTRAINTS := constraints/$(PYVER).txt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 R_PACKAGES := r-base-core r-base-dev r-cran-lme4 r-cran-jsonlite
+# Headless Chromium renders the HTML report in the test suite.
+BROWSER_PACKAGES := chromium
 TOX_ENVS ?= lint,type,py311,py312,nor,seed
 # pyenv installs several Pythons but shims only the global one: name them all (3.11 first,
 # so `python3` stays 3.11) so that tox finds python3.10 … python3.13.
@@ -16,13 +18,13 @@ ifneq ($(PYENV_PYTHONS),)
 export PYENV_VERSION := $(PYENV_PYTHONS)
 endif
 
-.PHONY: report test r-deps venv lint type lock clean
+.PHONY: report test r-deps browser-deps venv lint type lock clean
 
 report: r-deps venv
 	$(VENV)/bin/parity run --out reports/
 	@echo "reports/: results.json, comparison.md, comparison.html, comparison.csv, figures/"
 
-test: r-deps venv
+test: r-deps browser-deps venv
 	$(VENV)/bin/tox run -e $(TOX_ENVS)
 
 # R, lme4 and R's headers (rpy2 compiles against them) from Debian, only when missing.
@@ -32,6 +34,17 @@ r-deps:
 	else \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(R_PACKAGES); \
+	fi
+
+# Debian's chromium, only when no Chromium is on PATH; where none can be installed, the
+# browser test says so and skips.
+browser-deps:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then \
+		echo "Chromium: present"; \
+	else \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			$(BROWSER_PACKAGES) || echo "Chromium could not be installed: the browser test will skip"; \
 	fi
 
 venv: $(VENV)/.installed

@@ -54,6 +54,9 @@ class Bullets:
 class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[Inline, ...], ...]
+    # A verdict per cell ("agree", "disagree", "not_comparable" or ""), which the HTML
+    # report shows as the cell's colour; the Markdown report has no colours.
+    states: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ html.escape, since model names, formulas and terms are user data.
 from __future__ import annotations
 
 import base64
+import re
 from html import escape
 
 from parity.reports.blocks import (
@@ -42,6 +43,12 @@ img { max-width: 100%; height: auto; }
 .agree { color: #1a7f37; }
 .disagree { color: #cf222e; }
 .not_comparable { color: #6e7781; }
+tbody tr td.cell-agree { background: #dafbe1; }
+tbody tr td.cell-disagree { background: #ffebe9; }
+tbody tr td.cell-not_comparable { background: #fff8c5; }
+nav.toc { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px;
+          padding: .4rem 1rem; margin: 1rem 0; }
+nav.toc ul { margin: .2rem 0; padding-left: 1.2rem; columns: 2; }
 """
 
 
@@ -80,16 +87,48 @@ def _block(b: Block) -> str:
         return "<ul>\n" + "\n".join(f"<li>{_inline(i)}</li>" for i in b.items) + "\n</ul>"
     if isinstance(b, Table):
         head = "".join(f"<th>{escape(h)}</th>" for h in b.header)
-        body = "\n".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>"
-                         for row in b.rows)
+
+        def cell(i: int, j: int, c: Inline) -> str:
+            state = b.states[i][j] if i < len(b.states) and j < len(b.states[i]) else ""
+            css = f' class="cell-{state}"' if state in MARKS else ""
+            return f"<td{css}>{_inline(c)}</td>"
+
+        body = "\n".join("<tr>" + "".join(cell(i, j, c) for j, c in enumerate(row)) + "</tr>"
+                         for i, row in enumerate(b.rows))
         return (f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n"
                 "</table>")
     return _image(b)
 
 
+def _slug(text: str, taken: set[str]) -> str:
+    base = "s-" + ("-".join(re.findall(r"[A-Za-z0-9]+", text)).lower() or "section")
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
 def render_html(data: ReportData) -> str:
-    """The whole report as one HTML document (same blocks as the Markdown)."""
-    body = "\n".join(_block(b) for b in report_blocks(data))
+    """The whole report as one HTML document (same blocks as the Markdown), with an
+    anchor on every section and a table of contents under the headline."""
+    blocks = report_blocks(data)
+    taken: set[str] = set()
+    parts: list[str] = []
+    toc: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading) and b.level == 2:
+            slug = _slug(b.text, taken)
+            toc.append(f'<li><a href="#{slug}">{escape(b.text)}</a></li>')
+            parts.append(f'<h2 id="{slug}">{escape(b.text)}</h2>')
+        else:
+            parts.append(_block(b))
+    if toc and len(parts) > 1:
+        nav = '<nav class="toc"><strong>Contents</strong>\n<ul>\n' + "\n".join(toc) + \
+            "\n</ul></nav>"
+        at = 2 if isinstance(blocks[1], Para) else 1  # after the title and headline
+        parts.insert(at, nav)
+    body = "\n".join(parts)
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{escape(data.title)}</title>\n<style>{CSS}</style>\n</head>\n"

@@ -219,11 +219,28 @@ def summary_matrix(comparisons: Sequence[Comparison],
     return ["model", *pairs], body
 
 
+def cell_state(rows: Sequence[Comparison]) -> str:
+    """A matrix cell's colour: `disagree` if a row disagrees, `not_comparable` if some are
+    not comparable and the rest agree, `agree` if every row agrees, "" if empty."""
+    if not rows:
+        return ""
+    verdicts = {c.verdict for c in rows}
+    if "disagree" in verdicts:
+        return "disagree"
+    return "not_comparable" if "not_comparable" in verdicts else "agree"
+
+
 def matrix_blocks(comparisons: Sequence[Comparison], models: Sequence[str] = ()) -> list[Block]:
     header, body = summary_matrix(comparisons, models)
+    pairs = header[1:]
+    states = tuple(
+        ("",) + tuple(cell_state([c for c in comparisons if pair_label(c) == p
+                                  and (row[0] == "all models" or c.model == row[0])])
+                      for p in pairs)
+        for row in body)
     return [Heading(2, "Summary matrix"),
             Para(("Each cell: rows that agree / comparable rows; n/c: rows not comparable.",)),
-            Table(tuple(header), tuple(tuple((c,) for c in row) for row in body))]
+            Table(tuple(header), tuple(tuple((c,) for c in row) for row in body), states)]
 
 
 def summary_lines(comparisons: Sequence[Comparison]) -> list[str]:

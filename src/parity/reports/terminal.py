@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TextIO
 
-from parity.reports.summary import pair_label, summary_matrix
+from parity.reports.summary import cell_state, pair_label, summary_matrix
 from parity.schema import Comparison
 
 _COLOURS = {"agree": "\033[32m", "disagree": "\033[31m", "not_comparable": "\033[33m"}
@@ -18,17 +18,6 @@ _RESET = "\033[0m"
 
 def use_colour(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ
-
-
-def _state(rows: Sequence[Comparison]) -> str | None:
-    """The cell's colour: red if a row disagrees, yellow if only some are not
-    comparable, green if every row agrees."""
-    if not rows:
-        return None
-    n = Counter(c.verdict for c in rows)
-    if n["disagree"]:
-        return "disagree"
-    return "not_comparable" if n["not_comparable"] else "agree"
 
 
 def matrix_text(comparisons: Sequence[Comparison], models: Sequence[str] = (),
@@ -45,7 +34,7 @@ def matrix_text(comparisons: Sequence[Comparison], models: Sequence[str] = (),
             return padded
         rows = [c for c in comparisons if pair_label(c) == pair
                 and (model == "all models" or c.model == model)]
-        state = _state(rows)
+        state = cell_state(rows)
         return f"{_COLOURS[state]}{padded}{_RESET}" if state else padded
 
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
