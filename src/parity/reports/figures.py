@@ -1,4 +1,5 @@
-"""One PNG per model: each engine's estimates and intervals side by side.
+"""One PNG per model: each engine's estimates and intervals side by side, and how far
+each engine's fixed effects are from the reference engine's, in its standard errors.
 
 matplotlib is imported inside the functions, so importing the reports costs nothing where
 no figure is drawn. Figures are drawn on matplotlib's Agg canvas through the object API
@@ -82,6 +83,34 @@ def _component(fit: Fit,
     return (v.estimate, lo, hi)
 
 
+def _reference(fits: Sequence[Fit]) -> Fit | None:
+    """The fit the deviation panel measures from: the first frequentist engine of the
+    registry that fitted the model as asked (lme4 where it ran)."""
+    from parity.engines import ENGINE_NAMES, engine_kind
+
+    for name in ENGINE_NAMES:
+        if engine_kind(name) != "frequentist":
+            continue
+        for f in fits:
+            if f.label == name and f.fixed_effects:
+                return f
+    return None
+
+
+def _deviation(ref: Fit) -> Getter:
+    """Each engine's estimate and interval as (x - reference estimate) / reference SE."""
+    def get(fit: Fit, key: tuple[str, str | None, str | None]
+            ) -> tuple[float, float, float] | None:
+        fe, base = fit.fixed(key[0]), ref.fixed(key[0])
+        if fe is None or base is None or not base.std_error > 0:
+            return None
+        se = base.std_error
+        return ((fe.estimate - base.estimate) / se, (fe.lower - base.estimate) / se,
+                (fe.upper - base.estimate) / se)
+
+    return get
+
+
 def _vc_label(group: str, term: str | None, term2: str | None) -> str:
     if group == "Residual":
         return "Residual"
@@ -132,13 +161,20 @@ def draw_model_figure(path: Path, model: str, fits: Sequence[Fit]) -> Path:
     if terms:
         panels.append(("Fixed effects: estimate and interval", [(t, None, None) for t in terms],
                        terms, _fixed))
+        ref = _reference(ok)
+        if ref is not None and len(ok) > 1:
+            # On the raw scale three engines' dots can sit on top of each other; here
+            # their distance is in the reference's standard errors.
+            panels.append((f"Difference from {ref.label}, in {ref.label} SEs",
+                           [(t, None, None) for t in terms], terms, _deviation(ref)))
     for kind, title in (("sd", "Standard deviations"), ("corr", "Correlations")):
         keys = [(g, t, t2) for g, t, t2, kd in vcs if kd == kind]
         if keys:
             panels.append((title, keys, [_vc_label(*key) for key in keys], _component))
     rows = max((len(p[1]) for p in panels), default=1)
     height = 1.6 + max(rows, 1) * (0.35 + 0.12 * len(ok))
-    widths = [1.5 if p[3] is _fixed else 1.0 for p in panels] or [1.0]
+    widths = [1.5 if p[0].startswith(("Fixed", "Difference")) else 1.0
+              for p in panels] or [1.0]
     fig = Figure(figsize=(3.6 * sum(widths) + 1.2, height), layout="constrained")
     FigureCanvasAgg(fig)
     fig.suptitle(model, fontsize=11)
