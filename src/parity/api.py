@@ -87,8 +87,10 @@ class Run:
             raise KeyError(f"no fit of model {model!r} by {engine!r}")
         path = fit.provenance.settings.get("draws_file")
         if not path or not Path(path).is_file():
-            raise DataError(f"the draws of {model} / {engine} were not kept; run with "
-                            "keep_draws=True (or `parity run --save-draws`)")
+            failed = [w for w in fit.diagnostics.warnings if w.startswith("draws not saved")]
+            why = failed[0] if failed else ("they were not kept; run with keep_draws=True "
+                                            "(or `parity run --save-draws`)")
+            raise DataError(f"no draws of {model} / {engine}: {why}")
         import arviz
 
         return arviz.from_netcdf(path)

@@ -359,3 +359,24 @@ def test_nothing_compared_is_not_success(tmp_path: Path) -> None:
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 1, out.stderr
     assert "nothing was compared" in out.stderr and "lme4" in out.stderr
+
+
+def test_draws_that_cannot_be_saved_leave_the_fit_standing(tmp_path: Path) -> None:
+    """Nothing computed is lost: a NetCDF writer that fails costs the draws file only,
+    with a warning that says why, and Run.idata repeats it."""
+    from parity.api import Run
+    from parity.engines.bambi import _save_draws
+    from parity.schema import Fit, RunResults
+    from parity.settings import Settings
+
+    class NoWriter:
+        def to_netcdf(self, path: str) -> None:
+            raise ValueError("none of the suitable backend libraries are installed")
+
+    fit = Fit(model="m1", formula="y ~ x", engine="bambi", status="ok", reason=None,
+              n_obs=10, n_dropped=0)
+    kept = _save_draws(fit, NoWriter(), Settings(save_draws=str(tmp_path)))
+    assert kept.status == "ok" and "draws_file" not in kept.provenance.settings
+    assert any("draws not saved" in w and "backend" in w for w in kept.diagnostics.warnings)
+    with pytest.raises(DataError, match="draws not saved"):
+        Run(RunResults((kept,))).idata("m1")

@@ -107,8 +107,14 @@ def _save_draws(fit: Fit, idata: Any, settings: Settings) -> Fit:
     if not settings.save_draws:
         return fit
     path = draws_path(settings.save_draws, fit.model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    idata.to_netcdf(str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        idata.to_netcdf(str(path))
+    except Exception as exc:  # the fit stands; only its draws are not kept
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())
+        note = f"draws not saved to {path}: {why}"
+        return replace(fit, diagnostics=replace(
+            fit.diagnostics, warnings=(*fit.diagnostics.warnings, note)))
     prov = fit.provenance
     return replace(fit, provenance=replace(
         prov, settings={**prov.settings, "draws_file": str(path.resolve())}))
