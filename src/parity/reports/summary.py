@@ -197,6 +197,15 @@ def summary_blocks(comparisons: Sequence[Comparison]) -> list[Block]:
     return blocks
 
 
+ALL_MODELS = "all models"
+
+
+def _cell_rows(comparisons: Sequence[Comparison], model: str, pair: str) -> list[Comparison]:
+    """The rows of one matrix cell (the last line, `all models`, takes every model)."""
+    return [c for c in comparisons if pair_label(c) == pair
+            and (model == ALL_MODELS or c.model == model)]
+
+
 def summary_matrix(comparisons: Sequence[Comparison],
                    models: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per model (and a total), one column per engine pair, each
@@ -211,12 +220,19 @@ def summary_matrix(comparisons: Sequence[Comparison],
         text = f"{n['agree']}/{n['agree'] + n['disagree']}"
         return text + (f" (+{n['not_comparable']} n/c)" if n["not_comparable"] else "")
 
-    body = [[m] + [cell([c for c in comparisons if c.model == m and pair_label(c) == p])
-                   for p in pairs] for m in order]
+    body = [[m] + [cell(_cell_rows(comparisons, m, p)) for p in pairs] for m in order]
     if comparisons:
-        body.append(["all models"] + [cell([c for c in comparisons if pair_label(c) == p])
-                                      for p in pairs])
+        body.append([ALL_MODELS] + [cell(_cell_rows(comparisons, ALL_MODELS, p))
+                                    for p in pairs])
     return ["model", *pairs], body
+
+
+def matrix_states(comparisons: Sequence[Comparison], header: Sequence[str],
+                  body: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The verdict colour (:func:`cell_state`) of each cell of `summary_matrix`'s body,
+    the model column included (as "")."""
+    return [[""] + [cell_state(_cell_rows(comparisons, row[0], p)) for p in header[1:]]
+            for row in body]
 
 
 def cell_state(rows: Sequence[Comparison]) -> str:
@@ -232,12 +248,7 @@ def cell_state(rows: Sequence[Comparison]) -> str:
 
 def matrix_blocks(comparisons: Sequence[Comparison], models: Sequence[str] = ()) -> list[Block]:
     header, body = summary_matrix(comparisons, models)
-    pairs = header[1:]
-    states = tuple(
-        ("",) + tuple(cell_state([c for c in comparisons if pair_label(c) == p
-                                  and (row[0] == "all models" or c.model == row[0])])
-                      for p in pairs)
-        for row in body)
+    states = tuple(tuple(row) for row in matrix_states(comparisons, header, body))
     return [Heading(2, "Summary matrix"),
             Para(("Each cell: rows that agree / comparable rows; n/c: rows not comparable.",)),
             Table(tuple(header), tuple(tuple((c,) for c in row) for row in body), states)]

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TextIO
 
-from parity.reports.summary import cell_state, pair_label, summary_matrix
+from parity.reports.summary import matrix_states, summary_matrix
 from parity.schema import Comparison
 
 _COLOURS = {"agree": "\033[32m", "disagree": "\033[31m", "not_comparable": "\033[33m"}
@@ -25,24 +25,17 @@ def matrix_text(comparisons: Sequence[Comparison], models: Sequence[str] = (),
     """The summary matrix as an aligned table: each cell `agree/comparable` and the
     not-comparable count."""
     header, body = summary_matrix(comparisons, models)
+    states = matrix_states(comparisons, header, body)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    pairs = header[1:]
 
-    def cell(text: str, width: int, model: str, pair: str) -> str:
-        padded = text.ljust(width)
-        if not colour:
-            return padded
-        rows = [c for c in comparisons if pair_label(c) == pair
-                and (model == "all models" or c.model == model)]
-        state = cell_state(rows)
-        return f"{_COLOURS[state]}{padded}{_RESET}" if state else padded
+    def cell(text: str, width: int, state: str) -> str:
+        padded = text.ljust(width)  # padded before colouring: codes take no width
+        return f"{_COLOURS[state]}{padded}{_RESET}" if colour and state else padded
 
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]
-    for row in body:
-        cells = [row[0].ljust(widths[0])] + [
-            cell(text, w, row[0], pair)
-            for text, w, pair in zip(row[1:], widths[1:], pairs, strict=True)]
+    for row, row_states in zip(body, states, strict=True):
+        cells = [cell(text, w, st) for text, w, st in zip(row, widths, row_states, strict=True)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
