@@ -143,14 +143,15 @@ class StatsmodelsEngine(Engine):
         from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
 
         n = len(frame)
-        same_group = len({b.group for b in blocks}) == 1
-        codes = group_codes(frame, blocks[0].group)[0] if same_group else np.zeros(n, np.int64)
+        coded = {g: group_codes(frame, g) for g in dict.fromkeys(b.group for b in blocks)}
+        same_group = len(coded) == 1
+        codes = coded[blocks[0].group][0] if same_group else np.zeros(n, np.int64)
         rows_of = [np.flatnonzero(codes == k) for k in range(int(codes.max()) + 1)]
         vc_names: list[str] = []
         mats: list[list[np.ndarray]] = []
         colnames: list[list[str]] = []
         for b, d in zip(blocks, designs, strict=True):
-            level_codes, level_labels = group_codes(frame, b.group)
+            level_codes, level_labels = coded[b.group]
             for j, term in enumerate(d.names):
                 vc_names.append(f"{b.group_label}\x1f{term}")
                 column = d.matrix[:, j : j + 1]
