@@ -7,6 +7,8 @@
 #
 #   Rscript r_scripts/lme4_fit.R data.csv "frequency ~ gender + attitude + (1 | subject)" subject,gender,attitude
 #
+# A fourth argument ML fits by maximum likelihood (`parity run --ml`); REML is the default.
+#
 # Both paths go through parity_fit() and print or return the same JSON.
 #
 # A formula is data here, never code: before R sees it as a formula, its parse tree is
@@ -111,18 +113,33 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
     # A singular fit is reported by isSingular(); it is not a failure to converge.
     failures <- grep("singular", as.character(unlist(conv)), value = TRUE, invert = TRUE)
     converged <- length(failures) == 0 && fit@optinfo$conv$opt == 0
-    stats_list <- list(
-      reml_criterion = if (reml) unname(lme4::REMLcrit(fit)) else NULL,
-      loglik = as.numeric(stats::logLik(fit)),
-      deviance = unname(stats::deviance(fit, REML = FALSE))
-    )
+    # The conditional modes and their conditional SDs, as ranef(condVar = TRUE) gives them.
+    re <- as.data.frame(lme4::ranef(fit, condVar = TRUE))
+    group_effects <- lapply(seq_len(nrow(re)), function(i) list(
+      group = as.character(re$grpvar[i]), level = as.character(re$grp[i]),
+      term = as.character(re$term[i]), estimate = re$condval[i], std_error = re$condsd[i]
+    ))
   } else {
     components <- list(list(group = "Residual", term = NULL, term2 = NULL, kind = "sd",
                             estimate = stats::sigma(fit)))
     singular <- FALSE
     converged <- TRUE
-    stats_list <- list(loglik = as.numeric(stats::logLik(fit)))
+    group_effects <- list()
   }
+  # logLik, AIC and BIC under the criterion fitted (REML or ML; lm's log-likelihood is at
+  # the ML variance), and deviance as -2 logLik under that criterion.
+  ll <- stats::logLik(fit)
+  stats_list <- list(
+    loglik = as.numeric(ll),
+    aic = stats::AIC(fit),
+    bic = stats::BIC(fit),
+    deviance = -2 * as.numeric(ll),
+    df = as.numeric(attr(ll, "df"))
+  )
+  if (mixed && reml) stats_list$reml_criterion <- unname(lme4::REMLcrit(fit))
+  criterion <- if (!mixed) "OLS" else if (reml) "REML" else "ML"
+  V <- as.matrix(stats::vcov(fit))
+  cov_rows <- lapply(seq_len(nrow(V)), function(i) I(unname(V[i, ])))  # I(): arrays, even 1 x 1
   out <- list(
     engine = "lme4",
     formula = formula_text,
@@ -133,6 +150,9 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
     variance_components = components,
     diagnostics = list(converged = converged, singular = singular, warnings = as.list(warnings)),
     fit_statistics = stats_list,
+    criterion = criterion,
+    group_effects = group_effects,
+    fixed_effects_cov = cov_rows,
     versions = list(
       r = R.version.string,
       lme4 = as.character(utils::packageVersion("lme4")),
@@ -142,16 +162,17 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
   as.character(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null"))
 }
 
-# lme4's REML criterion at another engine's solution: the variance components given as
+# lme4's REML criterion (its ML deviance with reml = FALSE) at another engine's solution:
+# the variance components given as
 # JSON (rows of group, term, term2, kind, estimate, as parity writes them; the residual as
 # group "Residual") become lme4's relative Cholesky factor theta, and lme4's own deviance
 # function (devFunOnly) evaluates it, so two engines' optima are judged by one objective.
 # The fixed effects lme4 profiles out at that theta (the GLS estimates given those
 # variance components) come back too: an engine whose own fixed effects differ from them
 # is inconsistent with its own variance components, whatever its criterion value.
-parity_reml_at <- function(data, formula_text, levels, components_json) {
+parity_reml_at <- function(data, formula_text, levels, components_json, reml = TRUE) {
   prepared <- parity_prepare(data, formula_text, levels)
-  lf <- lme4::lFormula(prepared$formula, data = prepared$data, REML = TRUE)
+  lf <- lme4::lFormula(prepared$formula, data = prepared$data, REML = reml)
   devfun <- do.call(lme4::mkLmerDevfun, lf)
   comps <- jsonlite::fromJSON(components_json, simplifyVector = FALSE)
   find <- function(group, term, term2 = NULL) {
@@ -190,13 +211,13 @@ parity_reml_at <- function(data, formula_text, levels, components_json) {
   crit <- devfun(theta)
   beta <- environment(devfun)$pp$beta(1)
   fixed <- stats::setNames(as.list(unname(beta)), colnames(lf$X))
-  as.character(jsonlite::toJSON(list(reml_criterion = crit, theta = theta, fixed = fixed),
+  as.character(jsonlite::toJSON(list(criterion = crit, reml = reml, theta = theta, fixed = fixed),
                                 auto_unbox = TRUE, digits = NA))
 }
 
 parity_main <- function(args) {
   if (length(args) < 2) {
-    cat("usage: Rscript lme4_fit.R data.csv \"formula\" [cat1,cat2,...]\n", file = stderr())
+    cat("usage: Rscript lme4_fit.R data.csv \"formula\" [cat1,cat2,...] [REML|ML]\n", file = stderr())
     quit(status = 2)
   }
   cats <- if (length(args) >= 3 && nzchar(args[[3]])) strsplit(args[[3]], ",")[[1]] else character(0)
@@ -220,7 +241,9 @@ parity_main <- function(args) {
   factors <- intersect(vars[-1], union(union(cats, groups), names(data)[!vapply(data, is.numeric, TRUE)]))
   levels <- lapply(factors, function(v) parity_levels(complete[[v]]))
   names(levels) <- factors
-  cat(parity_fit(data, args[[2]], levels), "\n")
+  criterion <- if (length(args) >= 4) toupper(args[[4]]) else "REML"
+  if (!(criterion %in% c("REML", "ML"))) stop("the fourth argument must be REML or ML")
+  cat(parity_fit(data, args[[2]], levels, reml = criterion == "REML"), "\n")
 }
 
 if (sys.nframe() == 0L) {

@@ -145,14 +145,15 @@ def _named(formulas: str | Sequence[str] | Mapping[str, str]) -> list[tuple[str,
 def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | str | Path,
         categorical: Iterable[str] | None = None, engines: Sequence[str] | None = None, *,
         tolerances: str | Path | None = None, cache: bool = True, keep_draws: bool = False,
-        **sampler_settings: Any) -> Run:
+        reml: bool = True, **sampler_settings: Any) -> Run:
     """Fit `formulas` on `data` with `engines` (default: every registered engine) and
     compare them, as `parity run` does, without writing anything.
 
     `formulas` is one formula, a list (named m1, m2, …) or a `{name: formula}` mapping;
     `data` a DataFrame or a CSV path; sampler settings (`draws`, `tune`, `chains`, `seed`,
     `target_accept`, `interval`) are checked like the CLI's options. With `keep_draws`,
-    the posterior draws are kept (in a temporary folder) for :meth:`Run.idata`."""
+    the posterior draws are kept (in a temporary folder) for :meth:`Run.idata`.
+    `reml=False` fits lme4 and statsmodels by maximum likelihood."""
     from parity.compare.tolerances import load_policy
     from parity.engines import ENGINE_NAMES
     from parity.pipeline.cache import FitCache
@@ -164,7 +165,7 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     models = [make_model(name, text, cats) for name, text in _named(formulas)]
     grouping = [g for m in models for g in m.spec.grouping_factors]
     frame = _frame(data, [*cats, *grouping])
-    settings = settings_from(sampler_settings)
+    settings = settings_from(sampler_settings, reml)
     if keep_draws:
         settings = replace(settings, save_draws=tempfile.mkdtemp(prefix="parity-draws-"))
     policy = load_policy(Path(tolerances) if tolerances is not None else None)

@@ -43,6 +43,13 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                              "--r-dataset)")
     parser.add_argument("--categorical", type=_csv_list, default=None,
                         help="categorical columns of the data (comma-separated)")
+    criterion = parser.add_mutually_exclusive_group()
+    criterion.add_argument("--reml", dest="reml", action="store_const", const=True,
+                           default=None,
+                           help="fit lme4 and statsmodels by REML (the default)")
+    criterion.add_argument("--ml", dest="reml", action="store_const", const=False,
+                           help="fit lme4 and statsmodels by maximum likelihood (lme4's "
+                                "REML = FALSE); Bayesian engines are unaffected")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,9 +105,17 @@ def cmd_record(args: argparse.Namespace) -> int:
     from parity.settings import Settings
 
     inputs = resolve_inputs(args)
-    for path in record_job(inputs.models, inputs.frame, Settings(), args.out):
+    settings = Settings(reml=_reml(args, inputs))
+    for path in record_job(inputs.models, inputs.frame, settings, args.out):
         print(f"recorded: {path}")
     return 0
+
+
+def _reml(args: argparse.Namespace, inputs: Inputs) -> bool:
+    """--reml/--ml, else the models.toml's `reml`, else REML."""
+    if args.reml is not None:
+        return bool(args.reml)
+    return True if inputs.reml is None else inputs.reml
 
 
 def _inputs_for_run(args: argparse.Namespace) -> Inputs:
@@ -138,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = _inputs_for_run(args)
     frame, models = inputs.frame, inputs.models
     draws_dir = str(Path(args.out) / DRAWS_DIR) if args.save_draws else None
-    settings = Settings(**inputs.sampler, save_draws=draws_dir)
+    settings = Settings(**inputs.sampler, reml=_reml(args, inputs), save_draws=draws_dir)
     policy = load_policy(args.tolerances, overrides=inputs.tolerances,
                          overrides_source=inputs.tolerances_source)
     engines = args.engines or list(inputs.engines or ENGINE_NAMES)

@@ -14,7 +14,12 @@ from typing import Any, Literal
 
 from parity.atomic import write_text_atomic
 
-SCHEMA_VERSION = 1
+# 2 added: `fits[].group_effects`, `fits[].fixed_effects_cov`, `fits[].criterion`, the
+# likelihood statistics (`loglik`, `aic`, `bic`, `deviance`) in `fit_statistics`, and the
+# `level` of comparison rows (quantities `group_effect` and `loglik`). Version-1 files
+# still read: the new fields are empty there.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 Status = Literal["ok", "failed", "skipped", "unsupported"]
 
@@ -55,6 +60,25 @@ class VarianceComponent:
         if self.kind == "corr":
             return f"corr({self.group}: {self.term}, {self.term2})"
         return f"sd({self.group}: {self.term})"
+
+
+@dataclass(frozen=True)
+class GroupEffect:
+    """One group-specific effect of one level, as lme4's `ranef()` reports it: the
+    deviation of `level`'s coefficient `term` from the fixed effect. Frequentist engines
+    give the conditional mode and the square root of its conditional variance
+    (`condVar`); a Bayesian engine the posterior mean and SD of the same deviation."""
+
+    group: str
+    level: str
+    term: str
+    estimate: float
+    std_error: float | None = None
+
+    @property
+    def label(self) -> str:
+        """How comparison rows name it: `ranef(subject F1: (Intercept))`."""
+        return f"ranef({self.group} {self.level}: {self.term})"
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,15 @@ class Fit:
     fit_statistics: dict[str, float] = field(default_factory=dict)
     n_groups: dict[str, int] = field(default_factory=dict)
     variant: str | None = None
+    # "REML" or "ML" for a frequentist mixed model, "OLS" for least squares (whose
+    # log-likelihood is at the ML variance under either setting), None for a posterior.
+    # `fit_statistics` (`loglik`, `aic`, `bic`, `deviance` = -2 loglik) belong to it.
+    criterion: str | None = None
+    group_effects: tuple[GroupEffect, ...] = ()
+    # The covariance matrix of the fixed effects, rows and columns in `fixed_effects`'
+    # order (lme4's `vcov()`; the posterior covariance for a Bayesian engine), so that a
+    # contrast can be checked and not only each SE.
+    fixed_effects_cov: tuple[tuple[float, ...], ...] = ()
 
     @property
     def is_recorded(self) -> bool:
@@ -122,6 +155,27 @@ class Fit:
         """The engine as comparisons name it: `lme4`, or `lme4:independent` for a
         reference refitted with another covariance structure."""
         return self.engine if self.variant is None else f"{self.engine}:{self.variant}"
+
+    def contrast(self, weights: dict[str, float]) -> tuple[float, float]:
+        """The estimate and standard error of sum(w * coefficient) over `weights`
+        (term -> weight), from `fixed_effects_cov`: `fit.contrast({"genderM": 1,
+        "attitudepol": -1})`. KeyError for a term the fit lacks, ValueError when the
+        fit recorded no covariance."""
+        terms = [f.term for f in self.fixed_effects]
+        if len(self.fixed_effects_cov) != len(terms):
+            raise ValueError(f"{self.label} recorded no covariance of its fixed effects")
+        missing = [t for t in weights if t not in terms]
+        if missing:
+            raise KeyError(f"{self.label} has no fixed effect {missing[0]!r}")
+        w = [float(weights.get(t, 0.0)) for t in terms]
+        est = sum(wi * f.estimate for wi, f in zip(w, self.fixed_effects, strict=True))
+        var = sum(w[i] * w[j] * self.fixed_effects_cov[i][j]
+                  for i in range(len(w)) for j in range(len(w)))
+        return est, math.sqrt(max(var, 0.0))
+
+    def group_effect(self, group: str, level: str, term: str) -> GroupEffect | None:
+        return next((g for g in self.group_effects
+                     if g.group == group and g.level == level and g.term == term), None)
 
     def fixed(self, term: str) -> FixedEffect | None:
         return next((f for f in self.fixed_effects if f.term == term), None)
@@ -140,7 +194,7 @@ class Fit:
 
 
 Verdict = Literal["agree", "disagree", "not_comparable"]
-Quantity = Literal["estimate", "std_error", "sd", "corr"]
+Quantity = Literal["estimate", "std_error", "sd", "corr", "group_effect", "loglik"]
 
 
 @dataclass(frozen=True)
@@ -151,8 +205,10 @@ class Comparison:
     tolerance that applied), `disagree` otherwise, and `not_comparable` when the two fits
     do not estimate the same quantity. Every row that is not `agree` has a `reason`.
     `quantity` is `estimate` or `std_error` (fixed effects), `sd` or `corr` (variance
-    components); `group` is the grouping factor of a variance component (None for fixed
-    effects) and `term` its readable label.
+    components), `group_effect` (one level's deviation, as `ranef()`) or `loglik` (the
+    maximised log-likelihood under one criterion); `group` is the grouping factor of a
+    variance component or group effect (None for fixed effects), `level` the group's
+    level of a group effect, and `term` the readable label.
     """
 
     model: str
@@ -166,6 +222,7 @@ class Comparison:
     verdict: Verdict
     reason: str | None
     group: str | None = None
+    level: str | None = None
 
 
 def structure_of(groups: list[str] | tuple[str, ...],
@@ -252,9 +309,18 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
         ),
         engine_formula=d.get("engine_formula"),
         structure=dict(d.get("structure", {})),
-        fit_statistics=dict(d.get("fit_statistics", {})),
+        fit_statistics={str(k): float(v) for k, v in (d.get("fit_statistics") or {}).items()
+                        if isinstance(v, (int, float))},
         n_groups={k: int(v) for k, v in (d.get("n_groups") or {}).items()},
         variant=d.get("variant"),
+        criterion=d.get("criterion"),
+        group_effects=tuple(
+            GroupEffect(str(g["group"]), str(g["level"]), str(g["term"]), num(g["estimate"]),
+                        None if g.get("std_error") is None else float(g["std_error"]))
+            for g in d.get("group_effects") or []
+        ),
+        fixed_effects_cov=tuple(tuple(num(x) for x in row)
+                                for row in d.get("fixed_effects_cov") or []),
     )
 
 
@@ -264,6 +330,7 @@ def comparison_from_dict(d: dict[str, Any]) -> Comparison:
         quantity=d["quantity"], term=d["term"], value=d.get("value"),
         reference_value=d.get("reference_value"), tolerance=d.get("tolerance"),
         verdict=d["verdict"], reason=d.get("reason"), group=d.get("group"),
+        level=d.get("level"),
     )
 
 
@@ -281,7 +348,8 @@ def results_document(
 class OptimumCheck:
     """Another frequentist engine's solution judged by lme4's objective.
 
-    `engine_value` and `reference_value` are lme4's REML log-likelihood at the engine's
+    `engine_value` and `reference_value` are lme4's log-likelihood (under `criterion`,
+    REML or ML) at the engine's
     variance components and at lme4's own optimum (of the same covariance structure);
     `better` names the solution the objective prefers, or `tie`. `fixed_at_solution`
     holds the fixed effects lme4 profiles out at the engine's components (the GLS
@@ -296,6 +364,7 @@ class OptimumCheck:
     difference: float
     better: str
     fixed_at_solution: dict[str, float] = field(default_factory=dict)
+    criterion: str = "REML"  # or "ML": the likelihood both values are of
 
 
 def optimum_check_from_dict(d: dict[str, Any]) -> OptimumCheck:
@@ -306,6 +375,7 @@ def optimum_check_from_dict(d: dict[str, Any]) -> OptimumCheck:
         better=d["better"],
         fixed_at_solution={str(k): float(v)
                            for k, v in (d.get("fixed_at_solution") or {}).items()},
+        criterion=str(d.get("criterion", "REML")),
     )
 
 

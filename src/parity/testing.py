@@ -59,8 +59,11 @@ def _frame(data: pd.DataFrame | str | Path, text_columns: Iterable[str] = ()) ->
     return read_csv(Path(data), text_columns)
 
 
-def settings_from(sampler_settings: dict[str, Any]) -> Settings:
-    """Settings from keyword arguments; a misspelt one is an error, never ignored."""
+def settings_from(sampler_settings: dict[str, Any], reml: bool = True) -> Settings:
+    """Settings from keyword arguments; a misspelt one is an error, never ignored.
+    `reml=False` fits the frequentist engines by maximum likelihood."""
+    if not isinstance(reml, bool):
+        raise UsageError(f"reml must be True or False, not {reml!r}")
     unknown = sorted(set(sampler_settings) - set(SAMPLER_SETTINGS))
     if unknown:
         raise TypeError(f"assert_parity() got unknown sampler setting(s) {', '.join(unknown)}; "
@@ -71,7 +74,7 @@ def settings_from(sampler_settings: dict[str, Any]) -> Settings:
         problem = sampler_problem(key, value)
         if problem:
             raise UsageError(f"assert_parity(): {key}={value!r} {problem}")
-    return Settings(**sampler_settings)
+    return Settings(**sampler_settings, reml=reml)
 
 
 def _cell(x: float | None) -> str:
@@ -99,6 +102,7 @@ def assert_parity(
     reference: str = "lme4",
     rtol: float | None = None,
     atol: float | None = None,
+    reml: bool = True,
     **sampler_settings: Any,
 ) -> list[Comparison]:
     """Fit `formula` with `reference` and `engines`; return the comparison rows of each
@@ -107,7 +111,8 @@ def assert_parity(
     `rtol`/`atol` replace the policy's tolerance on estimates (for every pair of engine
     kinds). Rows against the matched-structure refit (`lme4:independent`) count as rows
     against the reference. A fit that did not run is a failure, with its reason; a bad
-    formula, file or engine name raises parity's own UsageError.
+    formula, file or engine name raises parity's own UsageError. `reml=False` compares
+    maximum-likelihood fits (lme4's `REML = FALSE`); Bayesian engines are unaffected.
     """
     engines = tuple(engines)
     counts = {"agree": 0, "disagree": 0, "not_comparable": 0}
@@ -120,7 +125,7 @@ def assert_parity(
 
     try:
         rows = _compare(formula, data, categorical, engines, reference, rtol, atol,
-                        settings_from(sampler_settings))
+                        settings_from(sampler_settings, reml))
     except Exception as exc:  # every failed call appears in the summary, then propagates
         record(False, " ".join(str(exc).split()) or type(exc).__name__)
         raise

@@ -14,6 +14,7 @@ from parity.compare.diff import diff_results, load_results
 from parity.compare.tolerances import Policy, load_policy
 from parity.errors import DataError
 from parity.schema import (
+    SCHEMA_VERSION,
     Comparison,
     Diagnostics,
     Fit,
@@ -183,6 +184,6 @@ def test_bad_file_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_directory_means_its_results_json(tmp_path: Path) -> None:
     write(tmp_path / "results.json", baseline())
-    assert load_results(tmp_path)["schema_version"] == 1
+    assert load_results(tmp_path)["schema_version"] == SCHEMA_VERSION
     with pytest.raises(DataError, match="not found"):
         load_results(tmp_path / "nothing")

@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 
 from parity.schema import (
+    SCHEMA_VERSION,
+    Comparison,
     Diagnostics,
     Fit,
     FixedEffect,
+    GroupEffect,
     Provenance,
+    RunResults,
     VarianceComponent,
     fit_from_dict,
     fit_to_dict,
@@ -34,11 +38,12 @@ def sample_fit() -> Fit:
 
 def test_contract_fields() -> None:
     doc = results_document([sample_fit()])
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == SCHEMA_VERSION == 2
     assert doc["comparisons"] == []
     fit = doc["fits"][0]
     for key in ("model", "formula", "engine", "status", "reason", "n_obs", "n_dropped",
-                "fixed_effects", "variance_components", "diagnostics", "provenance"):
+                "fixed_effects", "variance_components", "diagnostics", "provenance",
+                "criterion", "group_effects", "fixed_effects_cov", "fit_statistics"):
         assert key in fit
     assert set(fit["fixed_effects"][0]) >= {"term", "estimate", "std_error", "lower", "upper"}
     assert set(fit["variance_components"][0]) >= {"group", "term", "term2", "kind", "estimate"}
@@ -63,3 +68,52 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
         write_json_atomic(target, {"a": float("nan")})
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def fit_with_version_2_fields() -> Fit:
+    from dataclasses import replace
+
+    return replace(
+        sample_fit(),
+        fixed_effects=(FixedEffect("(Intercept)", 1.0, 0.5, 0.0, 2.0),
+                       FixedEffect("x", 2.0, 0.25, 1.5, 2.5)),
+        criterion="ML",
+        fit_statistics={"loglik": -10.0, "aic": 28.0, "bic": 30.0, "deviance": 20.0},
+        group_effects=(GroupEffect("g", "a", "(Intercept)", 0.5, 0.1),
+                       GroupEffect("g", "b", "(Intercept)", -0.5, 0.1)),
+        fixed_effects_cov=((0.25, -0.05), (-0.05, 0.0625)),
+    )
+
+
+def test_version_2_fields_round_trip() -> None:
+    fit = fit_with_version_2_fields()
+    row = Comparison("m", "statsmodels", "lme4", "group_effect", "ranef(g a: (Intercept))",
+                     0.5, 0.5, 0.01, "agree", None, "g", "a")
+    doc = json.loads(json.dumps(RunResults((fit,), (row,)).to_dict()))
+    assert doc["fits"][0]["group_effects"][0] == {
+        "group": "g", "level": "a", "term": "(Intercept)", "estimate": 0.5, "std_error": 0.1}
+    back = RunResults.from_dict(doc)
+    for name in ("criterion", "fit_statistics", "group_effects", "fixed_effects_cov",
+                 "fixed_effects"):
+        assert getattr(back.fits[0], name) == getattr(fit, name)
+    assert back.comparisons[0].level == "a"
+
+
+def test_version_1_results_still_read() -> None:
+    doc = results_document([sample_fit()])
+    doc["schema_version"] = 1
+    for key in ("criterion", "group_effects", "fixed_effects_cov"):
+        del doc["fits"][0][key]
+    back = RunResults.from_dict(doc).fits[0]
+    assert back.group_effects == () and back.fixed_effects_cov == () and back.criterion is None
+
+
+def test_contrast_uses_the_covariance() -> None:
+    fit = fit_with_version_2_fields()
+    est, se = fit.contrast({"(Intercept)": 1.0, "x": -1.0})
+    assert est == pytest.approx(-1.0)
+    assert se == pytest.approx((0.25 + 0.0625 + 2 * 0.05) ** 0.5)
+    with pytest.raises(KeyError):
+        fit.contrast({"z": 1.0})
+    with pytest.raises(ValueError, match="no covariance"):
+        sample_fit().contrast({"(Intercept)": 1.0})

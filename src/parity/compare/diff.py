@@ -19,7 +19,7 @@ from typing import Any
 
 from parity.compare.tolerances import Policy
 from parity.errors import DataError, UsageError
-from parity.schema import SCHEMA_VERSION, Fit, RunResults
+from parity.schema import READABLE_VERSIONS, SCHEMA_VERSION, Fit, RunResults
 
 ValueKey = tuple[str, str, str, str]            # model, engine label, quantity, term
 RowKey = tuple[str, str, str, str, str]         # model, engine, reference, quantity, term
@@ -193,9 +193,10 @@ def load_results(path: Path) -> dict[str, Any]:
             or not isinstance(doc.get("fits"), list):
         raise DataError(f"{str(path)!r} is not a parity results file "
                         "(no schema_version or fits)")
-    if doc["schema_version"] != SCHEMA_VERSION:
+    if doc["schema_version"] not in READABLE_VERSIONS:
         raise DataError(f"{str(path)!r} has schema version {doc['schema_version']!r}; "
-                        f"this parity reads version {SCHEMA_VERSION}")
+                        f"this parity reads versions "
+                        f"{', '.join(map(str, READABLE_VERSIONS))} (writes {SCHEMA_VERSION})")
     if doc.get("complete") is False:
         raise DataError(f"{str(path)!r} holds the partial results of an interrupted run "
                         "(complete: false); diff the results.json of a finished run")
@@ -226,6 +227,11 @@ def _values(fit: Fit) -> dict[ValueKey, tuple[float, float | None]]:
         out[(fit.model, fit.label, "std_error", fe.term)] = (fe.std_error, None)
     for vc in fit.variance_components:
         out[(fit.model, fit.label, vc.kind, vc.label)] = (vc.estimate, vc.std_error)
+    for g in fit.group_effects:
+        out[(fit.model, fit.label, "group_effect", g.label)] = (g.estimate, g.std_error)
+    if "loglik" in fit.fit_statistics:
+        out[(fit.model, fit.label, "loglik", f"logLik ({fit.criterion or '?'})")] = (
+            fit.fit_statistics["loglik"], None)
     return out
 
 
@@ -246,7 +252,8 @@ def _tolerance(policy: Policy, kind_of: Callable[[str], str], engine: str, quant
         sds = [s[1] for s in (a, b) if s is not None and s[1] is not None
                and math.isfinite(s[1])]
         unc = max(sds) if sds else None
-    elif quantity == "estimate" and ref[1] is not None and math.isfinite(ref[1]):
+    elif quantity in ("estimate", "group_effect") and ref[1] is not None \
+            and math.isfinite(ref[1]):
         unc = ref[1]
     return policy.rule(kind, kind, quantity).tolerance(ref[0], unc)
 

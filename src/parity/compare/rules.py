@@ -18,7 +18,7 @@ from parity.boundary import near_zero_sds, unit_corrs
 from parity.compare.tolerances import Policy
 from parity.schema import Comparison, Fit, OptimumCheck, Quantity, VarianceComponent
 
-# Two REML log-likelihoods closer than this are one optimum for practical purposes.
+# Two (RE)ML log-likelihoods closer than this are one optimum for practical purposes.
 SAME_OPTIMUM = 1e-3
 
 KindOf = Callable[[str], str]
@@ -88,12 +88,12 @@ def _optimum_note(checks: Sequence[OptimumCheck], fit: Fit, ref: Fit) -> str | N
         values = (f"{c.objective} {c.engine_value:.3f} at {_poss(c.engine)} solution, "
                   f"{c.reference_value:.3f} at {_poss(c.reference)}")
         if c.better == "tie":
-            return (f"both reach the same REML optimum ({values}; difference "
+            return (f"both reach the same {c.criterion} optimum ({values}; difference "
                     f"{abs(c.difference):.1g}): the likelihood is flat here, and statsmodels' "
                     "SEs come from the Hessian of the full likelihood, lme4's are conditional "
                     "on the variance estimates")
         worse = c.reference if c.better == c.engine else c.engine
-        return (f"{worse} stopped at a lower REML optimum ({values}; difference "
+        return (f"{worse} stopped at a lower {c.criterion} optimum ({values}; difference "
                 f"{abs(c.difference):.3g})")
     return None
 
@@ -162,7 +162,8 @@ def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
     pair = _Pair(fit, ref, policy, kf, kr, _structure_note(fit, ref),
                  None if bayes else _optimum_note(checks, fit, ref),
                  [f.label for f in (ref, fit) if f.diagnostics.singular])
-    rows = _fixed_rows(pair) + _component_rows(pair)
+    rows = (_fixed_rows(pair) + _component_rows(pair) + _group_effect_rows(pair)
+            + _loglik_rows(pair))
     broken = "; ".join(n for f in (fit, ref) if (n := inconsistency(checks, f, policy)))
     if broken:
         # Numbers that contradict themselves explain a gap before any method does.
@@ -262,6 +263,115 @@ def _component_rows(p: _Pair) -> list[Comparison]:
             why = optimum or f"differs by {abs(value - ref_value):.3g}"
         rows.append(_row(fit, ref, quantity, label, group, value, ref_value, tol, why))
     return rows
+
+
+def _no_effects(fit: Fit) -> str:
+    """Why `fit` has no group effects, in its own words where it gave them."""
+    note = next((w for w in fit.diagnostics.warnings if w.startswith("no group effects")),
+                None)
+    if note:
+        return f"{fit.label} gives {note}"
+    if fit.is_recorded:
+        return f"{_poss(fit.label)} recorded reference holds no group effects"
+    return f"{fit.label} reports no group effects"
+
+
+def _group_effect_rows(p: _Pair) -> list[Comparison]:
+    """A row per level and term of each grouping factor: one engine's conditional mode
+    (or posterior mean of the deviation) against the other's, as `ranef()` reports them.
+
+    The uncertainty in the tolerance is the reference's conditional SD for a frequentist
+    pair, the posterior SD for a Bayesian one: a conditional mode is an estimate only to
+    within that, and its two engines' plug-in or integrated variance components shrink
+    it differently."""
+    fit, ref, kf, kr = p.fit, p.ref, p.kf, p.kr
+    if not fit.group_effects and not ref.group_effects:
+        return []
+    rows: list[Comparison] = []
+    keys = list(dict.fromkeys((g.group, g.level, g.term)
+                              for f in (ref, fit) for g in f.group_effects))
+    for group, level, term in keys:
+        a, b = fit.group_effect(group, level, term), ref.group_effect(group, level, term)
+        proto = a or b
+        assert proto is not None
+        label = proto.label
+        value = a.estimate if a else None
+        ref_value = b.estimate if b else None
+
+        def row(tol: float | None, why: str, comparable: bool = True,
+                at: tuple[str, str, str, float | None, float | None] = (
+                    label, group, level, value, ref_value)) -> Comparison:
+            lab, grp, lev, v, rv = at
+            return replace(_row(fit, ref, "group_effect", lab, grp, v, rv, tol, why,
+                                comparable), level=lev)
+
+        if a is None or b is None:
+            missing = fit if a is None else ref
+            why = (_no_effects(missing) if not missing.group_effects
+                   else f"only {(ref if a is None else fit).label} has {label}")
+            rows.append(row(None, why, comparable=False))
+            continue
+        sf, sr = fit.structure.get(group), ref.structure.get(group)
+        if sf != sr:
+            rows.append(row(None, f"{group} covariance differs: {fit.label} {sf}, {ref.label} "
+                                  f"{sr}; the conditional modes belong to different models "
+                                  "(see the matched-structure rows)", comparable=False))
+            continue
+        edge = [(f.label, d) for f in (ref, fit) if (d := boundary(f, group, term, None))]
+        if edge:
+            rows.append(row(None, "; ".join(f"{lab} fit is singular: {group} {d} (on the "
+                                             "boundary, where the modes shrink to it)"
+                                             for lab, d in edge), comparable=False))
+            continue
+        if kf == "bayesian" and kr == "bayesian":
+            unc = max(a.std_error or 0.0, b.std_error or 0.0)
+        else:
+            unc = (a.std_error if kf == "bayesian" else b.std_error) or 0.0
+        tol = p.policy.rule(kf, kr, "group_effect").tolerance(b.estimate, unc)
+        gap = abs(a.estimate - b.estimate)
+        z = gap / unc if unc > 0 else math.inf
+        if p.bayes:
+            why = (f"posterior mean is {z:.2f} posterior SD from {_poss(ref.label)} "
+                   f"conditional mode; the posterior integrates over the {group} variance, "
+                   "the mode plugs in its estimate")
+        else:
+            why = p.optimum or f"differs by {gap:.3g} ({z:.2g} conditional SD)"
+        rows.append(row(tol, why))
+    return rows
+
+
+def _loglik_rows(p: _Pair) -> list[Comparison]:
+    """The maximised log-likelihoods of two frequentist fits of one model under one
+    criterion; a Bayesian fit has none, which its row says where the other fit has one."""
+    fit, ref = p.fit, p.ref
+    term = f"logLik ({ref.criterion or fit.criterion or 'criterion unknown'})"
+    a, b = fit.fit_statistics.get("loglik"), ref.fit_statistics.get("loglik")
+
+    def row(tol: float | None, why: str, comparable: bool = True) -> Comparison:
+        return _row(fit, ref, "loglik", term, None, a, b, tol, why, comparable)
+
+    if a is None and b is None:
+        return []  # neither fit has one (results recorded before fits reported it)
+    if p.bayes:
+        bayes = fit if p.kf == "bayesian" else ref
+        return [row(None, f"{bayes.label} samples a posterior: it has no maximised "
+                          "log-likelihood", comparable=False)]
+    if a is None or b is None:
+        owner = fit if a is None else ref
+        return [row(None, f"{owner.label} recorded no log-likelihood", comparable=False)]
+    if fit.criterion != ref.criterion:
+        return [row(None, f"{fit.label} maximised {fit.criterion}, {ref.label} "
+                          f"{ref.criterion}: likelihoods of different criteria",
+                    comparable=False)]
+    if p.structure:
+        return [row(None, f"{p.structure}: likelihoods of different models (see the "
+                          "matched-structure rows)", comparable=False)]
+    if fit.n_obs != ref.n_obs:
+        return [row(None, f"{fit.label} used {fit.n_obs} rows, {ref.label} {ref.n_obs}",
+                    comparable=False)]
+    tol = p.policy.rule(p.kf, p.kr, "loglik").tolerance(b, None)
+    why = p.optimum or f"log-likelihoods differ by {abs(a - b):.3g}"
+    return [row(tol, why)]
 
 
 def compare_all(fits: Sequence[Fit], reference_fits: Sequence[Fit], policy: Policy,

@@ -22,14 +22,18 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PAIRS = ("frequentist-frequentist", "bayesian-frequentist", "bayesian-bayesian")
-QUANTITIES = ("estimate", "std_error", "sd", "corr")
+QUANTITIES = ("estimate", "std_error", "sd", "corr", "group_effect")
+# Quantities only some pairs compare: a maximised log-likelihood exists for frequentist fits.
+PAIR_QUANTITIES: dict[str, tuple[str, ...]] = {
+    "frequentist-frequentist": (*QUANTITIES, "loglik"),
+}
 PARTS = ("rtol", "atol", "sd_mult")
 # Checks of one engine against itself, with the quantities each one judges.
 CHECKS: dict[str, tuple[str, ...]] = {"self-consistency": ("estimate",)}
 
 
 def _quantities(pair: str) -> tuple[str, ...]:
-    return CHECKS.get(pair, QUANTITIES)
+    return CHECKS.get(pair, PAIR_QUANTITIES.get(pair, QUANTITIES))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,14 @@ from parity.engines.base import Engine, EngineKind, status_fit
 from parity.engines.posterior import ess_bulk, rhat, summarize
 from parity.environment import package_versions
 from parity.rows.prepare import PreparedData
-from parity.schema import Diagnostics, Fit, FixedEffect, Provenance, VarianceComponent
+from parity.schema import (
+    Diagnostics,
+    Fit,
+    FixedEffect,
+    GroupEffect,
+    Provenance,
+    VarianceComponent,
+)
 from parity.settings import Settings
 from parity.spec.models import Model
 from parity.spec.spec import ModelSpec, Term
@@ -133,6 +140,42 @@ def _fixed_effects(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]
             fixed.append(FixedEffect(_canonical(term, coord, levels), s.mean, s.sd,
                                      s.lower, s.upper))
     return fixed
+
+
+def _fixed_draws(spec: ModelSpec, post: Any) -> np.ndarray:
+    """Every coefficient's draws as one column, in `_fixed_effects`' order."""
+    columns = [np.asarray(post["Intercept"].values).ravel()] if spec.intercept else []
+    for term in spec.fixed:
+        columns += [arr.ravel() for _, arr in _coords(post[term.label])]
+    return np.column_stack(columns) if columns else np.empty((0, 0))
+
+
+def _posterior_cov(draws: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    """The posterior covariance of the coefficients (the counterpart of `vcov()`)."""
+    if draws.size == 0:
+        return ()
+    cov = np.atleast_2d(np.cov(draws, rowvar=False))
+    return tuple(tuple(float(x) for x in row) for row in cov)
+
+
+def _group_effects(spec: ModelSpec, post: Any,
+                   levels: dict[str, tuple[str, ...]]) -> list[GroupEffect]:
+    """Posterior mean and SD of each level's deviation (Bambi's `expr|group`, whose
+    draws are already deviations from the fixed effect, as lme4's `ranef()`)."""
+    out: list[GroupEffect] = []
+    for block in spec.random:
+        entries = ([("1", None)] if block.intercept else []) + [
+            (t.label, t) for t in block.terms
+        ]
+        for expr, t in entries:
+            da = post[f"{expr}|{block.group_label}"]
+            factor = next(d for d in da.dims if str(d).endswith("__factor_dim"))
+            for level in da.coords[factor].values:
+                for coord, arr in _coords(da.sel({factor: level})):
+                    term_name = "(Intercept)" if t is None else _canonical(t, coord, levels)
+                    out.append(GroupEffect(block.group_label, str(level), term_name,
+                                           float(arr.mean()), float(arr.std(ddof=1))))
+    return out
 
 
 def _components(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]],
@@ -237,6 +280,8 @@ class BambiEngine(Engine):
         post = idata.posterior
         fixed = _fixed_effects(spec, post, data.levels, settings.interval)
         components = _components(spec, post, data.levels, settings.interval)
+        effects = _group_effects(spec, post, data.levels)
+        cov = _posterior_cov(_fixed_draws(spec, post))
         diagnostics = self._diagnostics(idata, settings, notes, components)
         versions = package_versions(engine_info("bambi").stack)
         # Bambi 0.21 renamed Model.components to Model.parameters.
@@ -269,6 +314,8 @@ class BambiEngine(Engine):
             ),
             engine_formula=bambi_formula(spec),
             structure={g: "independent" for g in spec.grouping_labels()},
+            group_effects=tuple(effects),
+            fixed_effects_cov=cov,
         )
 
     def _diagnostics(self, idata: Any, settings: Settings, notes: list[str],

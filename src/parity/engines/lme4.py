@@ -25,6 +25,7 @@ from parity.schema import (
     Diagnostics,
     Fit,
     FixedEffect,
+    GroupEffect,
     Provenance,
     VarianceComponent,
     structure_of,
@@ -98,6 +99,15 @@ def fit_from_r_json(
         structure=structure_of(list(model.spec.grouping_labels()), components),
         fit_statistics={k: float(v) for k, v in (doc.get("fit_statistics") or {}).items()
                         if v is not None},
+        criterion=doc.get("criterion"),
+        group_effects=tuple(
+            GroupEffect(lme4_group(str(g["group"]), groups), str(g["level"]), str(g["term"]),
+                        float(g["estimate"]),
+                        None if g.get("std_error") is None else float(g["std_error"]))
+            for g in doc.get("group_effects") or []
+        ),
+        fixed_effects_cov=tuple(tuple(float(x) for x in row)
+                                for row in doc.get("fixed_effects_cov") or []),
     )
 
 
@@ -154,9 +164,11 @@ class Lme4Engine(Engine):
         return ro.globalenv[function]
 
     def evaluate_at(self, model: Model, data: PreparedData,
-                    components: Sequence[VarianceComponent]) -> dict[str, Any]:
-        """lme4's REML criterion (-2 REML log-likelihood) of `model` at the variance
-        components another engine estimated, one objective to judge two optima by; and
+                    components: Sequence[VarianceComponent], reml: bool = True
+                    ) -> dict[str, Any]:
+        """lme4's criterion of `model` at the variance components another engine
+        estimated, one objective to judge two optima by: the REML criterion (-2 REML
+        log-likelihood), or with `reml=False` the ML deviance (-2 log-likelihood). And
         the fixed effects lme4 profiles out there (`fixed`, term -> GLS estimate), which
         an engine's own fixed effects must equal if they belong to its components."""
         import rpy2.robjects as ro
@@ -164,9 +176,10 @@ class Lme4Engine(Engine):
         fn = self._bridge("parity_reml_at")
         levels = ro.ListVector({k: ro.StrVector(list(v)) for k, v in data.levels.items()})
         rows = [_component_json(v) for v in components]
-        out = fn(self._r_frame(data), model.spec.lme4_formula(), levels, json.dumps(rows))
+        out = fn(self._r_frame(data), model.spec.lme4_formula(), levels, json.dumps(rows),
+                 reml=reml)
         doc = json.loads(str(out[0]))
-        return {"reml_criterion": float(doc["reml_criterion"]),
+        return {"criterion": float(doc["criterion"]), "reml": bool(doc.get("reml", reml)),
                 "fixed": {str(k): float(v) for k, v in (doc.get("fixed") or {}).items()}}
 
     @staticmethod

@@ -23,7 +23,7 @@ from parity import boundary
 from parity.atomic import write_text_atomic
 from parity.errors import DataError, UsageError
 from parity.rows.prepare import PreparedData
-from parity.schema import Fit, fit_from_dict, fit_to_dict
+from parity.schema import SCHEMA_VERSION, Fit, fit_from_dict, fit_to_dict
 from parity.settings import Settings
 from parity.spec.models import Model
 
@@ -63,7 +63,7 @@ def make_record(model: Model, data: PreparedData, settings: Settings, fit: Fit,
         raise DataError(f"only a live, successful lme4 fit can be recorded ({model.name})")
     return {
         "kind": KIND,
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "model": model.name,
         "formula": model.formula,
         "variant": variant,

@@ -9,8 +9,10 @@ that its structure differs from lme4's.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
 
@@ -28,6 +30,7 @@ from parity.schema import (
     Diagnostics,
     Fit,
     FixedEffect,
+    GroupEffect,
     Provenance,
     VarianceComponent,
     structure_of,
@@ -52,6 +55,35 @@ def group_codes(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray
     values = frame[list(group)].astype(str).to_numpy()
     labels = [":".join(values[i]) for i in first_row]
     return codes, labels
+
+
+@dataclass
+class _Parts:
+    """What one statsmodels fit produced, before it becomes a Fit."""
+
+    fixed: tuple[FixedEffect, ...]
+    components: tuple[VarianceComponent, ...]
+    converged: bool
+    singular: bool
+    method: str
+    structure: dict[str, str]
+    fit_statistics: dict[str, float]
+    cov: np.ndarray
+    group_effects: tuple[GroupEffect, ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+
+def likelihood_statistics(loglik: float, df: int, n_obs: int,
+                          reml: bool | None) -> dict[str, float]:
+    """logLik, AIC, BIC and deviance (-2 logLik) as lme4 computes them: `df` counts the
+    fixed effects, the covariance parameters and the residual variance, and BIC's n is
+    the number of rows. `reml_criterion` too under REML (None: least squares)."""
+    out = {"loglik": loglik, "aic": -2.0 * loglik + 2.0 * df,
+           "bic": -2.0 * loglik + df * math.log(n_obs), "deviance": -2.0 * loglik,
+           "df": float(df)}
+    if reml:
+        out["reml_criterion"] = -2.0 * loglik
+    return out
 
 
 def _messages(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
@@ -85,7 +117,8 @@ class StatsmodelsEngine(Engine):
             return status_fit(self.name, model, data, "failed",
                               f"statsmodels: {type(exc).__name__}: {exc}", settings,
                               time.perf_counter() - start)
-        fixed, components, converged, singular, method, structure, fit_stats = parts
+        criterion = ("REML" if settings.reml else "ML") if model.spec.is_mixed else "OLS"
+        k = len(parts.fixed)
         return Fit(
             model=model.name,
             formula=model.formula,
@@ -94,21 +127,25 @@ class StatsmodelsEngine(Engine):
             reason=None,
             n_obs=data.n_obs,
             n_dropped=data.n_dropped,
-            fixed_effects=fixed,
-            variance_components=components,
-            diagnostics=Diagnostics(converged=converged, singular=singular,
-                                    warnings=_messages(caught)),
+            fixed_effects=parts.fixed,
+            variance_components=parts.components,
+            diagnostics=Diagnostics(converged=parts.converged, singular=parts.singular,
+                                    warnings=_messages(caught) + tuple(parts.notes)),
             provenance=Provenance(
                 engine_version=version("statsmodels"),
                 r_version=None,
-                settings={"method": method, "reml": settings.reml,
+                settings={"method": parts.method, "reml": settings.reml,
                           "interval": settings.interval},
                 seconds=time.perf_counter() - start,
                 versions=package_versions(engine_info("statsmodels").stack),
             ),
-            engine_formula=method,
-            structure=structure,
-            fit_statistics=fit_stats,
+            engine_formula=parts.method,
+            structure=parts.structure,
+            fit_statistics=parts.fit_statistics,
+            criterion=criterion,
+            group_effects=parts.group_effects,
+            fixed_effects_cov=tuple(tuple(float(x) for x in row)
+                                    for row in np.asarray(parts.cov)[:k, :k]),
         )
 
     @staticmethod
@@ -119,7 +156,7 @@ class StatsmodelsEngine(Engine):
             for n, e, s in zip(names, est, se, strict=True)
         )
 
-    def _ols(self, model: Model, data: PreparedData, settings: Settings) -> Any:
+    def _ols(self, model: Model, data: PreparedData, settings: Settings) -> _Parts:
         import statsmodels.api as sm
 
         spec = model.spec
@@ -129,7 +166,10 @@ class StatsmodelsEngine(Engine):
         crit = float(stats.t.ppf(1 - (1 - settings.interval) / 2, res.df_resid))
         fixed = self._fixed(X.names, np.asarray(res.params), np.asarray(res.bse), crit)
         resid = VarianceComponent("Residual", None, None, "sd", float(np.sqrt(res.scale)))
-        return (fixed, (resid,), True, False, "OLS", {}, {"loglik": float(res.llf)})
+        # lm's df counts the residual variance too; statsmodels' own AIC does not.
+        stats_ = likelihood_statistics(float(res.llf), len(X.names) + 1, len(y), None)
+        return _Parts(fixed, (resid,), True, False, "OLS", {}, stats_,
+                      np.asarray(res.cov_params()))
 
     @staticmethod
     def _components_model(y: np.ndarray, exog: np.ndarray, frame: pd.DataFrame,
@@ -149,23 +189,24 @@ class StatsmodelsEngine(Engine):
         rows_of = [np.flatnonzero(codes == k) for k in range(int(codes.max()) + 1)]
         vc_names: list[str] = []
         mats: list[list[np.ndarray]] = []
-        colnames: list[list[str]] = []
+        colnames: list[list[list[str]]] = []
         for b, d in zip(blocks, designs, strict=True):
             level_codes, level_labels = coded[b.group]
             for j, term in enumerate(d.names):
                 vc_names.append(f"{b.group_label}\x1f{term}")
                 column = d.matrix[:, j : j + 1]
+                # colnames[component][group]: the names of that group's columns.
                 if same_group:
                     mats.append([column[rows] for rows in rows_of])
-                    colnames.append(["x"])
+                    colnames.append([[term] for _ in rows_of])
                 else:
                     ind = level_codes[:, None] == np.arange(len(level_labels))[None, :]
                     mats.append([ind[rows].astype(float) * column[rows] for rows in rows_of])
-                    colnames.append(level_labels)
+                    colnames.append([list(level_labels) for _ in rows_of])
         vcs = VCSpec(vc_names, colnames, mats)
         return MixedLM(y, exog, groups=codes, exog_re=None, exog_vc=vcs)
 
-    def _mixed(self, model: Model, data: PreparedData, settings: Settings) -> Any:
+    def _mixed(self, model: Model, data: PreparedData, settings: Settings) -> _Parts:
         from statsmodels.regression.mixed_linear_model import MixedLM
 
         spec = model.spec
@@ -200,15 +241,60 @@ class StatsmodelsEngine(Engine):
                 components.append(VarianceComponent(group, term, None, "sd",
                                                     float(np.sqrt(max(var, 0.0)))))
         components.append(VarianceComponent("Residual", None, None, "sd", float(np.sqrt(scale))))
-        loglik = float(res.llf)
-        fit_stats = {"loglik": loglik}
-        if settings.reml:
-            fit_stats["reml_criterion"] = -2.0 * loglik
+        n_cov = (len(designs[0].names) * (len(designs[0].names) + 1) // 2 if single
+                 else len(mod.exog_vc.names))
+        fit_stats = likelihood_statistics(float(res.llf), k + n_cov + 1, len(y), settings.reml)
         structure = structure_of(list(spec.grouping_labels()), components)
+        notes: list[str] = []
+        try:
+            effects = _group_effects(res, frame, blocks, designs, single)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            effects = ()
+            notes.append(f"no group effects: statsmodels cannot compute the conditional "
+                         f"modes ({exc})")
         # statsmodels has no singular flag of its own: the one boundary rule decides.
-        return (fixed, tuple(components), bool(res.converged), boundary.singular(components),
-                method,
-                structure, fit_stats)
+        return _Parts(fixed, tuple(components), bool(res.converged),
+                      boundary.singular(components), method, structure, fit_stats,
+                      np.asarray(res.cov_params()), effects, notes)
+
+
+def _group_effects(res: Any, frame: pd.DataFrame, blocks: tuple[RandomTerm, ...],
+                   designs: list[Design], single: bool) -> tuple[GroupEffect, ...]:
+    """The conditional modes (`random_effects`) with the square roots of the diagonals
+    of their conditional covariances (`random_effects_cov`), under lme4's names.
+
+    Values are read by position: the per-group vector lists the correlated block's
+    columns, then each variance component's columns in `VCSpec` order, which
+    `_components_model` built (one column per group for a factor's own blocks, one per
+    level of the factor in a crossed model's single all-rows group)."""
+    modes = res.random_effects
+    covs = res.random_effects_cov
+    out: list[GroupEffect] = []
+    if single:
+        _, labels = group_codes(frame, blocks[0].group)
+        for code, label in enumerate(labels):
+            values = np.asarray(modes[code], dtype=float)
+            sds = np.sqrt(np.clip(np.diag(np.asarray(covs[code], dtype=float)), 0.0, None))
+            out.extend(GroupEffect(blocks[0].group_label, label, term, float(v), float(s))
+                       for term, v, s in zip(designs[0].names, values, sds, strict=True))
+        return tuple(out)
+    coded = {b.group: group_codes(frame, b.group) for b in blocks}
+    same_group = len(coded) == 1
+    group_labels = coded[blocks[0].group][1] if same_group else ["all"]
+    for code, _ in enumerate(group_labels):
+        values = np.asarray(modes[code], dtype=float)
+        sds = np.sqrt(np.clip(np.diag(np.asarray(covs[code], dtype=float)), 0.0, None))
+        pos = 0
+        for b, d in zip(blocks, designs, strict=True):
+            levels = [group_labels[code]] if same_group else coded[b.group][1]
+            for term in d.names:
+                for level in levels:
+                    out.append(GroupEffect(b.group_label, level, term, float(values[pos]),
+                                           float(sds[pos])))
+                    pos += 1
+        if pos != len(values):
+            raise ValueError(f"{len(values)} conditional modes where {pos} were expected")
+    return tuple(out)
 
 
 def _check_group_order(mod: Any) -> None:

@@ -11,6 +11,8 @@ to a default), and every formula is parsed by parity's grammar as the file is re
     categorical = ["Subject"]
     engines = ["lme4", "statsmodels", "bambi"]
 
+    reml = false                      # maximum likelihood (default: REML)
+
     [models]
     intercept = "Reaction ~ Days + (1 | Subject)"
 
@@ -40,7 +42,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_KEYS = ("data", "r_dataset", "categorical", "engines", "models", "sampler", "tolerances")
+TOP_KEYS = ("data", "r_dataset", "categorical", "engines", "models", "sampler", "tolerances",
+            "reml")
 SAMPLER_KEYS = ("draws", "tune", "chains", "seed", "target_accept", "interval")
 # Model names become file names (figures/<model>.png, recorded references).
 MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -58,6 +61,7 @@ class RunConfig:
     engines: tuple[str, ...] | None = None
     sampler: dict[str, Any] = field(default_factory=dict)
     tolerances: dict[str, Any] = field(default_factory=dict)
+    reml: bool | None = None
 
 
 MAX_PROBABILITY = 0.999999
@@ -157,8 +161,12 @@ def load_config(path: Path) -> RunConfig:
     tolerances = doc.get("tolerances", {})
     if not isinstance(tolerances, dict):
         raise UsageError(f"{where}: [tolerances] must be a table")
+    reml = doc.get("reml")
+    if reml is not None and not isinstance(reml, bool):
+        raise UsageError(f"{where}: reml must be true or false")
     return RunConfig(
         path=path,
+        reml=reml,
         data=data,
         r_dataset=r_dataset,
         categorical=_strings(doc.get("categorical", []), f"{where}: categorical"),

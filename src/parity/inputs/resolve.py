@@ -35,6 +35,7 @@ class Inputs:
     sampler: dict[str, Any] = field(default_factory=dict)
     tolerances: dict[str, Any] = field(default_factory=dict)
     tolerances_source: str = ""
+    reml: bool | None = None  # the models.toml's criterion, where it names one
 
 
 def read_csv(path: Path, text_columns: Iterable[str] = ()) -> pd.DataFrame:
@@ -171,6 +172,6 @@ def resolve_inputs(args: Any) -> Inputs:
 
 def _config_parts(config: RunConfig | None) -> tuple[Any, ...]:
     if config is None:
-        return (None, {}, {}, "")
+        return (None, {}, {}, "", None)
     return (config.engines, dict(config.sampler), dict(config.tolerances),
-            f"{config.path} [tolerances]")
+            f"{config.path} [tolerances]", config.reml)

@@ -81,7 +81,7 @@ def independent_variant(model: Model, data: PreparedData) -> Variant | None:
 
 def read_back(fit: Fit, variant: Variant, original: Model) -> Fit:
     """The refit under canonical names: its indicator columns (`attitudepol`) back to the
-    terms they stand for."""
+    terms they stand for, in its components and its group effects."""
     groups = original.spec.grouping_labels()
     components = tuple(
         VarianceComponent(
@@ -91,10 +91,13 @@ def read_back(fit: Fit, variant: Variant, original: Model) -> Fit:
         )
         for v in fit.variance_components
     )
+    effects = tuple(replace(g, term=variant.terms.get(g.term, g.term))
+                    for g in fit.group_effects)
     return replace(
         fit,
         formula=original.formula,
         variance_components=components,
+        group_effects=effects,
         variant=variant.name,
         structure={g: INDEPENDENT for g in groups},
     )

@@ -49,7 +49,11 @@ _WORKER_ENGINES: dict[str, Engine] = {}
 ProgressHook = Callable[[Fit], None]
 # model, engine label, found in the cache, and a way to ask whether it is running yet
 StartHook = Callable[[str, str, bool, Callable[[], bool] | None], None]
-OBJECTIVE = "lme4 REML log-likelihood"
+
+
+def objective(criterion: str) -> str:
+    """How an optimum check names lme4's objective under `criterion` (REML or ML)."""
+    return f"lme4 {criterion} log-likelihood"
 
 
 @dataclass
@@ -144,14 +148,16 @@ def without_numbers_is_failed(fit: Fit, model: Model, data: PreparedData,
                       settings, fit.provenance.seconds)
 
 
-def evaluate_at(model: Model, data: PreparedData, solution: Fit) -> dict[str, Any]:
-    """lme4's REML criterion, and the fixed effects it profiles out, at `solution`'s
-    variance components (in the lme4 worker)."""
+def evaluate_at(model: Model, data: PreparedData, solution: Fit,
+                reml: bool = True) -> dict[str, Any]:
+    """lme4's criterion (REML, or ML deviance), and the fixed effects it profiles out,
+    at `solution`'s variance components (in the lme4 worker)."""
     engine: Any = _engine("lme4")
     reason = engine.missing()
     if reason is not None:  # no live R: the check is left out, never faked
         raise RuntimeError(reason)
-    out: dict[str, Any] = engine.evaluate_at(model, data, solution.variance_components)
+    out: dict[str, Any] = engine.evaluate_at(model, data, solution.variance_components,
+                                             reml=reml)
     return out
 
 
@@ -279,7 +285,7 @@ def run_models(
             assert job.fit is not None and job.variant is not None
             job.fit = read_back(job.fit, job.variant, by_name[name])
         results = {(j.model.name, j.engine): j.fit for j in main if j.fit is not None}
-        checks = _optimum_checks(models, prepared, refits, results, pools, cache)
+        checks = _optimum_checks(models, prepared, refits, results, pools, cache, settings)
         pools.shutdown("lme4")
         for fut in as_completed([f for f in futures if f not in frequentist]):
             job = futures[fut]
@@ -384,8 +390,9 @@ def _check_target(m: Model, fit: Fit, lme4: Fit, refit: _Job | None, data: Prepa
 
 def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
                     refits: dict[str, _Job], results: dict[tuple[str, str], Fit],
-                    pools: _Pools, cache: FitCache) -> list[OptimumCheck]:
-    """Every other frequentist engine's mixed-model solution under lme4's REML criterion,
+                    pools: _Pools, cache: FitCache, settings: Settings) -> list[OptimumCheck]:
+    """Every other frequentist engine's mixed-model solution under lme4's criterion (the
+    REML criterion, or the ML deviance of an ML fit),
     against lme4's own optimum of the same structure; with the fixed effects lme4
     profiles out at that solution's variance components (`fixed_at_solution`), so the
     comparison can tell a worse optimum from estimates that contradict each other."""
@@ -402,9 +409,12 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
             if target is None:
                 continue
             lme4, solution, model, data = target
-            if lme4.status != "ok" or "reml_criterion" not in lme4.fit_statistics:
+            if lme4.status != "ok" or _criterion_value(lme4) is None \
+                    or solution.criterion not in (None, lme4.criterion):
                 continue
-            material = key_material("lme4", model, data, Settings()) if cache.enabled else None
+            reml = lme4.criterion == "REML"
+            material = (key_material("lme4", model, data, replace(settings, reml=reml))
+                        if cache.enabled else None)
             if material is not None:
                 material = {**material, "check": "evaluate_at",
                             "solution": [asdict(c) for c in solution.variance_components]}
@@ -413,7 +423,7 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
                     jobs.append((m.name, engine, lme4, None, value))
                     continue
             jobs.append((m.name, engine, lme4, material,
-                         pools.get("lme4").submit(evaluate_at, model, data, solution)))
+                         pools.get("lme4").submit(evaluate_at, model, data, solution, reml)))
     checks = []
     for name, engine, lme4, material, fut in jobs:
         try:
@@ -422,16 +432,29 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
             continue
         if material is not None and not isinstance(fut, dict):
             cache.put_value(material, value)
-        crit = float(value["reml_criterion"])
-        sm_ll, lme4_ll = -crit / 2.0, -lme4.fit_statistics["reml_criterion"] / 2.0
+        crit, own = float(value["criterion"]), _criterion_value(lme4)
+        assert own is not None and lme4.criterion is not None
+        sm_ll, lme4_ll = -crit / 2.0, -own / 2.0
         checks.append(OptimumCheck(
-            model=name, engine=engine, reference=lme4.label, objective=OBJECTIVE,
+            model=name, engine=engine, reference=lme4.label,
+            objective=objective(lme4.criterion), criterion=lme4.criterion,
             engine_value=sm_ll, reference_value=lme4_ll, difference=sm_ll - lme4_ll,
             better=("tie" if abs(sm_ll - lme4_ll) < SAME_OPTIMUM
                     else engine if sm_ll > lme4_ll else lme4.label),
             fixed_at_solution={str(k): float(v) for k, v in value.get("fixed", {}).items()},
         ))
     return checks
+
+
+def _criterion_value(lme4: Fit) -> float | None:
+    """-2 log-likelihood of lme4's own fit under the criterion it fitted, or None where
+    the fit does not say which (a reference recorded before fits named it)."""
+    stats = lme4.fit_statistics
+    if lme4.criterion == "REML":
+        return stats.get("reml_criterion", stats.get("deviance"))
+    if lme4.criterion == "ML":
+        return stats.get("deviance")
+    return None
 
 
 def fit_many(engine: str, jobs: Sequence[tuple[Model, PreparedData]],

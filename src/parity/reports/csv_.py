@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from parity.schema import Comparison
 
 COLUMNS = ("model", "engine", "reference", "quantity", "term", "group", "value",
-           "reference_value", "tolerance", "verdict", "reason")
+           "reference_value", "tolerance", "verdict", "reason", "level")
 
 
 def _field(x: object) -> str:

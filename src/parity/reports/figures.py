@@ -117,7 +117,7 @@ def _vc_label(group: str, term: str | None, term2: str | None) -> str:
     return f"{group}: {term}" if term2 is None else f"{group}:\n{term}, {term2}"
 
 
-def _panel(ax: Axes, title: str, keys: Sequence[tuple[str, str | None, str | None]],
+def panel(ax: Axes, title: str, keys: Sequence[tuple[str, str | None, str | None]],
            labels: Sequence[str], fits: Sequence[Fit], get: Getter) -> None:
     """Rows top to bottom, engines dodged vertically within a row, intervals as lines."""
     n, k = len(keys), len(fits)
@@ -186,7 +186,7 @@ def draw_model_figure(path: Path, model: str, fits: Sequence[Fit]) -> Path:
     else:
         axes = fig.subplots(1, len(panels), squeeze=False, width_ratios=widths)[0]
         for ax, (title, keys, labels, get) in zip(axes, panels, strict=True):
-            _panel(ax, title, keys, labels, ok, get)
+            panel(ax, title, keys, labels, ok, get)
             if title == "Correlations":
                 ax.set_xlim(-1.05, 1.05)
         handles, names = axes[0].get_legend_handles_labels()

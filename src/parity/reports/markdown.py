@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from parity.reports.agreement import distance
 from parity.reports.blocks import (
     Block,
     Bullets,
@@ -48,6 +49,13 @@ class ReportData:
     figure_errors: Mapping[str, str] = field(default_factory=dict)
     # The agreement figure of the run ("" key) and of each model.
     agreement: Mapping[str, Image] = field(default_factory=dict)
+    # Each model's caterpillar figures (one per grouping factor), and failures by
+    # "model / factor".
+    group_figures: Mapping[str, Sequence[Image]] = field(default_factory=dict)
+    group_figure_errors: Mapping[str, str] = field(default_factory=dict)
+
+# Group-effect rows listed under a model's "Group effects" heading, worst first.
+WORST_GROUP_EFFECTS = 8
 
 
 def _num(x: float | None, digits: int = 2) -> str:
@@ -160,6 +168,10 @@ def _disagreements(rows: Sequence[Comparison]) -> list[Block]:
     head: list[Block] = [Heading(3, "Rows that do not agree")]
     if not rows:
         return head + [Para(("No comparisons for this model.",))]
+    effects = sum(1 for c in rows if c.quantity == "group_effect")
+    rows = [c for c in rows if c.quantity != "group_effect"]
+    if effects:
+        head.append(Para((f"Group-effect rows ({effects}) are under Group effects below.",)))
     bad = [c for c in rows if c.verdict != "agree"]
     if not bad:
         return head + [Para((f"All {len(rows)} comparison rows agree.",))]
@@ -170,6 +182,77 @@ def _disagreements(rows: Sequence[Comparison]) -> list[Block]:
         Para((f"{len(bad)} of {len(rows)} comparison rows.",)),
         Table(("engine vs reference", "quantity", "term", "value", "reference", "tolerance",
                "verdict", "reason"), body)]
+
+
+def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
+    """Which likelihood the frequentist fits maximised, and that a posterior has none."""
+    crit = {f.label: f.criterion for f in fits if f.status == "ok"}
+    mixed = sorted({c for c in crit.values() if c in ("REML", "ML")})
+    if not mixed:
+        return []
+    by = ", ".join(f"{label} {c}" for label, c in crit.items() if c in ("REML", "ML"))
+    posterior = [label for label, c in crit.items() if c is None]
+    text = f"Criterion of the frequentist mixed-model fits: {' and '.join(mixed)} ({by})."
+    if posterior:
+        text += (f" {', '.join(dict.fromkeys(posterior))} sample a posterior: REML or ML does "
+                 "not apply to them, and their numbers are the same under either.")
+    return [Para((Strong("Criterion:"), " " + text))]
+
+
+def _likelihood_table(fits: Sequence[Fit]) -> list[Block]:
+    """logLik, AIC, BIC, deviance of each fit that reports them, with their criterion."""
+    have = [f for f in fits if f.status == "ok" and "loglik" in f.fit_statistics]
+    if not have:
+        return []
+    body = tuple(((f.label,), (f.criterion or "-",),
+                  *((_g(f.fit_statistics.get(k), 10),) for k in ("loglik", "aic", "bic",
+                                                                 "deviance")),
+                  (_g(f.fit_statistics.get("df"), 3),)) for f in have)
+    return [Heading(3, "Likelihood"),
+            Table(("engine", "criterion", "logLik", "AIC", "BIC", "deviance (−2 logLik)",
+                   "df"), body)]
+
+
+def _group_effect_blocks(rows: Sequence[Comparison], figures: Sequence[Image],
+                         errors: Sequence[str]) -> list[Block]:
+    """The caterpillar figures, per pair how many levels agree, and the worst rows."""
+    rows = [c for c in rows if c.quantity == "group_effect"]
+    if not rows and not figures and not errors:
+        return []
+    blocks: list[Block] = [Heading(3, "Group effects")]
+    blocks += list(figures)
+    blocks += [Para((f"Figure not drawn: {e}",)) for e in errors]
+    if not rows:
+        return blocks
+    pairs = list(dict.fromkeys(pair_label(c) for c in rows))
+    counts = []
+    for pair in pairs:
+        mine = [c for c in rows if pair_label(c) == pair]
+        n = {v: sum(1 for c in mine if c.verdict == v)
+             for v in ("agree", "disagree", "not_comparable")}
+        counts.append((f"{pair}: {n['agree']} of {len(mine)} agree, {n['disagree']} "
+                       f"disagree, {n['not_comparable']} not comparable",))
+    blocks.append(Bullets(tuple(counts)))
+
+    def badness(c: Comparison) -> float:
+        d = distance(c)
+        return -1.0 if d is None else abs(d)
+
+    worst = sorted((c for c in rows if c.verdict != "not_comparable"), key=badness,
+                   reverse=True)[:WORST_GROUP_EFFECTS]
+    if worst:
+        body = tuple(((pair_label(c),), (Code(c.term),), (_g(c.value),),
+                      (_g(c.reference_value),), (_g(c.tolerance, 3),),
+                      (Mark(c.verdict), " " + c.verdict), (c.reason or "",)) for c in worst)
+        blocks += [Para((f"The {len(worst)} rows farthest from their reference, in "
+                         "tolerances:",)),
+                   Table(("engine vs reference", "group effect", "value", "reference",
+                          "tolerance", "verdict", "reason"), body)]
+    apart = list(dict.fromkeys(c.reason or "" for c in rows if c.verdict == "not_comparable"))
+    if apart:
+        blocks.append(Para(("Not comparable: " + "; ".join(apart[:3])
+                            + (" …" if len(apart) > 3 else ""),)))
+    return blocks
 
 
 def _fit_note(fit: Fit) -> Inline:
@@ -214,7 +297,9 @@ def _model_verdict(comparisons: Sequence[Comparison]) -> str:
 def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] = (),
                  comparisons: Sequence[Comparison] = (), figure: Image | None = None,
                  figure_error: str | None = None,
-                 agreement: Image | None = None) -> list[Block]:
+                 agreement: Image | None = None,
+                 group_figures: Sequence[Image] = (),
+                 group_figure_errors: Sequence[str] = ()) -> list[Block]:
     """One model: its verdict in a line, formula and rows, the agreement panel and the
     estimates figure, tables with marks, disagreements, diagnostics."""
     blocks: list[Block] = [Heading(2, model), Para((Strong(_model_verdict(comparisons)),))]
@@ -234,7 +319,9 @@ def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] 
         blocks += _fixed_table(cols, verdicts) + _components_table(cols, verdicts)
     else:
         blocks.append(Para(("No engine produced a fit for this model.",)))
+    blocks += _likelihood_table([*fits, *reference_fits])
     blocks += _disagreements(comparisons)
+    blocks += _group_effect_blocks(comparisons, group_figures, group_figure_errors)
     notes = [_fit_note(f) for f in (*fits, *reference_fits)]
     if notes:
         blocks += [Heading(3, "Diagnostics"), Bullets(tuple(notes))]
@@ -264,6 +351,7 @@ def report_blocks(data: ReportData) -> list[Block]:
     blocks: list[Block] = [Heading(1, data.title),
                            Para((headline(data.comparisons, models),))]
     blocks += _recorded_note([*data.fits, *data.reference_fits])
+    blocks += _criterion_blocks(data.fits)
     blocks += matrix_blocks(data.comparisons, models)
     if "" in data.agreement:
         blocks += [Heading(2, "How far apart, in tolerances"), Para((
@@ -278,7 +366,8 @@ def report_blocks(data: ReportData) -> list[Block]:
             [f for f in data.reference_fits if f.model == model],
             [c for c in data.comparisons if c.model == model],
             data.figures.get(model), data.figure_errors.get(model),
-            data.agreement.get(model))
+            data.agreement.get(model), data.group_figures.get(model, ()),
+            [e for k, e in data.group_figure_errors.items() if k.startswith(f"{model} / ")])
     return blocks
 
 

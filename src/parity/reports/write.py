@@ -14,6 +14,7 @@ from parity.reports.agreement import write_agreement
 from parity.reports.blocks import (
     Image,
 )
+from parity.reports.caterpillar import write_caterpillars
 from parity.reports.csv_ import render_csv
 from parity.reports.figures import figure_names, write_figures
 from parity.reports.files import CSV, FIGURES_DIR, HTML, MARKDOWN
@@ -26,8 +27,9 @@ def write_reports(out: Path, fits: Sequence[Fit], reference_fits: Sequence[Fit],
                   comparisons: Sequence[Comparison],
                   optimum_checks: Sequence[OptimumCheck],
                   title: str = "parity comparison") -> dict[str, Path]:
-    """Write comparison.md, comparison.html, comparison.csv and figures/<model>.png under
-    `out`; return the paths by kind (`markdown`, `html`, `csv`, `figures` → the folder)."""
+    """Write comparison.md, comparison.html, comparison.csv, figures/<model>.png and the
+    group-effect figures (figures/<model>.ranef.<factor>.png) under `out`; return the
+    paths by kind (`markdown`, `html`, `csv`, `figures` → the folder)."""
     out = Path(out)
     figures_dir = out / FIGURES_DIR
     figures_dir.mkdir(parents=True, exist_ok=True)
@@ -44,10 +46,17 @@ def write_reports(out: Path, fits: Sequence[Fit], reference_fits: Sequence[Fit],
     if agreed.overview is not None:
         agreement[""] = Image("every comparison row in tolerances from its reference",
                               agreed.overview, agreed.overview.relative_to(out).as_posix())
+    caterpillars = write_caterpillars(figures_dir, [*fits, *reference_fits],
+                                      figure_names(models))
+    group_figures = {
+        model: [Image(f"{model}: group effects of {group} by engine", path,
+                      path.relative_to(out).as_posix()) for group, path in by_group.items()]
+        for model, by_group in caterpillars.paths.items()}
     data = ReportData(fits=list(fits), reference_fits=list(reference_fits),
                       comparisons=list(comparisons), optimum_checks=list(optimum_checks),
                       title=title, figures=images, figure_errors=drawn.errors,
-                      agreement=agreement)
+                      agreement=agreement, group_figures=group_figures,
+                      group_figure_errors=caterpillars.errors)
     return {
         "markdown": write_text_atomic(out / MARKDOWN, render_report_markdown(data)),
         "html": write_text_atomic(out / HTML, render_html(data)),

@@ -1,0 +1,102 @@
+"""Caterpillar figures: each engine's group effects (lme4's `ranef()`, conditional modes
+with their conditional SDs; posterior means and SDs) for one grouping factor, engines side
+by side, one panel per term, levels ordered by the reference engine's estimate.
+
+Drawn like the estimate figures (matplotlib's object API on an Agg canvas); a figure that
+fails is recorded for its model and factor, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from parity.reports.figures import panel
+from parity.schema import Fit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CaterpillarResult:
+    """Figures written, by model then grouping factor, and why the others were not."""
+
+    paths: dict[str, dict[str, Path]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _order(fits: Sequence[Fit], group: str, term: str) -> list[str]:
+    """Levels by the first fit's estimate (the reference's, where it has them)."""
+    levels = list(dict.fromkeys(g.level for f in fits for g in f.group_effects
+                                if g.group == group and g.term == term))
+    first = fits[0]
+
+    def key(level: str) -> float:
+        g = first.group_effect(group, level, term)
+        return g.estimate if g is not None else float("inf")
+
+    return sorted(levels, key=key)
+
+
+def draw_caterpillar(path: Path, model: str, group: str, fits: Sequence[Fit]) -> Path:
+    """One PNG: a panel per term of `group`, each level's estimate ± 1 SE (or posterior
+    SD) for every fit that has group effects."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    terms = list(dict.fromkeys(g.term for f in fits for g in f.group_effects
+                               if g.group == group))
+    rows = max((len(_order(fits, group, t)) for t in terms), default=1)
+    fig = Figure(figsize=(3.4 * max(len(terms), 1) + 1.2, 1.6 + rows * (0.22 + 0.08 * len(fits))),
+                 layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.suptitle(f"{model}: group effects of {group} (estimate ± 1 SE / posterior SD)",
+                 fontsize=10)
+    axes = fig.subplots(1, max(len(terms), 1), squeeze=False)[0]
+    for ax, term in zip(axes, terms, strict=False):
+        levels = _order(fits, group, term)
+
+        def get(fit: Fit, key: tuple[str, str | None, str | None],
+                term: str = term) -> tuple[float, float, float] | None:
+            g = fit.group_effect(group, key[0], term)
+            if g is None:
+                return None
+            sd = g.std_error if g.std_error is not None else float("nan")
+            return g.estimate, g.estimate - sd, g.estimate + sd
+
+        panel(ax, term, [(lv, None, None) for lv in levels], levels, fits, get)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=max(len(names), 1),
+               fontsize=8, frameon=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, format="png")
+    return path
+
+
+def write_caterpillars(directory: Path, fits: Sequence[Fit], stems: dict[str, str]
+                       ) -> CaterpillarResult:
+    """`<model stem>.ranef.<factor>.png` for each model and grouping factor that some fit
+    has group effects for (reference fits included)."""
+    result = CaterpillarResult()
+    for model, stem in stems.items():
+        having = [f for f in fits if f.model == model and f.status == "ok" and f.group_effects]
+        groups = list(dict.fromkeys(g.group for f in having for g in f.group_effects))
+        taken: set[str] = set()
+        for group in groups:
+            base = re.sub(r"[^A-Za-z0-9_-]+", "_", group).strip("_") or "group"
+            safe, n = base, 2
+            while safe.lower() in taken:  # `a:b` and `a_b` get files of their own
+                safe, n = f"{base}_{n}", n + 1
+            taken.add(safe.lower())
+            try:
+                path = draw_caterpillar(directory / f"{stem}.ranef.{safe}.png", model, group,
+                                        [f for f in having
+                                         if any(g.group == group for g in f.group_effects)])
+                result.paths.setdefault(model, {})[group] = path
+            except Exception as exc:  # one figure's failure costs that figure only
+                log.warning("group-effect figure for %s / %s not drawn: %s", model, group, exc)
+                result.errors[f"{model} / {group}"] = f"{type(exc).__name__}: {exc}"
+    return result
