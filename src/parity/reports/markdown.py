@@ -191,11 +191,13 @@ def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
     if not mixed:
         return []
     by = ", ".join(f"{label} {c}" for label, c in crit.items() if c in ("REML", "ML"))
-    posterior = [label for label, c in crit.items() if c is None]
-    text = f"Criterion of the frequentist mixed-model fits: {' and '.join(mixed)} ({by})."
+    posterior = list(dict.fromkeys(label for label, c in crit.items() if c is None))
+    text = f"the frequentist mixed models are fitted by {' and '.join(mixed)} ({by})."
     if posterior:
-        text += (f" {', '.join(dict.fromkeys(posterior))} sample a posterior: REML or ML does "
-                 "not apply to them, and their numbers are the same under either.")
+        one = len(posterior) == 1
+        text += (f" {', '.join(posterior)} sample{'s' if one else ''} a posterior: REML or "
+                 f"ML does not apply to {'it' if one else 'them'}, and "
+                 f"{'its' if one else 'their'} numbers are the same under either.")
     return [Para((Strong("Criterion:"), " " + text))]
 
 

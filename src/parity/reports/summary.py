@@ -80,11 +80,26 @@ def _as_number(text: str) -> float:
         return float("nan")
 
 
-def _places(rows: Sequence[Comparison]) -> str:
-    by_place: dict[tuple[str, str], list[str]] = {}
+def _names(rows: Sequence[Comparison]) -> list[str]:
+    """Each row's name, except that one factor's group effects (one row per level and
+    term, dozens of them) are counted in one name: `36 group effects of Subject`."""
+    names: list[str] = []
+    effects: dict[str | None, int] = {}
     for c in rows:
-        by_place.setdefault((c.model, pair_label(c)), []).append(row_name(c))
-    parts = [f"{m} ({p}): {', '.join(names)}" for (m, p), names in by_place.items()]
+        if c.quantity == "group_effect":
+            effects[c.group] = effects.get(c.group, 0) + 1
+        elif (name := row_name(c)) not in names:
+            names.append(name)
+    names += [f"{n} group effect{'s' if n > 1 else ''} of {g}" for g, n in effects.items()]
+    return names
+
+
+def _places(rows: Sequence[Comparison]) -> str:
+    by_place: dict[tuple[str, str], list[Comparison]] = {}
+    for c in rows:
+        by_place.setdefault((c.model, pair_label(c)), []).append(c)
+    parts = [f"{m} ({p}): {', '.join(_names(members))}"
+             for (m, p), members in by_place.items()]
     more = len(parts) - MAX_PLACES
     return "; ".join(parts[:MAX_PLACES]) + (f"; and {more} more" if more > 0 else "")
 
@@ -115,12 +130,10 @@ def _agree_items(rows: Sequence[Comparison]) -> list[Inline]:
         agree = [c for c in mine if c.verdict == "agree"]
         if not mine:
             continue
-        by_q: dict[str, list[str]] = {}
+        by_q: dict[str, list[Comparison]] = {}
         for c in agree:
-            names = by_q.setdefault(c.quantity, [])
-            if c.term not in names:
-                names.append(c.term)
-        which = "; ".join(f"{q}: {', '.join(t)}" for q, t in by_q.items())
+            by_q.setdefault(c.quantity, []).append(c)
+        which = "; ".join(f"{q}: {', '.join(_names(cs))}" for q, cs in by_q.items())
         items.append((Strong(model), f": {len(agree)} of {len(mine)} comparable rows agree"
                       + (f" — {which}" if which else "")))
     return items
