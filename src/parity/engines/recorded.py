@@ -75,8 +75,11 @@ def make_record(model: Model, data: PreparedData, settings: Settings, fit: Fit,
     }
 
 
-def record_name(model_name: str, variant: str | None) -> str:
-    return f"{model_name}.{variant}.json" if variant else f"{model_name}.json"
+def record_name(model_name: str, variant: str | None, reml: bool = True) -> str:
+    """`m1.json`, `m1.independent.json`; an ML fit's record ends in `.ml.json`, so the
+    two criteria's records of one model live side by side."""
+    parts = [model_name, *([variant] if variant else []), *([] if reml else ["ml"])]
+    return ".".join(parts) + ".json"
 
 
 def check_overwrite(directory: Path, model: Model, data: PreparedData, settings: Settings,
@@ -84,7 +87,7 @@ def check_overwrite(directory: Path, model: Model, data: PreparedData, settings:
     """Refuse to replace a record of other data or another model under the same name
     (`m1.json` of one data set by `m1.json` of the next): the next run would silently
     skip lme4 for the first. Re-recording the same model and data is allowed."""
-    path = Path(directory) / record_name(model.name, variant)
+    path = Path(directory) / record_name(model.name, variant, settings.reml)
     if not path.exists():
         return
     doc = _load(path)
@@ -96,7 +99,8 @@ def check_overwrite(directory: Path, model: Model, data: PreparedData, settings:
 
 
 def write_record(directory: Path, record: dict[str, Any]) -> Path:
-    path = Path(directory) / record_name(record["model"], record["variant"])
+    path = Path(directory) / record_name(record["model"], record["variant"],
+                                         bool(record.get("reml", True)))
     return write_text_atomic(path, json.dumps(record, indent=2, allow_nan=False) + "\n")
 
 

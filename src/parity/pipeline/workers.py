@@ -134,18 +134,26 @@ def without_numbers_is_failed(fit: Fit, model: Model, data: PreparedData,
     nothing. It becomes `failed`, saying which numbers are not finite."""
     if fit.status != "ok":
         return fit
-    bad = [f"{fe.term}" for fe in fit.fixed_effects
-           if not (math.isfinite(fe.estimate) and math.isfinite(fe.std_error))]
+    bad = [f"{fe.term}" for fe in fit.fixed_effects if not math.isfinite(fe.estimate)]
     bad += [v.label for v in fit.variance_components
             if v.kind == "sd" and not math.isfinite(v.estimate)]
     if not fit.fixed_effects:
         bad.append("(no fixed effects)")
-    if not bad:
+    bad_se = [f"SE({fe.term})" for fe in fit.fixed_effects
+              if math.isfinite(fe.estimate) and not math.isfinite(fe.std_error)]
+    if not bad and not bad_se:
         return fit
-    return status_fit(fit.engine, model, data, "failed",
-                      f"{fit.engine} returned non-finite estimates for {', '.join(bad[:5])}"
-                      f"{' …' if len(bad) > 5 else ''} (values too large or ill-scaled?)",
-                      settings, fit.provenance.seconds)
+    # Finite estimates with non-finite SEs have two causes parity cannot tell apart here:
+    # values so large that the SE overflows, or a covariance of the estimates that is not
+    # positive definite at the solution (statsmodels' numerical Hessian near a boundary).
+    hint = ("values too large or ill-scaled?" if bad else
+            "values too large or ill-scaled, or a covariance of the estimates that is not "
+            "positive definite at the solution, as near a boundary")
+    listed = bad + bad_se
+    why = (f"{fit.engine} returned non-finite estimates for {', '.join(listed[:5])}"
+           f"{' …' if len(listed) > 5 else ''} ({hint})")
+    return status_fit(fit.engine, model, data, "failed", why, settings,
+                      fit.provenance.seconds)
 
 
 def evaluate_at(model: Model, data: PreparedData, solution: Fit,
