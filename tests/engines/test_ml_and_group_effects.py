@@ -168,3 +168,15 @@ def test_cli_ml_names_the_criterion_in_results_and_reports(tmp_path: Path) -> No
     assert "fitted by ML (lme4 ML, statsmodels ML)" in report
     assert "### Group effects" in report and "### Likelihood" in report
     assert (out / "figures" / "m1.ranef.Subject.png").is_file()
+
+
+@pytest.mark.r
+def test_assert_parity_compares_ml_fits(sleepstudy: pd.DataFrame) -> None:
+    from parity.errors import UsageError
+    from parity.testing import assert_parity
+
+    rows = assert_parity(FORMULA, sleepstudy, categorical=["Subject"],
+                         engines=("statsmodels",), reml=False)
+    assert any(r.quantity == "loglik" and r.term == "logLik (ML)" for r in rows)
+    with pytest.raises(UsageError, match="reml must be True or False"):
+        assert_parity(FORMULA, sleepstudy, engines=("statsmodels",), reml="no")  # type: ignore[arg-type]

@@ -204,3 +204,27 @@ def test_config_runs_with_options_overriding_it(tmp_path: Path) -> None:
     assert [f["term"] for f in doc["fits"][0]["fixed_effects"]] == ["(Intercept)", "x", "s1",
                                                                    "s2"]
     assert not (out / "results.partial.json").exists()
+
+
+def test_ml_and_reml_together_are_refused(tmp_path: Path) -> None:
+    proc = run_cli("run", "--out", str(tmp_path / "o"), "--ml", "--reml")
+    assert proc.returncode == 2
+    assert "not allowed with argument" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_criterion_comes_from_the_option_then_the_config(tmp_path: Path) -> None:
+    import argparse
+
+    from parity.cli import _reml, build_parser
+    from parity.inputs.resolve import Inputs
+
+    def reml(argv: list[str], config: bool | None) -> bool:
+        args = build_parser().parse_args(["run", "--out", str(tmp_path), *argv])
+        assert isinstance(args, argparse.Namespace)
+        return _reml(args, Inputs(frame=None, models=[], source="", reml=config))  # type: ignore[arg-type]
+
+    assert reml([], None) is True
+    assert reml(["--ml"], None) is False
+    assert reml([], False) is False
+    assert reml(["--reml"], False) is True
+    assert reml(["--ml"], True) is False

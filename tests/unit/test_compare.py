@@ -14,6 +14,7 @@ from parity.schema import (
     Diagnostics,
     Fit,
     FixedEffect,
+    GroupEffect,
     OptimumCheck,
     VarianceComponent,
 )
@@ -199,3 +200,66 @@ def test_inconsistent_estimates_are_named_before_a_worse_optimum(policy: Policy)
     rows = compare_pair(fit, ref, policy, KINDS.__getitem__, [consistent])
     est = next(r for r in rows if r.quantity == "estimate")
     assert "lower REML optimum" in (est.reason or "")
+
+
+def with_effects(fit: Fit, effects: dict[str, tuple[float, float]],
+                 loglik: float | None = None, criterion: str | None = "REML") -> Fit:
+    """`fit` with group effects of factor g (level -> (estimate, SD)) and a loglik."""
+    stats = {} if loglik is None else {"loglik": loglik}
+    return replace(fit, criterion=criterion, fit_statistics=stats,
+                   group_effects=tuple(GroupEffect("g", lv, "(Intercept)", e, s)
+                                       for lv, (e, s) in effects.items()))
+
+
+def test_group_effects_follow_the_verdict_rule(policy: Policy) -> None:
+    sds = [("g", "(Intercept)", None, "sd", 2.0, None), ("Residual", None, None, "sd", 1.0, None)]
+    lme4 = with_effects(make_fit("lme4", {"x": (1.0, 0.1)}, sds, {"g": "independent"}),
+                        {"a": (1.0, 0.5), "b": (-1.0, 0.5)}, loglik=-100.0)
+    sm = with_effects(make_fit("statsmodels", {"x": (1.0, 0.1)}, sds, {"g": "independent"}),
+                      {"a": (1.0001, 0.5), "b": (-0.9, 0.5)}, loglik=-100.0004)
+    rows = compare_pair(sm, lme4, policy, KINDS.__getitem__)
+    verdict_rule_holds(rows)
+    effects = {r.level: r for r in rows if r.quantity == "group_effect"}
+    assert effects["a"].verdict == "agree" and effects["b"].verdict == "disagree"
+    assert effects["a"].term == "ranef(g a: (Intercept))" and effects["a"].group == "g"
+    rule = policy.rule("frequentist", "frequentist", "group_effect")
+    assert effects["a"].tolerance == pytest.approx(rule.rtol * 1.0 + rule.sd_mult * 0.5)
+    assert "conditional SD" in (effects["b"].reason or "")
+    (loglik,) = [r for r in rows if r.quantity == "loglik"]
+    assert loglik.verdict == "agree" and loglik.term == "logLik (REML)"
+
+
+def test_group_effects_and_logliks_say_why_they_cannot_be_compared(policy: Policy) -> None:
+    sds = [("g", "(Intercept)", None, "sd", 2.0, None), ("Residual", None, None, "sd", 1.0, None)]
+    lme4 = with_effects(make_fit("lme4", {"x": (1.0, 0.1)}, sds, {"g": "correlated"}),
+                        {"a": (1.0, 0.5)}, loglik=-100.0)
+    bambi = with_effects(make_fit("bambi", {"x": (1.0, 0.1)}, sds, {"g": "independent"}),
+                         {"a": (1.0, 0.5)}, criterion=None)
+    ml = with_effects(make_fit("statsmodels", {"x": (1.0, 0.1)}, sds, {"g": "correlated"}),
+                      {}, loglik=-99.0, criterion="ML")
+    ml = replace(ml, diagnostics=replace(ml.diagnostics, warnings=(
+        "no group effects: statsmodels cannot compute the conditional modes (singular)",)))
+    bayes = compare_pair(bambi, lme4, policy, KINDS.__getitem__)
+    (effect,) = [r for r in bayes if r.quantity == "group_effect"]
+    assert effect.verdict == "not_comparable" and "covariance differs" in (effect.reason or "")
+    (loglik,) = [r for r in bayes if r.quantity == "loglik"]
+    assert loglik.verdict == "not_comparable" and "posterior" in (loglik.reason or "")
+    freq = compare_pair(ml, lme4, policy, KINDS.__getitem__)
+    (effect,) = [r for r in freq if r.quantity == "group_effect"]
+    assert effect.verdict == "not_comparable"
+    assert "cannot compute the conditional modes" in (effect.reason or "")
+    (loglik,) = [r for r in freq if r.quantity == "loglik"]
+    assert loglik.verdict == "not_comparable" and "different criteria" in (loglik.reason or "")
+
+
+def test_group_effects_on_a_boundary_are_not_comparable(policy: Policy) -> None:
+    sds = [("g", "(Intercept)", None, "sd", 1e-9, None), ("Residual", None, None, "sd", 1.0, None)]
+    lme4 = with_effects(make_fit("lme4", {"x": (1.0, 0.1)}, sds, {"g": "independent"},
+                                 singular=True), {"a": (0.0, 0.0)})
+    bambi = with_effects(make_fit("bambi", {"x": (1.0, 0.1)},
+                                  [("g", "(Intercept)", None, "sd", 0.5, 0.3),
+                                   ("Residual", None, None, "sd", 1.0, 0.1)],
+                                  {"g": "independent"}), {"a": (0.3, 0.4)}, criterion=None)
+    (effect,) = [r for r in compare_pair(bambi, lme4, policy, KINDS.__getitem__)
+                 if r.quantity == "group_effect"]
+    assert effect.verdict == "not_comparable" and "boundary" in (effect.reason or "")

@@ -72,6 +72,7 @@ def test_tolerances_merge_over_the_defaults(tmp_path: Path) -> None:
          "above 0 and at most 0.999999"),
         ('data = "d.csv"\n[models]\nm = "y ~ x"\n[sampler]\nseed = true\n', "whole number"),
         ("data = \n", "not valid TOML"),
+        ('data = "d.csv"\nreml = "no"\n[models]\nm = "y ~ x"\n', "reml must be true or false"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
@@ -92,3 +93,9 @@ def test_unknown_tolerance_keys_are_named_when_the_policy_loads(tmp_path: Path) 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_reml_false_asks_for_ml_and_the_default_is_unset(tmp_path: Path) -> None:
+    ml = load_config(write(tmp_path, 'data = "d.csv"\nreml = false\n[models]\nm = "y ~ x"\n'))
+    assert ml.reml is False
+    assert load_config(write(tmp_path, 'data = "d.csv"\n[models]\nm = "y ~ x"\n')).reml is None
