@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -133,3 +134,59 @@ def test_a_library_failure_is_a_failed_fit(engine: str, workers: Workers) -> Non
     fit = workers.fit(engine, Case("constant", frame, "y ~ x + (1 | g)"))
     assert fit.status == "failed" and fit.reason, (fit.status, fit.reason)
     assert fit.engine == engine and not fit.fixed_effects
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_group_effects_cover_every_level_and_term(engine: str, case: str,
+                                                  fits: dict[tuple[str, str], Fit]) -> None:
+    """One group effect per level of each grouping factor and per random term, under
+    lme4's names, with a non-negative SD; none for a model without grouping terms."""
+    fit = _fit(fits, engine, case)
+    c = CASES[case]
+    model = make_model(c.name, c.formula)
+    data = prepare(c.frame, model.spec)
+    expected = set()
+    for block in model.spec.random:
+        levels = data.frame[list(block.group)].astype(str).agg(":".join, axis=1).unique()
+        terms = build_design(data.frame.head(1), block.terms, block.intercept,
+                             data.levels).names
+        expected |= {(block.group_label, str(lv), t) for lv in levels for t in terms}
+    got = [(g.group, g.level, g.term) for g in fit.group_effects]
+    assert len(got) == len(set(got))
+    assert set(got) == expected
+    assert all(g.std_error is not None and g.std_error >= 0 for g in fit.group_effects)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_covariance_of_fixed_effects_matches_the_ses(engine: str, case: str,
+                                                     fits: dict[tuple[str, str], Fit]) -> None:
+    """`fixed_effects_cov` is symmetric, in the fixed effects' order, and its diagonal is
+    the squared SEs (posterior SDs), so a contrast's SE can be read from it."""
+    fit = _fit(fits, engine, case)
+    cov = np.asarray(fit.fixed_effects_cov)
+    k = len(fit.fixed_effects)
+    assert cov.shape == (k, k)
+    assert np.allclose(cov, cov.T, rtol=1e-10, atol=0.0)
+    ses = np.array([fe.std_error for fe in fit.fixed_effects])
+    assert np.allclose(np.sqrt(np.diag(cov)), ses, rtol=1e-6)
+    assert np.linalg.eigvalsh(cov).min() > -1e-8 * np.abs(cov).max()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_likelihood_statistics_belong_to_the_criterion(
+        engine: str, case: str, fits: dict[tuple[str, str], Fit]) -> None:
+    """A frequentist fit names its criterion and reports logLik, AIC, BIC and deviance
+    consistent with each other; a Bayesian fit names none and reports none."""
+    fit = _fit(fits, engine, case)
+    stats = fit.fit_statistics
+    if engine_info(engine).kind == "bayesian":
+        assert fit.criterion is None and "loglik" not in stats
+        return
+    assert fit.criterion == ("OLS" if case == "fixed" else "REML")
+    ll, df = stats["loglik"], stats["df"]
+    assert stats["deviance"] == pytest.approx(-2 * ll, rel=1e-12)
+    assert stats["aic"] == pytest.approx(-2 * ll + 2 * df, rel=1e-12)
+    assert stats["bic"] == pytest.approx(-2 * ll + df * np.log(fit.n_obs), rel=1e-12)

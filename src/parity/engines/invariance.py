@@ -41,11 +41,14 @@ class Case:
 class Transformed:
     """A case presented differently, and how to read its fit's names back.
 
-    `renamed` maps each original column to its new name (identity when unchanged)."""
+    `renamed` maps each original column to its new name (identity when unchanged);
+    `levels` maps a relabelled grouping column's new labels (as text) to the old ones,
+    so that group effects can be matched level by level."""
 
     case: Case
     description: str
     renamed: dict[str, str] = field(default_factory=dict)
+    levels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def permute_rows(case: Case, order: Sequence[int]) -> Transformed:
@@ -67,7 +70,8 @@ def relabel(case: Case, column: str, labels: Sequence[object]) -> Transformed:
     frame[column] = frame[column].map(mapping)
     shown = ", ".join(map(str, list(labels)[:4]))
     return Transformed(Case(case.name, frame, case.formula, case.categorical),
-                       f"{column} relabelled ({shown}, …)")
+                       f"{column} relabelled ({shown}, …)",
+                       levels={column: {str(new): str(o) for o, new in mapping.items()}})
 
 
 def rename_columns(case: Case, mapping: Mapping[str, str]) -> Transformed:
@@ -123,11 +127,22 @@ def _back(name: str | None, renamed: Mapping[str, str]) -> str | None:
 Key = tuple[str, str | None, str | None, str | None]
 
 
-def estimates(fit: Fit, renamed: Mapping[str, str] | None = None) -> dict[Key, tuple[float,
-                                                                                   float]]:
+def _old_level(group: str, level: str, levels: Mapping[str, Mapping[str, str]]) -> str:
+    """A group effect's level under the original labels (`group` already under the
+    original column names; a nested factor's level is its columns' levels joined by ':')."""
+    columns, parts = group.split(":"), level.split(":")
+    if len(columns) != len(parts):
+        return level
+    return ":".join(levels.get(c, {}).get(p, p) for c, p in zip(columns, parts, strict=True))
+
+
+def estimates(fit: Fit, renamed: Mapping[str, str] | None = None,
+              levels: Mapping[str, Mapping[str, str]] | None = None
+              ) -> dict[Key, tuple[float, float]]:
     """(quantity, group, term, term2) -> (estimate, uncertainty) under the original
     names. Uncertainty is a fixed effect's SE (posterior SD), or a component's SE where
-    the engine gives one (NaN otherwise)."""
+    the engine gives one (NaN otherwise). A group effect is keyed (`group_effect`,
+    group, level, term) under the original labels, with its conditional (posterior) SD."""
     renamed = renamed or {}
     out: dict[Key, tuple[float, float]] = {}
     for fe in fit.fixed_effects:
@@ -140,22 +155,30 @@ def estimates(fit: Fit, renamed: Mapping[str, str] | None = None) -> dict[Key, t
             t1, t2 = t2, t1  # a correlation does not depend on the order of its terms
         se = v.std_error if v.std_error is not None else math.nan
         out[(v.kind, group, t1, t2)] = (v.estimate, se)
+    for g in fit.group_effects:
+        group = _back(g.group, renamed) or g.group
+        sd = g.std_error if g.std_error is not None else math.nan
+        out[("group_effect", group, _old_level(group, g.level, levels or {}),
+             _back(g.term, renamed))] = (g.estimate, sd)
     return out
 
 
 def differences(base: Fit, other: Fit, renamed: Mapping[str, str] | None = None, *,
                 rtol: float = 1e-6, atol: float = 1e-9, mc_sds: float | None = None,
-                skip: Sequence[str] = (), exclude: Collection[Key] = ()) -> list[str]:
+                skip: Sequence[str] = (), exclude: Collection[Key] = (),
+                levels: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
     """Where `other` (a fit of transformed data) differs from `base`, in words.
 
     Frequentist fits are held to `rtol`/`atol`. With `mc_sds` (Bayesian fits), a
     posterior mean may move by `mc_sds` Monte-Carlo standard errors of the difference of
     two means, each taken as posterior SD / sqrt(smallest bulk ESS of its fit).
-    Quantities named in `skip`, and the estimates in `exclude`, are not compared."""
+    Quantities named in `skip`, and the estimates in `exclude`, are not compared. A
+    frequentist group effect is held to `rtol` of the larger of its size and its
+    conditional SD: a mode near zero moves on the scale of its uncertainty."""
     problems: list[str] = []
     if base.status != "ok" or other.status != "ok":
         return [f"status {base.status} -> {other.status} ({other.reason or base.reason})"]
-    a, b = estimates(base), estimates(other, renamed)
+    a, b = estimates(base), estimates(other, renamed, levels)
     if set(a) != set(b):
         missing = sorted(map(str, set(a) ^ set(b)))
         return [f"different estimates: {', '.join(missing[:6])}"]
@@ -171,6 +194,8 @@ def differences(base: Fit, other: Fit, renamed: Mapping[str, str] | None = None,
             tol = mc_sds * math.sqrt(2.0) * spread / math.sqrt(ess) if math.isfinite(
                 ess) else math.inf
             tol = max(tol, atol)
+        elif key[0] == "group_effect" and math.isfinite(ux):
+            tol = atol + rtol * max(abs(x), ux)
         else:
             tol = atol + rtol * abs(x)
         if not (abs(x - y) <= tol or (math.isnan(x) and math.isnan(y))):
