@@ -41,7 +41,8 @@ class Run:
                 "ess_bulk_min": d.ess_bulk_min, "divergences": d.divergences,
                 "source": ("recorded" if f.is_recorded else "cache" if f.from_cache
                            else "fit"),
-                "formula": f.formula,
+                "formula": f.formula, "criterion": f.criterion,
+                "loglik": f.fit_statistics.get("loglik"),
             })
         return pd.DataFrame(rows)
 
@@ -61,10 +62,21 @@ class Run:
         return pd.DataFrame(rows)
 
     @property
+    def group_effects(self) -> pd.DataFrame:
+        """One row per group effect of every fit (lme4's `ranef()` layout, tidy): model,
+        engine, group, level, term, estimate, std_error."""
+        rows = [{"model": f.model, "engine": f.label, "group": g.group, "level": g.level,
+                 "term": g.term, "estimate": g.estimate, "std_error": g.std_error}
+                for f in (*self.results.fits, *self.results.reference_fits)
+                for g in f.group_effects]
+        return pd.DataFrame(rows, columns=["model", "engine", "group", "level", "term",
+                                           "estimate", "std_error"])
+
+    @property
     def comparisons(self) -> pd.DataFrame:
         """One row per comparison row, as in comparison.csv."""
         columns = ["model", "engine", "reference", "quantity", "term", "value",
-                   "reference_value", "tolerance", "verdict", "reason", "group"]
+                   "reference_value", "tolerance", "verdict", "reason", "group", "level"]
         return pd.DataFrame([asdict(c) for c in self.results.comparisons], columns=columns)
 
     def matrix(self) -> pd.DataFrame:

@@ -38,6 +38,10 @@ def test_run_gives_dataframes_and_a_matrix(run: parity.Run) -> None:
     assert "agree" in run._repr_html_() and "<table" in run._repr_html_()
     estimates = run.estimates
     assert {"(Intercept)", "genderM", "attitudepol"} <= set(estimates["term"])
+    effects = run.group_effects
+    six = effects[(effects["model"] == "subject_intercept") & (effects["engine"] == "lme4")]
+    assert len(six) == 6 and set(six["term"]) == {"(Intercept)"}
+    assert set(run.fits["criterion"]) == {"OLS", "REML"}
 
 
 def test_report_writes_the_cli_files_and_load_reads_them_back(run: parity.Run,

@@ -187,3 +187,30 @@ def test_directory_means_its_results_json(tmp_path: Path) -> None:
     assert load_results(tmp_path)["schema_version"] == SCHEMA_VERSION
     with pytest.raises(DataError, match="not found"):
         load_results(tmp_path / "nothing")
+
+
+def test_group_effects_and_logliks_are_diffed_and_schema_1_is_read(tmp_path: Path,
+                                                                    policy: Policy) -> None:
+    from dataclasses import replace
+
+    from parity.compare.diff import diff_files
+    from parity.schema import GroupEffect
+
+    def with_effect(fit: Fit, value: float) -> Fit:
+        return replace(fit, criterion="REML", fit_statistics={"loglik": -390.0},
+                       group_effects=(GroupEffect("subject", "F1", "(Intercept)", value, 10.0),))
+
+    a = document([with_effect(make_fit("lme4"), 5.0)], [])
+    b = document([with_effect(make_fit("lme4"), 9.0)], [])
+    report = diff_results(a, b, policy)
+    (moved,) = report.moved
+    assert (moved.quantity, moved.term) == ("group_effect", "ranef(subject F1: (Intercept))")
+    assert any(r.quantity == "loglik" and r.term == "logLik (REML)" for r in report.rows)
+    old = baseline()
+    old["schema_version"] = 1
+    for fit in old["fits"]:
+        for key in ("criterion", "group_effects", "fixed_effects_cov"):
+            fit.pop(key)
+    new = diff_files(Path(write(tmp_path / "a.json", old)),
+                     Path(write(tmp_path / "b.json", baseline())), policy)
+    assert not new.flipped
