@@ -167,7 +167,7 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     the posterior draws are kept (in a temporary folder) for :meth:`Run.idata`.
     `reml=False` fits lme4 and statsmodels by maximum likelihood."""
     from parity.compare.tolerances import load_policy
-    from parity.engines import ENGINE_NAMES
+    from parity.engines import DEFAULT_ENGINES
     from parity.pipeline.cache import FitCache
     from parity.pipeline.job import execute
     from parity.spec.models import make_model
@@ -181,7 +181,7 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     if keep_draws:
         settings = replace(settings, save_draws=tempfile.mkdtemp(prefix="parity-draws-"))
     policy = load_policy(Path(tolerances) if tolerances is not None else None)
-    results = execute(models, frame, tuple(engines or ENGINE_NAMES), settings, policy,
+    results = execute(models, frame, tuple(engines or DEFAULT_ENGINES), settings, policy,
                       FitCache(enabled=cache))
     return Run(results)
 

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="fit models with each engine and write the comparison")
     _add_model_args(run)
     run.add_argument("--engines", type=_csv_list, default=None,
-                     help="engines (comma-separated; default: lme4,statsmodels,bambi)")
+                     help="engines (comma-separated; default: lme4,statsmodels,bambi; "
+                          "also glmmtmb, pymc)")
     run.add_argument("--draws", type=int, default=None)
     run.add_argument("--tune", type=int, default=None)
     run.add_argument("--chains", type=int, default=None)
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(record)
     record.add_argument("--out", type=Path, required=True,
                         help="directory for the records (point $PARITY_REFERENCES at it)")
+    record.add_argument("--engines", type=_csv_list, default=None,
+                        help="R engines to record (comma-separated: lme4, glmmtmb; "
+                             "default: lme4)")
     record.add_argument("--debug", action="store_true", help="show tracebacks")
     diff = sub.add_parser("diff", help="what moved between two results.json files")
     diff.add_argument("a", type=Path, help="the baseline results.json (or its directory)")
@@ -106,7 +110,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     inputs = resolve_inputs(args)
     settings = Settings(reml=_reml(args, inputs))
-    for path in record_job(inputs.models, inputs.frame, settings, args.out):
+    engines = args.engines or ["lme4"]
+    for path in record_job(inputs.models, inputs.frame, settings, args.out, engines):
         print(f"recorded: {path}")
     return 0
 
@@ -143,7 +148,7 @@ def _inputs_for_run(args: argparse.Namespace) -> Inputs:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from parity.compare.tolerances import load_policy
-    from parity.engines import ENGINE_NAMES
+    from parity.engines import DEFAULT_ENGINES
     from parity.pipeline.cache import FitCache
     from parity.pipeline.job import run_job
     from parity.pipeline.outdir import DRAWS_DIR
@@ -156,7 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings(**inputs.sampler, reml=_reml(args, inputs), save_draws=draws_dir)
     policy = load_policy(args.tolerances, overrides=inputs.tolerances,
                          overrides_source=inputs.tolerances_source)
-    engines = args.engines or list(inputs.engines or ENGINE_NAMES)
+    engines = args.engines or list(inputs.engines or DEFAULT_ENGINES)
 
     with Progress(quiet=args.quiet) as progress:
         result = run_job(models, frame, engines, settings, args.out, on_fit=progress.done,

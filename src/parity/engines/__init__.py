@@ -42,6 +42,10 @@ class EngineInfo:
     # contract suite holds the engine to it): `correlations` (it has no correlation
     # parameters), `crossed_correlations` (none across several grouping factors).
     cannot: tuple[tuple[str, str], ...] = ()
+    # Part of a plain `parity run` (the others run when named in --engines).
+    default: bool = True
+    # R scripts its numbers depend on (the fit cache keys on them and on R's versions).
+    r_scripts: tuple[str, ...] = ()
 
     def cannot_do(self, capability: str) -> str | None:
         """The reason the engine cannot do `capability`, or None if it can."""
@@ -50,7 +54,8 @@ class EngineInfo:
 
 _ROWS = (
     EngineInfo("lme4", "parity.engines.lme4:Lme4Engine", "frequentist",
-               stack=("rpy2",), settings=("reml", "interval"), worker="frequentist"),
+               stack=("rpy2",), settings=("reml", "interval"), worker="frequentist",
+               r_scripts=("lme4_fit.R",)),
     EngineInfo("statsmodels", "parity.engines.statsmodels:StatsmodelsEngine", "frequentist",
                stack=("statsmodels", "numpy", "scipy", "pandas"),
                settings=("reml", "interval"), worker="frequentist",
@@ -67,10 +72,23 @@ _ROWS = (
                cannot=(("correlations", "Bambi has no correlation parameters: every "
                         "( … | g) block has independent coefficients (bambi#702)"),
                        ("crossed_correlations", "Bambi has no correlation parameters"))),
+    # A second frequentist opinion, opt-in: it needs the R package glmmTMB.
+    EngineInfo("glmmtmb", "parity.engines.lme4:GlmmTMBEngine", "frequentist",
+               stack=("rpy2",), settings=("reml", "interval"), worker="frequentist",
+               default=False, r_scripts=("lme4_fit.R", "glmmtmb_fit.R")),
+    # Bambi's model with lme4's covariance structure, opt-in: sampled like Bambi.
+    EngineInfo("pymc", "parity.engines.pymc_model:PymcEngine", "bayesian",
+               stack=("bambi", "pymc", "pytensor", "numpyro", "jax", "jaxlib", "formulae",
+                      "numpy", "pandas", "xarray", "arviz"),
+               settings=("draws", "tune", "chains", "target_accept", "seed", "interval"),
+               worker="bambi", slow=True, refuses="parity.engines.limits:bambi_problem",
+               draws=True, default=False),
 )
 _REGISTRY: dict[str, EngineInfo] = {row.name: row for row in _ROWS}
 
 ENGINE_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+# What a run fits when no engines are named.
+DEFAULT_ENGINES: tuple[str, ...] = tuple(row.name for row in _ROWS if row.default)
 
 
 def engine_info(name: str) -> EngineInfo:
@@ -112,5 +130,6 @@ def load_engine(name: str) -> Engine:
     return engine
 
 
-__all__ = ["ENGINE_NAMES", "Engine", "EngineInfo", "EngineKind", "all_packages", "check_engine",
-           "check_engines", "engine_info", "engine_kind", "load_engine"]
+__all__ = ["DEFAULT_ENGINES", "ENGINE_NAMES", "Engine", "EngineInfo", "EngineKind",
+           "all_packages", "check_engine", "check_engines", "engine_info", "engine_kind",
+           "load_engine"]

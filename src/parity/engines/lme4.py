@@ -38,12 +38,12 @@ SCRIPT_NAME = "lme4_fit.R"
 FORCE_RECORDED = "PARITY_LME4"
 
 
-def r_script_path() -> Path:
-    """The R script: shipped in the package, or in the source tree's `r_scripts/`."""
-    shipped = Path(str(resources.files("parity") / "r_scripts" / SCRIPT_NAME))
+def r_script_path(name: str = SCRIPT_NAME) -> Path:
+    """An R script: shipped in the package, or in the source tree's `r_scripts/`."""
+    shipped = Path(str(resources.files("parity") / "r_scripts" / name))
     if shipped.is_file():
         return shipped
-    source_tree = Path(__file__).resolve().parents[3] / "r_scripts" / SCRIPT_NAME
+    source_tree = Path(__file__).resolve().parents[3] / "r_scripts" / name
     return source_tree
 
 
@@ -57,7 +57,10 @@ def lme4_group(name: str, groups: Sequence[str]) -> str:
 def fit_from_r_json(
     model: Model, doc: dict[str, Any], settings: Settings, seconds: float
 ) -> Fit:
-    """A Fit from the JSON that `parity_fit()` in R returns (or Rscript prints)."""
+    """A Fit from the JSON that `parity_fit()` (or `parity_glmmtmb_fit()`) in R returns,
+    or its script prints; `engine` in the JSON names the engine."""
+    engine = str(doc.get("engine") or "lme4")
+    package = {"lme4": "lme4", "glmmtmb": "glmmTMB"}.get(engine, engine)
     diag = doc["diagnostics"]
     groups = model.spec.grouping_labels()
     components = tuple(
@@ -70,7 +73,7 @@ def fit_from_r_json(
     return Fit(
         model=model.name,
         formula=model.formula,
-        engine="lme4",
+        engine=engine,
         status="ok",
         reason=None,
         n_obs=int(doc["n_obs"]),
@@ -83,12 +86,13 @@ def fit_from_r_json(
         variance_components=components,
         diagnostics=Diagnostics(
             converged=bool(diag["converged"]),
-            # lme4's own isSingular(), or'ed with the one boundary rule (parity.boundary).
+            # The engine's own flag (lme4's isSingular()), or'ed with the one boundary
+            # rule (parity.boundary).
             singular=boundary.singular(components, bool(diag["singular"])),
             warnings=tuple(str(w) for w in diag.get("warnings", [])),
         ),
         provenance=Provenance(
-            engine_version=versions.get("lme4", ""),
+            engine_version=versions.get(package, ""),
             r_version=versions.get("r"),
             settings={"method": doc.get("method"), "reml": settings.reml,
                       "interval": settings.interval},
@@ -119,6 +123,10 @@ def _component_json(v: VarianceComponent) -> dict[str, Any]:
 class Lme4Engine(Engine):
     name = "lme4"
     kind: EngineKind = "frequentist"
+    # The R scripts sourced, in order, and the function that fits.
+    scripts: tuple[str, ...] = (SCRIPT_NAME,)
+    function = "parity_fit"
+    label = "lme4"
     # lmer's default optimiser (nloptwrap's BOBYQA) stops at its own tolerances, at a
     # point that depends on the last bits of the criterion along its path. Measured on a
     # regular crossed model (parity.engines.invariance.sleepstudy_like, `(x || h)` with 5 levels
@@ -138,13 +146,13 @@ class Lme4Engine(Engine):
         try:
             import rpy2.robjects  # noqa: F401
         except Exception as exc:  # rpy2 missing, or R not found / ABI mismatch
-            return f"rpy2 with R and lme4 is needed ({type(exc).__name__}: {exc})"
+            return f"rpy2 with R and {self.label} is needed ({type(exc).__name__}: {exc})"
         return None
 
     def fallback(self, model: Model, data: PreparedData, settings: Settings) -> Fit | None:
         from parity.engines.recorded import find_recorded
 
-        return find_recorded(model, data, settings)
+        return find_recorded(model, data, settings, engine=self.name)
 
     def fallback_hint(self) -> str:
         from parity.engines.recorded import skipped_records
@@ -155,13 +163,14 @@ class Lme4Engine(Engine):
                 "`pip install 'parity[r]'`, or record one where R is installed with "
                 "`parity record --out DIR` and point $PARITY_REFERENCES at DIR" + skipped)
 
-    def _bridge(self, function: str = "parity_fit") -> Any:
+    def _bridge(self, function: str | None = None) -> Any:
         import rpy2.robjects as ro
 
-        if not self._sourced:  # one embedded R per worker; the script is sourced once
-            ro.r["source"](str(r_script_path()))
+        if not self._sourced:  # one embedded R per worker; the scripts are sourced once
+            for script in self.scripts:
+                ro.r["source"](str(r_script_path(script)))
             self._sourced = True
-        return ro.globalenv[function]
+        return ro.globalenv[function or self.function]
 
     def evaluate_at(self, model: Model, data: PreparedData,
                     components: Sequence[VarianceComponent], reml: bool = True
@@ -213,9 +222,48 @@ class Lme4Engine(Engine):
                      level=settings.interval)
         except RRuntimeError as exc:
             return status_fit(self.name, model, data, "failed",
-                              f"lme4: {str(exc).strip()}", settings,
+                              f"{self.label}: {str(exc).strip()}", settings,
                               time.perf_counter() - start)
         doc = json.loads(str(out[0]))
         fit = fit_from_r_json(model, doc, settings, time.perf_counter() - start)
         # Rows were dropped before R saw them; count them as parity dropped them.
         return replace(fit, n_dropped=data.n_dropped)
+
+
+class GlmmTMBEngine(Lme4Engine):
+    """glmmTMB, a second frequentist opinion on lme4's model: the same likelihood, reached
+    through TMB's Laplace approximation and nlminb rather than lme4's profiled deviance and
+    BOBYQA. It runs in the R worker beside lme4 (`r_scripts/glmmtmb_fit.R`), reports
+    under lme4's names, and its solution is judged by lme4's criterion like any other
+    frequentist engine's. `(x || g)` is glmmTMB's `diag(x | g)`, which, unlike lme4's
+    `||`, also makes a factor's columns independent."""
+
+    name = "glmmtmb"
+    scripts = (SCRIPT_NAME, "glmmtmb_fit.R")
+    function = "parity_glmmtmb_fit"
+    label = "glmmTMB"
+    # nlminb stops at its own relative tolerance (1e-10 on the objective); on the flat
+    # criteria of the invariance cases the estimates move by up to this much.
+    invariance_rtol = 1e-3
+
+    def missing(self) -> str | None:
+        reason = super().missing()
+        if reason is not None:
+            return reason
+        import rpy2.robjects as ro
+
+        if not bool(ro.r["requireNamespace"]("glmmTMB", quietly=True)[0]):
+            return ("the R package glmmTMB is not installed (`make r-deps`: Debian's "
+                    "r-cran-glmmtmb)")
+        return None
+
+    def fallback_hint(self) -> str:
+        return ("no recorded glmmTMB reference matches this model and data; install R and "
+                "glmmTMB (`make r-deps`: Debian's r-cran-glmmtmb) and `pip install "
+                "'parity[r]'`, or record one where they are installed with `parity record "
+                "--engines glmmtmb --out DIR` and point $PARITY_REFERENCES at DIR")
+
+    def evaluate_at(self, model: Model, data: PreparedData,
+                    components: Sequence[VarianceComponent], reml: bool = True
+                    ) -> dict[str, Any]:
+        raise NotImplementedError("optimum checks evaluate lme4's criterion only")

@@ -1,5 +1,5 @@
-"""Recorded lme4 references: lme4's results stored with their provenance, for machines
-where R cannot be installed.
+"""Recorded references: the results of the R engines (lme4, glmmTMB) stored with their
+provenance, for machines where R cannot be installed.
 
 Like statsmodels' lme4 fixtures, a record keeps what is needed to regenerate and to trust
 it: the hash of the rows and coding the model saw, the formula as lme4 received it, the R,
@@ -41,57 +41,76 @@ def search_dirs() -> list[Path]:
     return extra + [shipped_dir()]
 
 
-def _r_code_hash() -> str:
+def _r_code_hash(engine: str) -> str:
+    from parity.engines import engine_info
     from parity.engines.lme4 import r_script_path
 
-    return hashlib.sha256(r_script_path().read_bytes()).hexdigest()
+    scripts = engine_info(engine).r_scripts
+    if len(scripts) == 1:
+        return hashlib.sha256(r_script_path(scripts[0]).read_bytes()).hexdigest()
+    return hashlib.sha256(b"".join(hashlib.sha256(r_script_path(s).read_bytes()).digest()
+                                   for s in scripts)).hexdigest()
 
 
-def _key(model: Model, data: PreparedData, settings: Settings) -> dict[str, Any]:
-    return {
+def _key(model: Model, data: PreparedData, settings: Settings,
+         engine: str = "lme4") -> dict[str, Any]:
+    """What a record must match. lme4's records (the first kind) name no engine."""
+    key = {
         "engine_formula": model.spec.lme4_formula(),
         "data_sha256": data.digest(),
         "reml": settings.reml,
         "interval": settings.interval,
     }
+    return key if engine == "lme4" else {**key, "engine": engine}
+
+
+def recordable(engine: str) -> bool:
+    """Engines that run R, and so may be missing where parity runs: lme4, glmmtmb."""
+    from parity.engines import engine_info
+
+    return bool(engine_info(engine).r_scripts)
 
 
 def make_record(model: Model, data: PreparedData, settings: Settings, fit: Fit,
                 variant: str | None = None) -> dict[str, Any]:
-    """A record of one live lme4 fit."""
-    if fit.engine != "lme4" or fit.status != "ok" or fit.provenance.source != "fit":
-        raise DataError(f"only a live, successful lme4 fit can be recorded ({model.name})")
+    """A record of one live fit of an R engine."""
+    if not recordable(fit.engine) or fit.status != "ok" or fit.provenance.source != "fit":
+        raise DataError(f"only a live, successful fit of an R engine can be recorded "
+                        f"({model.name}, {fit.engine})")
     return {
         "kind": KIND,
         "schema_version": SCHEMA_VERSION,
         "model": model.name,
         "formula": model.formula,
         "variant": variant,
-        **_key(model, data, settings),
-        "r_code_sha256": _r_code_hash(),
+        **_key(model, data, settings, fit.engine),
+        "r_code_sha256": _r_code_hash(fit.engine),
         "versions": dict(fit.provenance.versions),
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fit": fit_to_dict(fit),
     }
 
 
-def record_name(model_name: str, variant: str | None, reml: bool = True) -> str:
-    """`m1.json`, `m1.independent.json`; an ML fit's record ends in `.ml.json`, so the
-    two criteria's records of one model live side by side."""
-    parts = [model_name, *([variant] if variant else []), *([] if reml else ["ml"])]
+def record_name(model_name: str, variant: str | None, reml: bool = True,
+                engine: str = "lme4") -> str:
+    """`m1.json`, `m1.independent.json` (lme4); another engine's record names it
+    (`m1.glmmtmb.json`), and an ML fit's ends in `.ml.json`, so that the records of one
+    model by several engines and criteria live side by side."""
+    parts = [model_name, *([variant] if variant else []),
+             *([] if engine == "lme4" else [engine]), *([] if reml else ["ml"])]
     return ".".join(parts) + ".json"
 
 
 def check_overwrite(directory: Path, model: Model, data: PreparedData, settings: Settings,
-                    variant: str | None) -> None:
+                    variant: str | None, engine: str = "lme4") -> None:
     """Refuse to replace a record of other data or another model under the same name
     (`m1.json` of one data set by `m1.json` of the next): the next run would silently
     skip lme4 for the first. Re-recording the same model and data is allowed."""
-    path = Path(directory) / record_name(model.name, variant, settings.reml)
+    path = Path(directory) / record_name(model.name, variant, settings.reml, engine)
     if not path.exists():
         return
     doc = _load(path)
-    key = _key(model, data, settings)
+    key = _key(model, data, settings, engine)
     if doc is None or any(doc.get(k) != v for k, v in key.items()):
         what = "is not a parity record" if doc is None else "records another model or data"
         raise UsageError(f"{str(path)!r} {what}; record into another directory, or remove "
@@ -100,7 +119,8 @@ def check_overwrite(directory: Path, model: Model, data: PreparedData, settings:
 
 def write_record(directory: Path, record: dict[str, Any]) -> Path:
     path = Path(directory) / record_name(record["model"], record["variant"],
-                                         bool(record.get("reml", True)))
+                                         bool(record.get("reml", True)),
+                                         str(record.get("engine", "lme4")))
     return write_text_atomic(path, json.dumps(record, indent=2, allow_nan=False) + "\n")
 
 
@@ -142,7 +162,8 @@ def _manifest(directory: Path) -> dict[str, str] | None:
 
 
 def _usable(path: Path, doc: dict[str, Any] | None,
-            manifest: dict[str, str] | None) -> tuple[Fit | None, str | None]:
+            manifest: dict[str, str] | None, engine: str = "lme4"
+            ) -> tuple[Fit | None, str | None]:
     """The record's fit, or why it cannot be used (None, None: not a record at all)."""
     if doc is None:
         return None, "not a readable parity record"
@@ -155,18 +176,22 @@ def _usable(path: Path, doc: dict[str, Any] | None,
         fit = fit_from_dict(raw)
     except Exception as exc:  # a malformed record: skipped, never fatal
         return None, f"its fit is malformed ({type(exc).__name__}: {exc})"
-    if fit.engine != "lme4" or fit.status != "ok":
-        return None, f"it is a {fit.engine!r} fit with status {fit.status!r}, not an lme4 fit"
+    if not recordable(fit.engine) or fit.status != "ok":
+        return None, (f"it is a {fit.engine!r} fit with status {fit.status!r}, not a "
+                      "successful fit of an R engine")
+    if fit.engine != engine or doc.get("engine", "lme4") != engine:
+        return None, None  # another engine's record: not this engine's to use
     return fit, None
 
 
-def find_recorded(model: Model, data: PreparedData, settings: Settings) -> Fit | None:
-    """The recorded lme4 fit whose formula, data hash and settings match, or None.
+def find_recorded(model: Model, data: PreparedData, settings: Settings,
+                  engine: str = "lme4") -> Fit | None:
+    """The recorded fit of `engine` whose formula, data hash and settings match, or None.
 
     Records that cannot be used (unreadable, malformed, not lme4's, edited since the
     manifest) are skipped; each is named in `skipped_records()` and in the warnings of
     the fit that is returned, so one bad file never fails every lme4 fit."""
-    key = _key(model, data, settings)
+    key = _key(model, data, settings, engine)
     _SKIPPED.clear()
     for directory in search_dirs():
         if not directory.is_dir():
@@ -176,11 +201,13 @@ def find_recorded(model: Model, data: PreparedData, settings: Settings) -> Fit |
             if path.name == MANIFEST:
                 continue
             doc = _load(path)
-            fit, why = _usable(path, doc, manifest)
+            fit, why = _usable(path, doc, manifest, engine)
             if why is not None:
                 _SKIPPED.append(f"skipped recorded reference {str(path)!r}: {why}")
                 continue
-            assert doc is not None and fit is not None
+            if fit is None:
+                continue
+            assert doc is not None
             if any(doc.get(k) != v for k, v in key.items()):
                 continue
             settings_out = dict(fit.provenance.settings)

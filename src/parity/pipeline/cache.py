@@ -47,14 +47,15 @@ def cache_dir() -> Path:
 
 def _r_stamp(rscript: str) -> dict[str, Any]:
     """What identifies the installed R without starting it: the Rscript binary's real
-    path and modification time, and those of lme4's and Matrix's DESCRIPTION files in
-    R's usual library folders (an upgrade of either rewrites its DESCRIPTION)."""
+    path and modification time, and those of the DESCRIPTION files of lme4, Matrix,
+    glmmTMB and TMB in R's usual library folders (an install or upgrade of one rewrites
+    its DESCRIPTION)."""
     real = Path(rscript).resolve()
     stamp: dict[str, Any] = {"rscript": str(real), "mtime_ns": real.stat().st_mtime_ns}
     home = Path(os.environ.get("R_HOME") or real.parent.parent / "lib" / "R")
     libs = [home / "library", home / "site-library", Path("/usr/lib/R/site-library"),
             Path("/usr/lib/R/library"), Path("/usr/local/lib/R/site-library")]
-    for pkg in ("lme4", "Matrix"):
+    for pkg in ("lme4", "Matrix", "glmmTMB", "TMB"):
         for lib in libs:
             desc = lib / pkg / "DESCRIPTION"
             if desc.is_file():
@@ -64,7 +65,8 @@ def _r_stamp(rscript: str) -> dict[str, Any]:
 
 @cache
 def r_fingerprint() -> str | None:
-    """R, lme4 and Matrix versions, or None without R: then lme4 results are not cached
+    """R, lme4, Matrix, glmmTMB and TMB versions, or None without R: then R engines'
+    results are not cached
     (recorded references are used). Asking Rscript takes about 0.2 s, so the answer is
     kept in the cache folder under the R installation's stamp (:func:`_r_stamp`), and a
     warm rerun starts no R at all."""
@@ -75,7 +77,7 @@ def r_fingerprint() -> str | None:
         stamp = _r_stamp(rscript)
     except OSError:
         return None
-    stored = cache_dir() / "r-fingerprint.json"
+    stored = cache_dir() / "r-fingerprint.2.json"  # 2: with glmmTMB and TMB
     try:
         doc = json.loads(stored.read_text(encoding="utf-8")) if stored.is_file() else None
         if isinstance(doc, dict) and doc.get("stamp") == stamp and \
@@ -84,7 +86,9 @@ def r_fingerprint() -> str | None:
     except (OSError, ValueError):
         pass
     code = ('cat(R.version.string, as.character(packageVersion("lme4")), '
-            'as.character(packageVersion("Matrix")), sep = "|")')
+            'as.character(packageVersion("Matrix")), sapply(c("glmmTMB", "TMB"), function(p) '
+            'if (requireNamespace(p, quietly = TRUE)) as.character(packageVersion(p)) '
+            'else "none"), sep = "|")')
     try:
         out = subprocess.run([rscript, "--vanilla", "-e", code], capture_output=True,
                              text=True, timeout=60, check=True)
@@ -124,14 +128,15 @@ def key_material(engine: str, model: Model, data: PreparedData,
         "settings": {k: getattr(settings, k) for k in info.settings},
         "stack": package_versions(info.stack),
     }
-    if engine == "lme4":
+    if info.r_scripts:
         from parity.engines.lme4 import FORCE_RECORDED, r_script_path
 
         fingerprint = r_fingerprint()
         if fingerprint is None or os.environ.get(FORCE_RECORDED) == "recorded":
             return None
         material["r"] = fingerprint
-        material["r_code"] = hashlib.sha256(r_script_path().read_bytes()).hexdigest()
+        material["r_code"] = [hashlib.sha256(r_script_path(s).read_bytes()).hexdigest()
+                              for s in info.r_scripts]
     return material
 
 

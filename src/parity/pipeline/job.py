@@ -18,9 +18,15 @@ from parity.compare.rules import compare_all
 from parity.compare.tolerances import Policy, load_policy
 from parity.engines import all_packages, check_engines, engine_kind
 from parity.engines.limits import check_expressible, check_memory
-from parity.engines.recorded import check_overwrite, make_record, write_manifest, write_record
+from parity.engines.recorded import (
+    check_overwrite,
+    make_record,
+    recordable,
+    write_manifest,
+    write_record,
+)
 from parity.environment import environment
-from parity.errors import FitError
+from parity.errors import FitError, UsageError
 from parity.pipeline.cache import FitCache
 from parity.pipeline.matched import independent_variant
 from parity.pipeline.outdir import check_writable, claimed
@@ -142,25 +148,32 @@ def run_job(
 
 
 def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
-               out: Path) -> list[Path]:
-    """Fit every model (and its matched-structure refit) with live lme4 and store each
-    result as a recorded reference under `out`."""
+               out: Path, engines: Sequence[str] = ("lme4",)) -> list[Path]:
+    """Fit every model with each live R engine in `engines` (lme4 also the
+    matched-structure refit) and store each result as a recorded reference under `out`."""
+    for engine in check_engines(engines):
+        if not recordable(engine):
+            raise UsageError(f"only R engines can be recorded, not {engine!r}")
     prepared = prepare_all(models, frame)
-    jobs: list[tuple[Model, PreparedData, str | None]] = []
-    for m in models:
-        jobs.append((m, prepared[m.name], None))
-        refit = independent_variant(m, prepared[m.name])
-        if refit is not None:
-            jobs.append((refit.model, refit.data, refit.name))
+    jobs: list[tuple[str, Model, PreparedData, str | None]] = []
+    for engine in engines:
+        for m in models:
+            jobs.append((engine, m, prepared[m.name], None))
+            refit = independent_variant(m, prepared[m.name]) if engine == "lme4" else None
+            if refit is not None:
+                jobs.append((engine, refit.model, refit.data, refit.name))
     check_writable(out)
-    for model, data, variant in jobs:
-        check_overwrite(out, model, data, settings, variant)
-    fits = fit_many("lme4", [(m, d) for m, d, _ in jobs], settings)
+    for engine, model, data, variant in jobs:
+        check_overwrite(out, model, data, settings, variant, engine)
+    fits: list[Fit] = []
+    for engine in engines:
+        fits += fit_many(engine, [(m, d) for e, m, d, _ in jobs if e == engine], settings)
     paths = []
-    for (model, data, variant), fit in zip(jobs, fits, strict=True):
+    for (engine, model, data, variant), fit in zip(jobs, fits, strict=True):
         if fit.status != "ok" or fit.is_recorded:
             why = "it is itself a recorded reference" if fit.is_recorded else fit.reason
-            raise FitError(f"cannot record lme4 for {model.name}: {why} (recording needs R)")
+            raise FitError(f"cannot record {engine} for {model.name}: {why} (recording "
+                           "needs R)")
         paths.append(write_record(out, make_record(model, data, settings, fit, variant)))
     write_manifest(out)
     return paths

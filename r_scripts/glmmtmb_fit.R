@@ -1,0 +1,130 @@
+#!/usr/bin/env Rscript
+# parity's glmmTMB side: the same model as lme4_fit.R, fitted by glmmTMB (TMB's Laplace
+# approximation and nlminb), and returned in the same JSON layout under lme4's names.
+#
+# Sourced by parity's glmmTMB bridge after lme4_fit.R (whose formula check and data
+# preparation it uses), or run on its own, where it sources lme4_fit.R from its own folder:
+#
+#   Rscript r_scripts/glmmtmb_fit.R data.csv "Reaction ~ Days + (Days | Subject)" Subject [REML|ML]
+#
+# The formula is checked by parity_check_formula() before R reads it as a formula; lme4's
+# `(x || g)` is built as glmmTMB's `diag(x | g)` from the checked parse tree, not from text.
+
+if (!exists("parity_prepare", mode = "function")) {
+  here <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
+  source(file.path(dirname(normalizePath(here[1])), "lme4_fit.R"))
+}
+suppressPackageStartupMessages(library(glmmTMB))
+
+# lme4's `||` block as glmmTMB's diagonal covariance: every `(x || g)` becomes `diag(x | g)`.
+parity_tmb_expr <- function(expr) {
+  if (!is.call(expr)) return(expr)
+  if (identical(expr[[1]], as.symbol("||"))) {
+    return(call("diag", call("|", parity_tmb_expr(expr[[2]]), parity_tmb_expr(expr[[3]]))))
+  }
+  for (i in seq_along(expr)[-1]) expr[[i]] <- parity_tmb_expr(expr[[i]])
+  expr
+}
+
+parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.94) {
+  prepared <- parity_prepare(data, formula_text, levels)
+  f <- prepared$formula
+  tmb_formula <- stats::formula(parity_tmb_expr(f))
+  environment(tmb_formula) <- baseenv()
+  data <- prepared$data
+  warnings <- character(0)
+  fit <- withCallingHandlers(
+    glmmTMB::glmmTMB(tmb_formula, data = data, REML = reml),
+    warning = function(w) {
+      warnings <<- c(warnings, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    },
+    message = function(m) {
+      warnings <<- c(warnings, trimws(conditionMessage(m)))
+      invokeRestart("muffleMessage")
+    }
+  )
+  z <- stats::qnorm(1 - (1 - level) / 2)
+  est <- glmmTMB::fixef(fit)$cond
+  V <- as.matrix(stats::vcov(fit)$cond)
+  se <- sqrt(diag(V))
+  fixed <- lapply(seq_along(est), function(i) list(
+    term = names(est)[i], estimate = unname(est[i]), std_error = unname(se[i]),
+    lower = unname(est[i] - z * se[i]), upper = unname(est[i] + z * se[i])
+  ))
+  components <- list()
+  group_effects <- list()
+  mixed <- !is.null(lme4::findbars(f))
+  if (mixed) {
+    vc <- glmmTMB::VarCorr(fit)$cond
+    # blockCode 0 is a diagonal (independent) block, 1 unstructured (correlated).
+    codes <- vapply(fit$modelInfo$reStruc$condReStruc, function(b) as.integer(b$blockCode), 1L)
+    for (i in seq_along(vc)) {
+      block <- vc[[i]]
+      group <- names(vc)[i]
+      sds <- attr(block, "stddev")
+      for (k in seq_along(sds)) components[[length(components) + 1]] <- list(
+        group = group, term = names(sds)[k], term2 = NULL, kind = "sd", estimate = unname(sds[k]))
+      corr <- attr(block, "correlation")
+      if (codes[i] != 0L && length(sds) > 1) {
+        for (a in seq_along(sds)) for (b in seq_along(sds)) if (a < b) {
+          components[[length(components) + 1]] <- list(
+            group = group, term = names(sds)[a], term2 = names(sds)[b], kind = "corr",
+            estimate = unname(corr[a, b]))
+        }
+      }
+    }
+    re <- as.data.frame(glmmTMB::ranef(fit, condVar = TRUE))
+    group_effects <- lapply(seq_len(nrow(re)), function(i) list(
+      group = as.character(re$grpvar[i]), level = as.character(re$grp[i]),
+      term = as.character(re$term[i]), estimate = re$condval[i], std_error = re$condsd[i]
+    ))
+  }
+  components[[length(components) + 1]] <- list(group = "Residual", term = NULL, term2 = NULL,
+                                               kind = "sd", estimate = stats::sigma(fit))
+  pd_hessian <- isTRUE(fit$sdr$pdHess)
+  converged <- identical(as.integer(fit$fit$convergence), 0L) && pd_hessian
+  if (!identical(as.integer(fit$fit$convergence), 0L)) {
+    warnings <- c(warnings, paste("nlminb:", fit$fit$message))
+  }
+  ll <- stats::logLik(fit)
+  stats_list <- list(loglik = as.numeric(ll), aic = stats::AIC(fit), bic = stats::BIC(fit),
+                     deviance = -2 * as.numeric(ll), df = as.numeric(attr(ll, "df")))
+  if (reml) stats_list$reml_criterion <- -2 * as.numeric(ll)
+  out <- list(
+    engine = "glmmtmb",
+    formula = paste(deparse(tmb_formula, width.cutoff = 500L), collapse = " "),
+    method = if (reml) "glmmTMB REML" else "glmmTMB ML",
+    n_obs = nrow(data),
+    n_dropped = prepared$n_dropped,
+    fixed_effects = fixed,
+    variance_components = components,
+    diagnostics = list(converged = converged, singular = FALSE,
+                       warnings = as.list(unique(warnings))),
+    fit_statistics = stats_list,
+    criterion = if (reml) "REML" else "ML",
+    group_effects = group_effects,
+    fixed_effects_cov = lapply(seq_len(nrow(V)), function(i) I(unname(V[i, ]))),
+    versions = list(
+      r = R.version.string,
+      glmmTMB = as.character(utils::packageVersion("glmmTMB")),
+      TMB = as.character(utils::packageVersion("TMB"))
+    )
+  )
+  as.character(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null"))
+}
+
+parity_glmmtmb_main <- function(args) {
+  if (length(args) < 2) {
+    cat("usage: Rscript glmmtmb_fit.R data.csv \"formula\" [cat1,cat2,...] [REML|ML]\n",
+        file = stderr())
+    quit(status = 2)
+  }
+  parity_fit <- parity_glmmtmb_fit  # parity_main() calls parity_fit(): glmmTMB's here
+  environment(parity_main) <- environment()
+  parity_main(args)
+}
+
+if (sys.nframe() == 0L) {
+  parity_glmmtmb_main(commandArgs(trailingOnly = TRUE))
+}
