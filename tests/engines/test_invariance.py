@@ -314,8 +314,7 @@ class _OneGroupReversed(StatsmodelsEngine):
 
     @staticmethod
     def _components_model(y, exog, frame, blocks, designs):  # type: ignore[no-untyped-def]
-        from parity.engines.statsmodels import group_codes
-        from parity.rows.design import Design
+        from parity.rows.design import Design, group_codes
 
         codes, _ = group_codes(frame, blocks[0].group)
         rows = [i for i, c in enumerate(codes) if c == 0]

@@ -153,6 +153,17 @@ class _Pair:
     def bayes(self) -> bool:
         return self.kf == "bayesian" or self.kr == "bayesian"
 
+    @property
+    def both_bayes(self) -> bool:
+        """Two posteriors (bambi against pymc): where their structures differ, their
+        differences are what modelling the correlations changes, so SDs and group effects
+        are compared rather than set apart."""
+        return self.kf == "bayesian" and self.kr == "bayesian"
+
+    def correlation_effect(self) -> str:
+        return (f"{self.structure}: the difference is what modelling the correlations "
+                "changes" if self.structure else "")
+
 
 def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
                  checks: Sequence[OptimumCheck] = ()) -> list[Comparison]:
@@ -204,7 +215,10 @@ def _fixed_rows(p: _Pair) -> list[Comparison]:
         rows.append(_row(fit, ref, "estimate", term, None, a.estimate, b.estimate, tol, why))
         tol = policy.rule(kf, kr, "std_error").tolerance(b.std_error, None)
         ratio = a.std_error / b.std_error if b.std_error > 0 else math.inf
-        if bayes:
+        if p.both_bayes:
+            why = f"posterior SDs differ by a factor {ratio:.2f}" + "".join(
+                f"; {n}" for n in (p.correlation_effect(),) if n)
+        elif bayes:
             why = f"posterior SD is {ratio:.2f}x {_poss(ref.label)} SE" + (
                 _few_groups(fit) + f", which {_poss(ref.label)} SE treats as known"
                 if fit.n_groups else "")
@@ -230,7 +244,7 @@ def _component_rows(p: _Pair) -> list[Comparison]:
         ref_value = b_vc.estimate if b_vc else None
         quantity: Quantity = "corr" if kind == "corr" else "sd"
         sf, sr = fit.structure.get(group), ref.structure.get(group)
-        if group != "Residual" and sf != sr:
+        if group != "Residual" and sf != sr and not (p.both_bayes and kind == "sd"):
             indep = fit.label if sf == "independent" else ref.label
             why = (f"{indep} models no correlation between {t1} and {t2}" if kind == "corr"
                    else f"{group} covariance differs: {fit.label} {sf}, {ref.label} {sr}; "
@@ -247,6 +261,13 @@ def _component_rows(p: _Pair) -> list[Comparison]:
         if edge:
             why = "; ".join(f"{lab} fit is singular: {group} {d} (on the boundary)"
                             for lab, d in edge)
+            post = a_vc if kf == "bayesian" else (b_vc if kr == "bayesian" else None)
+            if post is not None and post.lower is not None and post.upper is not None:
+                # Where the point estimate sits on the boundary, the posterior shows
+                # what the data and prior say instead.
+                sampler = fit if kf == "bayesian" else ref
+                why += (f"; {_poss(sampler.label)} posterior: mean {post.estimate:.3g}, "
+                        f"interval [{post.lower:.3g}, {post.upper:.3g}]")
             rows.append(_row(fit, ref, quantity, label, group, value, ref_value, None, why,
                              comparable=False))
             continue
@@ -254,7 +275,10 @@ def _component_rows(p: _Pair) -> list[Comparison]:
             b_vc.std_error if kr == "bayesian" else None)
         assert value is not None and ref_value is not None
         tol = policy.rule(kf, kr, quantity).tolerance(ref_value, vc_unc)
-        if bayes:
+        if p.both_bayes:
+            why = f"posterior means {value:.3g} and {ref_value:.3g}" + "".join(
+                f"; {n}" for n in (p.correlation_effect(),) if n)
+        elif bayes:
             why = f"posterior mean {value:.3g} against {_poss(ref.label)} {ref_value:.3g}"
             if group != "Residual":
                 why += (f"; the posterior of a {group} SD from {fit.n_groups.get(group, '?')} "
@@ -312,7 +336,7 @@ def _group_effect_rows(p: _Pair) -> list[Comparison]:
             rows.append(row(None, why, comparable=False))
             continue
         sf, sr = fit.structure.get(group), ref.structure.get(group)
-        if sf != sr:
+        if sf != sr and not p.both_bayes:
             rows.append(row(None, f"{group} covariance differs: {fit.label} {sf}, {ref.label} "
                                   f"{sr}; the conditional modes belong to different models "
                                   "(see the matched-structure rows)", comparable=False))
@@ -330,7 +354,10 @@ def _group_effect_rows(p: _Pair) -> list[Comparison]:
         tol = p.policy.rule(kf, kr, "group_effect").tolerance(b.estimate, unc)
         gap = abs(a.estimate - b.estimate)
         z = gap / unc if unc > 0 else math.inf
-        if p.bayes:
+        if p.both_bayes:
+            why = f"posterior means {z:.2f} posterior SD apart" + "".join(
+                f"; {n}" for n in (p.correlation_effect(),) if n)
+        elif p.bayes:
             why = (f"posterior mean is {z:.2f} posterior SD from {_poss(ref.label)} "
                    f"conditional mode; the posterior integrates over the {group} variance, "
                    "the mode plugs in its estimate")
@@ -376,8 +403,10 @@ def _loglik_rows(p: _Pair) -> list[Comparison]:
 
 def compare_all(fits: Sequence[Fit], reference_fits: Sequence[Fit], policy: Policy,
                 kind_of: KindOf, checks: Sequence[OptimumCheck] = ()) -> list[Comparison]:
-    """Each engine against each frequentist engine listed before it, and against the
-    matched-structure lme4 refit where that engine fitted independent components."""
+    """Each engine against each frequentist engine listed before it, a Bayesian engine
+    also against each Bayesian engine before it (bambi against pymc isolates what the
+    correlations change), and every engine against the matched-structure lme4 refit
+    where it fitted independent components."""
     rows: list[Comparison] = []
     models = list(dict.fromkeys(f.model for f in fits))
     for model in models:
@@ -385,7 +414,7 @@ def compare_all(fits: Sequence[Fit], reference_fits: Sequence[Fit], policy: Poli
         variants = [f for f in reference_fits if f.model == model and f.status == "ok"]
         for i, fit in enumerate(ok):
             for ref in ok[:i]:
-                if kind_of(ref.engine) == "frequentist":
+                if kind_of(ref.engine) == "frequentist" or kind_of(fit.engine) == "bayesian":
                     rows += compare_pair(fit, ref, policy, kind_of, checks)
             if "independent" in fit.structure.values():
                 for ref in variants:

@@ -108,12 +108,12 @@ def draws_path(directory: str | Path, model: str, engine: str = "bambi") -> Path
     return Path(directory) / f"{model}.{engine}.nc"
 
 
-def _save_draws(fit: Fit, idata: Any, settings: Settings) -> Fit:
+def _save_draws(fit: Fit, idata: Any, settings: Settings, engine: str = "bambi") -> Fit:
     """Write the InferenceData the fit was summarised from, so that an analyst can look
     at exactly the draws that were compared; its path goes into the provenance."""
     if not settings.save_draws:
         return fit
-    path = draws_path(settings.save_draws, fit.model)
+    path = draws_path(settings.save_draws, fit.model, engine)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         idata.to_netcdf(str(path))

@@ -24,7 +24,7 @@ from parity import boundary
 from parity.engines import engine_info
 from parity.engines.base import Engine, EngineKind, status_fit
 from parity.environment import package_versions
-from parity.rows.design import Design, build_design
+from parity.rows.design import Design, build_design, group_codes
 from parity.rows.prepare import PreparedData
 from parity.schema import (
     Diagnostics,
@@ -38,23 +38,6 @@ from parity.schema import (
 from parity.settings import Settings
 from parity.spec.models import Model
 from parity.spec.spec import RandomTerm
-
-
-def group_codes(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-    """Each row's group as an integer 0 … G-1, and each group's label.
-
-    MixedLM sorts the distinct values of `groups` and indexes every per-group matrix of a
-    `VCSpec` by that sorted order, while it splits rows by value. Handing it integers whose
-    order is the order parity builds the matrices in makes the two orders one by
-    construction; labels (text "10" sorts before "2") would not. A nested factor `a:b` is
-    coded from the tuple of its columns, never from joined text, which could merge
-    distinct groups ("x:y" + "z" and "x" + "y:z")."""
-    grouped = frame.groupby(list(group), observed=True, sort=True)
-    codes = grouped.ngroup().to_numpy(dtype=np.int64)
-    first_row = np.unique(codes, return_index=True)[1]  # by code: 0, 1, …
-    values = frame[list(group)].astype(str).to_numpy()
-    labels = [":".join(values[i]) for i in first_row]
-    return codes, labels
 
 
 @dataclass

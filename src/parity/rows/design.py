@@ -96,3 +96,20 @@ def name_clashes(design: Design) -> list[str]:
         by_name.setdefault(name, []).append(src)
     return [f"{name!r} ({' and '.join(srcs)})" for name, srcs in by_name.items()
             if len(srcs) > 1]
+
+
+def group_codes(frame: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Each row's group as an integer 0 … G-1, and each group's label.
+
+    MixedLM sorts the distinct values of `groups` and indexes every per-group matrix of a
+    `VCSpec` by that sorted order, while it splits rows by value. Handing it integers whose
+    order is the order parity builds the matrices in makes the two orders one by
+    construction; labels (text "10" sorts before "2") would not. A nested factor `a:b` is
+    coded from the tuple of its columns, never from joined text, which could merge
+    distinct groups ("x:y" + "z" and "x" + "y:z")."""
+    grouped = frame.groupby(list(group), observed=True, sort=True)
+    codes = grouped.ngroup().to_numpy(dtype=np.int64)
+    first_row = np.unique(codes, return_index=True)[1]  # by code: 0, 1, …
+    values = frame[list(group)].astype(str).to_numpy()
+    labels = [":".join(values[i]) for i in first_row]
+    return codes, labels
