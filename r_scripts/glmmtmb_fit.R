@@ -87,10 +87,14 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
   if (!identical(as.integer(fit$fit$convergence), 0L)) {
     warnings <- c(warnings, paste("nlminb:", fit$fit$message))
   }
-  ll <- stats::logLik(fit)
-  stats_list <- list(loglik = as.numeric(ll), aic = stats::AIC(fit), bic = stats::BIC(fit),
-                     deviance = -2 * as.numeric(ll), df = as.numeric(attr(ll, "df")))
-  if (reml) stats_list$reml_criterion <- -2 * as.numeric(ll)
+  # The maximised (RE)ML log-likelihood is minus nlminb's objective. glmmTMB's logLik()
+  # is NA when the Hessian is not positive definite (as on a singular fit), although the
+  # optimum's value is known; parity reports it, with the warning in the diagnostics.
+  ll <- -as.numeric(fit$fit$objective)
+  df <- as.numeric(attr(stats::logLik(fit), "df"))
+  stats_list <- list(loglik = ll, aic = -2 * ll + 2 * df, bic = -2 * ll + log(nrow(data)) * df,
+                     deviance = -2 * ll, df = df)
+  if (reml) stats_list$reml_criterion <- -2 * ll
   out <- list(
     engine = "glmmtmb",
     formula = paste(deparse(tmb_formula, width.cutoff = 500L), collapse = " "),

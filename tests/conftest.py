@@ -47,6 +47,31 @@ def bambi_missing() -> str | None:
     return None
 
 
+@cache
+def glmmtmb_missing() -> str | None:
+    reason = r_missing()
+    if reason:
+        return reason
+    probe = subprocess.run(["Rscript", "-e", "library(glmmTMB)"], capture_output=True,
+                           text=True)
+    if probe.returncode != 0:
+        return "R package glmmTMB missing (apt-get install r-cran-glmmtmb)"
+    return None
+
+
+@cache
+def pymc_missing() -> str | None:
+    return bambi_missing() or (None if importlib.util.find_spec("pymc") else
+                               "pymc is not installed")
+
+
+def engine_missing(engine: str) -> str | None:
+    """Why `engine` cannot fit live here, or None."""
+    check = {"lme4": r_missing, "glmmtmb": glmmtmb_missing, "bambi": bambi_missing,
+             "pymc": pymc_missing}.get(engine)
+    return check() if check else None
+
+
 def available_engines() -> list[str]:
     """lme4 always: without R its engine uses the shipped recorded references."""
     engines = ["lme4", "statsmodels"]

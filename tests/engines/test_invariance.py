@@ -35,7 +35,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conftest import bambi_missing, r_missing
+from conftest import engine_missing, r_missing
 from parity.boundary import BOUNDARY_CORR, BOUNDARY_SD, residual_scale
 from parity.engines import ENGINE_NAMES, engine_kind, load_engine
 from parity.engines.invariance import (
@@ -97,11 +97,7 @@ BAMBI_CASES = ("intercept_factor", "crossed")
 
 
 def missing(engine: str) -> str | None:
-    if engine == "lme4":
-        return r_missing()
-    if engine == "bambi":
-        return bambi_missing()
-    return None
+    return engine_missing(engine)
 
 
 @pytest.fixture(scope="module")
