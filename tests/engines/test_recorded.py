@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SEED_NAMES, need
+from conftest import SEED_NAMES, glmmtmb_missing, need
 from parity.engines.recorded import find_recorded, record_name, shipped_dir
 from parity.inputs.seed import politeness, seed_models
 from parity.pipeline.job import record_job
@@ -22,18 +22,29 @@ from parity.spec.models import make_model
 def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     need("R")
     out = tmp_path_factory.mktemp("records")
-    record_job(seed_models(), politeness(), Settings(), out)
+    engines = ["lme4"] if glmmtmb_missing() else ["lme4", "glmmtmb"]
+    for reml in (True, False):
+        record_job(seed_models(), politeness(), Settings(reml=reml), out, engines)
     return out
 
 
+RECORDS = [record_name(n, v, reml, engine)
+           for reml in (True, False)
+           for engine in ("lme4", "glmmtmb")
+           for n in SEED_NAMES
+           for v in ((None, "independent") if engine == "lme4"
+                     and n in ("subject_slope", "crossed_slopes") else (None,))]
+
+
 @pytest.mark.r
-@pytest.mark.parametrize("name", [record_name(n, None) for n in SEED_NAMES]
-                         + [record_name(n, "independent")
-                            for n in ("subject_slope", "crossed_slopes")])
+@pytest.mark.parametrize("name", RECORDS)
 def test_shipped_references_regenerate(name: str, regenerated: Path) -> None:
+    if ".glmmtmb." in name and glmmtmb_missing():
+        pytest.skip(f"glmmtmb: {glmmtmb_missing()}")
     shipped = json.loads((shipped_dir() / name).read_text())
     fresh = json.loads((regenerated / name).read_text())
-    for key in ("engine_formula", "data_sha256", "reml", "interval", "r_code_sha256"):
+    for key in ("engine_formula", "data_sha256", "reml", "interval", "r_code_sha256",
+                "schema_version"):
         assert shipped[key] == fresh[key], f"{name}: {key} changed; rerun `parity record`"
     for a, b in zip(shipped["fit"]["fixed_effects"], fresh["fit"]["fixed_effects"],
                     strict=True):
@@ -70,3 +81,16 @@ def test_corrupt_or_foreign_records_are_ignored(tmp_path: Path,
     frame = pd.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "x": [0.0, 1.0, 0.0, 2.0]})
     model = make_model("m", "y ~ x")
     assert find_recorded(model, prepare(frame, model.spec), Settings()) is None
+
+
+def test_glmmtmb_records_are_found_for_glmmtmb_only() -> None:
+    """One model's lme4 and glmmTMB records live side by side; each engine finds its own,
+    and a criterion finds its own."""
+    model = next(m for m in seed_models() if m.name == "subject_intercept")
+    data = prepare(politeness(), model.spec, model.categorical)
+    for engine in ("lme4", "glmmtmb"):
+        for reml in (True, False):
+            fit = find_recorded(model, data, Settings(reml=reml), engine=engine)
+            assert fit is not None and fit.engine == engine
+            assert fit.criterion == ("REML" if reml else "ML")
+            assert fit.group_effects and fit.fixed_effects_cov
