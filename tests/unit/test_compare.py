@@ -263,3 +263,21 @@ def test_group_effects_on_a_boundary_are_not_comparable(policy: Policy) -> None:
     (effect,) = [r for r in compare_pair(bambi, lme4, policy, KINDS.__getitem__)
                  if r.quantity == "group_effect"]
     assert effect.verdict == "not_comparable" and "boundary" in (effect.reason or "")
+
+
+def test_two_solutions_judged_by_lme4_explain_each_other(policy: Policy) -> None:
+    """statsmodels against glmmtmb: neither was judged against the other, but both by
+    lme4's criterion, so the row names the worse optimum with both values."""
+    kinds = {**KINDS, "glmmtmb": "frequentist"}
+    sds = [("g", "(Intercept)", None, "sd", 2.0, None), ("Residual", None, None, "sd", 1.0, None)]
+    sm = make_fit("statsmodels", {"x": (1.1, 0.1)}, sds, {"g": "correlated"})
+    tmb = make_fit("glmmtmb", {"x": (1.0, 0.1)}, sds, {"g": "correlated"})
+    checks = [OptimumCheck("m", "statsmodels", "lme4", "lme4 REML log-likelihood", -393.426,
+                           -393.360, -0.066, "lme4"),
+              OptimumCheck("m", "glmmtmb", "lme4", "lme4 REML log-likelihood", -393.372,
+                           -393.360, -0.012, "lme4")]
+    rows = compare_pair(sm, tmb, policy, kinds.__getitem__, checks)
+    (est,) = [r for r in rows if r.quantity == "estimate"]
+    assert est.verdict == "disagree"
+    assert (est.reason or "").startswith("statsmodels stopped at a lower REML optimum")
+    assert "-393.426 at statsmodels' solution, -393.372 at glmmtmb's" in (est.reason or "")

@@ -81,7 +81,10 @@ def _structure_note(fit: Fit, ref: Fit) -> str | None:
 
 
 def _optimum_note(checks: Sequence[OptimumCheck], fit: Fit, ref: Fit) -> str | None:
-    """What the optimum check says about two frequentist fits of one model."""
+    """What the optimum checks say about two frequentist fits of one model: directly,
+    when one fit's solution was judged against the other's optimum; or through lme4,
+    when both solutions were judged by the same lme4 objective (glmmtmb against
+    statsmodels)."""
     for c in checks:
         if c.model != fit.model or {c.engine, c.reference} != {fit.label, ref.label}:
             continue
@@ -89,12 +92,26 @@ def _optimum_note(checks: Sequence[OptimumCheck], fit: Fit, ref: Fit) -> str | N
                   f"{c.reference_value:.3f} at {_poss(c.reference)}")
         if c.better == "tie":
             return (f"both reach the same {c.criterion} optimum ({values}; difference "
-                    f"{abs(c.difference):.1g}): the likelihood is flat here, and statsmodels' "
-                    "SEs come from the Hessian of the full likelihood, lme4's are conditional "
-                    "on the variance estimates")
+                    f"{abs(c.difference):.1g}): the likelihood is flat here, and "
+                    f"{_poss(c.engine)} SEs come from the Hessian of the full likelihood, "
+                    f"{_poss(c.reference)} are conditional on the variance estimates")
         worse = c.reference if c.better == c.engine else c.engine
         return (f"{worse} stopped at a lower {c.criterion} optimum ({values}; difference "
                 f"{abs(c.difference):.3g})")
+    mine = {c.engine: c for c in checks if c.model == fit.model
+            and c.engine in (fit.label, ref.label)}
+    if len(mine) == 2:
+        a, b = mine[fit.label], mine[ref.label]
+        if a.reference == b.reference and a.objective == b.objective:
+            values = (f"{a.objective} {a.engine_value:.3f} at {_poss(fit.label)} solution, "
+                      f"{b.engine_value:.3f} at {_poss(ref.label)}")
+            gap = a.engine_value - b.engine_value
+            if abs(gap) < SAME_OPTIMUM:
+                return (f"both reach the same {a.criterion} optimum ({values}): the "
+                        "likelihood is flat here")
+            worse = ref.label if gap > 0 else fit.label
+            return (f"{worse} stopped at a lower {a.criterion} optimum ({values}; "
+                    f"difference {abs(gap):.3g})")
     return None
 
 
