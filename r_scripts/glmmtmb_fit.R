@@ -26,15 +26,18 @@ parity_tmb_expr <- function(expr) {
   expr
 }
 
-parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.94) {
-  prepared <- parity_prepare(data, formula_text, levels)
+parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
+                               level = 0.94, family = "gaussian", trials = NULL, nagq = 1L) {
+  prepared <- parity_prepare(data, formula_text, levels, trials)
   f <- prepared$formula
   tmb_formula <- stats::formula(parity_tmb_expr(f))
   environment(tmb_formula) <- baseenv()
   data <- prepared$data
   warnings <- character(0)
+  glmm <- family != "gaussian"
+  reml <- reml && !glmm  # a GLMM is fitted by Laplace ML, as lme4's glmer fits it
   fit <- withCallingHandlers(
-    glmmTMB::glmmTMB(tmb_formula, data = data, REML = reml),
+    glmmTMB::glmmTMB(tmb_formula, data = data, REML = reml, family = parity_family(family)),
     warning = function(w) {
       warnings <<- c(warnings, conditionMessage(w))
       invokeRestart("muffleWarning")
@@ -80,8 +83,11 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
       term = as.character(re$term[i]), estimate = re$condval[i], std_error = re$condsd[i]
     ))
   }
-  components[[length(components) + 1]] <- list(group = "Residual", term = NULL, term2 = NULL,
-                                               kind = "sd", estimate = stats::sigma(fit))
+  if (!glmm) {  # a binomial or Poisson model has no residual SD
+    components[[length(components) + 1]] <- list(group = "Residual", term = NULL,
+                                                 term2 = NULL, kind = "sd",
+                                                 estimate = stats::sigma(fit))
+  }
   pd_hessian <- isTRUE(fit$sdr$pdHess)
   converged <- identical(as.integer(fit$fit$convergence), 0L) && pd_hessian
   if (!identical(as.integer(fit$fit$convergence), 0L)) {
@@ -98,7 +104,8 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
   out <- list(
     engine = "glmmtmb",
     formula = paste(deparse(tmb_formula, width.cutoff = 500L), collapse = " "),
-    method = if (reml) "glmmTMB REML" else "glmmTMB ML",
+    method = if (glmm) sprintf("glmmTMB %s, Laplace", family)
+      else if (reml) "glmmTMB REML" else "glmmTMB ML",
     n_obs = nrow(data),
     n_dropped = prepared$n_dropped,
     fixed_effects = fixed,
@@ -106,7 +113,9 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
     diagnostics = list(converged = converged, singular = FALSE,
                        warnings = as.list(unique(warnings))),
     fit_statistics = stats_list,
-    criterion = if (reml) "REML" else "ML",
+    criterion = if (glmm && mixed) "Laplace" else if (reml) "REML" else "ML",
+    family = family,
+    link = parity_family(family)$link,
     group_effects = group_effects,
     fixed_effects_cov = lapply(seq_len(nrow(V)), function(i) I(unname(V[i, ]))),
     versions = list(

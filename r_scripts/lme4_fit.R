@@ -8,6 +8,7 @@
 #   Rscript r_scripts/lme4_fit.R data.csv "frequency ~ gender + attitude + (1 | subject)" subject,gender,attitude
 #
 # A fourth argument ML fits by maximum likelihood (`parity run --ml`); REML is the default.
+# A fifth names the family (gaussian, binomial, poisson), a sixth a binomial trials column.
 #
 # Both paths go through parity_fit() and print or return the same JSON.
 #
@@ -52,12 +53,21 @@ parity_levels <- function(x) {
 }
 
 # The formula checked and built, the model's complete rows, factors with the given levels.
-parity_prepare <- function(data, formula_text, levels) {
+# `trials` (a binomial count's number of trials) is a column name, checked like the others;
+# with it the response becomes cbind(y, trials - y), built as a call, never from text.
+parity_prepare <- function(data, formula_text, levels, trials = NULL) {
   expr <- str2lang(formula_text)
   if (!is.call(expr) || !identical(expr[[1]], as.symbol("~")) || length(expr) != 3) {
     stop("formula must be of the form response ~ terms")
   }
   parity_check_formula(expr, names(data))
+  if (!is.null(trials)) {
+    if (!is.character(trials) || length(trials) != 1 || !(trials %in% names(data))) {
+      stop("trials must name a column")
+    }
+    y <- expr[[2]]
+    expr[[2]] <- call("cbind", y, call("-", as.symbol(trials), y))
+  }
   f <- stats::formula(expr)  # checked above: builds the formula object, runs nothing else
   environment(f) <- baseenv()  # symbols are all columns (checked), found in data first
   vars <- all.vars(f)
@@ -69,14 +79,25 @@ parity_prepare <- function(data, formula_text, levels) {
   list(formula = f, data = data, n_dropped = n_total - nrow(data))
 }
 
-parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.94) {
-  prepared <- parity_prepare(data, formula_text, levels)
+parity_family <- function(family) {
+  switch(family, gaussian = stats::gaussian(), binomial = stats::binomial(),
+         poisson = stats::poisson(), stop("unknown family ", family))
+}
+
+parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.94,
+                       family = "gaussian", trials = NULL, nagq = 1L) {
+  prepared <- parity_prepare(data, formula_text, levels, trials)
   f <- prepared$formula
   data <- prepared$data
   warnings <- character(0)
   mixed <- !is.null(lme4::findbars(f))
+  glmm <- family != "gaussian"
+  fam <- parity_family(family)
   fit <- withCallingHandlers(
-    if (mixed) lme4::lmer(f, data = data, REML = reml) else stats::lm(f, data = data),
+    if (mixed && glmm) lme4::glmer(f, data = data, family = fam, nAGQ = as.integer(nagq))
+    else if (mixed) lme4::lmer(f, data = data, REML = reml)
+    else if (glmm) stats::glm(f, data = data, family = fam)
+    else stats::lm(f, data = data),
     warning = function(w) {
       warnings <<- c(warnings, conditionMessage(w))
       invokeRestart("muffleWarning")
@@ -86,7 +107,7 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
       invokeRestart("muffleMessage")
     }
   )
-  z <- if (mixed) stats::qnorm(1 - (1 - level) / 2) else stats::qt(1 - (1 - level) / 2, fit$df.residual)
+  z <- if (mixed || glmm) stats::qnorm(1 - (1 - level) / 2) else stats::qt(1 - (1 - level) / 2, fit$df.residual)
   est <- if (mixed) lme4::fixef(fit) else stats::coef(fit)
   se <- sqrt(diag(as.matrix(stats::vcov(fit))))
   fixed <- lapply(seq_along(est), function(i) list(
@@ -120,10 +141,12 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
       term = as.character(re$term[i]), estimate = re$condval[i], std_error = re$condsd[i]
     ))
   } else {
-    components <- list(list(group = "Residual", term = NULL, term2 = NULL, kind = "sd",
-                            estimate = stats::sigma(fit)))
+    # A binomial or Poisson model has no residual SD: its variance follows from the mean.
+    components <- if (glmm) list() else list(list(group = "Residual", term = NULL,
+                                                   term2 = NULL, kind = "sd",
+                                                   estimate = stats::sigma(fit)))
     singular <- FALSE
-    converged <- TRUE
+    converged <- if (glmm) isTRUE(fit$converged) else TRUE
     group_effects <- list()
   }
   # logLik, AIC and BIC under the criterion fitted (REML or ML; lm's log-likelihood is at
@@ -136,14 +159,19 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
     deviance = -2 * as.numeric(ll),
     df = as.numeric(attr(ll, "df"))
   )
-  if (mixed && reml) stats_list$reml_criterion <- unname(lme4::REMLcrit(fit))
-  criterion <- if (!mixed) "OLS" else if (reml) "REML" else "ML"
+  if (mixed && reml && !glmm) stats_list$reml_criterion <- unname(lme4::REMLcrit(fit))
+  criterion <- if (glmm && mixed) (if (nagq > 1) sprintf("AGQ(%d)", as.integer(nagq)) else "Laplace")
+    else if (glmm) "ML" else if (!mixed) "OLS" else if (reml) "REML" else "ML"
   V <- as.matrix(stats::vcov(fit))
   cov_rows <- lapply(seq_len(nrow(V)), function(i) I(unname(V[i, ])))  # I(): arrays, even 1 x 1
   out <- list(
     engine = "lme4",
     formula = formula_text,
-    method = if (mixed) (if (reml) "lmer REML" else "lmer ML") else "lm",
+    method = if (mixed && glmm) sprintf("glmer %s, nAGQ = %d", family, as.integer(nagq))
+      else if (glmm) sprintf("glm %s", family)
+      else if (mixed) (if (reml) "lmer REML" else "lmer ML") else "lm",
+    family = family,
+    link = fam$link,
     n_obs = nrow(data),
     n_dropped = prepared$n_dropped,
     fixed_effects = fixed,
@@ -217,7 +245,7 @@ parity_reml_at <- function(data, formula_text, levels, components_json, reml = T
 
 parity_main <- function(args) {
   if (length(args) < 2) {
-    cat("usage: Rscript lme4_fit.R data.csv \"formula\" [cat1,cat2,...] [REML|ML]\n", file = stderr())
+    cat("usage: Rscript lme4_fit.R data.csv \"formula\" [cat1,cat2,...] [REML|ML] [family] [trials]\n", file = stderr())
     quit(status = 2)
   }
   cats <- if (length(args) >= 3 && nzchar(args[[3]])) strsplit(args[[3]], ",")[[1]] else character(0)
@@ -243,7 +271,10 @@ parity_main <- function(args) {
   names(levels) <- factors
   criterion <- if (length(args) >= 4) toupper(args[[4]]) else "REML"
   if (!(criterion %in% c("REML", "ML"))) stop("the fourth argument must be REML or ML")
-  cat(parity_fit(data, args[[2]], levels, reml = criterion == "REML"), "\n")
+  family <- if (length(args) >= 5) args[[5]] else "gaussian"
+  trials <- if (length(args) >= 6 && nzchar(args[[6]])) args[[6]] else NULL
+  cat(parity_fit(data, args[[2]], levels, reml = criterion == "REML", family = family,
+                 trials = trials), "\n")
 }
 
 if (sys.nframe() == 0L) {

@@ -157,7 +157,8 @@ def _named(formulas: str | Sequence[str] | Mapping[str, str]) -> list[tuple[str,
 def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | str | Path,
         categorical: Iterable[str] | None = None, engines: Sequence[str] | None = None, *,
         tolerances: str | Path | None = None, cache: bool = True, keep_draws: bool = False,
-        reml: bool = True, **sampler_settings: Any) -> Run:
+        reml: bool = True, family: str = "gaussian", trials: str | None = None,
+        **sampler_settings: Any) -> Run:
     """Fit `formulas` on `data` with `engines` (default: every registered engine) and
     compare them, as `parity run` does, without writing anything.
 
@@ -165,7 +166,8 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     `data` a DataFrame or a CSV path; sampler settings (`draws`, `tune`, `chains`, `seed`,
     `target_accept`, `interval`) are checked like the CLI's options. With `keep_draws`,
     the posterior draws are kept (in a temporary folder) for :meth:`Run.idata`.
-    `reml=False` fits lme4 and statsmodels by maximum likelihood."""
+    `reml=False` fits lme4 and statsmodels by maximum likelihood; `family` ("binomial",
+    "poisson") and `trials` (a binomial count's trials column) apply to every formula."""
     from parity.compare.tolerances import load_policy
     from parity.engines import DEFAULT_ENGINES
     from parity.pipeline.cache import FitCache
@@ -174,7 +176,7 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     from parity.testing import _frame, settings_from
 
     cats = tuple(categorical or ())
-    models = [make_model(name, text, cats) for name, text in _named(formulas)]
+    models = [make_model(name, text, cats, family, trials) for name, text in _named(formulas)]
     grouping = [g for m in models for g in m.spec.grouping_factors]
     frame = _frame(data, [*cats, *grouping])
     settings = settings_from(sampler_settings, reml)

@@ -43,6 +43,15 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                              "--r-dataset)")
     parser.add_argument("--categorical", type=_csv_list, default=None,
                         help="categorical columns of the data (comma-separated)")
+    parser.add_argument("--family", default=None, choices=("gaussian", "binomial", "poisson"),
+                        help="the response family of the --formula models (default: "
+                             "gaussian); coefficients are compared on its link scale")
+    parser.add_argument("--trials", default=None, metavar="COLUMN",
+                        help="binomial counts: the column holding each row's number of "
+                             "trials (without it a binomial response is 0/1)")
+    parser.add_argument("--nagq", type=int, default=None,
+                        help="lme4's adaptive Gauss-Hermite points for a GLMM with one "
+                             "scalar random effect (default 1: the Laplace approximation)")
     criterion = parser.add_mutually_exclusive_group()
     criterion.add_argument("--reml", dest="reml", action="store_const", const=True,
                            default=None,
@@ -109,7 +118,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from parity.settings import Settings
 
     inputs = resolve_inputs(args)
-    settings = Settings(reml=_reml(args, inputs))
+    settings = Settings(reml=_reml(args, inputs), nagq=_nagq(args))
     engines = args.engines or ["lme4"]
     for path in record_job(inputs.models, inputs.frame, settings, args.out, engines):
         print(f"recorded: {path}")
@@ -121,6 +130,13 @@ def _reml(args: argparse.Namespace, inputs: Inputs) -> bool:
     if args.reml is not None:
         return bool(args.reml)
     return True if inputs.reml is None else inputs.reml
+
+
+def _nagq(args: argparse.Namespace) -> int:
+    nagq = 1 if getattr(args, "nagq", None) is None else int(args.nagq)
+    if not 1 <= nagq <= 25:
+        raise UsageError("--nagq must be from 1 (Laplace) to 25")
+    return nagq
 
 
 def _inputs_for_run(args: argparse.Namespace) -> Inputs:
@@ -158,7 +174,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = _inputs_for_run(args)
     frame, models = inputs.frame, inputs.models
     draws_dir = str(Path(args.out) / DRAWS_DIR) if args.save_draws else None
-    settings = Settings(**inputs.sampler, reml=_reml(args, inputs), save_draws=draws_dir)
+    settings = Settings(**inputs.sampler, reml=_reml(args, inputs), save_draws=draws_dir,
+                        nagq=_nagq(args))
     policy = load_policy(args.tolerances, overrides=inputs.tolerances,
                          overrides_source=inputs.tolerances_source)
     engines = args.engines or list(inputs.engines or DEFAULT_ENGINES)

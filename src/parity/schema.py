@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from parity.atomic import write_text_atomic
 
-# 2 added: `fits[].group_effects`, `fits[].fixed_effects_cov`, `fits[].criterion`, the
+# 2 added: `fits[].group_effects`, `fits[].fixed_effects_cov`, `fits[].criterion`,
+# `fits[].family` and `fits[].link`, the
 # likelihood statistics (`loglik`, `aic`, `bic`, `deviance`) in `fit_statistics`, and the
 # `level` of comparison rows (quantities `group_effect` and `loglik`). Version-1 files
 # still read: the new fields are empty there.
@@ -139,6 +140,12 @@ class Fit:
     # order (lme4's `vcov()`; the posterior covariance for a Bayesian engine), so that a
     # contrast can be checked and not only each SE.
     fixed_effects_cov: tuple[tuple[float, ...], ...] = ()
+    # The response family and the link its coefficients (and comparisons) are on.
+    family: str = "gaussian"
+    link: str = "identity"
+    # The fit's own kind where it differs from its engine's (statsmodels' mixed GLMMs are
+    # approximate Bayesian fits: "approximate"); None means the engine's registry kind.
+    kind: str | None = None
 
     @property
     def is_recorded(self) -> bool:
@@ -321,6 +328,9 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
         ),
         fixed_effects_cov=tuple(tuple(num(x) for x in row)
                                 for row in d.get("fixed_effects_cov") or []),
+        family=str(d.get("family") or "gaussian"),
+        link=str(d.get("link") or "identity"),
+        kind=d.get("kind"),
     )
 
 

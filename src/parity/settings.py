@@ -21,6 +21,9 @@ class Settings:
     seed: int = 42
     interval: float = 0.94
     reml: bool = True
+    # lme4's adaptive Gauss-Hermite quadrature points for a GLMM (1: Laplace); more only
+    # where lme4 allows it, one scalar random-effect term.
+    nagq: int = 1
     # Where engines with posterior draws write them (NetCDF, `<model>.<engine>.nc`), or
     # None to keep none. It changes no number, so no cache key holds it; a fit asked to
     # save its draws is sampled afresh rather than read from the cache.

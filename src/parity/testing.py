@@ -103,6 +103,8 @@ def assert_parity(
     rtol: float | None = None,
     atol: float | None = None,
     reml: bool = True,
+    family: str = "gaussian",
+    trials: str | None = None,
     **sampler_settings: Any,
 ) -> list[Comparison]:
     """Fit `formula` with `reference` and `engines`; return the comparison rows of each
@@ -113,6 +115,7 @@ def assert_parity(
     against the reference. A fit that did not run is a failure, with its reason; a bad
     formula, file or engine name raises parity's own UsageError. `reml=False` compares
     maximum-likelihood fits (lme4's `REML = FALSE`); Bayesian engines are unaffected.
+    `family` ("binomial", "poisson") and `trials` fit a GLM(M), compared on its link scale.
     """
     engines = tuple(engines)
     counts = {"agree": 0, "disagree": 0, "not_comparable": 0}
@@ -125,7 +128,7 @@ def assert_parity(
 
     try:
         rows = _compare(formula, data, categorical, engines, reference, rtol, atol,
-                        settings_from(sampler_settings, reml))
+                        settings_from(sampler_settings, reml), family, trials)
     except Exception as exc:  # every failed call appears in the summary, then propagates
         record(False, " ".join(str(exc).split()) or type(exc).__name__)
         raise
@@ -140,13 +143,14 @@ def assert_parity(
 
 def _compare(formula: str, data: pd.DataFrame | str | Path, categorical: Iterable[str] | None,
              engines: tuple[str, ...], reference: str, rtol: float | None, atol: float | None,
-             settings: Settings) -> list[Comparison]:
+             settings: Settings, family: str = "gaussian",
+             trials: str | None = None) -> list[Comparison]:
     """The rows of `engines` against `reference`; AssertionError when a fit did not run."""
     from parity.compare.tolerances import load_policy
     from parity.pipeline.job import execute
     from parity.spec.models import make_model
 
-    model = make_model("assert_parity", formula, categorical or ())
+    model = make_model("assert_parity", formula, categorical or (), family, trials)
     frame = _frame(data, [*model.categorical, *model.spec.grouping_factors])
     policy = load_policy()
     if rtol is not None or atol is not None:

@@ -168,25 +168,33 @@ class _Pair:
 
     @property
     def bayes(self) -> bool:
-        return self.kf == "bayesian" or self.kr == "bayesian"
+        return self.kf in POSTERIOR_KINDS or self.kr in POSTERIOR_KINDS
 
     @property
     def both_bayes(self) -> bool:
         """Two posteriors (bambi against pymc): where their structures differ, their
         differences are what modelling the correlations changes, so SDs and group effects
         are compared rather than set apart."""
-        return self.kf == "bayesian" and self.kr == "bayesian"
+        return self.kf in POSTERIOR_KINDS and self.kr in POSTERIOR_KINDS
 
     def correlation_effect(self) -> str:
         return (f"{self.structure}: the difference is what modelling the correlations "
                 "changes" if self.structure else "")
 
 
+POSTERIOR_KINDS = ("bayesian", "approximate")
+
+
+def fit_kind(fit: Fit, kind_of: KindOf) -> str:
+    """The fit's own kind where it has one, else its engine's."""
+    return fit.kind or kind_of(fit.engine)
+
+
 def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
                  checks: Sequence[OptimumCheck] = ()) -> list[Comparison]:
     """Every fixed effect and variance component of `fit` against `ref`."""
-    kf, kr = kind_of(fit.engine), kind_of(ref.engine)
-    bayes = kf == "bayesian" or kr == "bayesian"
+    kf, kr = fit_kind(fit, kind_of), fit_kind(ref, kind_of)
+    bayes = kf in POSTERIOR_KINDS or kr in POSTERIOR_KINDS
     pair = _Pair(fit, ref, policy, kf, kr, _structure_note(fit, ref),
                  None if bayes else _optimum_note(checks, fit, ref),
                  [f.label for f in (ref, fit) if f.diagnostics.singular])
@@ -215,11 +223,11 @@ def _fixed_rows(p: _Pair) -> list[Comparison]:
                              f"{term} is a coefficient of {_poss(owner)} model only",
                              comparable=False))
             continue
-        if kf == "bayesian" and kr == "bayesian":
+        if kf in POSTERIOR_KINDS and kr in POSTERIOR_KINDS:
             unc = max(a.std_error, b.std_error)
         else:
-            unc = a.std_error if kf == "bayesian" else b.std_error
-        tol = policy.rule(kf, kr, "estimate").tolerance(b.estimate, unc)
+            unc = a.std_error if kf in POSTERIOR_KINDS else b.std_error
+        tol = policy.rule(kf, kr, "estimate", fit.family).tolerance(b.estimate, unc)
         if bayes:
             z = abs(a.estimate - b.estimate) / unc if unc > 0 else math.inf
             why = f"posterior mean is {z:.2f} posterior SD from {_poss(ref.label)} estimate"
@@ -230,15 +238,27 @@ def _fixed_rows(p: _Pair) -> list[Comparison]:
             rel = abs(a.estimate - b.estimate) / max(abs(b.estimate), 1e-300)
             why = structure or optimum or f"differs by {rel:.1e} relative"
         rows.append(_row(fit, ref, "estimate", term, None, a.estimate, b.estimate, tol, why))
-        tol = policy.rule(kf, kr, "std_error").tolerance(b.std_error, None)
+        tol = policy.rule(kf, kr, "std_error", fit.family).tolerance(b.std_error, None)
         ratio = a.std_error / b.std_error if b.std_error > 0 else math.inf
         if p.both_bayes:
             why = f"posterior SDs differ by a factor {ratio:.2f}" + "".join(
                 f"; {n}" for n in (p.correlation_effect(),) if n)
         elif bayes:
-            why = f"posterior SD is {ratio:.2f}x {_poss(ref.label)} SE" + (
-                _few_groups(fit) + f", which {_poss(ref.label)} SE treats as known"
-                if fit.n_groups else "")
+            post = fit if kf in POSTERIOR_KINDS else ref
+            base = ref if post is fit else fit
+            ratio = (a.std_error / b.std_error if post is fit else b.std_error / a.std_error) \
+                if min(a.std_error, b.std_error) > 0 else math.inf
+            if post.kind == "approximate":
+                why = (f"{_poss(post.label)} variational SD is {ratio:.2f}x {_poss(base.label)}"
+                       " SE; a mean-field approximation ignores how the coefficients and "
+                       "the group effects covary, and its SDs run small")
+            elif ratio < 1:
+                why = (f"posterior SD is {ratio:.2f}x {_poss(base.label)} SE: narrower than "
+                       "the likelihood alone, so the prior carries information here")
+            else:
+                why = f"posterior SD is {ratio:.2f}x {_poss(base.label)} SE" + (
+                    _few_groups(post) + f", which {_poss(base.label)} SE treats as known"
+                    if post.n_groups else "")
         else:
             why = structure or optimum or f"SEs differ by a factor {ratio:.4f}"
         rows.append(_row(fit, ref, "std_error", term, None, a.std_error, b.std_error, tol, why))
@@ -278,20 +298,21 @@ def _component_rows(p: _Pair) -> list[Comparison]:
         if edge:
             why = "; ".join(f"{lab} fit is singular: {group} {d} (on the boundary)"
                             for lab, d in edge)
-            post = a_vc if kf == "bayesian" else (b_vc if kr == "bayesian" else None)
+            post = (a_vc if kf in POSTERIOR_KINDS
+                    else (b_vc if kr in POSTERIOR_KINDS else None))
             if post is not None and post.lower is not None and post.upper is not None:
                 # Where the point estimate sits on the boundary, the posterior shows
                 # what the data and prior say instead.
-                sampler = fit if kf == "bayesian" else ref
+                sampler = fit if kf in POSTERIOR_KINDS else ref
                 why += (f"; {_poss(sampler.label)} posterior: mean {post.estimate:.3g}, "
                         f"interval [{post.lower:.3g}, {post.upper:.3g}]")
             rows.append(_row(fit, ref, quantity, label, group, value, ref_value, None, why,
                              comparable=False))
             continue
-        vc_unc = a_vc.std_error if kf == "bayesian" else (
-            b_vc.std_error if kr == "bayesian" else None)
+        vc_unc = a_vc.std_error if kf in POSTERIOR_KINDS else (
+            b_vc.std_error if kr in POSTERIOR_KINDS else None)
         assert value is not None and ref_value is not None
-        tol = policy.rule(kf, kr, quantity).tolerance(ref_value, vc_unc)
+        tol = policy.rule(kf, kr, quantity, fit.family).tolerance(ref_value, vc_unc)
         if p.both_bayes:
             why = f"posterior means {value:.3g} and {ref_value:.3g}" + "".join(
                 f"; {n}" for n in (p.correlation_effect(),) if n)
@@ -364,11 +385,11 @@ def _group_effect_rows(p: _Pair) -> list[Comparison]:
                                              "boundary, where the modes shrink to it)"
                                              for lab, d in edge), comparable=False))
             continue
-        if kf == "bayesian" and kr == "bayesian":
+        if kf in POSTERIOR_KINDS and kr in POSTERIOR_KINDS:
             unc = max(a.std_error or 0.0, b.std_error or 0.0)
         else:
-            unc = (a.std_error if kf == "bayesian" else b.std_error) or 0.0
-        tol = p.policy.rule(kf, kr, "group_effect").tolerance(b.estimate, unc)
+            unc = (a.std_error if kf in POSTERIOR_KINDS else b.std_error) or 0.0
+        tol = p.policy.rule(kf, kr, "group_effect", fit.family).tolerance(b.estimate, unc)
         gap = abs(a.estimate - b.estimate)
         z = gap / unc if unc > 0 else math.inf
         if p.both_bayes:
@@ -397,9 +418,11 @@ def _loglik_rows(p: _Pair) -> list[Comparison]:
     if a is None and b is None:
         return []  # neither fit has one (results recorded before fits reported it)
     if p.bayes:
-        bayes = fit if p.kf == "bayesian" else ref
-        return [row(None, f"{bayes.label} samples a posterior: it has no maximised "
-                          "log-likelihood", comparable=False)]
+        bayes = fit if p.kf in POSTERIOR_KINDS else ref
+        what = ("approximates a posterior" if bayes.kind == "approximate"
+                else "samples a posterior")
+        return [row(None, f"{bayes.label} {what}: it has no maximised log-likelihood",
+                    comparable=False)]
     if a is None or b is None:
         owner = fit if a is None else ref
         return [row(None, f"{owner.label} recorded no log-likelihood", comparable=False)]
@@ -413,7 +436,7 @@ def _loglik_rows(p: _Pair) -> list[Comparison]:
     if fit.n_obs != ref.n_obs:
         return [row(None, f"{fit.label} used {fit.n_obs} rows, {ref.label} {ref.n_obs}",
                     comparable=False)]
-    tol = p.policy.rule(p.kf, p.kr, "loglik").tolerance(b, None)
+    tol = p.policy.rule(p.kf, p.kr, "loglik", fit.family).tolerance(b, None)
     why = p.optimum or f"log-likelihoods differ by {abs(a - b):.3g}"
     return [row(tol, why)]
 
@@ -431,7 +454,8 @@ def compare_all(fits: Sequence[Fit], reference_fits: Sequence[Fit], policy: Poli
         variants = [f for f in reference_fits if f.model == model and f.status == "ok"]
         for i, fit in enumerate(ok):
             for ref in ok[:i]:
-                if kind_of(ref.engine) == "frequentist" or kind_of(fit.engine) == "bayesian":
+                if fit_kind(ref, kind_of) == "frequentist" \
+                        or fit_kind(fit, kind_of) in POSTERIOR_KINDS:
                     rows += compare_pair(fit, ref, policy, kind_of, checks)
             if "independent" in fit.structure.values():
                 for ref in variants:

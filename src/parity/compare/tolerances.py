@@ -21,7 +21,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-PAIRS = ("frequentist-frequentist", "bayesian-frequentist", "bayesian-bayesian")
+PAIRS = ("frequentist-frequentist", "bayesian-frequentist", "bayesian-bayesian",
+         "approximate-frequentist", "approximate-bayesian", "approximate-approximate")
 QUANTITIES = ("estimate", "std_error", "sd", "corr", "group_effect")
 # Quantities only some pairs compare: a maximised log-likelihood exists for frequentist fits.
 PAIR_QUANTITIES: dict[str, tuple[str, ...]] = {
@@ -30,6 +31,9 @@ PAIR_QUANTITIES: dict[str, tuple[str, ...]] = {
 PARTS = ("rtol", "atol", "sd_mult")
 # Checks of one engine against itself, with the quantities each one judges.
 CHECKS: dict[str, tuple[str, ...]] = {"self-consistency": ("estimate",)}
+# Rules for binomial and Poisson models, where they differ from the Gaussian ones: a table
+# `[glmm.<pair>.<quantity>]` replaces `[<pair>.<quantity>]` for those families.
+GLMM = "glmm"
 
 
 def _quantities(pair: str) -> tuple[str, ...]:
@@ -54,8 +58,14 @@ class Policy:
     rules: dict[tuple[str, str], Rule]
     sources: tuple[str, ...]
 
-    def rule(self, kind_a: str, kind_b: str, quantity: str) -> Rule:
-        return self.rules[(pair_key(kind_a, kind_b), quantity)]
+    def rule(self, kind_a: str, kind_b: str, quantity: str,
+             family: str = "gaussian") -> Rule:
+        """The rule of a pair and quantity; a binomial or Poisson model's own rule where
+        the policy has one (`[glmm.<pair>.<quantity>]`)."""
+        pair = pair_key(kind_a, kind_b)
+        if family != "gaussian" and (f"{GLMM}.{pair}", quantity) in self.rules:
+            return self.rules[(f"{GLMM}.{pair}", quantity)]
+        return self.rules[(pair, quantity)]
 
     def check(self, name: str, quantity: str) -> Rule:
         """The rule of a self-check (`self-consistency`)."""
@@ -82,6 +92,15 @@ def pair_key(kind_a: str, kind_b: str) -> str:
 
 def _merge(base: dict[str, Any], extra: dict[str, Any], source: str) -> None:
     for pair, quantities in extra.items():
+        if pair == GLMM:
+            if not isinstance(quantities, dict):
+                raise UsageError(f"{source}: [{GLMM}] must be a table of pairs")
+            nested: dict[str, Any] = {}
+            _merge(nested, quantities, f"{source} [{GLMM}]")
+            for p, qs in nested.items():
+                for q, parts in qs.items():
+                    base.setdefault(f"{GLMM}.{p}", {}).setdefault(q, {}).update(parts)
+            continue
         if pair not in (*PAIRS, *CHECKS) or not isinstance(quantities, dict):
             raise UsageError(f"{source}: unknown tolerance pair {pair!r} (known: "
                              f"{', '.join((*PAIRS, *CHECKS))})")
@@ -164,4 +183,13 @@ def load_policy(file: Path | None = None, project: Path | None = None, *,
                 raise UsageError(f"tolerance policy lacks {pair}.{quantity} "
                                  f"(needs {', '.join(PARTS)})")
             rules[(pair, quantity)] = Rule(**parts)
+    for pair in PAIRS:  # the GLMM rules the policy names, each complete
+        for quantity in _quantities(pair):
+            parts = table.get(f"{GLMM}.{pair}", {}).get(quantity)
+            if parts is None:
+                continue
+            if set(parts) != set(PARTS):
+                raise UsageError(f"tolerance policy's {GLMM}.{pair}.{quantity} needs "
+                                 f"{', '.join(PARTS)}")
+            rules[(f"{GLMM}.{pair}", quantity)] = Rule(**parts)
     return Policy(rules, tuple(sources))

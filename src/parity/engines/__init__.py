@@ -54,7 +54,7 @@ class EngineInfo:
 
 _ROWS = (
     EngineInfo("lme4", "parity.engines.lme4:Lme4Engine", "frequentist",
-               stack=("rpy2",), settings=("reml", "interval"), worker="frequentist",
+               stack=("rpy2",), settings=("reml", "interval", "nagq"), worker="frequentist",
                r_scripts=("lme4_fit.R",)),
     EngineInfo("statsmodels", "parity.engines.statsmodels:StatsmodelsEngine", "frequentist",
                stack=("statsmodels", "numpy", "scipy", "pandas"),

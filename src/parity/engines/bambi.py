@@ -41,6 +41,7 @@ from parity.schema import (
     VarianceComponent,
 )
 from parity.settings import Settings
+from parity.spec.family import LINKS
 from parity.spec.models import Model
 from parity.spec.spec import ModelSpec, Term
 
@@ -51,13 +52,21 @@ def _device_count() -> int:
     return int(jax.local_device_count())
 
 
-def bambi_formula(spec: ModelSpec) -> str:
+def bambi_formula(spec: ModelSpec, trials: str | None = None) -> str:
     """Bambi's formula: lme4 notation, with `||` written as `|` (Bambi's blocks are
-    independent either way)."""
+    independent either way); a binomial count out of `trials` is Bambi's `p(y, trials)`."""
     parts = [spec.fixed_rhs()]
     for block in spec.random:
         parts.append(f"({block.rhs()} | {block.group_label})")
-    return f"{spec.response} ~ " + " + ".join(parts)
+    response = spec.response if trials is None else f"p({spec.response}, {trials})"
+    return f"{response} ~ " + " + ".join(parts)
+
+
+# parity's family (and whether it has trials) -> Bambi's family, with its default link.
+def bambi_family(family: str, trials: str | None) -> str:
+    if family == "binomial":
+        return "binomial" if trials is not None else "bernoulli"
+    return family
 
 
 def _canonical(term: Term, coord: str | None, levels: dict[str, tuple[str, ...]]) -> str:
@@ -194,9 +203,10 @@ def _components(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]],
                 components.append(VarianceComponent(block.group_label, term_name, None,
                                                     "sd", s.mean, s.sd, s.lower, s.upper))
     sigma_name = "sigma" if "sigma" in post else f"{spec.response}_sigma"
-    s = summarize(post[sigma_name].values, interval)
-    components.append(VarianceComponent("Residual", None, None, "sd", s.mean, s.sd,
-                                        s.lower, s.upper))
+    if sigma_name in post:  # a binomial or Poisson model has no residual SD
+        s = summarize(post[sigma_name].values, interval)
+        components.append(VarianceComponent("Residual", None, None, "sd", s.mean, s.sd,
+                                            s.lower, s.upper))
     return components
 
 
@@ -257,8 +267,9 @@ class BambiEngine(Engine):
     def _sample(model: Model, data: PreparedData, settings: Settings) -> tuple[Any, Any]:
         import bambi as bmb
 
-        formula = bambi_formula(model.spec)
-        bmodel = bmb.Model(formula, data.frame, categorical=list(data.levels) or None)
+        formula = bambi_formula(model.spec, model.trials)
+        bmodel = bmb.Model(formula, data.frame, categorical=list(data.levels) or None,
+                           family=bambi_family(model.family, model.trials))
         kwargs: dict[str, Any] = dict(
             draws=settings.draws, tune=settings.tune, chains=settings.chains,
             target_accept=settings.target_accept, random_seed=settings.seed,
@@ -312,8 +323,10 @@ class BambiEngine(Engine):
                 seconds=seconds,
                 versions=versions,
             ),
-            engine_formula=bambi_formula(spec),
+            engine_formula=bambi_formula(spec, model.trials),
             structure={g: "independent" for g in spec.grouping_labels()},
+            family=model.family,
+            link=LINKS[model.family],
             group_effects=tuple(effects),
             fixed_effects_cov=cov,
         )

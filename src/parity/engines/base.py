@@ -10,13 +10,16 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Literal
 
 from parity.schema import Diagnostics, Fit, Provenance
+from parity.spec.family import LINKS
 
 if TYPE_CHECKING:  # the registry imports this module; it must stay light
     from parity.rows.prepare import PreparedData
     from parity.settings import Settings
     from parity.spec.models import Model
 
-EngineKind = Literal["frequentist", "bayesian"]
+# "approximate": an approximate Bayesian fit (variational Bayes, or Laplace at the
+# posterior mode), neither a maximised likelihood nor a sampled posterior.
+EngineKind = Literal["frequentist", "bayesian", "approximate"]
 
 
 class Engine(ABC):
@@ -38,6 +41,11 @@ class Engine(ABC):
     @abstractmethod
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         """Fit `model` on `data`; failures inside the library become status `failed`."""
+
+    def unsupported(self, model: Model) -> str | None:
+        """Why this engine cannot express `model` (a family, a structure), or None; the
+        fit is then `unsupported` with that reason, and the other engines still run."""
+        return None
 
     def fallback(self, model: Model, data: PreparedData, settings: Settings) -> Fit | None:
         """A result to use when the library is missing (a recorded reference), or None."""
@@ -68,4 +76,6 @@ def status_fit(
         n_dropped=data.n_dropped if data is not None else 0,
         diagnostics=Diagnostics(converged=False, singular=False),
         provenance=Provenance("", None, settings.as_dict() if settings else {}, seconds),
+        family=model.family,
+        link=LINKS.get(model.family, "identity"),
     )

@@ -98,7 +98,8 @@ def fit_from_r_json(
             engine_version=versions.get(package, ""),
             r_version=versions.get("r"),
             settings={"method": doc.get("method"), "reml": settings.reml,
-                      "interval": settings.interval},
+                      "interval": settings.interval,
+                      **({"nagq": settings.nagq} if model.family != "gaussian" else {})},
             seconds=seconds,
             versions=versions,
         ),
@@ -115,6 +116,8 @@ def fit_from_r_json(
         ),
         fixed_effects_cov=tuple(tuple(float(x) for x in row)
                                 for row in doc.get("fixed_effects_cov") or []),
+        family=str(doc.get("family") or model.family),
+        link=str(doc.get("link") or "identity"),
     )
 
 
@@ -221,8 +224,10 @@ class Lme4Engine(Engine):
         try:
             fn = self._bridge()
             levels = ro.ListVector({k: ro.StrVector(list(v)) for k, v in data.levels.items()})
+            trials = ro.NULL if model.trials is None else model.trials
             out = fn(self._r_frame(data), formula, levels, reml=settings.reml,
-                     level=settings.interval)
+                     level=settings.interval, family=model.family, trials=trials,
+                     nagq=settings.nagq)
         except RRuntimeError as exc:
             return status_fit(self.name, model, data, "failed",
                               f"{self.label}: {str(exc).strip()}", settings,

@@ -203,6 +203,12 @@ class PymcEngine(BambiEngine):
                 return f"{pkg} is needed for the pymc engine ({type(exc).__name__}: {exc})"
         return None
 
+    def unsupported(self, model: Model) -> str | None:
+        if not model.gaussian:
+            return (f"the pymc engine builds Gaussian models only; for a {model.family} "
+                    "model use bambi, whose families it does not reimplement")
+        return None
+
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         start = time.perf_counter()
         try:

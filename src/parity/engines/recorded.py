@@ -55,12 +55,14 @@ def _r_code_hash(engine: str) -> str:
 def _key(model: Model, data: PreparedData, settings: Settings,
          engine: str = "lme4") -> dict[str, Any]:
     """What a record must match. lme4's records (the first kind) name no engine."""
-    key = {
+    key: dict[str, Any] = {
         "engine_formula": model.spec.lme4_formula(),
         "data_sha256": data.digest(),
         "reml": settings.reml,
         "interval": settings.interval,
     }
+    if not model.gaussian:  # Gaussian records (the first kind) name no family
+        key.update(family=model.family, trials=model.trials, nagq=settings.nagq)
     return key if engine == "lme4" else {**key, "engine": engine}
 
 

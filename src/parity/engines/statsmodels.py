@@ -36,6 +36,7 @@ from parity.schema import (
     structure_of,
 )
 from parity.settings import Settings
+from parity.spec.family import LINKS
 from parity.spec.models import Model
 from parity.spec.spec import RandomTerm
 
@@ -54,6 +55,8 @@ class _Parts:
     cov: np.ndarray
     group_effects: tuple[GroupEffect, ...] = ()
     notes: list[str] = field(default_factory=list)
+    criterion: str | None = None  # None: from the model (REML/ML, or OLS)
+    kind: str | None = None       # "approximate" for the Bayesian mixed GLMs
 
 
 def likelihood_statistics(loglik: float, df: int, n_obs: int,
@@ -92,7 +95,10 @@ class StatsmodelsEngine(Engine):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                if model.spec.is_mixed:
+                if not model.gaussian:
+                    parts = (self._bayes_mixed_glm(model, data, settings)
+                             if model.spec.is_mixed else self._glm(model, data, settings))
+                elif model.spec.is_mixed:
                     parts = self._mixed(model, data, settings)
                 else:
                     parts = self._ols(model, data, settings)
@@ -100,7 +106,8 @@ class StatsmodelsEngine(Engine):
             return status_fit(self.name, model, data, "failed",
                               f"statsmodels: {type(exc).__name__}: {exc}", settings,
                               time.perf_counter() - start)
-        criterion = ("REML" if settings.reml else "ML") if model.spec.is_mixed else "OLS"
+        criterion = parts.criterion if parts.criterion or parts.kind else (
+            ("REML" if settings.reml else "ML") if model.spec.is_mixed else "OLS")
         k = len(parts.fixed)
         return Fit(
             model=model.name,
@@ -129,6 +136,9 @@ class StatsmodelsEngine(Engine):
             group_effects=parts.group_effects,
             fixed_effects_cov=tuple(tuple(float(x) for x in row)
                                     for row in np.asarray(parts.cov)[:k, :k]),
+            family=model.family,
+            link=LINKS[model.family],
+            kind=parts.kind,
         )
 
     @staticmethod
@@ -153,6 +163,90 @@ class StatsmodelsEngine(Engine):
         stats_ = likelihood_statistics(float(res.llf), len(X.names) + 1, len(y), None)
         return _Parts(fixed, (resid,), True, False, "OLS", {}, stats_,
                       np.asarray(res.cov_params()))
+
+    def _glm(self, model: Model, data: PreparedData, settings: Settings) -> _Parts:
+        """A binomial or Poisson model without grouping terms: GLM, by ML (IRLS)."""
+        import statsmodels.api as sm
+
+        spec = model.spec
+        X = build_design(data.frame, spec.fixed, spec.intercept, data.levels)
+        y = data.frame[spec.response].to_numpy(dtype=float)
+        if model.family == "poisson":
+            family: Any = sm.families.Poisson()
+            endog: np.ndarray = y
+        else:
+            family = sm.families.Binomial()
+            endog = y if model.trials is None else np.column_stack(
+                [y, data.frame[model.trials].to_numpy(dtype=float) - y])
+        res = sm.GLM(endog, X.matrix, family=family).fit()
+        crit = float(stats.norm.ppf(1 - (1 - settings.interval) / 2))
+        fixed = self._fixed(X.names, np.asarray(res.params), np.asarray(res.bse), crit)
+        stats_ = likelihood_statistics(float(res.llf), len(X.names), len(y), None)
+        return _Parts(fixed, (), bool(res.converged), False, f"GLM {model.family}", {},
+                      stats_, np.asarray(res.cov_params()), criterion="ML")
+
+    def _bayes_mixed_glm(self, model: Model, data: PreparedData,
+                         settings: Settings) -> _Parts:
+        """A binomial or Poisson mixed model: statsmodels' BinomialBayesMixedGLM or
+        PoissonBayesMixedGLM, fitted by variational Bayes (mean field) with its default
+        priors (fixed effects N(0, 2²), log SDs N(0, 1)). Every random column is an
+        independent variance component, whatever the formula's `|`: the structure says
+        so. It takes 0/1 outcomes, so a count of y successes in n trials becomes n rows,
+        y of them 1: the same binomial likelihood."""
+        from statsmodels.genmod.bayes_mixed_glm import (
+            BinomialBayesMixedGLM,
+            PoissonBayesMixedGLM,
+        )
+
+        spec, frame = model.spec, data.frame
+        X = build_design(frame, spec.fixed, spec.intercept, data.levels)
+        y = frame[spec.response].to_numpy(dtype=float)
+        columns: list[np.ndarray] = []
+        ident: list[int] = []
+        names: list[tuple[str, str, str]] = []  # group, level, term per column
+        vc_terms: list[tuple[str, str]] = []     # group, term per variance component
+        for block in spec.random:
+            design = build_design(frame, block.terms, block.intercept, data.levels)
+            codes, labels = group_codes(frame, block.group)
+            for j, term in enumerate(design.names):
+                vc_terms.append((block.group_label, term))
+                for k, level in enumerate(labels):
+                    columns.append((codes == k) * design.matrix[:, j])
+                    ident.append(len(vc_terms) - 1)
+                    names.append((block.group_label, level, term))
+        Z = np.column_stack(columns)
+        exog = np.asarray(X.matrix, dtype=float)
+        if model.family == "binomial" and model.trials is not None:
+            n = frame[model.trials].to_numpy(dtype=int)
+            rows = np.repeat(np.arange(len(y)), n)
+            ones = np.concatenate([np.arange(m) < int(s) for m, s in zip(n, y, strict=True)])
+            endog, exog, Z = ones.astype(float), exog[rows], Z[rows]
+        else:
+            endog = y
+        cls = PoissonBayesMixedGLM if model.family == "poisson" else BinomialBayesMixedGLM
+        mod = cls(endog, exog, exog_vc=Z, ident=np.asarray(ident, dtype=int))
+        res = mod.fit_vb()
+        crit = float(stats.norm.ppf(1 - (1 - settings.interval) / 2))
+        fe_mean, fe_sd = np.asarray(res.fe_mean), np.asarray(res.fe_sd)
+        fixed = self._fixed(X.names, fe_mean, fe_sd, crit)
+        components = []
+        for (group, term), m, s in zip(vc_terms, np.asarray(res.vcp_mean),
+                                       np.asarray(res.vcp_sd), strict=True):
+            # The posterior of log SD is N(m, s²): the SD's is log-normal.
+            mean = float(np.exp(m + s**2 / 2))
+            sd = mean * float(np.sqrt(np.expm1(s**2)))
+            components.append(VarianceComponent(group, term, None, "sd", mean, sd,
+                                                float(np.exp(m - crit * s)),
+                                                float(np.exp(m + crit * s))))
+        effects = tuple(GroupEffect(g, lv, t, float(m), float(s)) for (g, lv, t), m, s in
+                        zip(names, np.asarray(res.vc_mean), np.asarray(res.vc_sd),
+                            strict=True))
+        converged = bool(getattr(res, "optim_retvals", {}).get("success", True)) \
+            if isinstance(getattr(res, "optim_retvals", None), dict) else True
+        method = f"{cls.__name__} (variational Bayes, independent variance components)"
+        return _Parts(fixed, tuple(components), converged, boundary.singular(components),
+                      method, {g: "independent" for g in spec.grouping_labels()}, {},
+                      np.diag(fe_sd**2), effects, kind="approximate")
 
     @staticmethod
     def _components_model(y: np.ndarray, exog: np.ndarray, frame: pd.DataFrame,

@@ -15,6 +15,10 @@ to a default), and every formula is parsed by parity's grammar as the file is re
 
     [models]
     intercept = "Reaction ~ Days + (1 | Subject)"
+    [models.herd]                     # a table for another family
+    formula = "incidence ~ period + (1 | herd)"
+    family = "binomial"               # gaussian (default), binomial, poisson
+    trials = "size"                   # binomial counts out of this column
 
     [sampler]                         # draws, tune, chains, seed, target_accept, interval
     draws = 1000
@@ -35,6 +39,7 @@ from typing import Any
 from parity.engines import check_engines
 from parity.errors import FormulaError, UsageError
 from parity.inputs.r_datasets import parse_r_dataset
+from parity.spec.family import check_family
 from parity.spec.grammar import parse_formula
 
 if sys.version_info >= (3, 11):
@@ -58,6 +63,8 @@ class RunConfig:
     r_dataset: str | None = None
     categorical: tuple[str, ...] = ()
     models: dict[str, str] = field(default_factory=dict)
+    # A model's family and trials column, where its table names them (else gaussian).
+    families: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     engines: tuple[str, ...] | None = None
     sampler: dict[str, Any] = field(default_factory=dict)
     tolerances: dict[str, Any] = field(default_factory=dict)
@@ -98,21 +105,40 @@ def _unknown(keys: Any, known: tuple[str, ...], where: str) -> None:
                          f"(known: {', '.join(known)})")
 
 
-def _models(table: Any, where: str) -> dict[str, str]:
+MODEL_KEYS = ("formula", "family", "trials")
+
+
+def _models(table: Any, where: str
+            ) -> tuple[dict[str, str], dict[str, tuple[str, str | None]]]:
+    """Each model's formula, and the family and trials of those given as tables."""
     if not isinstance(table, dict) or not table:
         raise UsageError(f"{where}: [models] must be a table of name = \"formula\" "
                          "with at least one model")
-    for name, formula in table.items():
+    formulas: dict[str, str] = {}
+    families: dict[str, tuple[str, str | None]] = {}
+    for name, entry in table.items():
         if not MODEL_NAME.fullmatch(name):
             raise UsageError(f"{where}: model name {name!r} is not an identifier "
                              "(letters, digits, _; starting with a letter)")
+        if isinstance(entry, dict):
+            _unknown(entry, MODEL_KEYS, f"{where} [models.{name}]")
+            formula, family, trials = (entry.get("formula"), entry.get("family", "gaussian"),
+                                       entry.get("trials"))
+            if not isinstance(family, str) or not (trials is None or isinstance(trials, str)):
+                raise UsageError(f"{where}: model {name!r}: family and trials must be strings")
+            check_family(family, trials)
+            families[name] = (family, trials)
+        else:
+            formula = entry
         if not isinstance(formula, str):
-            raise UsageError(f"{where}: model {name!r} must be a formula string")
+            raise UsageError(f"{where}: model {name!r} must be a formula string, or a table "
+                             "with formula = \"...\"")
         try:
             parse_formula(formula)
         except FormulaError as exc:
             raise UsageError(f"{where}: model {name!r}: {exc}") from None
-    return dict(table)
+        formulas[name] = formula
+    return formulas, families
 
 
 def _sampler(table: Any, where: str) -> dict[str, Any]:
@@ -161,6 +187,7 @@ def load_config(path: Path) -> RunConfig:
     tolerances = doc.get("tolerances", {})
     if not isinstance(tolerances, dict):
         raise UsageError(f"{where}: [tolerances] must be a table")
+    models, families = _models(doc.get("models"), where)
     reml = doc.get("reml")
     if reml is not None and not isinstance(reml, bool):
         raise UsageError(f"{where}: reml must be true or false")
@@ -170,7 +197,8 @@ def load_config(path: Path) -> RunConfig:
         data=data,
         r_dataset=r_dataset,
         categorical=_strings(doc.get("categorical", []), f"{where}: categorical"),
-        models=_models(doc.get("models"), where),
+        models=models,
+        families=families,
         engines=engines,
         sampler=_sampler(doc.get("sampler", {}), where),
         tolerances=tolerances,

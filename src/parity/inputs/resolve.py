@@ -21,6 +21,7 @@ from parity.errors import DataError, FormulaError, UsageError
 from parity.inputs.config import RunConfig, load_config
 from parity.inputs.seed import seed_models
 from parity.spec.columns import column_hint, describe_columns, rename_advice, unusable_columns
+from parity.spec.family import check_family
 from parity.spec.models import Model, make_model, select
 
 
@@ -87,12 +88,15 @@ def _header(path: Path | None) -> list[str]:
         return []
 
 
-def _parse(named: Sequence[tuple[str, str]], header: list[str]) -> list[Model]:
+Named = tuple[str, str, str, "str | None"]  # name, formula, family, trials
+
+
+def _parse(named: Sequence[Named], header: list[str]) -> list[Model]:
     """Every formula through the grammar, before any data is read or R is started."""
     models = []
-    for name, formula in named:
+    for name, formula, family, trials in named:
         try:
-            models.append(make_model(name, formula))
+            models.append(make_model(name, formula, family=family, trials=trials))
         except FormulaError as exc:
             hint = column_hint(formula, header)
             if hint is None:
@@ -101,9 +105,14 @@ def _parse(named: Sequence[tuple[str, str]], header: list[str]) -> list[Model]:
     return models
 
 
-def _named_models(args: Any, config: RunConfig | None, has_data: bool) -> list[tuple[str, str]]:
+def _named_models(args: Any, config: RunConfig | None, has_data: bool) -> list[Named]:
     formulas = getattr(args, "formula", None)
     wanted = getattr(args, "models", None)
+    family = getattr(args, "family", None)
+    trials = getattr(args, "trials", None)
+    if (family is not None or trials is not None) and not formulas:
+        raise UsageError("--family and --trials apply to --formula models; a models.toml "
+                         "names each model's family in its table")
     if formulas:
         if not has_data:
             raise UsageError("--formula needs --data or --r-dataset "
@@ -111,19 +120,21 @@ def _named_models(args: Any, config: RunConfig | None, has_data: bool) -> list[t
         if wanted:
             raise UsageError("--models names seed or config models; with --formula, "
                              "give only formulas")
-        return [(f"m{i}", f) for i, f in enumerate(formulas, start=1)]
+        fam, tri = check_family(family or "gaussian", trials)
+        return [(f"m{i}", f, fam, tri) for i, f in enumerate(formulas, start=1)]
     if config is not None:
-        named = list(config.models.items())
+        named: list[Named] = [(n, f, *config.families.get(n, ("gaussian", None)))
+                              for n, f in config.models.items()]
         if wanted:
             unknown = [n for n in wanted if n not in config.models]
             if unknown:
                 raise UsageError(f"unknown model(s) {', '.join(unknown)} in {config.path}; "
                                  f"known: {', '.join(config.models)}")
-            named = [(n, f) for n, f in named if n in wanted]
+            named = [entry for entry in named if entry[0] in wanted]
         return named
     if has_data:
         raise UsageError("--data and --r-dataset need at least one --formula")
-    return [(m.name, m.formula) for m in select(seed_models(), wanted)]
+    return [(m.name, m.formula, m.family, m.trials) for m in select(seed_models(), wanted)]
 
 
 def _check_categorical(frame: pd.DataFrame, categorical: Sequence[str]) -> None:
@@ -163,7 +174,8 @@ def resolve_inputs(args: Any) -> Inputs:
     else:
         from parity.inputs.seed import politeness
 
-        return Inputs(politeness(), [m for m in seed_models() if m.name in dict(named)],
+        names = {entry[0] for entry in named}
+        return Inputs(politeness(), [m for m in seed_models() if m.name in names],
                       "politeness (shipped)", *_config_parts(config))
     _check_categorical(frame, categorical)
     models = [replace(m, categorical=tuple(categorical)) for m in models]

@@ -74,7 +74,7 @@ def independent_variant(model: Model, data: PreparedData) -> Variant | None:
                 mapping[column] = name
             blocks.append(RandomTerm(block.group, False, (Term((column,)),), True))
     new_spec = ModelSpec(spec.response, spec.intercept, spec.fixed, tuple(blocks))
-    new_model = Model(model.name, model.formula, new_spec, model.categorical)
+    new_model = replace(model, spec=new_spec)  # its family and trials too
     new_data = PreparedData(frame=frame, levels=data.levels, n_dropped=data.n_dropped)
     return Variant(INDEPENDENT, new_model, new_data, mapping)
 

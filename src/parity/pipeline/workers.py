@@ -115,6 +115,9 @@ def _engine(name: str) -> Engine:
 def fit_one(engine_name: str, model: Model, data: PreparedData, settings: Settings) -> Fit:
     """Fit in this process, reusing the engine (and its embedded R) across calls."""
     engine = _engine(engine_name)
+    cannot = engine.unsupported(model)
+    if cannot is not None:
+        return status_fit(engine_name, model, data, "unsupported", cannot, settings)
     reason = engine.missing()
     if reason is None:
         return without_numbers_is_failed(engine.fit(model, data, settings), model, data,
@@ -171,7 +174,7 @@ def evaluate_at(model: Model, data: PreparedData, solution: Fit,
 
 def prepare_all(models: Sequence[Model], frame: pd.DataFrame) -> dict[str, PreparedData]:
     """Each model's complete rows; bad data is a usage error before anything is fitted."""
-    return {m.name: prepare(frame, m.spec, m.categorical) for m in models}
+    return {m.name: prepare(frame, m.spec, m.categorical, m.family, m.trials) for m in models}
 
 
 def _n_groups(model: Model, data: PreparedData) -> dict[str, int]:
@@ -409,7 +412,8 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
     for m in models:
         lme4_fit = results.get((m.name, "lme4"))
         for (name, engine), fit in results.items():
-            if name != m.name or engine == "lme4" or engine_kind(engine) != "frequentist":
+            if name != m.name or engine == "lme4" or (fit.kind or engine_kind(engine)) \
+                    != "frequentist":
                 continue
             if lme4_fit is None or fit.status != "ok" or not m.spec.is_mixed:
                 continue

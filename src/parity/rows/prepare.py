@@ -98,15 +98,19 @@ def _refuse_stray_text(values: pd.Series, column: str) -> None:
 
 
 def prepare(
-    frame: pd.DataFrame, spec: ModelSpec, categorical: Iterable[str] = ()
+    frame: pd.DataFrame, spec: ModelSpec, categorical: Iterable[str] = (),
+    family: str = "gaussian", trials: str | None = None,
 ) -> PreparedData:
-    """Keep the model's columns, drop incomplete rows, and code categoricals.
+    """Keep the model's columns (and a binomial count's trials column), drop incomplete
+    rows, and code categoricals.
 
     Declared categoricals, grouping factors and non-numeric columns are categorical.
-    Levels come from the complete rows (as R's `drop.unused.levels`).
+    Levels come from the complete rows (as R's `drop.unused.levels`). A response that its
+    family cannot model is refused here, before any engine sees it.
     """
     columns = spec.variables()
-    missing = [c for c in columns if c not in frame.columns]
+    needed = [*columns, *([trials] if trials and trials not in columns else [])]
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         bad = unusable_columns(frame.columns) if frame.shape[1] > 1 else []
         advice = (f"; columns a formula cannot name: {rename_advice(bad)}" if bad else "")
@@ -115,7 +119,7 @@ def prepare(
             f"({describe_columns(frame.columns)}){advice}"
         )
     declared = set(categorical)
-    sub = frame.loc[:, list(columns)]
+    sub = frame.loc[:, needed]
     complete = sub.dropna()
     n_dropped = len(sub) - len(complete)
     if complete.empty:
@@ -126,7 +130,11 @@ def prepare(
                        response.iloc[0])
         why = "declared categorical" if spec.response in declared else f"holds {example!r}"
         raise DataError(f"the response {spec.response!r} is not numeric ({why}); parity "
-                        "fits Gaussian models of a numeric response")
+                        "fits a numeric response (gaussian, or counts for binomial and "
+                        "poisson)")
+    if trials is not None and trials not in columns:
+        _refuse_stray_text(complete[trials], trials)
+    check_response(complete, spec.response, family, trials)
     for c in columns[1:]:
         if c not in declared and c not in spec.grouping_factors:
             _refuse_stray_text(complete[c], c)
@@ -137,6 +145,8 @@ def prepare(
     ]
     out = complete.reset_index(drop=True).copy()
     out[spec.response] = out[spec.response].astype(float)
+    if trials is not None and trials not in columns:
+        out[trials] = out[trials].astype(float)
     levels: dict[str, tuple[str, ...]] = {}
     for c in cats:
         order = level_order(complete[c])
@@ -157,6 +167,48 @@ def prepare(
     _refuse_name_clashes(out, spec, levels)
     check_rows(out, spec, levels)
     return PreparedData(frame=out, levels=levels, n_dropped=n_dropped)
+
+
+def check_response(frame: pd.DataFrame, response: str, family: str,
+                   trials: str | None) -> None:
+    """What a family needs of its response, as one-line DataErrors: a binomial response
+    is a whole number from 0 to its trials (0 or 1 without a trials column), a trials
+    column holds whole numbers of at least 1, and a Poisson response is a whole number
+    of at least 0."""
+    if family == "gaussian":
+        return
+    y = pd.to_numeric(frame[response], errors="coerce").astype(float)
+
+    def first_bad(mask: pd.Series) -> str:
+        i = int(mask.to_numpy().nonzero()[0][0])
+        return f"row {i + 1} of the complete rows: {frame[response].iloc[i]!r}"
+
+    whole = (y == y.round())
+    if family == "poisson":
+        bad = ~whole | (y < 0)
+        if bad.any():
+            raise DataError(f"a poisson response must be a whole number of at least 0; "
+                            f"{response!r} has {int(bad.sum())} that are not ({first_bad(bad)})")
+        return
+    if trials is None:
+        bad = ~y.isin([0.0, 1.0])
+        if bad.any():
+            raise DataError(f"a binomial response without --trials must be 0 or 1; "
+                            f"{response!r} has {int(bad.sum())} other values "
+                            f"({first_bad(bad)}); name the number of trials with --trials")
+        return
+    n = pd.to_numeric(frame[trials], errors="coerce").astype(float)
+    bad_n = (n != n.round()) | (n < 1)
+    if bad_n.any():
+        i = int(bad_n.to_numpy().nonzero()[0][0])
+        raise DataError(f"the trials column {trials!r} must hold whole numbers of at least "
+                        f"1; it has {int(bad_n.sum())} that are not (row {i + 1} of the "
+                        f"complete rows: {frame[trials].iloc[i]!r})")
+    bad = ~whole | (y < 0) | (y > n)
+    if bad.any():
+        raise DataError(f"a binomial response must be a whole number from 0 to its trials "
+                        f"({trials!r}); {response!r} has {int(bad.sum())} that are not "
+                        f"({first_bad(bad)})")
 
 
 def _refuse_name_clashes(frame: pd.DataFrame, spec: ModelSpec,

@@ -6,23 +6,36 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from parity.errors import UsageError
+from parity.spec.family import check_family
 from parity.spec.grammar import parse_formula
 from parity.spec.spec import ModelSpec
 
 
 @dataclass(frozen=True)
 class Model:
-    """A named model: the formula as typed, its parsed spec, its categorical columns."""
+    """A named model: the formula as typed, its parsed spec, its categorical columns, its
+    response family (parity.spec.family) and, for a binomial count, its trials column."""
 
     name: str
     formula: str
     spec: ModelSpec
     categorical: tuple[str, ...] = ()
+    family: str = "gaussian"
+    trials: str | None = None
+
+    @property
+    def gaussian(self) -> bool:
+        return self.family == "gaussian"
 
 
-def make_model(name: str, formula: str, categorical: Iterable[str] = ()) -> Model:
+def make_model(name: str, formula: str, categorical: Iterable[str] = (),
+               family: str = "gaussian", trials: str | None = None) -> Model:
     """Parse once; every engine works from the resulting spec."""
-    return Model(name, formula, parse_formula(formula), tuple(categorical))
+    family, trials = check_family(family, trials)
+    spec = parse_formula(formula)
+    if trials is not None and trials == spec.response:
+        raise UsageError(f"the trials column {trials!r} is the response itself")
+    return Model(name, formula, spec, tuple(categorical), family, trials)
 
 
 def select(models: Sequence[Model], names: Iterable[str] | None) -> list[Model]:
