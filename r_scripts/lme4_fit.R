@@ -198,11 +198,10 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
 # The fixed effects lme4 profiles out at that theta (the GLS estimates given those
 # variance components) come back too: an engine whose own fixed effects differ from them
 # is inconsistent with its own variance components, whatever its criterion value.
-parity_reml_at <- function(data, formula_text, levels, components_json, reml = TRUE) {
-  prepared <- parity_prepare(data, formula_text, levels)
-  lf <- lme4::lFormula(prepared$formula, data = prepared$data, REML = reml)
-  devfun <- do.call(lme4::mkLmerDevfun, lf)
-  comps <- jsonlite::fromJSON(components_json, simplifyVector = FALSE)
+# lme4's theta (the relative Cholesky factor of each block's covariance, by column) from
+# variance components as parity writes them, scaled by `scale` (the residual SD of a
+# Gaussian model; 1 for a GLMM, whose theta is the factor itself).
+parity_theta <- function(cnms, comps, scale) {
   find <- function(group, term, term2 = NULL) {
     for (c in comps) {
       same <- identical(c$group, group) && identical(c$term, term)
@@ -213,11 +212,7 @@ parity_reml_at <- function(data, formula_text, levels, components_json, reml = T
     }
     NULL
   }
-  sigma <- NULL
-  for (c in comps) if (identical(c$group, "Residual")) sigma <- c$estimate
-  if (is.null(sigma)) stop("no residual SD among the components")
   theta <- numeric(0)
-  cnms <- lf$reTrms$cnms
   for (i in seq_along(cnms)) {
     g <- names(cnms)[i]
     cols <- cnms[[i]]
@@ -225,7 +220,7 @@ parity_reml_at <- function(data, formula_text, levels, components_json, reml = T
     sds <- vapply(cols, function(cl) {
       v <- find(g, cl)
       if (is.null(v)) stop(sprintf("no SD for %s %s", g, cl))
-      v / sigma
+      v / scale
     }, numeric(1))
     R <- diag(k)
     for (a in seq_len(k)) for (b in seq_len(k)) if (a < b) {
@@ -236,6 +231,42 @@ parity_reml_at <- function(data, formula_text, levels, components_json, reml = T
     L <- if (k == 1) matrix(sds, 1, 1) else t(chol(Sigma + diag(1e-12, k)))
     theta <- c(theta, L[lower.tri(L, diag = TRUE)])
   }
+  theta
+}
+
+# lme4's Laplace deviance (-2 log-likelihood of glmer's nAGQ = 1 approximation) of a
+# binomial or Poisson model at another engine's solution: its variance components give
+# theta, its fixed effects (JSON term -> estimate, in lme4's names) beta, and glmer's own
+# stage-2 deviance function (devFunOnly) evaluates them.
+parity_glmer_at <- function(data, formula_text, levels, components_json, fixed_json,
+                            family, trials = NULL) {
+  prepared <- parity_prepare(data, formula_text, levels, trials)
+  devfun <- suppressWarnings(suppressMessages(
+    lme4::glmer(prepared$formula, data = prepared$data, family = parity_family(family),
+                nAGQ = 1L, devFunOnly = TRUE)))
+  comps <- jsonlite::fromJSON(components_json, simplifyVector = FALSE)
+  fixed <- jsonlite::fromJSON(fixed_json, simplifyVector = FALSE)
+  lf <- lme4::glFormula(prepared$formula, data = prepared$data, family = parity_family(family))
+  theta <- parity_theta(lf$reTrms$cnms, comps, 1)
+  beta <- vapply(colnames(lf$X), function(t) {
+    v <- fixed[[t]]
+    if (is.null(v)) stop(sprintf("no fixed effect %s", t))
+    as.numeric(v)
+  }, numeric(1))
+  crit <- devfun(c(theta, beta))
+  as.character(jsonlite::toJSON(list(criterion = crit, theta = theta), auto_unbox = TRUE,
+                                digits = NA))
+}
+
+parity_reml_at <- function(data, formula_text, levels, components_json, reml = TRUE) {
+  prepared <- parity_prepare(data, formula_text, levels)
+  lf <- lme4::lFormula(prepared$formula, data = prepared$data, REML = reml)
+  devfun <- do.call(lme4::mkLmerDevfun, lf)
+  comps <- jsonlite::fromJSON(components_json, simplifyVector = FALSE)
+  sigma <- NULL
+  for (c in comps) if (identical(c$group, "Residual")) sigma <- c$estimate
+  if (is.null(sigma)) stop("no residual SD among the components")
+  theta <- parity_theta(lf$reTrms$cnms, comps, sigma)
   crit <- devfun(theta)
   beta <- environment(devfun)$pp$beta(1)
   fixed <- stats::setNames(as.list(unname(beta)), colnames(lf$X))

@@ -107,3 +107,19 @@ def check_expressible(models: Sequence[Model], engines: Iterable[str]) -> None:
             problem = refuses(model)
             if problem:
                 raise UsageError(f"model {model.name}: {problem}")
+
+
+def check_nagq(models: Sequence[Model], settings: Settings) -> None:
+    """lme4 allows adaptive Gauss-Hermite quadrature (nAGQ > 1) only for a GLMM with a
+    single scalar random-effect term; anything else is refused before any fit."""
+    if settings.nagq == 1:
+        return
+    for m in models:
+        blocks = m.spec.random
+        scalar = len(blocks) == 1 and blocks[0].intercept and not blocks[0].terms
+        if m.gaussian or not scalar:
+            why = ("is Gaussian" if m.gaussian else
+                   "has more than one random-effect term, or a random slope")
+            raise UsageError(f"--nagq {settings.nagq}: model {m.name} {why}; lme4 takes "
+                             "nAGQ > 1 only for a binomial or Poisson model with a single "
+                             "(1 | g) term")

@@ -179,18 +179,29 @@ class Lme4Engine(Engine):
         return ro.globalenv[function or self.function]
 
     def evaluate_at(self, model: Model, data: PreparedData,
-                    components: Sequence[VarianceComponent], reml: bool = True
-                    ) -> dict[str, Any]:
+                    components: Sequence[VarianceComponent], reml: bool = True,
+                    fixed: dict[str, float] | None = None) -> dict[str, Any]:
         """lme4's criterion of `model` at the variance components another engine
         estimated, one objective to judge two optima by: the REML criterion (-2 REML
         log-likelihood), or with `reml=False` the ML deviance (-2 log-likelihood). And
         the fixed effects lme4 profiles out there (`fixed`, term -> GLS estimate), which
-        an engine's own fixed effects must equal if they belong to its components."""
+        an engine's own fixed effects must equal if they belong to its components.
+
+        For a binomial or Poisson model it is glmer's Laplace deviance at the other
+        engine's variance components and fixed effects (`fixed`), which the Laplace
+        approximation does not profile out."""
         import rpy2.robjects as ro
 
-        fn = self._bridge("parity_reml_at")
         levels = ro.ListVector({k: ro.StrVector(list(v)) for k, v in data.levels.items()})
         rows = [_component_json(v) for v in components]
+        if not model.gaussian:
+            fn = self._bridge("parity_glmer_at")
+            trials = ro.NULL if model.trials is None else model.trials
+            out = fn(self._r_frame(data), model.spec.lme4_formula(), levels, json.dumps(rows),
+                     json.dumps(fixed or {}), model.family, trials)
+            doc = json.loads(str(out[0]))
+            return {"criterion": float(doc["criterion"]), "reml": False, "fixed": {}}
+        fn = self._bridge("parity_reml_at")
         out = fn(self._r_frame(data), model.spec.lme4_formula(), levels, json.dumps(rows),
                  reml=reml)
         doc = json.loads(str(out[0]))
@@ -273,6 +284,6 @@ class GlmmTMBEngine(Lme4Engine):
                 "--engines glmmtmb --out DIR` and point $PARITY_REFERENCES at DIR")
 
     def evaluate_at(self, model: Model, data: PreparedData,
-                    components: Sequence[VarianceComponent], reml: bool = True
-                    ) -> dict[str, Any]:
+                    components: Sequence[VarianceComponent], reml: bool = True,
+                    fixed: dict[str, float] | None = None) -> dict[str, Any]:
         raise NotImplementedError("optimum checks evaluate lme4's criterion only")

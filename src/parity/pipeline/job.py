@@ -17,7 +17,7 @@ from parity import __version__
 from parity.compare.rules import compare_all
 from parity.compare.tolerances import Policy, load_policy
 from parity.engines import all_packages, check_engines, engine_kind
-from parity.engines.limits import check_expressible, check_memory
+from parity.engines.limits import check_expressible, check_memory, check_nagq
 from parity.engines.recorded import (
     check_overwrite,
     make_record,
@@ -88,6 +88,7 @@ def execute(
     policy = policy or load_policy()
     check_engines(engines)
     check_expressible(models, engines)
+    check_nagq(models, settings)
     check_memory(models, frame, engines, settings, jobs or 1)
     prepared = prepare_all(models, frame)
     meta: dict[str, Any] = dict(

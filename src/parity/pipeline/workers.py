@@ -167,8 +167,9 @@ def evaluate_at(model: Model, data: PreparedData, solution: Fit,
     reason = engine.missing()
     if reason is not None:  # no live R: the check is left out, never faked
         raise RuntimeError(reason)
-    out: dict[str, Any] = engine.evaluate_at(model, data, solution.variance_components,
-                                             reml=reml)
+    out: dict[str, Any] = engine.evaluate_at(
+        model, data, solution.variance_components, reml=reml,
+        fixed={f.term: f.estimate for f in solution.fixed_effects})
     return out
 
 
@@ -429,7 +430,8 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
                         if cache.enabled else None)
             if material is not None:
                 material = {**material, "check": "evaluate_at",
-                            "solution": [asdict(c) for c in solution.variance_components]}
+                            "solution": [asdict(c) for c in solution.variance_components],
+                            "fixed": [asdict(f) for f in solution.fixed_effects]}
                 value = cache.get_value(material)
                 if value is not None:
                     jobs.append((m.name, engine, lme4, None, value))
@@ -464,7 +466,7 @@ def _criterion_value(lme4: Fit) -> float | None:
     stats = lme4.fit_statistics
     if lme4.criterion == "REML":
         return stats.get("reml_criterion", stats.get("deviance"))
-    if lme4.criterion == "ML":
+    if lme4.criterion in ("ML", "Laplace"):
         return stats.get("deviance")
     return None
 

@@ -186,12 +186,16 @@ def _disagreements(rows: Sequence[Comparison]) -> list[Block]:
 
 def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
     """Which likelihood the frequentist fits maximised, and that a posterior has none."""
-    crit = {f.label: f.criterion for f in fits if f.status == "ok"}
-    mixed = sorted({c for c in crit.values() if c in ("REML", "ML")})
+    ok = [f for f in fits if f.status == "ok"]
+    crit = {f.label: f.criterion for f in ok}
+    likelihood = [c for c in crit.values() if c is not None and c != "OLS"]
+    mixed = list(dict.fromkeys(likelihood))
     if not mixed:
         return []
-    by = ", ".join(f"{label} {c}" for label, c in crit.items() if c in ("REML", "ML"))
-    posterior = list(dict.fromkeys(label for label, c in crit.items() if c is None))
+    by = ", ".join(f"{label} {c}" for label, c in crit.items()
+                   if c is not None and c != "OLS")
+    posterior = list(dict.fromkeys(f.label for f in ok if f.criterion is None
+                                   and f.kind != "approximate"))
     text = f"the frequentist mixed models are fitted by {' and '.join(mixed)} ({by})."
     if posterior:
         one = len(posterior) == 1
@@ -309,6 +313,18 @@ def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] 
     if first is not None:
         blocks.append(Para((Code(first.formula), f" — {first.n_obs} rows used, "
                             f"{first.n_dropped} dropped as incomplete")))
+        if first.family != "gaussian":
+            blocks.append(Para((Strong(f"Family {first.family}, link scale: {first.link}."),
+                                f" Coefficients, their SEs and the group SDs are compared on "
+                                f"the {first.link} scale. There is no residual SD: a "
+                                f"{first.family} model's variance follows from its mean, and "
+                                "overdispersion is not a parameter of it, so nothing is "
+                                "compared for either.")))
+        approx = [f.label for f in fits if f.kind == "approximate"]
+        if approx:
+            blocks.append(Para((f"{', '.join(approx)}: an approximate Bayesian fit "
+                                "(variational Bayes), compared under the `approximate` "
+                                "rules of the tolerance policy.",)))
     if agreement is not None:
         blocks.append(agreement)
     if figure is not None:
@@ -360,7 +376,8 @@ def report_blocks(data: ReportData) -> list[Block]:
             "Every comparison row at (value − reference) / tolerance: inside the shaded "
             "band [−1, 1] it agrees. Colour is the verdict, the marker the quantity; rows "
             "that are not comparable stand apart under n/c.",)), data.agreement[""]]
-    blocks += summary_blocks(data.comparisons)
+    blocks += summary_blocks(data.comparisons,
+                             {(f.model, f.label): f.kind for f in data.fits if f.kind})
     blocks += _optimum_blocks(data.optimum_checks)
     for model in models:
         blocks += model_blocks(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from parity.engines import ENGINE_NAMES
 from parity.engines import engine_kind as registry_kind
@@ -182,9 +182,16 @@ def headline(comparisons: Sequence[Comparison], models: Sequence[str] = ()) -> s
     return " ".join(text)
 
 
-def summary_blocks(comparisons: Sequence[Comparison]) -> list[Block]:
+def summary_blocks(comparisons: Sequence[Comparison],
+                   fit_kinds: Mapping[tuple[str, str], str] | None = None) -> list[Block]:
     """Counts per engine pair, then Bayesian against frequentist, then the rest, each with
-    its rows grouped by reason."""
+    its rows grouped by reason. `fit_kinds` gives a fit's own kind where it differs from
+    its engine's ((model, label) -> kind: statsmodels' approximate mixed GLMs)."""
+    own = fit_kinds or {}
+
+    def kind_of(model: str, label: str) -> str:
+        return own.get((model, label)) or engine_kind(label)
+
     blocks: list[Block] = [Heading(2, "Where they agree, and why they differ")]
     if not comparisons:
         return blocks + [Para(("No comparisons were made.",))]
@@ -196,7 +203,7 @@ def summary_blocks(comparisons: Sequence[Comparison]) -> list[Block]:
     blocks += [Bullets(tuple(items))]
     classes: dict[str, list[Comparison]] = {"bf": [], "ff": [], "rest": []}
     for c in comparisons:
-        kinds = {engine_kind(c.engine), engine_kind(c.reference)}
+        kinds = {kind_of(c.model, c.engine), kind_of(c.model, c.reference)}
         key = "bf" if kinds == {"bayesian", "frequentist"} else (
             "ff" if kinds == {"frequentist"} else "rest")
         classes[key].append(c)
