@@ -196,7 +196,8 @@ def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
                    if c is not None and c != "OLS")
     posterior = list(dict.fromkeys(f.label for f in ok if f.criterion is None
                                    and f.kind != "approximate"))
-    text = f"the frequentist mixed models are fitted by {' and '.join(mixed)} ({by})."
+    named = [{"Laplace": "the Laplace approximation to ML"}.get(c, c) for c in mixed]
+    text = f"the frequentist mixed models are fitted by {' and '.join(named)} ({by})."
     if posterior:
         one = len(posterior) == 1
         text += (f" {', '.join(posterior)} sample{'s' if one else ''} a posterior: REML or "
@@ -323,8 +324,8 @@ def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] 
         approx = [f.label for f in fits if f.kind == "approximate"]
         if approx:
             blocks.append(Para((f"{', '.join(approx)}: an approximate Bayesian fit "
-                                "(variational Bayes), compared under the `approximate` "
-                                "rules of the tolerance policy.",)))
+                                "(variational Bayes), compared under the ",
+                                Code("approximate"), " rules of the tolerance policy.")))
     if agreement is not None:
         blocks.append(agreement)
     if figure is not None:
