@@ -214,3 +214,13 @@ def test_group_effects_and_logliks_are_diffed_and_schema_1_is_read(tmp_path: Pat
     new = diff_files(Path(write(tmp_path / "a.json", old)),
                      Path(write(tmp_path / "b.json", baseline())), policy)
     assert not new.flipped
+
+
+def test_a_fit_of_another_criterion_or_family_is_named(policy: Policy) -> None:
+    from dataclasses import replace
+
+    a = document([replace(make_fit("lme4"), criterion="REML")], [])
+    b = document([replace(make_fit("lme4"), criterion="ML")], [])
+    report = diff_results(a, b, policy)
+    (change,) = report.fit_changes
+    assert "REML" in change.a and "ML" in change.b and not change.flipped

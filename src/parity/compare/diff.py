@@ -299,7 +299,16 @@ def _fit_changes(fits_a: dict[tuple[str, str], Fit],
         if sa != sb:
             why = fb if fb is not None and fb.status != "ok" else fa
             out.append(FitChange(model, label, sa, sb, why.reason if why else None))
+        elif fa is not None and fb is not None and _what(fa) != _what(fb):
+            # The same model fitted another way: its numbers answer another question.
+            out.append(FitChange(model, label, f"{sa} ({_what(fa)})", f"{sb} ({_what(fb)})",
+                                 "fitted with another family, link or criterion"))
     return out
+
+
+def _what(fit: Fit) -> str:
+    """What a fit maximised or sampled: family, link and criterion."""
+    return f"{fit.family}/{fit.link}, {fit.criterion or 'posterior'}"
 
 
 def _value_rows(fits_a: dict[tuple[str, str], Fit], fits_b: dict[tuple[str, str], Fit],
