@@ -30,8 +30,8 @@ class Workers:
             self.pools[engine] = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker, initargs=(None, SAMPLER.chains))
-        model = make_model(case.name, case.formula, case.categorical)
-        data = prepare(case.frame, model.spec, case.categorical)
+        model = make_model(case.name, case.formula, case.categorical, case.family, case.trials)
+        data = prepare(case.frame, model.spec, case.categorical, model.family, model.trials)
         return self.pools[engine].submit(fit_one, engine, model, data, settings).result()
 
     def baseline(self, engine: str, case: Case) -> Fit:

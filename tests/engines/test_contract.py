@@ -31,10 +31,17 @@ from support import Workers, worker_pool
 
 FRAME = sleepstudy_like()
 FRAME.loc[3, "y"] = None  # one incomplete row: every engine must count it as dropped
+# Counts for the Poisson case: log E[k] = 1 + 0.1 x + u_g.
+_RNG = np.random.default_rng(5)
+_U = dict(zip(sorted(FRAME["g"].unique()), _RNG.normal(0, 0.4, FRAME["g"].nunique()),
+              strict=True))
+FRAME["k"] = _RNG.poisson(np.exp(1.0 + 0.1 * FRAME["x"] + FRAME["g"].map(_U))).astype(float)
+FRAME.loc[3, "k"] = None
 CASES = {
     "fixed": Case("fixed", FRAME, "y ~ f * x"),
     "correlated": Case("correlated", FRAME, "y ~ x + (x | g)"),
     "crossed": Case("crossed", FRAME, "y ~ x + f + (1 | g) + (x || h)"),
+    "counts": Case("counts", FRAME, "k ~ x + (1 | g)", family="poisson"),
 }
 
 
@@ -62,6 +69,9 @@ def _fit(fits: dict[tuple[str, str], Fit], engine: str, case: str) -> Fit:
     if reason:
         pytest.skip(f"{engine}: {reason}")
     fit = fits[(engine, case)]
+    if fit.status == "unsupported":  # declared, with its reason, never silently
+        assert fit.reason
+        pytest.skip(f"{engine}: unsupported: {fit.reason}")
     assert fit.status == "ok", fit.reason
     return fit
 
@@ -72,14 +82,19 @@ def test_names_rows_and_residual(engine: str, case: str,
                                  fits: dict[tuple[str, str], Fit]) -> None:
     fit = _fit(fits, engine, case)
     c = CASES[case]
-    model = make_model(c.name, c.formula)
-    data = prepare(c.frame, model.spec)
+    model = make_model(c.name, c.formula, family=c.family)
+    data = prepare(c.frame, model.spec, (), c.family)
     design = build_design(data.frame, model.spec.fixed, model.spec.intercept, data.levels)
     assert [fe.term for fe in fit.fixed_effects] == list(design.names)
     assert (fit.n_obs, fit.n_dropped) == (data.n_obs, data.n_dropped) == (len(FRAME) - 1, 1)
     assert set(fit.structure) == set(model.spec.grouping_labels())
+    assert (fit.family, fit.link) == (c.family, {"gaussian": "identity", "poisson": "log"}[
+        c.family])
     resid = fit.component("Residual", None)
-    assert resid is not None and resid.estimate > 0
+    if c.family == "gaussian":
+        assert resid is not None and resid.estimate > 0
+    else:  # a Poisson model has no residual SD
+        assert resid is None
     for block in model.spec.random:
         names = build_design(data.frame.head(1), block.terms, block.intercept,
                              data.levels).names
@@ -144,8 +159,8 @@ def test_group_effects_cover_every_level_and_term(engine: str, case: str,
     lme4's names, with a non-negative SD; none for a model without grouping terms."""
     fit = _fit(fits, engine, case)
     c = CASES[case]
-    model = make_model(c.name, c.formula)
-    data = prepare(c.frame, model.spec)
+    model = make_model(c.name, c.formula, family=c.family)
+    data = prepare(c.frame, model.spec, (), c.family)
     expected = set()
     for block in model.spec.random:
         levels = data.frame[list(block.group)].astype(str).agg(":".join, axis=1).unique()
@@ -182,12 +197,14 @@ def test_likelihood_statistics_belong_to_the_criterion(
     consistent with each other; a Bayesian fit names none and reports none."""
     fit = _fit(fits, engine, case)
     stats = fit.fit_statistics
-    if engine_info(engine).kind == "bayesian":
+    if (fit.kind or engine_info(engine).kind) != "frequentist":
         assert fit.criterion is None and "loglik" not in stats
         return
     # Least squares for a fixed-only model, unless the engine fits it by REML too
-    # (glmmTMB); the rows of two criteria are then not comparable, and say so.
-    assert fit.criterion in (("OLS", "REML") if case == "fixed" else ("REML",))
+    # (glmmTMB); the rows of two criteria are then not comparable, and say so. A
+    # Poisson mixed model's is the Laplace approximation.
+    expected = {"fixed": ("OLS", "REML"), "counts": ("Laplace",)}.get(case, ("REML",))
+    assert fit.criterion in expected
     ll, df = stats["loglik"], stats["df"]
     assert stats["deviance"] == pytest.approx(-2 * ll, rel=1e-12)
     assert stats["aic"] == pytest.approx(-2 * ll + 2 * df, rel=1e-12)

@@ -35,6 +35,8 @@ class Case:
     frame: pd.DataFrame
     formula: str
     categorical: tuple[str, ...] = ()
+    family: str = "gaussian"
+    trials: str | None = None
 
 
 @dataclass(frozen=True)
