@@ -46,15 +46,19 @@ def test_shipped_references_regenerate(name: str, regenerated: Path) -> None:
     for key in ("engine_formula", "data_sha256", "reml", "interval", "r_code_sha256",
                 "schema_version"):
         assert shipped[key] == fresh[key], f"{name}: {key} changed; rerun `parity record`"
+    # A singular fit's criterion is flat along the boundary, and lme4's BOBYQA stops at a
+    # point that depends on the last bits of its path: across R processes crossed_slopes
+    # by ML moved 1.2e-8 relative. Regular fits reproduce to 1e-8.
+    rel = 1e-6 if shipped["fit"]["diagnostics"]["singular"] else 1e-8
     for a, b in zip(shipped["fit"]["fixed_effects"], fresh["fit"]["fixed_effects"],
                     strict=True):
         assert a["term"] == b["term"]
-        assert a["estimate"] == pytest.approx(b["estimate"], rel=1e-8)
-        assert a["std_error"] == pytest.approx(b["std_error"], rel=1e-8)
+        assert a["estimate"] == pytest.approx(b["estimate"], rel=rel)
+        assert a["std_error"] == pytest.approx(b["std_error"], rel=rel)
     for a, b in zip(shipped["fit"]["variance_components"],
                     fresh["fit"]["variance_components"], strict=True):
         assert (a["group"], a["term"], a["term2"]) == (b["group"], b["term"], b["term2"])
-        assert a["estimate"] == pytest.approx(b["estimate"], rel=1e-8, abs=1e-8)
+        assert a["estimate"] == pytest.approx(b["estimate"], rel=rel, abs=1e-8)
 
 
 def test_a_record_is_matched_by_formula_data_and_settings() -> None:
