@@ -33,20 +33,13 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
   tmb_formula <- stats::formula(parity_tmb_expr(f))
   environment(tmb_formula) <- baseenv()
   data <- prepared$data
-  warnings <- character(0)
   glmm <- family != "gaussian"
   reml <- reml && !glmm  # a GLMM is fitted by Laplace ML, as lme4's glmer fits it
-  fit <- withCallingHandlers(
-    glmmTMB::glmmTMB(tmb_formula, data = data, REML = reml, family = parity_family(family)),
-    warning = function(w) {
-      warnings <<- c(warnings, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) {
-      warnings <<- c(warnings, trimws(conditionMessage(m)))
-      invokeRestart("muffleMessage")
-    }
+  caught <- parity_quietly(
+    glmmTMB::glmmTMB(tmb_formula, data = data, REML = reml, family = parity_family(family))
   )
+  fit <- caught$value
+  warnings <- caught$warnings
   z <- stats::qnorm(1 - (1 - level) / 2)
   est <- glmmTMB::fixef(fit)$cond
   V <- as.matrix(stats::vcov(fit)$cond)

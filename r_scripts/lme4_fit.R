@@ -79,6 +79,24 @@ parity_prepare <- function(data, formula_text, levels, trials = NULL) {
   list(formula = f, data = data, n_dropped = n_total - nrow(data))
 }
 
+# The value of `expr`, and its warnings and messages as text (kept in the result's
+# diagnostics, never printed).
+parity_quietly <- function(expr) {
+  warnings <- character(0)
+  value <- withCallingHandlers(
+    expr,
+    warning = function(w) {
+      warnings <<- c(warnings, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    },
+    message = function(m) {
+      warnings <<- c(warnings, trimws(conditionMessage(m)))
+      invokeRestart("muffleMessage")
+    }
+  )
+  list(value = value, warnings = warnings)
+}
+
 parity_family <- function(family) {
   switch(family, gaussian = stats::gaussian(), binomial = stats::binomial(),
          poisson = stats::poisson(), stop("unknown family ", family))
@@ -89,24 +107,17 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
   prepared <- parity_prepare(data, formula_text, levels, trials)
   f <- prepared$formula
   data <- prepared$data
-  warnings <- character(0)
   mixed <- !is.null(lme4::findbars(f))
   glmm <- family != "gaussian"
   fam <- parity_family(family)
-  fit <- withCallingHandlers(
+  caught <- parity_quietly(
     if (mixed && glmm) lme4::glmer(f, data = data, family = fam, nAGQ = as.integer(nagq))
     else if (mixed) lme4::lmer(f, data = data, REML = reml)
     else if (glmm) stats::glm(f, data = data, family = fam)
-    else stats::lm(f, data = data),
-    warning = function(w) {
-      warnings <<- c(warnings, conditionMessage(w))
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) {
-      warnings <<- c(warnings, trimws(conditionMessage(m)))
-      invokeRestart("muffleMessage")
-    }
+    else stats::lm(f, data = data)
   )
+  fit <- caught$value
+  warnings <- caught$warnings
   z <- if (mixed || glmm) stats::qnorm(1 - (1 - level) / 2) else stats::qt(1 - (1 - level) / 2, fit$df.residual)
   est <- if (mixed) lme4::fixef(fit) else stats::coef(fit)
   se <- sqrt(diag(as.matrix(stats::vcov(fit))))
