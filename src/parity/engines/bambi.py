@@ -178,7 +178,9 @@ def _group_effects(spec: ModelSpec, post: Any,
         ]
         for expr, t in entries:
             da = post[f"{expr}|{block.group_label}"]
-            factor = next(d for d in da.dims if str(d).endswith("__factor_dim"))
+            factor = next((d for d in da.dims if str(d).endswith("__factor_dim")), None)
+            if factor is None:
+                raise ValueError(f"no level dimension among {da.dims} of {da.name}")
             for level in da.coords[factor].values:
                 for coord, arr in _coords(da.sel({factor: level})):
                     term_name = "(Intercept)" if t is None else _canonical(t, coord, levels)
@@ -291,7 +293,14 @@ class BambiEngine(Engine):
         post = idata.posterior
         fixed = _fixed_effects(spec, post, data.levels, settings.interval)
         components = _components(spec, post, data.levels, settings.interval)
-        effects = _group_effects(spec, post, data.levels)
+        try:
+            effects = _group_effects(spec, post, data.levels)
+        except (KeyError, ValueError, StopIteration) as exc:
+            # A release that names its group-specific draws otherwise costs the group
+            # effects, said in the diagnostics, never the fit.
+            effects = []
+            notes = [*notes, f"no group effects: Bambi's draws were not read "
+                             f"({type(exc).__name__}: {exc})"]
         cov = _posterior_cov(_fixed_draws(spec, post))
         diagnostics = self._diagnostics(idata, settings, notes, components)
         versions = package_versions(engine_info("bambi").stack)
