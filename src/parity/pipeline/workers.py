@@ -45,6 +45,8 @@ from parity.settings import Settings
 from parity.spec.models import Model
 
 _WORKER_ENGINES: dict[str, Engine] = {}
+# Set in worker processes, which leave Ctrl-C to the parent.
+_IN_WORKER = False
 
 ProgressHook = Callable[[Fit], None]
 # model, engine label, found in the cache, and a way to ask whether it is running yet
@@ -75,6 +77,8 @@ def _init_worker(jax_cache: str | None, devices: int) -> None:
     """
     # Ctrl-C goes to the whole process group: the parent stops the workers, which
     # would otherwise print tracebacks from wherever they were (rpy2, llvmlite).
+    global _IN_WORKER
+    _IN_WORKER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     if jax_cache:
@@ -112,13 +116,24 @@ def _engine(name: str) -> Engine:
     return engine
 
 
+def _missing(engine: Engine) -> str | None:
+    """The engine's `missing()`, which may load its library. Importing rpy2 installs
+    Python's default SIGINT handler again, so a worker that embeds R would take Ctrl-C
+    as a KeyboardInterrupt (even inside rpy2's exit handler, printing a traceback); a
+    worker goes on ignoring it, as the parent stops the run."""
+    reason = engine.missing()
+    if _IN_WORKER and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return reason
+
+
 def fit_one(engine_name: str, model: Model, data: PreparedData, settings: Settings) -> Fit:
     """Fit in this process, reusing the engine (and its embedded R) across calls."""
     engine = _engine(engine_name)
     cannot = engine.unsupported(model)
     if cannot is not None:
         return status_fit(engine_name, model, data, "unsupported", cannot, settings)
-    reason = engine.missing()
+    reason = _missing(engine)
     if reason is None:
         return without_numbers_is_failed(engine.fit(model, data, settings), model, data,
                                          settings)
@@ -164,7 +179,7 @@ def evaluate_at(model: Model, data: PreparedData, solution: Fit,
     """lme4's criterion (REML, or ML deviance), and the fixed effects it profiles out,
     at `solution`'s variance components (in the lme4 worker)."""
     engine: Any = _engine("lme4")
-    reason = engine.missing()
+    reason = _missing(engine)
     if reason is not None:  # no live R: the check is left out, never faked
         raise RuntimeError(reason)
     out: dict[str, Any] = engine.evaluate_at(
