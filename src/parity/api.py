@@ -159,8 +159,8 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
         tolerances: str | Path | None = None, cache: bool = True, keep_draws: bool = False,
         reml: bool = True, family: str = "gaussian", trials: str | None = None,
         **sampler_settings: Any) -> Run:
-    """Fit `formulas` on `data` with `engines` (default: every registered engine) and
-    compare them, as `parity run` does, without writing anything.
+    """Fit `formulas` on `data` with `engines` (default: lme4, statsmodels and bambi, as
+    `parity run`) and compare them, as `parity run` does, without writing anything.
 
     `formulas` is one formula, a list (named m1, m2, …) or a `{name: formula}` mapping;
     `data` a DataFrame or a CSV path; sampler settings (`draws`, `tune`, `chains`, `seed`,
