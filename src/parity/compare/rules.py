@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 
 from parity.boundary import near_zero_sds, unit_corrs
 from parity.compare.tolerances import Policy
-from parity.schema import Comparison, Fit, OptimumCheck, Quantity, VarianceComponent
+from parity.schema import (
+    Comparison,
+    Fit,
+    GroupEffect,
+    OptimumCheck,
+    Quantity,
+    VarianceComponent,
+)
 
 # Two (RE)ML log-likelihoods closer than this are one optimum for practical purposes.
 SAME_OPTIMUM = 1e-3
@@ -207,6 +214,17 @@ def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
     return rows
 
 
+def _posterior_sd(p: _Pair, a: float, b: float) -> float | None:
+    """The uncertainty a Bayesian pair's tolerance scales with: the larger posterior SD
+    of two posteriors, the posterior side's against a frequentist fit, None for two
+    frequentist fits (whose rules take the reference's own SE)."""
+    if p.kf in POSTERIOR_KINDS and p.kr in POSTERIOR_KINDS:
+        return max(a, b)
+    if p.kf in POSTERIOR_KINDS:
+        return a
+    return b if p.kr in POSTERIOR_KINDS else None
+
+
 def _fixed_rows(p: _Pair) -> list[Comparison]:
     """An estimate row and an SE row per coefficient."""
     fit, ref, policy, kf, kr = p.fit, p.ref, p.policy, p.kf, p.kr
@@ -223,10 +241,9 @@ def _fixed_rows(p: _Pair) -> list[Comparison]:
                              f"{term} is a coefficient of {_poss(owner)} model only",
                              comparable=False))
             continue
-        if kf in POSTERIOR_KINDS and kr in POSTERIOR_KINDS:
-            unc = max(a.std_error, b.std_error)
-        else:
-            unc = a.std_error if kf in POSTERIOR_KINDS else b.std_error
+        unc = _posterior_sd(p, a.std_error, b.std_error)
+        if unc is None:
+            unc = b.std_error
         tol = policy.rule(kf, kr, "estimate", fit.family).tolerance(b.estimate, unc)
         if bayes:
             z = abs(a.estimate - b.estimate) / unc if unc > 0 else math.inf
@@ -338,6 +355,14 @@ def _no_effects(fit: Fit) -> str:
     return f"{fit.label} reports no group effects"
 
 
+def _effect_row(p: _Pair, effect: GroupEffect, value: float | None,
+                ref_value: float | None, tol: float | None, why: str,
+                comparable: bool) -> Comparison:
+    """One group effect's row: `_row` with the effect's label, factor and level."""
+    return replace(_row(p.fit, p.ref, "group_effect", effect.label, effect.group, value,
+                        ref_value, tol, why, comparable), level=effect.level)
+
+
 def _group_effect_rows(p: _Pair) -> list[Comparison]:
     """A row per level and term of each grouping factor: one engine's conditional mode
     (or posterior mean of the deviation) against the other's, as `ranef()` reports them.
@@ -359,36 +384,28 @@ def _group_effect_rows(p: _Pair) -> list[Comparison]:
         label = proto.label
         value = a.estimate if a else None
         ref_value = b.estimate if b else None
-
-        def row(tol: float | None, why: str, comparable: bool = True,
-                at: tuple[str, str, str, float | None, float | None] = (
-                    label, group, level, value, ref_value)) -> Comparison:
-            lab, grp, lev, v, rv = at
-            return replace(_row(fit, ref, "group_effect", lab, grp, v, rv, tol, why,
-                                comparable), level=lev)
-
         if a is None or b is None:
             missing = fit if a is None else ref
             why = (_no_effects(missing) if not missing.group_effects
                    else f"only {(ref if a is None else fit).label} has {label}")
-            rows.append(row(None, why, comparable=False))
+            rows.append(_effect_row(p, proto, value, ref_value, None, why, False))
             continue
         sf, sr = fit.structure.get(group), ref.structure.get(group)
         if sf != sr and not p.both_bayes:
-            rows.append(row(None, f"{group} covariance differs: {fit.label} {sf}, {ref.label} "
-                                  f"{sr}; the conditional modes belong to different models "
-                                  "(see the matched-structure rows)", comparable=False))
+            why = (f"{group} covariance differs: {fit.label} {sf}, {ref.label} {sr}; the "
+                   "conditional modes belong to different models (see the "
+                   "matched-structure rows)")
+            rows.append(_effect_row(p, proto, value, ref_value, None, why, False))
             continue
         edge = [(f.label, d) for f in (ref, fit) if (d := boundary(f, group, term, None))]
         if edge:
-            rows.append(row(None, "; ".join(f"{lab} fit is singular: {group} {d} (on the "
-                                             "boundary, where the modes shrink to it)"
-                                             for lab, d in edge), comparable=False))
+            why = "; ".join(f"{lab} fit is singular: {group} {d} (on the boundary, where the "
+                            "modes shrink to it)" for lab, d in edge)
+            rows.append(_effect_row(p, proto, value, ref_value, None, why, False))
             continue
-        if kf in POSTERIOR_KINDS and kr in POSTERIOR_KINDS:
-            unc = max(a.std_error or 0.0, b.std_error or 0.0)
-        else:
-            unc = (a.std_error if kf in POSTERIOR_KINDS else b.std_error) or 0.0
+        unc = _posterior_sd(p, a.std_error or 0.0, b.std_error or 0.0)
+        if unc is None:
+            unc = b.std_error or 0.0
         tol = p.policy.rule(kf, kr, "group_effect", fit.family).tolerance(b.estimate, unc)
         gap = abs(a.estimate - b.estimate)
         z = gap / unc if unc > 0 else math.inf
@@ -401,7 +418,7 @@ def _group_effect_rows(p: _Pair) -> list[Comparison]:
                    "the mode plugs in its estimate")
         else:
             why = p.optimum or f"differs by {gap:.3g} ({z:.2g} conditional SD)"
-        rows.append(row(tol, why))
+        rows.append(_effect_row(p, proto, value, ref_value, tol, why, True))
     return rows
 
 

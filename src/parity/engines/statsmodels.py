@@ -241,8 +241,8 @@ class StatsmodelsEngine(Engine):
         effects = tuple(GroupEffect(g, lv, t, float(m), float(s)) for (g, lv, t), m, s in
                         zip(names, np.asarray(res.vc_mean), np.asarray(res.vc_sd),
                             strict=True))
-        converged = bool(getattr(res, "optim_retvals", {}).get("success", True)) \
-            if isinstance(getattr(res, "optim_retvals", None), dict) else True
+        retvals = getattr(res, "optim_retvals", None)  # scipy's OptimizeResult, a dict
+        converged = bool(retvals.get("success", True)) if isinstance(retvals, dict) else True
         method = f"{cls.__name__} (variational Bayes, independent variance components)"
         return _Parts(fixed, tuple(components), converged, boundary.singular(components),
                       method, {g: "independent" for g in spec.grouping_labels()}, {},

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parity.reports.figures import save_png
 from parity.reports.summary import pair_label, row_name
 from parity.schema import Comparison
 
@@ -94,9 +95,7 @@ def draw_agreement(path: Path, lines: Sequence[tuple[str, Sequence[Comparison]]]
                 for q, m in QUANTITY_MARKERS.items()]
     fig.legend(handles=handles, fontsize=7, loc="lower center", ncol=4, frameon=False)
     fig.tight_layout(rect=(0.0, 0.55 / height, 1.0, 1.0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, format="png")
-    return path
+    return save_png(fig, path)
 
 
 def overview_lines(comparisons: Sequence[Comparison],

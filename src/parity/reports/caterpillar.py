@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity.reports.figures import panel
+from parity.reports.figures import add_legend, panel, save_png
 from parity.schema import Fit
 
 log = logging.getLogger(__name__)
@@ -68,12 +68,8 @@ def draw_caterpillar(path: Path, model: str, group: str, fits: Sequence[Fit]) ->
             return g.estimate, g.estimate - sd, g.estimate + sd
 
         panel(ax, term, [(lv, None, None) for lv in levels], levels, fits, get)
-    handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncols=max(len(names), 1),
-               fontsize=8, frameon=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, format="png")
-    return path
+    add_legend(fig, axes[0])
+    return save_png(fig, path)
 
 
 def write_caterpillars(directory: Path, fits: Sequence[Fit], stems: dict[str, str]

@@ -20,6 +20,7 @@ from parity.schema import Fit
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,19 @@ def draw_model_figure(path: Path, model: str, fits: Sequence[Fit]) -> Path:
             panel(ax, title, keys, labels, ok, get)
             if title == "Correlations":
                 ax.set_xlim(-1.05, 1.05)
-        handles, names = axes[0].get_legend_handles_labels()
-        fig.legend(handles, names, loc="outside lower center", ncols=max(len(names), 1),
-                   fontsize=8, frameon=False)
+        add_legend(fig, axes[0])
+    return save_png(fig, path)
+
+
+def add_legend(fig: Figure, ax: Axes) -> None:
+    """One legend for the figure, of the engines drawn in `ax`, below the panels."""
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=max(len(names), 1),
+               fontsize=8, frameon=False)
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Every parity figure is written the same way: PNG at 110 dpi, folders made."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, format="png")
     return path
