@@ -54,7 +54,7 @@ $(VENV)/.installed: pyproject.toml $(wildcard constraints/*.txt)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	PIP_CONSTRAINT=$(if $(wildcard $(CONSTRAINTS)),$(CONSTRAINTS),) \
-		$(VENV)/bin/python -m pip install -q -e ".[r,dev]"
+		$(VENV)/bin/python -m pip install -q -e ".[r,dev,study]"
 	touch $@
 
 lint: venv
@@ -68,7 +68,7 @@ type: venv
 lock: venv
 	for v in 3.10 3.11 3.12 3.13; do \
 		extra=$$([ $$v = 3.11 ] && echo "--extra dev"); \
-		$(VENV)/bin/uv pip compile pyproject.toml constraints/test.in --extra r $$extra \
+		$(VENV)/bin/uv pip compile pyproject.toml constraints/test.in --extra r --extra study $$extra \
 			--python-version $$v -q --custom-compile-command "make lock" \
 			-o constraints/py$${v/./}.txt || exit 1; \
 	done

@@ -212,6 +212,15 @@ def _components(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]],
     return components
 
 
+def build_model(model: Model, data: PreparedData) -> Any:
+    """The Bambi model of `model` on `data`, with Bambi's default priors for these rows."""
+    import bambi as bmb
+
+    return bmb.Model(bambi_formula(model.spec, model.trials), data.frame,
+                     categorical=list(data.levels) or None,
+                     family=bambi_family(model.family, model.trials))
+
+
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
@@ -222,7 +231,7 @@ class _Collect(logging.Handler):
 
 
 @contextmanager
-def _captured_logs() -> Iterator[list[str]]:
+def captured_logs() -> Iterator[list[str]]:
     """PyMC and Bambi log their sampler warnings; keep them in the result, off the terminal."""
     handler = _Collect()
     loggers = [logging.getLogger(n) for n in ("pymc", "bambi", "numpyro", "jax")]
@@ -253,7 +262,7 @@ class BambiEngine(Engine):
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         start = time.perf_counter()
         try:
-            with _captured_logs() as logged, warnings_module.catch_warnings(record=True) as caught:
+            with captured_logs() as logged, warnings_module.catch_warnings(record=True) as caught:
                 warnings_module.simplefilter("always")
                 idata, bmodel = self._sample(model, data, settings)
             notes = logged + [f"{w.category.__name__}: {w.message}" for w in caught]
@@ -267,11 +276,7 @@ class BambiEngine(Engine):
 
     @staticmethod
     def _sample(model: Model, data: PreparedData, settings: Settings) -> tuple[Any, Any]:
-        import bambi as bmb
-
-        formula = bambi_formula(model.spec, model.trials)
-        bmodel = bmb.Model(formula, data.frame, categorical=list(data.levels) or None,
-                           family=bambi_family(model.family, model.trials))
+        bmodel = build_model(model, data)
         kwargs: dict[str, Any] = dict(
             draws=settings.draws, tune=settings.tune, chains=settings.chains,
             target_accept=settings.target_accept, random_seed=settings.seed,

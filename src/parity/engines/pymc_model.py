@@ -40,9 +40,9 @@ import numpy as np
 from parity.engines import engine_info
 from parity.engines.bambi import (
     BambiEngine,
-    _captured_logs,
     _save_draws,
     bambi_formula,
+    captured_logs,
 )
 from parity.engines.base import EngineKind, status_fit
 from parity.engines.posterior import summarize
@@ -212,7 +212,7 @@ class PymcEngine(BambiEngine):
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         start = time.perf_counter()
         try:
-            with _captured_logs() as logged, \
+            with captured_logs() as logged, \
                     warnings_module.catch_warnings(record=True) as caught:
                 warnings_module.simplefilter("always")
                 idata, layout, priors = self._sample_pymc(model, data, settings)
@@ -226,10 +226,10 @@ class PymcEngine(BambiEngine):
                               time.perf_counter() - start)
 
     @staticmethod
-    def _sample_pymc(model: Model, data: PreparedData, settings: Settings
-                     ) -> tuple[Any, _Layout, dict[str, str]]:
+    def build(model: Model, data: PreparedData) -> tuple[Any, _Layout, dict[str, str]]:
+        """The PyMC model of `model` on `data`, its layout, and the priors it took from
+        Bambi's model of the same rows."""
         import bambi as bmb
-        import pymc as pm
 
         bmodel = bmb.Model(bambi_formula(model.spec), data.frame,
                            categorical=list(data.levels) or None)
@@ -237,7 +237,15 @@ class PymcEngine(BambiEngine):
         priors = {name: str(term.prior) for name, term in _terms(bmodel).items()}
         priors["sigma"] = str(layout.sigma_prior)
         priors["correlation"] = f"LKJCorr(eta={LKJ_ETA}) per correlated block"
-        with build_pymc_model(layout):
+        return build_pymc_model(layout), layout, priors
+
+    @classmethod
+    def _sample_pymc(cls, model: Model, data: PreparedData, settings: Settings
+                     ) -> tuple[Any, _Layout, dict[str, str]]:
+        import pymc as pm
+
+        pm_model, layout, priors = cls.build(model, data)
+        with pm_model:
             idata = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
                               target_accept=settings.target_accept,
                               random_seed=settings.seed, nuts_sampler="numpyro",
