@@ -19,12 +19,22 @@ from parity.pipeline.interrupt import sigterm_as_interrupt
 from parity.pipeline.partial import PARTIAL_NAME
 
 if TYPE_CHECKING:
+    import pandas as pd
 
     from parity.inputs.resolve import Inputs
+    from parity.spec.models import Model
 
 
 def _csv_list(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(p) for p in _csv_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                         "whole numbers") from None
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +111,41 @@ def build_parser() -> argparse.ArgumentParser:
                         help="R engines to record (comma-separated: lme4, glmmtmb; "
                              "default: lme4)")
     record.add_argument("--debug", action="store_true", help="show tracebacks")
+    study = sub.add_parser(
+        "study", help="simulate from lme4's fit and measure where the engines agree, on Dask")
+    _add_model_args(study)
+    study.add_argument("--model", dest="models", type=lambda t: [t.strip()], default=None,
+                       metavar="NAME", help="the model to study (a seed model, or one of "
+                                            "--config's); --formula gives your own")
+    study.add_argument("--groups", type=_int_list, default=None,
+                       help="numbers of groups of the first grouping factor, one design "
+                            "each (default: the data's number, ×2 and ×4)")
+    study.add_argument("--replicates", type=int, default=100,
+                       help="replicates per design (default 100)")
+    study.add_argument("--engines", type=_csv_list, default=None,
+                       help="engines (default: lme4, statsmodels, bambi)")
+    study.add_argument("--reference", default="lme4",
+                       help="the engine every verdict is against (default lme4)")
+    study.add_argument("--draws", type=int, default=None)
+    study.add_argument("--tune", type=int, default=None)
+    study.add_argument("--chains", type=int, default=None)
+    study.add_argument("--seed", type=int, default=None)
+    study.add_argument("--target-accept", type=float, default=None)
+    study.add_argument("--tolerances", type=Path, default=None,
+                       help="the tolerance policy the verdicts and the calibration start from")
+    study.add_argument("--calibrate-quantile", type=float, default=0.99,
+                       help="share of replicate rows that the calibrated tolerances let "
+                            "agree (default 0.99)")
+    study.add_argument("--workers", type=int, default=None,
+                       help="worker processes of the local Dask cluster (default: one "
+                            "per core)")
+    study.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="an existing Dask scheduler (tcp://host:8786) to run on")
+    study.add_argument("--batch-size", type=int, default=None,
+                       help="replicates per task (default: enough tasks for every worker)")
+    study.add_argument("--out", type=Path, required=True, help="directory for the study")
+    study.add_argument("--quiet", action="store_true", help="no progress display")
+    study.add_argument("--debug", action="store_true", help="show tracebacks")
     diff = sub.add_parser("diff", help="what moved between two results.json files")
     diff.add_argument("a", type=Path, help="the baseline results.json (or its directory)")
     diff.add_argument("b", type=Path, help="the results.json to compare with it")
@@ -210,6 +255,58 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    """A simulation study of one model (see parity.study)."""
+    from parity.compare.tolerances import load_policy
+    from parity.engines import DEFAULT_ENGINES
+    from parity.settings import Settings
+    from parity.study.run import StudyOptions, run_study
+
+    inputs = _inputs_for_run(args)
+    if len(inputs.models) != 1:
+        raise UsageError(f"a study is of one model; name it with --model (have "
+                         f"{', '.join(m.name for m in inputs.models)})")
+    model = inputs.models[0]
+    settings = Settings(**inputs.sampler, reml=_reml(args, inputs))
+    policy = load_policy(args.tolerances, overrides=inputs.tolerances,
+                         overrides_source=inputs.tolerances_source)
+    engines = tuple(args.engines or inputs.engines or DEFAULT_ENGINES)
+    groups = tuple(args.groups) if args.groups else _default_groups(model, inputs.frame)
+    options = StudyOptions(groups=groups, replicates=args.replicates, engines=engines,
+                           settings=settings, out=args.out, reference=args.reference,
+                           workers=args.workers, scheduler=args.scheduler,
+                           batch_size=args.batch_size, quantile=args.calibrate_quantile,
+                           quiet=args.quiet)
+    try:
+        result = run_study(model, inputs.frame, options, policy,
+                           on_stage=None if args.quiet else
+                           (lambda text: print(f"study: {text}", file=sys.stderr)))
+    except KeyboardInterrupt:
+        print(f"parity: interrupted; the finished batches are kept in "
+              f"{Path(args.out) / 'study.batches'} and a rerun resumes from them",
+              file=sys.stderr)
+        return 130
+    for kind, path in result.paths.items():
+        if not kind.startswith("figure"):
+            print(f"{kind + ':':12s}{path}")
+    failed = [f for f in result.document["fits"] if f["failed"]]
+    for f in failed:
+        print(f"failed: {f['engine']} at {f['groups']} groups: {f['failed']} fits "
+              f"({'; '.join(f['reasons'])})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _default_groups(model: Model, frame: pd.DataFrame) -> tuple[int, ...]:
+    """The data's number of groups of the first grouping factor, twice and four times it."""
+    from parity.rows.prepare import prepare
+    from parity.study.design import study_factor
+
+    factor = study_factor(model)
+    data = prepare(frame, model.spec, model.categorical, model.family, model.trials)
+    n = len(data.levels.get(factor) or data.frame[factor].unique())
+    return (n, 2 * n, 4 * n)
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     """Exit 1 when a verdict flipped or a fit's ok-ness changed, so CI can gate on it."""
     from parity.compare.diff import diff_files
@@ -233,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_diff(args)
             if args.command == "record":
                 return cmd_record(args)
+            if args.command == "study":
+                return cmd_study(args)
             raise UsageError(f"unknown command {args.command!r}")
     except ParityError as exc:
         if debug:

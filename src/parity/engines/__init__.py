@@ -46,6 +46,13 @@ class EngineInfo:
     default: bool = True
     # R scripts its numbers depend on (the fit cache keys on them and on R's versions).
     r_scripts: tuple[str, ...] = ()
+    # "module:Class" of its fit compiled once and refitted per response (`parity study`),
+    # or None: the engine is fitted afresh for every replicate.
+    compiled: str | None = None
+
+    @property
+    def embeds_r(self) -> bool:
+        return bool(self.r_scripts)
 
     def cannot_do(self, capability: str) -> str | None:
         """The reason the engine cannot do `capability`, or None if it can."""
@@ -68,7 +75,7 @@ _ROWS = (
                       "numpy", "pandas", "xarray", "arviz"),
                settings=("draws", "tune", "chains", "target_accept", "seed", "interval"),
                worker="bambi", slow=True, refuses="parity.engines.limits:bambi_problem",
-               draws=True,
+               draws=True, compiled="parity.engines.compiled_fits:CompiledBambi",
                cannot=(("correlations", "Bambi has no correlation parameters: every "
                         "( … | g) block has independent coefficients (bambi#702)"),
                        ("crossed_correlations", "Bambi has no correlation parameters"))),
@@ -82,7 +89,8 @@ _ROWS = (
                       "numpy", "pandas", "xarray", "arviz"),
                settings=("draws", "tune", "chains", "target_accept", "seed", "interval"),
                worker="bambi", slow=True, refuses="parity.engines.limits:bambi_problem",
-               draws=True, default=False),
+               draws=True, default=False,
+               compiled="parity.engines.compiled_fits:CompiledPymc"),
 )
 _REGISTRY: dict[str, EngineInfo] = {row.name: row for row in _ROWS}
 

@@ -24,9 +24,6 @@ from parity.schema import Fit
 from parity.settings import Settings
 from parity.spec.models import Model
 
-# Which engines can be compiled once.
-COMPILABLE = ("bambi", "pymc")
-
 
 class CompiledFit(Protocol):
     engine: str
@@ -160,9 +157,14 @@ def _mark_compiled(fit: Fit, sampler: CompiledSampler) -> Fit:
 
 def compile_fit(engine: str, model: Model, data: PreparedData,
                 settings: Settings) -> CompiledFit:
-    """The compiled fit of `engine` (one of :data:`COMPILABLE`)."""
-    if engine == "bambi":
-        return CompiledBambi(model, data, settings)
-    if engine == "pymc":
-        return CompiledPymc(model, data, settings)
-    raise ValueError(f"engine {engine!r} is not compiled once (only {', '.join(COMPILABLE)})")
+    """The compiled fit of `engine`, as the registry names it."""
+    import importlib
+
+    from parity.engines import engine_info
+
+    target = engine_info(engine).compiled
+    if target is None:
+        raise ValueError(f"engine {engine!r} is not compiled once")
+    module, cls = target.split(":")
+    built: CompiledFit = getattr(importlib.import_module(module), cls)(model, data, settings)
+    return built
