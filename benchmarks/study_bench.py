@@ -1,0 +1,108 @@
+"""Benchmark: `parity study` throughput (Bambi fits per minute) against a loop of
+`parity run`, one run per replicate, at the same sampler settings.
+
+The loop is what an analyst would write without `parity study`: simulate a replicate,
+write it to a CSV, `parity run --engines bambi --no-cache` on it. The study fits the same
+number of replicates of the seed's `subject_intercept` design with lme4 (its reference,
+whose fits take milliseconds) and Bambi, on a LocalCluster of 1 and of 2 workers. Each
+is timed end to end (process start, imports, compilation, sampling, writing). This is a
+benchmark, not a test: nothing asserts.
+
+    .venv/bin/python benchmarks/study_bench.py --loop 6 --replicates 24 --draws 500 \
+        --tune 500 --json benchmarks/study_results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FORMULA = "frequency ~ gender + attitude + (1 | subject)"
+
+
+def _replicates(n: int) -> list[Path]:
+    """n replicate CSVs drawn from lme4's fit of the seed data, as the study draws them."""
+    from parity.inputs.seed import politeness, seed_models
+    from parity.rows.prepare import prepare
+    from parity.settings import Settings
+    from parity.study.simulate import replicate_rng, simulate
+    from parity.study.tasks import fit_in_child
+    from parity.study.truth import truth_from
+
+    m = {x.name: x for x in seed_models()}["subject_intercept"]
+    data = prepare(politeness(), m.spec, m.categorical)
+    truth = truth_from(fit_in_child("lme4", m, [data], Settings())[0])
+    tmp = Path(tempfile.mkdtemp(prefix="parity-bench-"))
+    paths = []
+    for r in range(n):
+        frame = data.frame.copy()
+        frame["frequency"] = simulate(m, data, truth, replicate_rng(42, 6, r))
+        path = tmp / f"rep{r}.csv"
+        frame.to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def loop(n: int, draws: int, tune: int) -> float:
+    start = time.perf_counter()
+    for path in _replicates(n):
+        subprocess.run([sys.executable, "-m", "parity.cli", "run", "--data", str(path),
+                        "--formula", FORMULA, "--categorical", "subject,gender,attitude",
+                        "--engines", "bambi", "--no-cache", "--quiet", "--draws", str(draws),
+                        "--tune", str(tune), "--out", str(path.with_suffix(""))],
+                       capture_output=True, check=False)
+    return time.perf_counter() - start
+
+
+def study(n: int, workers: int, draws: int, tune: int) -> tuple[float, dict]:
+    out = Path(tempfile.mkdtemp(prefix="parity-bench-study-"))
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "parity.cli", "study", "--model",
+                    "subject_intercept", "--groups", "6", "--replicates", str(n),
+                    "--engines", "lme4,bambi", "--workers", str(workers), "--draws",
+                    str(draws), "--tune", str(tune), "--quiet", "--out", str(out)],
+                   capture_output=True, check=True)
+    seconds = time.perf_counter() - start
+    doc = json.loads((out / "study.json").read_text())
+    bambi = next(f for f in doc["fits"] if f["engine"] == "bambi")
+    return seconds, {"bambi_fit_seconds_median": bambi["seconds_median"],
+                     "bambi_fit_seconds_max": bambi["seconds_max"],
+                     "bambi_fit_seconds_total": bambi["seconds_total"],
+                     "batches": doc["scheduler"]["fitted_batches"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--loop", type=int, default=6, help="replicates for the loop")
+    parser.add_argument("--replicates", type=int, default=24, help="replicates per study")
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    results: dict = {"machine": platform.platform(), "draws": args.draws, "tune": args.tune}
+    t = loop(args.loop, args.draws, args.tune)
+    results["loop"] = {"replicates": args.loop, "seconds": t,
+                       "fits_per_minute": 60 * args.loop / t}
+    for workers in (1, 2):
+        t, detail = study(args.replicates, workers, args.draws, args.tune)
+        results[f"study_{workers}_workers"] = {
+            "replicates": args.replicates, "seconds": t,
+            "fits_per_minute": 60 * args.replicates / t, **detail,
+            "speedup_over_loop": (60 * args.replicates / t) / results["loop"]["fits_per_minute"]}
+    print(f"{'':22s}{'seconds':>9s}{'fits/min':>10s}{'× loop':>8s}")
+    for name in ("loop", "study_1_workers", "study_2_workers"):
+        r = results[name]
+        print(f"{name:22s}{r['seconds']:9.1f}{r['fits_per_minute']:10.1f}"
+              f"{r.get('speedup_over_loop', 1.0):8.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
