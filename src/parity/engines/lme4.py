@@ -35,6 +35,7 @@ from parity.settings import Settings
 from parity.spec.models import Model
 
 SCRIPT_NAME = "lme4_fit.R"
+PROFILE_SCRIPT = "lme4_profile.R"
 # PARITY_LME4=recorded uses recorded references even where R is installed.
 FORCE_RECORDED = "PARITY_LME4"
 
@@ -145,6 +146,7 @@ class Lme4Engine(Engine):
 
     def __init__(self) -> None:
         self._sourced = False
+        self._profile_sourced = False
 
     def missing(self) -> str | None:
         if os.environ.get(FORCE_RECORDED, "") == "recorded":
@@ -207,6 +209,36 @@ class Lme4Engine(Engine):
         doc = json.loads(str(out[0]))
         return {"criterion": float(doc["criterion"]), "reml": bool(doc.get("reml", reml)),
                 "fixed": {str(k): float(v) for k, v in (doc.get("fixed") or {}).items()}}
+
+    def sd_intervals(self, model: Model, data: PreparedData, settings: Settings
+                     ) -> tuple[dict[tuple[str, str | None, str | None], tuple[float, float]],
+                                str | None]:
+        """Profile-likelihood intervals of the SDs and correlations at `settings.interval`
+        (`confint(method = "profile")`, `r_scripts/lme4_profile.R`), keyed by (group,
+        term, term2); or no intervals and why (a profile that fails, as lme4's does when
+        it finds a lower deviance). Used by `parity study`, not by `parity run`."""
+        import rpy2.robjects as ro
+
+        self._bridge()
+        if not self._profile_sourced:
+            ro.r["source"](str(r_script_path(PROFILE_SCRIPT)))
+            self._profile_sourced = True
+        levels = ro.ListVector({k: ro.StrVector(list(v)) for k, v in data.levels.items()})
+        out = ro.globalenv["parity_sd_profile"](self._r_frame(data), model.spec.lme4_formula(),
+                                                levels, reml=settings.reml,
+                                                level=settings.interval)
+        doc = json.loads(str(out[0]))
+        if "error" in doc:
+            return {}, f"no profile intervals: {doc['error']}"
+        found: dict[tuple[str, str | None, str | None], tuple[float, float]] = {}
+        for row in doc["rows"]:
+            if row["lower"] is None or row["upper"] is None:
+                continue
+            key = (str(row["group"]), row["term"], row["term2"])
+            found[key] = (float(row["lower"]), float(row["upper"]))
+            if row["term2"] is not None:
+                found[(str(row["group"]), row["term2"], row["term"])] = found[key]
+        return found, None
 
     @staticmethod
     def _r_frame(data: PreparedData) -> Any:

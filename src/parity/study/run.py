@@ -24,7 +24,7 @@ import pandas as pd
 from parity import __version__
 from parity.compare.rules import compare_all, fit_kind
 from parity.compare.tolerances import Policy
-from parity.engines import engine_kind
+from parity.engines import engine_info, engine_kind
 from parity.errors import UsageError
 from parity.rows.prepare import prepare
 from parity.schema import Fit, write_json_atomic
@@ -92,10 +92,20 @@ def check_options(options: StudyOptions) -> None:
 
 
 def _batch_size(options: StudyOptions, workers: int) -> int:
-    """Enough batches to keep every worker busy, few enough that R starts rarely."""
+    """Replicates per task of an engine fitted in the worker: enough tasks to keep every
+    worker busy (about two each), at most 25 per task."""
     if options.batch_size is not None:
         return options.batch_size
     return max(1, min(25, -(-options.replicates // max(1, 2 * workers))))
+
+
+def _r_batch_size(options: StudyOptions, size: int) -> int:
+    """Replicates per task of an R engine: its fits take milliseconds and each task
+    starts one R, so a design's replicates go in as few tasks as the study's own batches
+    allow (a multiple of `size`, at most 100 replicates)."""
+    if options.batch_size is not None:
+        return options.batch_size
+    return size * max(1, min(options.replicates, 100) // size)
 
 
 @contextmanager
@@ -188,16 +198,19 @@ def _truth(model: Model, original: Any, settings: Settings) -> tuple[Truth, Fit]
 def _plan(model: Model, designs: Sequence[Design], truth: Truth, options: StudyOptions,
           size: int) -> list[Batch]:
     settings = options.settings
+    r_size = _r_batch_size(options, size)
     batches: list[Batch] = []
     for d in designs:
         ys = [simulate(model, d.data, truth, replicate_rng(settings.seed, d.groups, r))
               for r in range(options.replicates)]
         seeds = [replicate_seed(settings.seed, d.groups, r) for r in range(options.replicates)]
-        for index, start in enumerate(range(0, options.replicates, size)):
-            reps = tuple(range(start, min(start + size, options.replicates)))
-            for engine in options.engines:
+        for engine in options.engines:
+            n = r_size if engine_info(engine).embeds_r else size
+            for index, start in enumerate(range(0, options.replicates, n)):
+                reps = tuple(range(start, min(start + n, options.replicates)))
                 batches.append(Batch(d.groups, index, engine, reps,
-                                     tuple(ys[r] for r in reps), tuple(seeds[r] for r in reps)))
+                                     tuple(ys[r] for r in reps),
+                                     tuple(seeds[r] for r in reps)))
     return batches
 
 
@@ -230,13 +243,13 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
                 continue
             for r, f in zip(b.replicates, done, strict=True):
                 fits[(b.groups, r, b.engine)] = f
-        engines_left: dict[tuple[int, int], int] = {}
+        # A replicate is done when every engine has fitted it.
+        left: dict[tuple[int, int], int] = {}
         for b in pending:
-            engines_left[(b.groups, b.index)] = engines_left.get((b.groups, b.index), 0) + 1
+            for r in b.replicates:
+                left[(b.groups, r)] = left.get((b.groups, r), 0) + 1
         total = len(designs) * options.replicates
-        finished = total - sum(len(b.replicates) for b in pending
-                               if b.engine == _first_engine(pending, b))
-        progress = _Progress(total, finished, options.quiet)
+        progress = _Progress(total, total - len(left), options.quiet)
         from dask.distributed import as_completed
 
         futures = {client.submit(run_batch, b, model, by_design[b.groups].data, settings,
@@ -256,9 +269,9 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
                 store.save(b, keys[b.name], batch_fits)
             for r, f in zip(b.replicates, batch_fits, strict=True):
                 fits[(b.groups, r, b.engine)] = f
-            engines_left[(b.groups, b.index)] -= 1
-            if engines_left[(b.groups, b.index)] == 0:
-                progress.add(len(b.replicates))
+            for r in b.replicates:
+                left[(b.groups, r)] -= 1
+            progress.add(sum(1 for r in b.replicates if left[(b.groups, r)] == 0))
         scheduler["resumed_batches"] = len(batches) - len(pending)
         scheduler["fitted_batches"] = len(pending)
         scheduler["batch_size"] = size
@@ -269,10 +282,6 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
 
     result.paths = write_study(out, result, options)
     return result
-
-
-def _first_engine(pending: Sequence[Batch], b: Batch) -> str:
-    return next(p.engine for p in pending if p.groups == b.groups and p.index == b.index)
 
 
 def _assemble(model: Model, designs: Sequence[Design], truth: Truth, truth_fit: Fit,

@@ -96,6 +96,10 @@ def test_study_writes_its_outputs_and_a_rerun_resumes(tmp_path: Path) -> None:
     bambi = [r for r in doc["rows"] if r["engine"] == "bambi"]
     assert all(r["verdict"] in ("agree", "disagree", "not_comparable") for r in bambi)
     assert all(r["covered"] in (True, False) for r in bambi)
+    # lme4's SDs carry profile-likelihood intervals; statsmodels' carry none.
+    sds = [r for r in doc["rows"] if r["quantity"] == "sd"]
+    assert all(r["covered"] in (True, False) for r in sds if r["engine"] == "lme4")
+    assert all(r["covered"] is None for r in sds if r["engine"] == "statsmodels")
     # The calibrated tolerances are a tolerance file parity run accepts.
     load_policy(out / "tolerances.calibrated.toml", project=Path("/nonexistent"))
 
