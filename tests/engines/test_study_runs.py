@@ -136,6 +136,8 @@ def test_study_runs_on_an_existing_cluster(tmp_path: Path) -> None:
     (("--groups", "6", "--engines", "statsmodels"), "reference engine 'lme4'"),
     (("--groups", "6", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"),
      "existing cluster"),
+    (("--groups", "6", "--reference", "bambi"), "must be frequentist"),
+    (("--groups", "6", "--model", "additive"), "no grouping factor"),
 ])
 def test_bad_study_options_are_one_line_errors(tmp_path: Path, args: tuple[str, ...],
                                                message: str) -> None:

@@ -150,8 +150,9 @@ def _mark_compiled(fit: Fit, sampler: CompiledSampler) -> Fit:
     """Say in the provenance that the sampler was compiled once and reused, and how the
     chains ran (in parallel on devices, or one after another)."""
     prov = fit.provenance
+    # `sampler_run` 1 is the run that compiled (its seconds include the compilation).
     ran = {**prov.settings.get("ran", {}), "chain_method": sampler.chain_method,
-           "compiled_once": True}
+           "compiled_once": True, "sampler_run": sampler.runs}
     return replace(fit, provenance=replace(prov, settings={**prov.settings, "ran": ran}))
 
 

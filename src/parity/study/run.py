@@ -86,6 +86,10 @@ def check_options(options: StudyOptions) -> None:
     if options.reference not in options.engines:
         raise UsageError(f"the reference engine {options.reference!r} is not among "
                          f"--engines ({', '.join(options.engines)})")
+    if engine_kind(options.reference) != "frequentist":
+        raise UsageError(f"the reference engine must be frequentist (lme4, statsmodels, "
+                         f"glmmtmb), not {options.reference!r}: verdicts are against a "
+                         "maximum-likelihood fit")
     if options.workers is not None and options.scheduler is not None:
         raise UsageError("--workers sizes a local cluster; an existing cluster "
                          "(--scheduler) has its own workers")
@@ -218,6 +222,9 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
               on_stage: Callable[[str], None] | None = None) -> StudyResult:
     """Fit every replicate of every design with every engine; write the study."""
     check_options(options)
+    if not model.gaussian:
+        raise UsageError(f"a study simulates Gaussian models; {model.name!r} is "
+                         f"{model.family}")
     say = on_stage or (lambda _: None)
     started = time.monotonic()
     settings = options.settings
@@ -357,19 +364,31 @@ def _as_reference(row: StudyRow) -> StudyRow:
 
 
 def _fit_table(fits: dict[tuple[int, int, str], Fit]) -> list[dict[str, Any]]:
-    """Per design and engine: fits that ran, failed, and their seconds (the first fit of
-    a compiled engine includes its compilation)."""
+    """Per design and engine: fits that ran, failed, and their seconds; for an engine
+    compiled once, how many fits compiled (one per worker that got the design) and an
+    estimate of what compiling cost."""
     table: dict[tuple[int, str], dict[str, Any]] = {}
     for (g, _, e), f in sorted(fits.items()):
         t = table.setdefault((g, e), {"groups": g, "engine": e, "ok": 0, "failed": 0,
-                                      "seconds": [], "reasons": []})
+                                      "seconds": [], "reasons": [], "compiling": []})
         t["ok" if f.status == "ok" else "failed"] += 1
-        t["seconds"].append(f.provenance.seconds)
+        ran = f.provenance.settings.get("ran") or {}
+        if ran.get("sampler_run") == 1:  # this fit compiled the model on its worker
+            t["compiling"].append(f.provenance.seconds)
+        else:
+            t["seconds"].append(f.provenance.seconds)
         if f.status != "ok" and len(t["reasons"]) < 3:
             t["reasons"].append(" ".join(str(f.reason).split()))
     out = []
     for t in table.values():
+        compiling = t.pop("compiling")
         secs = t.pop("seconds")
+        t["compiled"] = len(compiling)
+        t["seconds_compiling_runs"] = round(float(np.sum(compiling)), 3)
+        # What compiling cost: the compiling runs beyond a typical run's sampling time.
+        t["seconds_compile_estimate"] = (round(float(np.mean(compiling) - np.median(secs)), 3)
+                                         if compiling and secs else None)
+        secs = secs + compiling
         t["seconds_total"] = round(float(np.sum(secs)), 3)
         t["seconds_median"] = round(float(np.median(secs)), 3) if secs else None
         t["seconds_max"] = round(float(np.max(secs)), 3) if secs else None
