@@ -49,15 +49,23 @@ def _replicates(n: int) -> list[Path]:
     return paths
 
 
-def loop(n: int, draws: int, tune: int) -> float:
+def loop(n: int, draws: int, tune: int) -> tuple[float, dict]:
+    """Seconds for n `parity run`s, and how much of it Bambi's fits took (compilation
+    and sampling, as each run's results.json records it)."""
     start = time.perf_counter()
+    fit_seconds = 0.0
     for path in _replicates(n):
         subprocess.run([sys.executable, "-m", "parity.cli", "run", "--data", str(path),
                         "--formula", FORMULA, "--categorical", "subject,gender,attitude",
                         "--engines", "bambi", "--no-cache", "--quiet", "--draws", str(draws),
                         "--tune", str(tune), "--out", str(path.with_suffix(""))],
                        capture_output=True, check=False)
-    return time.perf_counter() - start
+        doc = json.loads((path.with_suffix("") / "results.json").read_text())
+        fit_seconds += sum(f["provenance"]["seconds"] for f in doc["fits"]
+                           if f["engine"] == "bambi")
+    total = time.perf_counter() - start
+    return total, {"bambi_fit_seconds_total": fit_seconds,
+                   "other_seconds": total - fit_seconds}
 
 
 def study(n: int, workers: int, draws: int, tune: int) -> tuple[float, dict]:
@@ -71,10 +79,14 @@ def study(n: int, workers: int, draws: int, tune: int) -> tuple[float, dict]:
     seconds = time.perf_counter() - start
     doc = json.loads((out / "study.json").read_text())
     bambi = next(f for f in doc["fits"] if f["engine"] == "bambi")
+    lme4 = next(f for f in doc["fits"] if f["engine"] == "lme4")
     return seconds, {"bambi_fit_seconds_median": bambi["seconds_median"],
-                     "bambi_fit_seconds_max": bambi["seconds_max"],
                      "bambi_fit_seconds_total": bambi["seconds_total"],
-                     "batches": doc["scheduler"]["fitted_batches"]}
+                     "bambi_compiled": bambi["compiled"],
+                     "bambi_compile_seconds_estimate": bambi["seconds_compile_estimate"],
+                     "lme4_fit_seconds_total": lme4["seconds_total"],
+                     "batches": doc["scheduler"]["fitted_batches"],
+                     "workers": doc["scheduler"]["workers"]}
 
 
 def main() -> None:
@@ -86,9 +98,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     results: dict = {"machine": platform.platform(), "draws": args.draws, "tune": args.tune}
-    t = loop(args.loop, args.draws, args.tune)
+    t, detail = loop(args.loop, args.draws, args.tune)
     results["loop"] = {"replicates": args.loop, "seconds": t,
-                       "fits_per_minute": 60 * args.loop / t}
+                       "fits_per_minute": 60 * args.loop / t, **detail}
     for workers in (1, 2):
         t, detail = study(args.replicates, workers, args.draws, args.tune)
         results[f"study_{workers}_workers"] = {
@@ -100,6 +112,7 @@ def main() -> None:
         r = results[name]
         print(f"{name:22s}{r['seconds']:9.1f}{r['fits_per_minute']:10.1f}"
               f"{r.get('speedup_over_loop', 1.0):8.2f}")
+    print(json.dumps(results, indent=1))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
