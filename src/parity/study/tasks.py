@@ -15,6 +15,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,12 +51,16 @@ class Batch:
 
 
 def _compiled(engine: str, model: Model, data: PreparedData, settings: Settings) -> Any:
-    from parity.engines.compiled_fits import compile_fit
-
     key = (engine, model.name, model.formula, data.digest(), repr(settings))
     fit = _COMPILED.get(key)
     if fit is None:
-        fit = _COMPILED[key] = compile_fit(engine, model, data, settings)
+        # PyTensor warns at import that it found no BLAS for its C backend; the compiled
+        # fits run on JAX, so the warning would only clutter the study's terminal.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from parity.engines.compiled_fits import compile_fit
+
+            fit = _COMPILED[key] = compile_fit(engine, model, data, settings)
     return fit
 
 
