@@ -70,6 +70,14 @@ def make_design(model: Model, original: PreparedData, groups: int) -> Design:
         parts.append(part)
     expanded = pd.concat(parts, ignore_index=True)
     expanded = expanded[expanded[factor].astype(str).isin(wanted)].reset_index(drop=True)
+    # Categorical columns keep the original level order (the reference level R would
+    # use), less levels a smaller design has no rows of; the factor's copies follow it.
+    for column, order in original.levels.items():
+        if column not in expanded:
+            continue
+        categories = wanted if column == factor else list(order)
+        expanded[column] = pd.Categorical(expanded[column].astype(str),
+                                          categories=categories).remove_unused_categories()
     categorical = tuple(dict.fromkeys((*model.categorical, *original.levels)))
     data = prepare(expanded, model.spec, categorical, model.family, model.trials)
     return Design(groups=groups, factor=factor, data=data)
