@@ -49,14 +49,21 @@ def _figures(out: Path, doc: dict[str, Any]) -> dict[str, Path]:
         nrows = -(-len(params) // cols)
         fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows),
                                  squeeze=False)
+        designs = sorted({d["groups"] for d in doc["designs"]})
+        # Engines that agree exactly (lme4 and statsmodels) would hide each other: each
+        # engine keeps one colour and marker, and is drawn a little to the side.
+        span = (designs[-1] - designs[0]) or 1.0
         for ax, (quantity, term) in zip(axes.ravel(), params, strict=False):
-            for engine in engines:
+            for i, engine in enumerate(engines):
                 pts = [(s["groups"], s[what]) for s in summary
                        if s["engine"] == engine and s["quantity"] == quantity
                        and s["term"] == term and s[what] is not None]
                 if pts:
                     xs, ys = zip(*sorted(pts), strict=True)
-                    ax.plot(xs, ys, marker="o", label=engine)
+                    dodge = (i - (len(engines) - 1) / 2) * 0.015 * span
+                    ax.plot([x + dodge for x in xs], ys, marker="osD^v"[i % 5],
+                            color=f"C{i}", label=engine)
+            ax.set_xticks(designs)
             if what == "coverage":
                 ax.axhline(level, color="grey", linestyle="--", linewidth=1)
                 ax.set_ylim(-0.02, 1.02)
@@ -67,9 +74,11 @@ def _figures(out: Path, doc: dict[str, Any]) -> dict[str, Path]:
             ax.set_ylabel(ylabel, fontsize=8)
         for ax in axes.ravel()[len(params):]:
             ax.set_visible(False)
-        handles, labels = axes.ravel()[0].get_legend_handles_labels()
-        if handles:
-            fig.legend(handles, labels, loc="upper right", fontsize=8)
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=f"C{i}", marker="osD^v"[i % 5], label=e)
+                   for i, e in enumerate(engines)]
+        fig.legend(handles=handles, loc="upper right", fontsize=8)
         fig.tight_layout()
         path = fig_dir / f"{what}.png"
         fig.savefig(path, dpi=110)
