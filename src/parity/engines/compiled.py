@@ -5,9 +5,15 @@ JAX function with the observed response baked in as a constant, so every new res
 compiles the whole NUTS loop again. In a simulation study the model is the same for
 every replicate and only the response changes. Here the response is an *input* of the
 compiled log density (the observed constant is replaced by a symbolic vector), the log
-density is wrapped in a numpyro model whose argument is the response, and numpyro's MCMC
-runs with `jit_model_args=True`: the first replicate compiles, the next ones of the same
-length reuse the compiled sampler.
+density is wrapped in a numpyro model whose argument is the response, and numpyro's NUTS
+kernel samples it with the same compiled loop for every response of the design's length.
+
+The sampling loop is one function (NUTS steps under `lax.scan`, the chains under `pmap`
+or `vmap`) held by the sampler and called with the response: numpyro's `MCMC.run`
+would build a new closure per call, which JAX compiles again each time, so a long study
+would compile once per replicate (and accumulate compiled code until the process runs out
+of memory maps). The kernel's initial state is computed inside the loop, from the
+response, the seed and PyMC's jittered start.
 
 The numbers sampled are the model's *value variables* (its unconstrained
 parametrisation); the variables a fit reports (SDs, group effects, deterministics) are
@@ -58,7 +64,7 @@ class CompiledSampler:
         import numpyro
         import numpyro.distributions as dist
         import pytensor.tensor as pt
-        from numpyro.infer import MCMC, NUTS
+        from numpyro.infer import NUTS
         from pymc.sampling.jax import get_jaxified_graph
         from pytensor.graph.replace import graph_replace
 
@@ -92,11 +98,31 @@ class CompiledSampler:
             numpyro.factor("parity_logp", log_density(*values, y)[0])
 
         self.settings = settings
-        self.chain_method = "parallel" if _devices() >= settings.chains else "sequential"
-        self._mcmc = MCMC(
-            NUTS(numpyro_model, target_accept_prob=settings.target_accept),
-            num_warmup=settings.tune, num_samples=settings.draws, num_chains=settings.chains,
-            chain_method=self.chain_method, progress_bar=False, jit_model_args=True)
+        self.chain_method = "parallel" if _devices() >= settings.chains else "vectorized"
+        self._kernel = NUTS(numpyro_model, target_accept_prob=settings.target_accept)
+        kernel, tune, draws = self._kernel, settings.tune, settings.draws
+
+        def chain(key: Any, start: Any, y: Any) -> Any:
+            """One chain: the kernel's initial state, `tune` adapting steps (the kernel
+            adapts while its step count is below the warmup it was initialised with),
+            then `draws` kept ones."""
+            state = kernel.init(key, tune, start, model_args=(y,), model_kwargs={})
+
+            def step(s: Any, _: Any) -> Any:
+                s = kernel.sample(s, (y,), {})
+                return s, (s.z, s.diverging)
+
+            state = jax.lax.scan(lambda s, _: (kernel.sample(s, (y,), {}), None), state,
+                                 None, length=tune)[0]
+            return jax.lax.scan(step, state, None, length=draws)[1]
+
+        # One function object for the life of the sampler, so JAX compiles the whole
+        # sampling loop once per design: MCMC.run would wrap it in a new closure (and
+        # compile it again) for every response.
+        if self.chain_method == "parallel":
+            self._run = jax.pmap(chain, in_axes=(0, 0, None))
+        else:
+            self._run = jax.jit(jax.vmap(chain, in_axes=(0, 0, None)))
         self.runs = 0
 
     def _start(self, seed: int) -> dict[str, np.ndarray]:
@@ -117,10 +143,9 @@ class CompiledSampler:
         if y.shape != (self.n_obs,):
             raise ValueError(f"response of shape {y.shape}, the design has {self.n_obs} rows")
         start = time.perf_counter()
-        self._mcmc.run(jax.random.PRNGKey(seed), jnp.asarray(y),
-                       init_params=self._start(seed), extra_fields=("diverging",))
-        raw = self._mcmc.get_samples(group_by_chain=True)
-        diverging = np.asarray(self._mcmc.get_extra_fields(group_by_chain=True)["diverging"])
+        keys = jax.random.split(jax.random.PRNGKey(seed), self.settings.chains)
+        raw, diverging = self._run(keys, self._start(seed), jnp.asarray(y))
+        diverging = np.asarray(diverging)
         chains, draws = diverging.shape[:2]
         flat = [jnp.reshape(raw[n], (chains * draws, *self._initial[n].shape))
                 for n in self._names]
