@@ -7,7 +7,7 @@ interval coverage and how often the verdicts agree, per design, and calibrates t
 tolerance policy from the replicates.
 
 Modules: `design` (the designs and their rows), `truth` (lme4's fit as the values to
-recover), `simulate` (responses drawn from it), `tasks` (what a Dask worker runs),
+recover), `simulate` (responses drawn from it), `tasks` and `child` (what a Dask worker runs),
 `store` (batches persisted as they finish, for resuming), `tables` (rows, summary),
 `calibrate` (the calibrated tolerances), `report` (study.md, study.html, figures) and
 `run` (the orchestration).
