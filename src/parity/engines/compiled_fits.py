@@ -18,7 +18,7 @@ import numpy as np
 
 from parity.engines.bambi import BambiEngine, build_model, captured_logs
 from parity.engines.base import status_fit
-from parity.engines.compiled import CompiledSampler
+from parity.engines.compiled import CompiledSampler, Draws
 from parity.rows.prepare import PreparedData
 from parity.schema import Fit
 from parity.settings import Settings
@@ -70,7 +70,39 @@ def _uncentre(bmodel: Any, posterior: Any) -> Any:
     return posterior
 
 
-class CompiledBambi:
+class _Compiled:
+    """What every compiled fit shares: sample a response, read the draws as the engine's
+    own fit does (`_read`), and turn a library failure into a failed Fit."""
+
+    engine: str
+    model: Model
+    data: PreparedData
+    settings: Settings
+    sampler: CompiledSampler
+
+    def _read(self, draws: Draws, settings: Settings, seconds: float,
+              notes: list[str]) -> Fit:
+        raise NotImplementedError
+
+    def fit(self, y: np.ndarray, seed: int) -> Fit:
+        """The engine's fit of response `y` with sampler seed `seed`, as parity's record."""
+        start = time.perf_counter()
+        settings = replace(self.settings, seed=seed)
+        try:
+            with captured_logs() as logged, \
+                    warnings_module.catch_warnings(record=True) as caught:
+                warnings_module.simplefilter("always")
+                draws = self.sampler.sample(y, seed)
+            notes = logged + [f"{w.category.__name__}: {w.message}" for w in caught]
+            fit = self._read(draws, settings, time.perf_counter() - start, notes)
+        except Exception as exc:  # a library failure is a result, not a crash
+            return status_fit(self.engine, self.model, self.data, "failed",
+                              f"{self.engine}: {type(exc).__name__}: {exc}", settings,
+                              time.perf_counter() - start)
+        return _mark_compiled(fit, self.sampler)
+
+
+class CompiledBambi(_Compiled):
     """Bambi's model of `model` on `data`, compiled once."""
 
     engine = "bambi"
@@ -89,27 +121,14 @@ class CompiledBambi:
         drop = {v.name for v in pm_model.deterministics if v.name in params}
         self.sampler = CompiledSampler(pm_model, _reported(pm_model, drop), settings)
 
-    def fit(self, y: np.ndarray, seed: int) -> Fit:
-        """Bambi's fit of response `y` with sampler seed `seed`, as parity's record."""
-        start = time.perf_counter()
-        settings = replace(self.settings, seed=seed)
-        try:
-            with captured_logs() as logged, \
-                    warnings_module.catch_warnings(record=True) as caught:
-                warnings_module.simplefilter("always")
-                draws = self.sampler.sample(y, seed)
-                draws.posterior = _uncentre(self.bmodel, draws.posterior)
-            notes = logged + [f"{w.category.__name__}: {w.message}" for w in caught]
-            fit = BambiEngine()._to_fit(self.model, self.data, settings, draws, self.bmodel,
-                                        time.perf_counter() - start, notes)
-        except Exception as exc:  # a library failure is a result, not a crash
-            return status_fit("bambi", self.model, self.data, "failed",
-                              f"bambi: {type(exc).__name__}: {exc}", settings,
-                              time.perf_counter() - start)
-        return _mark_compiled(fit, self.sampler)
+    def _read(self, draws: Draws, settings: Settings, seconds: float,
+              notes: list[str]) -> Fit:
+        draws.posterior = _uncentre(self.bmodel, draws.posterior)
+        return BambiEngine()._to_fit(self.model, self.data, settings, draws, self.bmodel,
+                                     seconds, notes)
 
 
-class CompiledPymc:
+class CompiledPymc(_Compiled):
     """The pymc engine's model (lme4's covariance structure) of `model`, compiled once."""
 
     engine = "pymc"
@@ -128,22 +147,10 @@ class CompiledPymc:
             pm_model, self.layout, self.priors = engine.build(model, data)
         self.sampler = CompiledSampler(pm_model, _reported(pm_model, set()), settings)
 
-    def fit(self, y: np.ndarray, seed: int) -> Fit:
-        start = time.perf_counter()
-        settings = replace(self.settings, seed=seed)
-        try:
-            with captured_logs() as logged, \
-                    warnings_module.catch_warnings(record=True) as caught:
-                warnings_module.simplefilter("always")
-                draws = self.sampler.sample(y, seed)
-            notes = logged + [f"{w.category.__name__}: {w.message}" for w in caught]
-            fit = self._engine._pymc_fit(self.model, self.data, settings, draws, self.layout,
-                                         self.priors, time.perf_counter() - start, notes)
-        except Exception as exc:  # a library failure is a result, not a crash
-            return status_fit("pymc", self.model, self.data, "failed",
-                              f"pymc: {type(exc).__name__}: {exc}", settings,
-                              time.perf_counter() - start)
-        return _mark_compiled(fit, self.sampler)
+    def _read(self, draws: Draws, settings: Settings, seconds: float,
+              notes: list[str]) -> Fit:
+        return self._engine._pymc_fit(self.model, self.data, settings, draws, self.layout,
+                                      self.priors, seconds, notes)
 
 
 def _mark_compiled(fit: Fit, sampler: CompiledSampler) -> Fit:
