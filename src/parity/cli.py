@@ -281,11 +281,11 @@ def cmd_study(args: argparse.Namespace) -> int:
         result = run_study(model, inputs.frame, options, policy,
                            on_stage=None if args.quiet else
                            (lambda text: print(f"study: {text}", file=sys.stderr)))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupt.Terminated)
         print(f"parity: interrupted; the finished batches are kept in "
               f"{Path(args.out) / 'study.batches'} and a rerun resumes from them",
               file=sys.stderr)
-        return 130
+        return int(getattr(exc, "exit_code", 130))
     for kind, path in result.paths.items():
         if not kind.startswith("figure"):
             print(f"{kind + ':':12s}{path}")
