@@ -49,11 +49,11 @@ def scaled(comparison: Comparison, kind: str, reference_kind: str) -> Scaled | N
             or c.reference_value is None or c.tolerance is None:
         return None
     diff = abs(c.value - c.reference_value)
-    if c.tolerance <= 0:
-        return None if diff > 0 else Scaled(pair_key(kind, reference_kind),
-                                             f"{c.engine}-{c.reference}", c.quantity, 0.0)
+    if c.tolerance <= 0 and diff > 0:
+        return None
+    ratio = diff / c.tolerance if c.tolerance > 0 else 0.0
     return Scaled(pair_key(kind, reference_kind), f"{c.engine} vs {c.reference}",
-                  c.quantity, diff / c.tolerance)
+                  c.quantity, ratio)
 
 
 def _order_statistic(values: Sequence[float], share: float) -> float:

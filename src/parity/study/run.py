@@ -240,8 +240,8 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
     with _client(options) as (client, scheduler):
         size = _batch_size(options, max(1, int(scheduler.get("workers") or 1)))
         batches = _plan(model, designs, truth, options, size)
-        keys = {b.name: batch_key(b, model, by_design[b.groups].data.digest(), settings)
-                for b in batches}
+        digests = {g: d.data.digest() for g, d in by_design.items()}
+        keys = {b.name: batch_key(b, model, digests[b.groups], settings) for b in batches}
         pending: list[Batch] = []
         for b in batches:
             done = store.load(b, keys[b.name])
