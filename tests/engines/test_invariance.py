@@ -323,8 +323,9 @@ class _OneGroupReversed(StatsmodelsEngine):
 
 
 def _fit_in_process(engine: StatsmodelsEngine, case: Case) -> Fit:
-    model = make_model(case.name, case.formula, case.categorical)
-    return engine.fit(model, prepare(case.frame, model.spec, case.categorical), SAMPLER)
+    model = case.model()
+    return engine.fit(model, prepare(case.frame, model.spec, case.categorical, model.family,
+                                     model.trials), SAMPLER)
 
 
 def _invariance_search(engine: StatsmodelsEngine, case: Case) -> Callable[[], None]:
@@ -351,6 +352,47 @@ def test_suite_catches_a_seeded_bug() -> None:
         except Exception as exc:  # an AssertionError, or several in an ExceptionGroup
             found.append(f"{type(engine).__name__}: {exc}")
     assert len(found) == 1 and found[0].startswith("_OneGroupReversed"), found
+
+
+# --- Every transformation keeps the model's family and trials ------------------------------
+
+def _counts() -> pd.DataFrame:
+    """Small count data (no fit is made): a count `k` of `n` trials by `x`, grouped by
+    `g`, with a factor `f`."""
+    frame = SLEEP.loc[:, ["x", "g", "f"]].copy()
+    frame["n"] = 10
+    frame["k"] = (frame.index % 7).astype(int)
+    return frame
+
+
+def _every_transformation(case: Case) -> list[Transformed]:
+    n_groups = int(case.frame["g"].nunique())
+    return [
+        permute_rows(case, list(range(len(case.frame)))[::-1]),
+        relabel(case, "g", [f"G{k}" for k in range(n_groups)][::-1]),
+        rename_columns(case, {"k": "hits", "x": "dose", "g": "herd", "n": "size"}),
+        reorder_levels(case, "f", [1, 0]),
+    ]
+
+
+@pytest.mark.parametrize(("family", "trials"), [("poisson", None), ("binomial", "n")])
+def test_transformations_keep_family_and_trials(family: str, trials: str | None) -> None:
+    """A Poisson (or binomial) case must stay one after every transformation, or the
+    suite would check a Gaussian fit in its place."""
+    case = Case("counts", _counts(), "k ~ x + f + (1 | g)", ("f",), family, trials)
+    assert case.model().family == family
+    for t in _every_transformation(case):
+        model = t.case.model()
+        assert (model.family, t.case.family) == (family, family), t.description
+        expected = None if trials is None else t.renamed.get(trials, trials)
+        assert model.trials == t.case.trials == expected, t.description
+        if model.trials is not None:
+            assert model.trials in t.case.frame.columns, t.description
+            assert model.trials not in model.spec.variables(), t.description
+    renamed = _every_transformation(case)[2]
+    assert renamed.case.model().spec.response == "hits"
+    if trials is not None:
+        assert renamed.case.trials == "size"
 
 
 # --- Regression: statsmodels' group order (the labels of the original report) ------------

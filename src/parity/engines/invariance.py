@@ -10,20 +10,23 @@ engine: the test suite runs them over every registered engine, and an engine add
 the registry is checked without a line of new test code.
 
 The transformations are plain functions of explicit parameters (a permutation, a list of
-new labels); the test suite draws those parameters with Hypothesis.
+new labels); the test suite draws those parameters with Hypothesis. Each changes only the
+presentation and keeps the rest of the case (its family, and a binomial count's trials
+column, renamed with the others), so a Poisson case is checked as Poisson.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from parity.schema import Fit
 from parity.spec.grammar import parse_formula
+from parity.spec.models import Model, make_model
 from parity.spec.spec import ModelSpec, RandomTerm, Term
 
 
@@ -37,6 +40,11 @@ class Case:
     categorical: tuple[str, ...] = ()
     family: str = "gaussian"
     trials: str | None = None
+
+    def model(self) -> Model:
+        """The Model an engine is given for this case, family and trials included."""
+        return make_model(self.name, self.formula, self.categorical, self.family,
+                          self.trials)
 
 
 @dataclass(frozen=True)
@@ -56,8 +64,7 @@ class Transformed:
 def permute_rows(case: Case, order: Sequence[int]) -> Transformed:
     """The rows in another order."""
     frame = case.frame.iloc[list(order)].reset_index(drop=True)
-    return Transformed(Case(case.name, frame, case.formula, case.categorical),
-                       "rows permuted")
+    return Transformed(replace(case, frame=frame), "rows permuted")
 
 
 def relabel(case: Case, column: str, labels: Sequence[object]) -> Transformed:
@@ -71,18 +78,20 @@ def relabel(case: Case, column: str, labels: Sequence[object]) -> Transformed:
     frame = case.frame.copy()
     frame[column] = frame[column].map(mapping)
     shown = ", ".join(map(str, list(labels)[:4]))
-    return Transformed(Case(case.name, frame, case.formula, case.categorical),
+    return Transformed(replace(case, frame=frame),
                        f"{column} relabelled ({shown}, …)",
                        levels={column: {str(new): str(o) for o, new in mapping.items()}})
 
 
 def rename_columns(case: Case, mapping: Mapping[str, str]) -> Transformed:
-    """Columns renamed, the formula with them."""
+    """Columns renamed, the formula (and a binomial count's trials column) with them."""
     full = {c: mapping.get(c, c) for c in case.frame.columns}
     frame = case.frame.rename(columns=full)
     spec = _rename_spec(parse_formula(case.formula), full)
     categorical = tuple(full.get(c, c) for c in case.categorical)
-    return Transformed(Case(case.name, frame, spec.lme4_formula(), categorical),
+    trials = None if case.trials is None else full.get(case.trials, case.trials)
+    return Transformed(replace(case, frame=frame, formula=spec.lme4_formula(),
+                               categorical=categorical, trials=trials),
                        "columns renamed (" + ", ".join(f"{a}->{b}" for a, b in mapping.items())
                        + ")", renamed=full)
 
@@ -94,7 +103,7 @@ def reorder_levels(case: Case, column: str, order: Sequence[int]) -> Transformed
     rest = [levels[1:][i] for i in order]
     frame = case.frame.copy()
     frame[column] = pd.Categorical(frame[column].astype(str), categories=[levels[0], *rest])
-    return Transformed(Case(case.name, frame, case.formula, case.categorical),
+    return Transformed(replace(case, frame=frame),
                        f"levels of {column} reordered ({', '.join([levels[0], *rest])})")
 
 

@@ -8,12 +8,14 @@ are differences of method, never of data.
 from __future__ import annotations
 
 import hashlib
+import numbers
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from pandas.api.types import is_bool_dtype, is_numeric_dtype, is_object_dtype
 
 from parity.errors import DataError
 from parity.rows.design import build_design, name_clashes
@@ -82,6 +84,62 @@ def _text_order(label: str) -> tuple[int, float, str]:
     return (1, 0.0, label)
 
 
+def _is_real(value: object) -> bool:
+    """A real number (Python or numpy int or float); a bool is a truth value, not one."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _numbers_as_floats(frame: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
+    """Object columns whose every value is a real number (a column assembled from Python
+    floats, or ints and floats) as float columns, so that they are numeric as the same
+    numbers in a float column are: a response is accepted, a covariate is not made a
+    factor. Columns in `keep` (declared categorical, grouping factors) stay as they are:
+    as floats, long integer ids would lose digits and merge."""
+    numeric = [c for c in frame.columns
+               if c not in keep and is_object_dtype(frame[c]) and len(frame) > 0
+               and all(_is_real(v) for v in frame[c])]
+    if not numeric:
+        return frame
+    out = frame.copy()
+    for c in numeric:
+        out[c] = frame[c].astype(float)
+    return out
+
+
+def _kind(value: object) -> str:
+    """What a value is, as the clash message names it: number, text, or its type."""
+    if _is_real(value):
+        return "number"
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
+def _refuse_label_clashes(values: pd.Series, column: str) -> None:
+    """A level is its value's text (`_label`), so in a column of mixed types 1 (a number)
+    and "1" (text) would silently become one group. Values of different kinds that read
+    as the same text are refused, naming the column and both values."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        distinct: Iterable[object] = values.dtype.categories
+    elif is_object_dtype(values):
+        distinct = values.dropna()
+    else:
+        return
+    seen: dict[str, object] = {}
+    for value in distinct:
+        label = _label(value)
+        first = seen.setdefault(label, value)
+        if _kind(first) != _kind(value):
+            raise DataError(
+                f"column {column!r} holds {_show(first)} and {_show(value)}, which would "
+                f"be one level {label!r}; make the column one type (all text, or all "
+                "numbers)")
+
+
+def _show(value: object) -> str:
+    """A value and its kind for a message: `1 (number)`, `'1' (text)`."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return f"{text} ({_kind(value)})"
+
+
 def _refuse_stray_text(values: pd.Series, column: str) -> None:
     """A column of numbers with a stray text value ("n/a", "12,5") would silently become
     a factor with one level per number. Unless it is declared categorical, refuse it,
@@ -120,7 +178,7 @@ def prepare(
         )
     declared = set(categorical)
     sub = frame.loc[:, needed]
-    complete = sub.dropna()
+    complete = _numbers_as_floats(sub.dropna(), declared | set(spec.grouping_factors))
     n_dropped = len(sub) - len(complete)
     if complete.empty:
         raise DataError("no complete rows for the columns the model uses")
@@ -149,6 +207,7 @@ def prepare(
         out[trials] = out[trials].astype(float)
     levels: dict[str, tuple[str, ...]] = {}
     for c in cats:
+        _refuse_label_clashes(complete[c], c)
         order = level_order(complete[c])
         if len(order) < 2:
             what = "grouping factor" if c in spec.grouping_factors else "categorical column"
