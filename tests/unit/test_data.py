@@ -67,7 +67,7 @@ def test_bad_data_is_a_clear_error(frame: pd.DataFrame, formula: str, message: s
 
 
 def _objects(values: Sequence[object]) -> pd.Series:
-    return pd.Series(values, dtype=object)
+    return pd.Series(np.array(values, dtype=object))
 
 
 @pytest.mark.parametrize(
