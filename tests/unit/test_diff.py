@@ -224,3 +224,92 @@ def test_a_fit_of_another_criterion_or_family_is_named(policy: Policy) -> None:
     report = diff_results(a, b, policy)
     (change,) = report.fit_changes
     assert "REML" in change.a and "ML" in change.b and not change.flipped
+
+
+# Fields schema version 2 added (schema.py): a version-1 file has none of them.
+_V2_FIT_FIELDS = ("criterion", "group_effects", "fixed_effects_cov", "family", "link", "kind")
+_V2_STATISTICS = ("loglik", "aic", "bic", "deviance")
+_V2_QUANTITIES = ("group_effect", "loglik")
+
+
+def _schema_1(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 document of the same run: the fields version 2 added dropped, and the
+    comparison rows of quantities version 1 did not have."""
+    old = json.loads(json.dumps(doc))
+    old["schema_version"] = 1
+    for fit in [*old["fits"], *old["reference_fits"]]:
+        for key in _V2_FIT_FIELDS:
+            fit.pop(key, None)
+        for key in _V2_STATISTICS:
+            fit["fit_statistics"].pop(key, None)
+    old["comparisons"] = [c for c in old["comparisons"]
+                          if c["quantity"] not in _V2_QUANTITIES]
+    for c in old["comparisons"]:
+        c.pop("level", None)
+    return old
+
+
+def _current() -> dict[str, Any]:
+    """A run as this parity writes it: frequentist fits by REML with their criterion,
+    log-likelihood and group effects, a Bayesian fit, and rows of every quantity."""
+    from parity.schema import GroupEffect
+
+    def full(fit: Fit, criterion: str | None) -> Fit:
+        stats = {"loglik": -390.0, "aic": 790.0, "bic": 800.0} if criterion else {}
+        return replace(fit, criterion=criterion, fit_statistics=stats,
+                       group_effects=(GroupEffect("subject", "F1", "(Intercept)", 5.0, 10.0),),
+                       fixed_effects_cov=((231.0, -1.0), (-1.0, 445.0)))
+
+    rows = [row(), row(term="(Intercept)"),
+            Comparison("m1", "statsmodels", "lme4", "group_effect",
+                       "ranef(subject F1: (Intercept))", 5.0, 5.0, 0.1, "agree", None,
+                       "subject", "F1"),
+            Comparison("m1", "statsmodels", "lme4", "loglik", "logLik (REML)", -390.0,
+                       -390.0, 1e-6, "agree", None)]
+    doc = results_document([full(make_fit("lme4"), "REML"),
+                            full(make_fit("statsmodels"), "REML"),
+                            full(replace(make_fit("lme4"), engine="bambi"), None)], rows)
+    doc["reference_fits"] = [fit_to_dict(full(make_fit("lme4", variant="independent"),
+                                              "REML"))]
+    return json.loads(json.dumps(doc))
+
+
+@pytest.mark.parametrize("old_first", [True, False])
+def test_schema_1_diffs_honestly_against_the_current_schema(
+        tmp_path: Path, policy: Policy, capsys: pytest.CaptureFixture[str],
+        old_first: bool) -> None:
+    """The same run written as schema 1 and as today's schema: no fit changed status or
+    criterion, no frequentist fit is called a posterior, nothing flipped (exit 0), and
+    what version 1 did not record is said once rather than listed as rows."""
+    new = _current()
+    old = _schema_1(new)
+    a, b = (old, new) if old_first else (new, old)
+    report = diff_results(a, b, policy)
+    assert report.fit_changes == ()
+    assert not report.flipped and not report.moved and not report.flips
+    text = report.render()
+    assert "posterior" not in text
+    assert "fit status changed" not in text
+    assert "ranef(" not in text and "logLik" not in text
+    assert "schema version 1" in text
+    assert "0 fit status changes" in report.summary()
+    paths = [write(tmp_path / "a.json", a), write(tmp_path / "b.json", b)]
+    assert main(["diff", *paths]) == 0
+    assert "posterior" not in capsys.readouterr().out
+
+
+def test_a_frequentist_fit_without_a_recorded_criterion_is_not_a_posterior(
+        policy: Policy) -> None:
+    """A version-1 fit has no criterion: unknown, and so no change of criterion; a real
+    change (REML to ML) between two files that record it is still named."""
+    new = _current()
+    old = _schema_1(new)
+    ml = json.loads(json.dumps(new))
+    for fit in ml["fits"][:2]:
+        fit["criterion"] = "ML"
+    report = diff_results(old, ml, policy)
+    assert report.fit_changes == ()
+    changes = diff_results(new, ml, policy).fit_changes
+    assert {(c.engine, c.a, c.b) for c in changes} == {
+        ("lme4", "ok (gaussian/identity, REML)", "ok (gaussian/identity, ML)"),
+        ("statsmodels", "ok (gaussian/identity, REML)", "ok (gaussian/identity, ML)")}

@@ -102,6 +102,8 @@ class DiffReport:
     version_changes: tuple[VersionChange, ...]
     a_name: str = "A"
     b_name: str = "B"
+    # What could not be compared, said once (a version-1 file's missing quantities).
+    notes: tuple[str, ...] = ()
 
     @property
     def moved(self) -> list[ValueDiff]:
@@ -137,6 +139,7 @@ class DiffReport:
                     or (_one_sided(v) and not {(v.key[0], e) for e in v.key[1:3]} & changed)]
         return "\n".join([
             f"parity diff: A = {self.a_name}, B = {self.b_name}", self.summary(),
+            *self.notes,
             *_section("values" if all_rows else "values moved beyond tolerance",
                       ["model", "engine", "quantity", "term", "A", "B", "B - A", "tolerance",
                        "note"],
@@ -299,16 +302,44 @@ def _fit_changes(fits_a: dict[tuple[str, str], Fit],
         if sa != sb:
             why = fb if fb is not None and fb.status != "ok" else fa
             out.append(FitChange(model, label, sa, sb, why.reason if why else None))
-        elif fa is not None and fb is not None and _what(fa) != _what(fb):
+        elif fa is not None and fb is not None and not _same_question(fa, fb):
             # The same model fitted another way: its numbers answer another question.
             out.append(FitChange(model, label, f"{sa} ({_what(fa)})", f"{sb} ({_what(fb)})",
                                  "fitted with another family, link or criterion"))
     return out
 
 
+def _kind(fit: Fit) -> str | None:
+    """The fit's own kind, else its engine's (None for an engine this parity lacks)."""
+    if fit.kind:
+        return fit.kind
+    from parity.engines import engine_kind  # the registry pulls in pandas: see below
+
+    try:
+        return engine_kind(fit.engine)
+    except UsageError:
+        return None
+
+
+def _criterion(fit: Fit) -> str | None:
+    """What the fit maximised or sampled, or None where the file does not say: a
+    version-1 file records no criterion, and a frequentist fit there is not a posterior."""
+    if fit.criterion:
+        return fit.criterion
+    return {"bayesian": "posterior", "approximate": "approximate posterior"}.get(
+        _kind(fit) or "")
+
+
+def _same_question(a: Fit, b: Fit) -> bool:
+    """Family, link and criterion agree; a criterion one file does not record is
+    unknown, not different (family and link default to what version 1 could fit)."""
+    ca, cb = _criterion(a), _criterion(b)
+    return (a.family, a.link) == (b.family, b.link) and (ca is None or cb is None or ca == cb)
+
+
 def _what(fit: Fit) -> str:
     """What a fit maximised or sampled: family, link and criterion."""
-    return f"{fit.family}/{fit.link}, {fit.criterion or 'posterior'}"
+    return f"{fit.family}/{fit.link}, {_criterion(fit) or 'criterion not recorded'}"
 
 
 def _value_rows(fits_a: dict[tuple[str, str], Fit], fits_b: dict[tuple[str, str], Fit],
@@ -341,8 +372,30 @@ def diff_results(a: dict[str, Any], b: dict[str, Any], policy: Policy,
     rec_a, rec_b = _recorded(a, fits_a), _recorded(b, fits_b)
     versions = [VersionChange(*k, rec_a.get(k), rec_b.get(k))
                 for k in dict.fromkeys([*rec_a, *rec_b]) if rec_a.get(k) != rec_b.get(k)]
-    return DiffReport(tuple(_value_rows(fits_a, fits_b, policy)), tuple(verdicts),
-                      tuple(_fit_changes(fits_a, fits_b)), tuple(versions), a_name, b_name)
+    values = _value_rows(fits_a, fits_b, policy)
+    old = [name for name, doc in ((a_name, a), (b_name, b)) if doc.get("schema_version") == 1]
+    lacking = _V1_LACKS if len(old) == 1 else frozenset()
+    kept_values = [r for r in values if not (_one_sided(r) and r.quantity in lacking)]
+    kept_verdicts = [v for v in verdicts if not (_one_sided(v) and v.key[3] in lacking)]
+    notes = _v1_note(old[0], len(values) - len(kept_values),
+                     len(verdicts) - len(kept_verdicts)) if lacking else ()
+    return DiffReport(tuple(kept_values), tuple(kept_verdicts),
+                      tuple(_fit_changes(fits_a, fits_b)), tuple(versions), a_name, b_name,
+                      notes)
+
+
+# The quantities a version-1 results file cannot hold: group effects and log-likelihoods
+# came with version 2 (as did criteria, families and links: see `_same_question`).
+_V1_LACKS = frozenset({"group_effect", "loglik"})
+
+
+def _v1_note(name: str, values: int, rows: int) -> tuple[str, ...]:
+    """What a version-1 file (diffed against a later one) cannot hold, and how many of
+    the other file's values and comparison rows were left out for it, said once rather
+    than listed row by row as if they had appeared or vanished."""
+    return (f"{name} is schema version 1, which records no group effects, log-likelihoods "
+            f"or criteria: {values} values and {rows} comparison rows of those are in the "
+            "other file only and not compared",)
 
 
 def diff_files(a: Path, b: Path, policy: Policy) -> DiffReport:
