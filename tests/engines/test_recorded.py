@@ -98,3 +98,23 @@ def test_glmmtmb_records_are_found_for_glmmtmb_only() -> None:
             assert fit is not None and fit.engine == engine
             assert fit.criterion == ("REML" if reml else "ML")
             assert fit.group_effects and fit.fixed_effects_cov
+
+
+def test_a_recorded_fit_names_its_r_package_and_the_report_its_version() -> None:
+    """The shipped records of lme4 and glmmTMB (no R needed): each fit names its own
+    package, and the report names each with its own version, never glmmTMB's as lme4's."""
+    from parity.reports.markdown import render_markdown
+
+    model = next(m for m in seed_models() if m.name == "subject_intercept")
+    data = prepare(politeness(), model.spec, model.categorical)
+    fits = [find_recorded(model, data, Settings(), engine=e) for e in ("lme4", "glmmtmb")]
+    assert all(f is not None for f in fits)
+    lme4, glmmtmb = (f for f in fits if f is not None)
+    assert lme4.provenance.settings["recorded"]["package"] == "lme4"
+    assert glmmtmb.provenance.settings["recorded"]["package"] == "glmmTMB"
+    note = next(line for line in render_markdown([lme4, glmmtmb]).splitlines()
+                if line.startswith("**Recorded"))
+    assert note.startswith("**Recorded lme4 and glmmTMB numbers:** R was not used")
+    assert f"lme4 {lme4.provenance.engine_version})" in note
+    assert f"glmmTMB {glmmtmb.provenance.engine_version})" in note
+    assert f"lme4 {glmmtmb.provenance.engine_version}" not in note

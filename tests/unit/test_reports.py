@@ -248,3 +248,53 @@ def test_report_shows_the_agreement_figures_and_a_verdict_per_model(tmp_path: Pa
     assert md.index("Summary matrix") < md.index("figures/agreement.png")
     assert "comparable rows disagree" in md or "Every comparable row agrees" in md
     assert "…" not in md
+
+
+R_VERSION = "R version 4.2.2 Patched (2022-11-10 r83330)"
+
+
+def r_fit(engine: str, package: str, version: str, source: Literal["fit", "cache", "recorded"],
+          model: str = "slope") -> Fit:
+    """A fit of an R engine as the engine (or a record of it) leaves it: its package's
+    version in `engine_version` and under the package's own name in `versions`."""
+    fit = make_fit(engine, model=model)
+    settings = ({"recorded": {"recorded_at": "2026-01-01T00:00:00+00:00"}}
+                if source == "recorded" else {})
+    return replace(fit, provenance=replace(
+        fit.provenance, engine_version=version, r_version=R_VERSION, settings=settings,
+        versions={"r": R_VERSION, package: version}, source=source))
+
+
+def recorded_note(fits: list[Fit]) -> str:
+    text = render_markdown(fits)
+    return next(line for line in text.splitlines() if "**Recorded" in line)
+
+
+def test_recorded_glmmtmb_beside_live_lme4_is_named_as_glmmtmb() -> None:
+    """glmmTMB recorded while lme4 ran live: the note names glmmTMB with its own version,
+    and does not say that R was unused."""
+    note = recorded_note([r_fit("lme4", "lme4", "1.1.31", "fit"),
+                          r_fit("glmmtmb", "glmmTMB", "1.1.5", "recorded")])
+    assert note.startswith("**Recorded glmmTMB numbers:**")
+    assert "glmmTMB 1.1.5" in note and "the glmmTMB results for slope" in note
+    assert "lme4 1.1.5" not in note and "lme4 results" not in note
+    assert "R was not used" not in note and "lme4 ran in R in this run" in note
+
+
+def test_every_recorded_engine_is_named_with_its_own_version() -> None:
+    note = recorded_note([r_fit("lme4", "lme4", "1.1.31", "recorded"),
+                          r_fit("glmmtmb", "glmmTMB", "1.1.5", "recorded"),
+                          make_fit("statsmodels")])
+    assert note.startswith("**Recorded lme4 and glmmTMB numbers:**")
+    assert "R was not used in this run" in note
+    assert f"the lme4 results for slope ({R_VERSION}, lme4 1.1.31)" in note
+    assert f"the glmmTMB results for slope ({R_VERSION}, glmmTMB 1.1.5)" in note
+    assert "lme4 1.1.5" not in note
+
+
+def test_recorded_lme4_beside_cached_glmmtmb_says_where_each_came_from() -> None:
+    note = recorded_note([r_fit("lme4", "lme4", "1.1.31", "recorded"),
+                          r_fit("glmmtmb", "glmmTMB", "1.1.5", "cache")])
+    assert note.startswith("**Recorded lme4 numbers:** R was not used in this run;")
+    assert "the glmmTMB results come from the fit cache" in note
+    assert "the lme4 results for slope" in note and "glmmTMB 1.1.5" not in note

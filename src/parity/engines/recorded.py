@@ -190,9 +190,11 @@ def find_recorded(model: Model, data: PreparedData, settings: Settings,
                   engine: str = "lme4") -> Fit | None:
     """The recorded fit of `engine` whose formula, data hash and settings match, or None.
 
-    Records that cannot be used (unreadable, malformed, not lme4's, edited since the
-    manifest) are skipped; each is named in `skipped_records()` and in the warnings of
-    the fit that is returned, so one bad file never fails every lme4 fit."""
+    Records that cannot be used (unreadable, malformed, not an R engine's, edited since
+    the manifest) are skipped; each is named in `skipped_records()` and in the warnings of
+    the fit that is returned, so one bad file never fails every fit of the engine. The
+    fit names its R package (`settings["recorded"]["package"]`), so that a report says
+    whose numbers were recorded (glmmTMB's version is not lme4's)."""
     key = _key(model, data, settings, engine)
     _SKIPPED.clear()
     for directory in search_dirs():
@@ -216,6 +218,7 @@ def find_recorded(model: Model, data: PreparedData, settings: Settings,
             settings_out["recorded"] = {
                 "path": str(path), "recorded_at": doc.get("recorded_at"),
                 "data_sha256": doc["data_sha256"], "r_code_sha256": doc.get("r_code_sha256"),
+                "package": r_package(fit),
             }
             # A record keeps lme4's isSingular(); the boundary rule is today's.
             diagnostics = replace(fit.diagnostics, singular=boundary.singular(
@@ -227,6 +230,13 @@ def find_recorded(model: Model, data: PreparedData, settings: Settings,
                                    source="recorded"),
             )
     return None
+
+
+def r_package(fit: Fit) -> str:
+    """The R package whose numbers a fit of an R engine holds (`glmmTMB` for engine
+    glmmtmb): the key of its recorded versions that spells the engine's name."""
+    return next((k for k in fit.provenance.versions if k.lower() == fit.engine.lower()),
+                fit.engine)
 
 
 _SKIPPED: list[str] = []

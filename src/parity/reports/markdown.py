@@ -151,17 +151,49 @@ def _header(fit: Fit, verdicts: _Verdicts) -> str:
 
 
 def _recorded_note(fits: Sequence[Fit]) -> list[Block]:
-    """Recorded numbers are said once on top, as well as beside every table."""
+    """Recorded numbers are said once on top, as well as beside every table: each
+    recorded engine under its own package and version (glmmTMB's version is not
+    lme4's), and "R was not used" only where no R engine ran live."""
     rec = [f for f in fits if f.is_recorded]
     if not rec:
         return []
-    versions = sorted({f"{f.provenance.r_version or 'R ?'}, lme4 {f.provenance.engine_version}"
-                       for f in rec})
-    models = ", ".join(dict.fromkeys(f.model for f in rec))
-    return [Para((Strong("Recorded lme4 numbers:"),
-                  f" R was not used in this run; the lme4 results for {models} are recorded "
-                  f"references ({'; '.join(versions)}) matched by data hash, formula and "
-                  "settings.",))]
+    packages = list(dict.fromkeys(_package(f) for f in rec))
+    parts = [_recorded_part(p, [f for f in rec if _package(f) == p]) for p in packages]
+    in_r = [f for f in fits if not f.is_recorded and f.status == "ok" and f.provenance.r_version]
+    live = list(dict.fromkeys(_package(f) for f in in_r if f.provenance.source == "fit"))
+    cached = [p for p in dict.fromkeys(_package(f) for f in in_r if f.from_cache)
+              if p not in live]
+    lead = f" {_and(live)} ran in R in this run;" if live else " R was not used in this run;"
+    if cached:
+        lead += f" the {_and(cached)} results come from the fit cache (R, an earlier run);"
+    return [Para((Strong(f"Recorded {_and(packages)} numbers:"),
+                  f"{lead} {_and(parts)} {'are' if len(rec) > 1 else 'is'} recorded "
+                  f"reference{'s' if len(rec) > 1 else ''} matched by data hash, formula "
+                  "and settings.",))]
+
+
+def _recorded_part(package: str, fits: Sequence[Fit]) -> str:
+    """`the glmmTMB results for a, b (R version 4.2.2, glmmTMB 1.1.5)`."""
+    versions = sorted({f"{f.provenance.r_version or 'R ?'}, {package} "
+                       f"{f.provenance.engine_version or '?'}" for f in fits})
+    models = ", ".join(dict.fromkeys(f.model for f in fits))
+    return f"the {package} results for {models} ({'; '.join(versions)})"
+
+
+def _package(fit: Fit) -> str:
+    """The R package whose numbers a fit of an R engine holds, as its record names it
+    (`glmmTMB` for engine glmmtmb); results written before records named it are read
+    from the versions the fit recorded, whose key spells the package."""
+    recorded = fit.provenance.settings.get("recorded")
+    if isinstance(recorded, dict) and recorded.get("package"):
+        return str(recorded["package"])
+    return next((k for k in fit.provenance.versions if k.lower() == fit.engine.lower()),
+                fit.engine)
+
+
+def _and(items: Sequence[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _disagreements(rows: Sequence[Comparison]) -> list[Block]:
@@ -186,7 +218,7 @@ def _disagreements(rows: Sequence[Comparison]) -> list[Block]:
 
 def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
     """Which likelihood the frequentist fits maximised, and that a posterior has none."""
-    ok = [f for f in fits if f.status == "ok"]
+    ok = [f for f in fits if f.has_numbers]
     crit = {f.label: f.criterion for f in ok}
     likelihood = [c for c in crit.values() if c is not None and c != "OLS"]
     mixed = list(dict.fromkeys(likelihood))
@@ -208,7 +240,7 @@ def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
 
 def _likelihood_table(fits: Sequence[Fit]) -> list[Block]:
     """logLik, AIC, BIC, deviance of each fit that reports them, with their criterion."""
-    have = [f for f in fits if f.status == "ok" and "loglik" in f.fit_statistics]
+    have = [f for f in fits if f.has_numbers and "loglik" in f.fit_statistics]
     if not have:
         return []
     body = tuple(((f.label,), (f.criterion or "-",),
@@ -264,7 +296,7 @@ def _group_effect_blocks(rows: Sequence[Comparison], figures: Sequence[Image],
 
 def _fit_note(fit: Fit) -> Inline:
     d = fit.diagnostics
-    if fit.status != "ok":
+    if not fit.has_numbers:
         return (Strong(fit.label), f": {fit.status} — {fit.reason or 'no reason given'}")
     bits = [f"converged: {'yes' if d.converged else 'no'}",
             f"singular: {'yes' if d.singular else 'no'}"]
@@ -278,6 +310,10 @@ def _fit_note(fit: Fit) -> Inline:
         bits.append(f"R-hat max {d.r_hat_max:.3f}")
     if d.ess_bulk_min is not None:
         bits.append(f"ESS bulk min {d.ess_bulk_min:.0f}")
+    if d.ess_tail_min is not None:
+        bits.append(f"ESS tail min {d.ess_tail_min:.0f}")
+    if fit.status == "unconverged":
+        bits.insert(0, f"UNCONVERGED, its rows not compared: {fit.reason}")
     if d.divergences is not None:
         bits.append(f"divergences {d.divergences}")
     if fit.structure:
@@ -332,7 +368,7 @@ def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] 
         blocks.append(figure)
     elif figure_error:
         blocks.append(Para((f"Figure not drawn: {figure_error}",)))
-    cols = [f for f in (*fits, *reference_fits) if f.status == "ok"]
+    cols = [f for f in (*fits, *reference_fits) if f.has_numbers]
     verdicts = _Verdicts(comparisons)
     if cols:
         blocks += _fixed_table(cols, verdicts) + _components_table(cols, verdicts)
