@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress display")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     record = sub.add_parser(
-        "record", help="store live lme4 results as references for machines without R")
+        "record", help="store live fits of the R engines (lme4, glmmTMB) as references "
+                       "for machines without them")
     _add_model_args(record)
     record.add_argument("--out", type=Path, required=True,
                         help="directory for the records (point $PARITY_REFERENCES at it)")

@@ -4,6 +4,7 @@ only where formula, data and settings match."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 
 from conftest import SEED_NAMES, glmmtmb_missing, need
 from parity.engines.recorded import find_recorded, record_name, shipped_dir
+from parity.errors import UsageError
 from parity.inputs.seed import politeness, seed_models
 from parity.pipeline.job import record_job
 from parity.rows.prepare import prepare
@@ -118,3 +120,53 @@ def test_a_recorded_fit_names_its_r_package_and_the_report_its_version() -> None
     assert f"lme4 {lme4.provenance.engine_version})" in note
     assert f"glmmTMB {glmmtmb.provenance.engine_version})" in note
     assert f"lme4 {glmmtmb.provenance.engine_version}" not in note
+
+
+def test_record_refuses_up_front_naming_what_is_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """With live R switched off, `parity record` is refused before anything is fitted
+    or written, saying why for each engine (no engine is fitted: this needs no R)."""
+    monkeypatch.setenv("PARITY_LME4", "recorded")
+    out = tmp_path / "refs"
+    with pytest.raises(UsageError) as info:
+        record_job(seed_models()[:1], politeness(), Settings(), out, ("lme4", "glmmtmb"))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "cannot record lme4: PARITY_LME4=recorded" in message
+    assert "cannot record glmmtmb: PARITY_LME4=recorded" in message
+    assert not out.exists()
+    from parity.cli import main
+
+    assert main(["record", "--models", "additive", "--engines", "lme4,glmmtmb",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot record glmmtmb: PARITY_LME4=recorded" in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.r
+def test_record_without_glmmtmb_names_glmmtmb_not_r(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """R and lme4 present, the R package glmmTMB not (hidden from R's site library):
+    the refusal names glmmTMB, says nothing of lme4, and comes before any fit."""
+    need("R")
+    if glmmtmb_missing():
+        pytest.skip(f"glmmtmb: {glmmtmb_missing()}")
+    site = tmp_path / "site-library"
+    site.mkdir()
+    libs = subprocess.run(["Rscript", "-e", "cat(.libPaths(), sep = '\\n')"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    for lib in map(Path, libs):
+        for package in lib.iterdir():
+            if package.name != "glmmTMB" and not (site / package.name).exists():
+                (site / package.name).symlink_to(package)
+    monkeypatch.setenv("R_LIBS_SITE", str(site))
+    monkeypatch.setenv("R_LIBS_USER", str(tmp_path / "no-user-library"))
+    out = tmp_path / "refs"
+    with pytest.raises(UsageError) as info:
+        record_job(seed_models()[:1], politeness(), Settings(), out, ("lme4", "glmmtmb"))
+    message = str(info.value)
+    assert message.startswith("cannot record glmmtmb: the R package glmmTMB is not installed")
+    assert "lme4" not in message and "needs R" not in message
+    assert not out.exists()

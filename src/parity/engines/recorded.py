@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import resources
@@ -71,6 +75,28 @@ def recordable(engine: str) -> bool:
     from parity.engines import engine_info
 
     return bool(engine_info(engine).r_scripts)
+
+
+def _missing_here(engines: tuple[str, ...]) -> dict[str, str]:
+    """Each engine's own `missing()`, in the process that calls it."""
+    from parity.engines import load_engine
+
+    reasons = {name: load_engine(name).missing() for name in engines}
+    return {name: why for name, why in reasons.items() if why}
+
+
+def not_live(engines: Sequence[str]) -> dict[str, str]:
+    """Why each engine in `engines` cannot fit live here, by the engine's own
+    `missing()` (no rpy2 or R, the R package glmmTMB absent, PARITY_LME4=recorded): a
+    record needs a live fit, and a run without one would fall back on a record. Asked
+    in a spawned process, as the fits are: importing rpy2 embeds R and takes over
+    SIGINT, which the calling process must not have done to it."""
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return pool.submit(_missing_here, tuple(engines)).result()
+    except BrokenProcessPool:
+        return {name: "the process that starts R to check for it died" for name in engines}
 
 
 def make_record(model: Model, data: PreparedData, settings: Settings, fit: Fit,

@@ -21,6 +21,7 @@ from parity.engines.limits import check_expressible, check_memory, check_nagq
 from parity.engines.recorded import (
     check_overwrite,
     make_record,
+    not_live,
     recordable,
     write_manifest,
     write_record,
@@ -151,7 +152,11 @@ def run_job(
 def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
                out: Path, engines: Sequence[str] = ("lme4",)) -> list[Path]:
     """Fit every model with each live R engine in `engines` (lme4 also the
-    matched-structure refit) and store each result as a recorded reference under `out`."""
+    matched-structure refit) and store each result as a recorded reference under `out`.
+
+    An engine that cannot fit live here is refused before anything is fitted, naming
+    what it lacks (R itself, or only the R package glmmTMB): a record of a fallback
+    would only copy a record."""
     for engine in check_engines(engines):
         if not recordable(engine):
             raise UsageError(f"only R engines can be recorded, not {engine!r}")
@@ -163,6 +168,10 @@ def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
             refit = independent_variant(m, prepared[m.name]) if engine == "lme4" else None
             if refit is not None:
                 jobs.append((engine, refit.model, refit.data, refit.name))
+    missing = not_live(engines)
+    if missing:
+        raise UsageError("; ".join(f"cannot record {engine}: {why}"
+                                   for engine, why in missing.items()))
     check_writable(out)
     for engine, model, data, variant in jobs:
         check_overwrite(out, model, data, settings, variant, engine)
@@ -172,9 +181,9 @@ def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
     paths = []
     for (engine, model, data, variant), fit in zip(jobs, fits, strict=True):
         if fit.status != "ok" or fit.is_recorded:
-            why = "it is itself a recorded reference" if fit.is_recorded else fit.reason
-            raise FitError(f"cannot record {engine} for {model.name}: {why} (recording "
-                           "needs R)")
+            why = ("no live fit: a recorded reference came back in its place"
+                   if fit.is_recorded else f"the fit is {fit.status}: {fit.reason}")
+            raise FitError(f"cannot record {engine} for {model.name}: {why}")
         paths.append(write_record(out, make_record(model, data, settings, fit, variant)))
     write_manifest(out)
     return paths
