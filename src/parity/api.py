@@ -17,16 +17,29 @@ from typing import Any
 
 import pandas as pd
 
-from parity.errors import DataError
-from parity.schema import SCHEMA_VERSION, RunResults
+from parity.errors import DataError, UsageError
+from parity.schema import SCHEMA_VERSION, Fit, RunResults
+
+# The columns of an empty Run's tables (a run of no fits still has them).
+FIT_COLUMNS = ["model", "engine", "status", "reason", "n_obs", "n_dropped", "converged",
+               "singular", "r_hat_max", "ess_bulk_min", "divergences", "source", "formula",
+               "criterion", "loglik"]
+ESTIMATE_COLUMNS = ["model", "engine", "quantity", "group", "term", "estimate", "std_error",
+                    "lower", "upper"]
+MODEL_SPEC = ('a model is a formula string such as "y ~ x + (1 | g)"; give one, a list '
+              'of them, or a {name: formula} mapping')
 
 
 class Run:
     """The result of one run: `fits` and `comparisons` as DataFrames, `matrix()`,
-    `report(dir)`, `to_json(path)`; `results` is the underlying record."""
+    `report(dir)`, `to_json(path)`; `results` is the underlying record.
 
-    def __init__(self, results: RunResults) -> None:
+    `base` is the run's output folder (where its results.json was read from): saved
+    draws are recorded relative to it, so a moved folder still finds them."""
+
+    def __init__(self, results: RunResults, base: str | Path | None = None) -> None:
         self.results = results
+        self.base = Path(base) if base is not None else None
 
     @property
     def fits(self) -> pd.DataFrame:
@@ -44,7 +57,7 @@ class Run:
                 "formula": f.formula, "criterion": f.criterion,
                 "loglik": f.fit_statistics.get("loglik"),
             })
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=FIT_COLUMNS)
 
     @property
     def estimates(self) -> pd.DataFrame:
@@ -59,7 +72,7 @@ class Run:
                 rows.append({"model": f.model, "engine": f.label, "quantity": v.kind,
                              "group": v.group, "term": v.label, "estimate": v.estimate,
                              "std_error": v.std_error, "lower": v.lower, "upper": v.upper})
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=ESTIMATE_COLUMNS)
 
     @property
     def group_effects(self) -> pd.DataFrame:
@@ -97,15 +110,49 @@ class Run:
                    None)
         if fit is None:
             raise KeyError(f"no fit of model {model!r} by {engine!r}")
-        path = fit.provenance.settings.get("draws_file")
-        if not path or not Path(path).is_file():
-            failed = [w for w in fit.diagnostics.warnings if w.startswith("draws not saved")]
-            why = failed[0] if failed else ("they were not kept; run with keep_draws=True "
-                                            "(or `parity run --save-draws`)")
-            raise DataError(f"no draws of {model} / {engine}: {why}")
+        recorded = fit.provenance.settings.get("draws_file")
+        path = self._draws_path(recorded) if recorded else None
+        if path is None or not path.is_file():
+            raise DataError(f"no draws of {model} / {engine}: {self._no_draws(fit, path)}")
         import arviz
 
-        return arviz.from_netcdf(path)
+        return arviz.from_netcdf(str(path))
+
+    @staticmethod
+    def _no_draws(fit: Fit, path: Path | None) -> str:
+        """Why a fit's draws cannot be opened."""
+        failed = [w for w in fit.diagnostics.warnings if w.startswith("draws not saved")]
+        if failed:
+            return failed[0]
+        if path is not None:
+            return f"{str(path)!r} is missing (moved apart from its results.json?)"
+        return "they were not kept; run with keep_draws=True (or `parity run --save-draws`)"
+
+    def _draws_path(self, recorded: str) -> Path:
+        """A recorded draws file: relative to the run's folder, or absolute (results
+        written before draws were recorded relative to it)."""
+        path = Path(recorded)
+        return path if path.is_absolute() or self.base is None else self.base / path
+
+    def _draws_seen_from(self, folder: Path) -> RunResults:
+        """The record with each draws file named as `folder` (where a results.json is
+        being written) would see it: relative when inside it, else absolute, so the
+        written file finds the draws wherever this Run's own folder is."""
+        fits = tuple(self._moved(f, folder) for f in self.results.fits)
+        return replace(self.results, fits=fits)
+
+    def _moved(self, fit: Fit, folder: Path) -> Fit:
+        """`fit` with its draws file named from `folder`."""
+        recorded = fit.provenance.settings.get("draws_file")
+        if not recorded or (self.base is None and not Path(recorded).is_absolute()):
+            return fit  # relative to no folder this Run knows: written as it was read
+        where = self._draws_path(recorded).resolve()
+        try:
+            name = where.relative_to(folder.resolve()).as_posix()
+        except ValueError:
+            name = str(where)
+        settings = {**fit.provenance.settings, "draws_file": name}
+        return replace(fit, provenance=replace(fit.provenance, settings=settings))
 
     def verdicts(self) -> dict[str, int]:
         """How many rows agree, disagree and are not comparable."""
@@ -131,8 +178,10 @@ class Run:
                 f"{counts['disagree']} disagree, {counts['not_comparable']} not comparable>")
 
     def to_json(self, path: str | Path) -> Path:
-        """Write results.json (the CLI's layout) to `path`."""
-        return self.results.write(Path(path))
+        """Write results.json (the CLI's layout) to `path`; saved draws are named
+        relative to its folder when they lie inside it."""
+        path = Path(path)
+        return self._draws_seen_from(path.parent).write(path)
 
     def report(self, directory: str | Path) -> dict[str, Path]:
         """Write results.json and the CLI's reports (Markdown, HTML, CSV, figures) under
@@ -146,46 +195,66 @@ class Run:
         return paths
 
 
-def _named(formulas: str | Sequence[str] | Mapping[str, str]) -> list[tuple[str, str]]:
+def _named(formulas: Any) -> list[tuple[str, str]]:
+    """(name, formula) of each model asked for; anything else is a one-line UsageError
+    saying what a model is, before any data is read."""
     if isinstance(formulas, str):
-        return [("m1", formulas)]
-    if isinstance(formulas, Mapping):
-        return [(str(k), str(v)) for k, v in formulas.items()]
-    return [(f"m{i}", str(f)) for i, f in enumerate(formulas, start=1)]
+        named: list[tuple[Any, Any]] = [("m1", formulas)]
+    elif isinstance(formulas, Mapping):
+        named = [(str(k), v) for k, v in formulas.items()]
+    elif isinstance(formulas, Iterable):
+        named = [(f"m{i}", f) for i, f in enumerate(formulas, start=1)]
+    else:
+        raise UsageError(f"parity.run(): {type(formulas).__name__} is not a model; "
+                         f"{MODEL_SPEC}")
+    if not named:
+        raise UsageError(f"parity.run(): no models given; {MODEL_SPEC}")
+    for name, formula in named:
+        if not name or not isinstance(formula, str) or not formula.strip():
+            raise UsageError(f"parity.run(): model {name!r} is {formula!r}, not a formula; "
+                             f"{MODEL_SPEC}")
+    return named
 
 
 def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | str | Path,
-        categorical: Iterable[str] | None = None, engines: Sequence[str] | None = None, *,
-        tolerances: str | Path | None = None, cache: bool = True, keep_draws: bool = False,
+        categorical: Iterable[str] | None = None, engines: str | Sequence[str] | None = None,
+        *, tolerances: str | Path | None = None, cache: bool = True, keep_draws: bool = False,
         reml: bool = True, family: str = "gaussian", trials: str | None = None,
         **sampler_settings: Any) -> Run:
     """Fit `formulas` on `data` with `engines` (default: lme4, statsmodels and bambi, as
     `parity run`) and compare them, as `parity run` does, without writing anything.
 
     `formulas` is one formula, a list (named m1, m2, …) or a `{name: formula}` mapping;
-    `data` a DataFrame or a CSV path; sampler settings (`draws`, `tune`, `chains`, `seed`,
-    `target_accept`, `interval`) are checked like the CLI's options. With `keep_draws`,
-    the posterior draws are kept (in a temporary folder) for :meth:`Run.idata`.
-    `reml=False` fits lme4 and statsmodels by maximum likelihood; `family` ("binomial",
-    "poisson") and `trials` (a binomial count's trials column) apply to every formula."""
+    `data` a DataFrame or a CSV path; `engines` a list of names, or one string of names
+    separated by commas as `--engines` takes them; sampler settings (`draws`, `tune`,
+    `chains`, `seed`, `target_accept`, `interval`, `nagq`) are checked like the CLI's
+    options. With `keep_draws`, the posterior draws are kept (in a temporary folder) for
+    :meth:`Run.idata`. `reml=False` fits lme4 and statsmodels by maximum likelihood;
+    `family` ("binomial", "poisson") and `trials` (a binomial count's trials column)
+    apply to every formula."""
     from parity.compare.tolerances import load_policy
     from parity.engines import DEFAULT_ENGINES
     from parity.pipeline.cache import FitCache
     from parity.pipeline.job import execute
+    from parity.pipeline.outdir import DRAWS_DIR
     from parity.spec.models import make_model
-    from parity.testing import _frame, settings_from
+    from parity.testing import _frame, engine_names, settings_from
 
+    named = _named(formulas)
+    chosen = engine_names(engines, "parity.run") if engines is not None else ()
+    settings = settings_from(sampler_settings, reml, "parity.run")
     cats = tuple(categorical or ())
-    models = [make_model(name, text, cats, family, trials) for name, text in _named(formulas)]
+    models = [make_model(name, text, cats, family, trials) for name, text in named]
     grouping = [g for m in models for g in m.spec.grouping_factors]
     frame = _frame(data, [*cats, *grouping])
-    settings = settings_from(sampler_settings, reml)
-    if keep_draws:
-        settings = replace(settings, save_draws=tempfile.mkdtemp(prefix="parity-draws-"))
+    base = None
+    if keep_draws:  # laid out as `parity run --save-draws` lays out its --out folder
+        base = Path(tempfile.mkdtemp(prefix="parity-draws-"))
+        settings = replace(settings, save_draws=str(base / DRAWS_DIR))
     policy = load_policy(Path(tolerances) if tolerances is not None else None)
-    results = execute(models, frame, tuple(engines or DEFAULT_ENGINES), settings, policy,
+    results = execute(models, frame, tuple(chosen or DEFAULT_ENGINES), settings, policy,
                       FitCache(enabled=cache))
-    return Run(results)
+    return Run(results, base)
 
 
 def load(path: str | Path) -> Run:
@@ -193,9 +262,10 @@ def load(path: str | Path) -> Run:
     `Run.to_json`, back into a :class:`Run`."""
     from parity.compare.diff import load_results
 
-    doc = load_results(Path(path))
+    path = Path(path)
+    doc = load_results(path)
     try:
-        return Run(RunResults.from_dict(doc))
+        return Run(RunResults.from_dict(doc), path if path.is_dir() else path.parent)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"{str(path)!r} is not a well-formed parity results file "
                         f"(schema {SCHEMA_VERSION}): {type(exc).__name__}: {exc}") from None

@@ -178,11 +178,19 @@ def _reml(args: argparse.Namespace, inputs: Inputs) -> bool:
     return True if inputs.reml is None else inputs.reml
 
 
+def _option(key: str, value: object) -> None:
+    """A setting given as an option, checked as every way in checks it."""
+    from parity.settings import setting_problem
+
+    problem = setting_problem(key, value)
+    if problem:
+        raise UsageError(f"--{key.replace('_', '-')} {problem}")
+
+
 def _nagq(args: argparse.Namespace) -> int:
-    nagq = 1 if getattr(args, "nagq", None) is None else int(args.nagq)
-    if not 1 <= nagq <= 25:
-        raise UsageError("--nagq must be from 1 (Laplace) to 25")
-    return nagq
+    nagq = 1 if getattr(args, "nagq", None) is None else args.nagq
+    _option("nagq", nagq)
+    return int(nagq)
 
 
 def _inputs_for_run(args: argparse.Namespace) -> Inputs:
@@ -191,7 +199,6 @@ def _inputs_for_run(args: argparse.Namespace) -> Inputs:
     from dataclasses import replace
 
     from parity.engines import check_engines
-    from parity.inputs.config import sampler_problem
     from parity.inputs.resolve import resolve_inputs
 
     check_engines(args.engines or ())
@@ -201,9 +208,7 @@ def _inputs_for_run(args: argparse.Namespace) -> Inputs:
                                                "target_accept")
                  if getattr(args, k) is not None}
     for key, value in overrides.items():
-        problem = sampler_problem(key, value)
-        if problem:
-            raise UsageError(f"--{key.replace('_', '-')} {problem}")
+        _option(key, value)
     inputs = resolve_inputs(args)
     return replace(inputs, sampler={**inputs.sampler, **overrides})
 

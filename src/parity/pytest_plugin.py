@@ -100,9 +100,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _engines(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(p.strip() for p in value.split(",") if p.strip())
-    return tuple(value)
+    from parity.testing import engine_names
+
+    return engine_names(value, "parity_check")
 
 
 def check_defaults(config: pytest.Config, marker: pytest.Mark | None) -> dict[str, Any]:
@@ -131,18 +131,18 @@ def check_defaults(config: pytest.Config, marker: pytest.Mark | None) -> dict[st
 def parity_check(request: pytest.FixtureRequest) -> Callable[..., list[Comparison]]:
     """`assert_parity` with defaults from `@pytest.mark.parity(...)`, then the
     `--parity-*` options; arguments given in the call win over both."""
-    from parity.testing import assert_parity
+    from parity.testing import assert_parity, run_check
 
     defaults = check_defaults(request.config, request.node.get_closest_marker("parity"))
 
     def check(formula: str, data: Any, categorical: Iterable[str] | None = None,
-              engines: Sequence[str] | None = None, reference: str | None = None,
+              engines: str | Sequence[str] | None = None, reference: str | None = None,
               rtol: float | None = None, atol: float | None = None,
               **sampler_settings: Any) -> list[Comparison]:
         given = {"engines": engines, "reference": reference, "rtol": rtol, "atol": atol}
         kwargs = {**defaults, **{k: v for k, v in given.items() if v is not None},
                   **sampler_settings}
-        return assert_parity(formula, data, categorical, **kwargs)
+        return run_check("parity_check", formula, data, categorical, **kwargs)
 
     check.__doc__ = assert_parity.__doc__
     return check

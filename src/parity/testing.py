@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from parity.compare.diff import format_table
 from parity.errors import UsageError
 from parity.schema import Comparison
-from parity.settings import Settings
+from parity.settings import Settings, setting_problem, tolerance_problem
 
 if TYPE_CHECKING:  # pandas is imported on use, so loading the pytest plugin stays cheap
     import pandas as pd
@@ -59,22 +59,47 @@ def _frame(data: pd.DataFrame | str | Path, text_columns: Iterable[str] = ()) ->
     return read_csv(Path(data), text_columns)
 
 
-def settings_from(sampler_settings: dict[str, Any], reml: bool = True) -> Settings:
+def settings_from(sampler_settings: dict[str, Any], reml: bool = True,
+                  caller: str = "assert_parity") -> Settings:
     """Settings from keyword arguments; a misspelt one is an error, never ignored.
-    `reml=False` fits the frequentist engines by maximum likelihood."""
-    if not isinstance(reml, bool):
-        raise UsageError(f"reml must be True or False, not {reml!r}")
+    `reml=False` fits the frequentist engines by maximum likelihood. Errors name
+    `caller`, the function the analyst called."""
     unknown = sorted(set(sampler_settings) - set(SAMPLER_SETTINGS))
     if unknown:
-        raise TypeError(f"assert_parity() got unknown sampler setting(s) {', '.join(unknown)}; "
+        raise TypeError(f"{caller}() got unknown sampler setting(s) {', '.join(unknown)}; "
                         f"known: {', '.join(SAMPLER_SETTINGS)}")
-    from parity.inputs.config import sampler_problem
-
-    for key, value in sampler_settings.items():
-        problem = sampler_problem(key, value)
-        if problem:
-            raise UsageError(f"assert_parity(): {key}={value!r} {problem}")
+    for key, value in {**sampler_settings, "reml": reml}.items():
+        _check(caller, key, value, setting_problem(key, value))
     return Settings(**sampler_settings, reml=reml)
+
+
+def check_tolerances(rtol: Any, atol: Any, caller: str = "assert_parity") -> None:
+    """rtol/atol as the tolerance policy takes them: finite and >= 0 (None: the policy's)."""
+    for key, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None:
+            _check(caller, key, value, tolerance_problem(value))
+
+
+def _check(caller: str, key: str, value: Any, problem: str | None) -> None:
+    """One line in the CLI's words (`--draws must be at least 1`), naming the call."""
+    if problem:
+        raise UsageError(f"{caller}(): {key} {problem}, not {value!r}")
+
+
+def engine_names(engines: str | Iterable[str], caller: str = "assert_parity") -> tuple[str, ...]:
+    """Engine names from a list, or from one string: a name, or names separated by commas
+    as `--engines` takes them (a string is never split into its characters)."""
+    if isinstance(engines, str):
+        names = tuple(p.strip() for p in engines.split(",") if p.strip())
+        if not names:
+            raise UsageError(f"{caller}(): engines={engines!r} names no engine")
+        return names
+    names = tuple(engines)
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        raise UsageError(f"{caller}(): engines must be engine names (strings), "
+                         f"not {bad[0]!r}")
+    return names
 
 
 def _cell(x: float | None) -> str:
@@ -98,7 +123,7 @@ def assert_parity(
     formula: str,
     data: pd.DataFrame | str | Path,
     categorical: Iterable[str] | None = None,
-    engines: Sequence[str] = ("statsmodels", "bambi"),
+    engines: str | Sequence[str] = ("statsmodels", "bambi"),
     reference: str = "lme4",
     rtol: float | None = None,
     atol: float | None = None,
@@ -117,24 +142,37 @@ def assert_parity(
     maximum-likelihood fits (lme4's `REML = FALSE`); Bayesian engines are unaffected.
     `family` ("binomial", "poisson") and `trials` fit a GLM(M), compared on its link scale.
     """
-    engines = tuple(engines)
+    return run_check("assert_parity", formula, data, categorical, engines, reference, rtol,
+                     atol, reml, family, trials, **sampler_settings)
+
+
+def run_check(caller: str, formula: str, data: pd.DataFrame | str | Path,
+              categorical: Iterable[str] | None = None,
+              engines: str | Sequence[str] = ("statsmodels", "bambi"),
+              reference: str = "lme4", rtol: float | None = None,
+              atol: float | None = None, reml: bool = True, family: str = "gaussian",
+              trials: str | None = None, **sampler_settings: Any) -> list[Comparison]:
+    """assert_parity's work, with its errors naming `caller` (the pytest plugin's
+    `parity_check` calls it too, so that its mistakes are reported under its own name)."""
+    names = engine_names(engines, caller)
     counts = {"agree": 0, "disagree": 0, "not_comparable": 0}
 
     def record(passed: bool, error: str | None = None) -> None:
-        call = ParityCall(formula, engines, reference, counts["agree"], counts["disagree"],
+        call = ParityCall(formula, names, reference, counts["agree"], counts["disagree"],
                           counts["not_comparable"], passed, error)
         for hook in list(CALL_HOOKS):
             hook(call)
 
     try:
-        rows = _compare(formula, data, categorical, engines, reference, rtol, atol,
-                        settings_from(sampler_settings, reml), family, trials)
+        check_tolerances(rtol, atol, caller)
+        rows = _compare(formula, data, categorical, names, reference, rtol, atol,
+                        settings_from(sampler_settings, reml, caller), family, trials)
     except Exception as exc:  # every failed call appears in the summary, then propagates
         record(False, " ".join(str(exc).split()) or type(exc).__name__)
         raise
     for r in rows:
         counts[r.verdict] += 1
-    message = _failure(formula, engines, reference, rows)
+    message = _failure(formula, names, reference, rows)
     record(message is None, message)
     if message is not None:
         raise AssertionError(message)
@@ -180,5 +218,5 @@ def _failure(formula: str, engines: tuple[str, ...], reference: str,
             f"({', '.join(engines)} vs {reference}):\n{disagreement_table(bad)}")
 
 
-__all__ = ["CALL_HOOKS", "ParityCall", "ParityFitError", "assert_parity", "disagreement_table",
-           "settings_from"]
+__all__ = ["CALL_HOOKS", "ParityCall", "ParityFitError", "assert_parity", "check_tolerances",
+           "disagreement_table", "engine_names", "run_check", "settings_from"]

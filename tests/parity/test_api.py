@@ -4,14 +4,18 @@ notebook, executed so that it cannot rot."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import parity
 from conftest import need
-from parity.errors import FormulaError, UsageError
+from parity.errors import DataError, FormulaError, UsageError
 from parity.inputs import politeness
+from parity.schema import Fit, RunResults
+from parity.settings import Settings
 
 CATS = ["subject", "gender", "scenario", "attitude"]
 MODELS = {"additive": "frequency ~ gender + attitude",
@@ -101,3 +105,84 @@ def test_kept_draws_are_the_draws_that_were_compared(tmp_path: Path) -> None:
     without = parity.run("frequency ~ gender", politeness(), CATS, engines=["statsmodels"])
     with pytest.raises(KeyError):
         without.idata("m1")
+
+
+@pytest.mark.parametrize("formulas", [{}, [], ()])
+def test_no_models_is_a_usage_error_saying_what_a_model_is(formulas: object) -> None:
+    """`parity.run({})` ran nothing and then failed with `KeyError: 'model'`."""
+    with pytest.raises(UsageError, match=r"^parity\.run\(\): no models given; a model is a "
+                                         r"formula string"):
+        parity.run(formulas, politeness(), CATS, engines=["statsmodels"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("formulas", [{"m": 3}, {"m": ""}, [None], 42])
+def test_a_model_that_is_not_a_formula_is_a_usage_error(formulas: object) -> None:
+    with pytest.raises(UsageError, match="a model is a formula string"):
+        parity.run(formulas, politeness(), CATS, engines=["statsmodels"])  # type: ignore[arg-type]
+
+
+def test_an_empty_run_still_has_its_columns() -> None:
+    empty = parity.Run(RunResults(()))
+    assert empty.fits.empty and "model" in empty.fits.columns
+    assert empty.estimates.empty and "term" in empty.estimates.columns
+
+
+def test_engines_as_one_string_are_names_not_characters() -> None:
+    """`engines="lme4"` was split into characters ("unknown engine 'l'")."""
+    for engines in ("nosuch", "statsmodels,nosuch", " statsmodels , nosuch "):
+        with pytest.raises(UsageError, match="unknown engine 'nosuch'"):
+            parity.run("frequency ~ gender", politeness(), CATS, engines=engines)
+    with pytest.raises(UsageError, match="statsmodels named more than once"):
+        parity.run("frequency ~ gender", politeness(), CATS, engines="statsmodels,statsmodels")
+
+
+def _saved_draws(draws_dir: Path) -> tuple[Fit, np.ndarray]:
+    """A Fit whose draws were saved as an engine saves them (`_save_draws`), from a tiny
+    posterior made of numbers rather than sampled, and those numbers."""
+    import arviz
+
+    from parity.engines.bambi import _save_draws
+
+    values = np.arange(12.0).reshape(2, 6)
+    idata = arviz.from_dict(posterior={"Intercept": values})
+    fit = Fit(model="m1", formula="y ~ x", engine="bambi", status="ok", reason=None,
+              n_obs=10, n_dropped=0)
+    return _save_draws(fit, idata, Settings(save_draws=str(draws_dir))), values
+
+
+def test_saved_draws_move_with_their_output_folder(tmp_path: Path) -> None:
+    """Draws are recorded relative to the run's output folder, so `Run.idata` opens them
+    after the folder (results.json and draws/) has been moved."""
+    out = tmp_path / "out"
+    fit, values = _saved_draws(out / "draws")
+    assert fit.provenance.settings["draws_file"] == "draws/m1.bambi.nc"
+    RunResults((fit,)).write(out / "results.json")
+    moved = shutil.move(str(out), str(tmp_path / "elsewhere" / "moved"))
+    for where in (Path(moved), Path(moved) / "results.json"):
+        idata = parity.load(where).idata("m1")
+        assert (idata.posterior["Intercept"].values == values).all()
+    shutil.rmtree(Path(moved) / "draws")
+    with pytest.raises(DataError, match="m1.bambi.nc' is missing"):
+        parity.load(moved).idata("m1")
+
+
+def test_results_written_elsewhere_still_find_their_draws(tmp_path: Path) -> None:
+    """`Run.to_json` outside the run's folder names the draws absolutely; inside it,
+    relative to the new results.json; an older results.json's absolute path still reads."""
+    from dataclasses import replace
+
+    out = tmp_path / "out"
+    fit, values = _saved_draws(out / "draws")
+    run = parity.Run(RunResults((fit,)), base=out)
+    run.to_json(tmp_path / "copy" / "results.json")
+    again = parity.load(tmp_path / "copy")
+    assert Path(again.results.fits[0].provenance.settings["draws_file"]).is_absolute()
+    assert (again.idata("m1").posterior["Intercept"].values == values).all()
+    run.to_json(out / "results.json")
+    assert parity.load(out).results.fits[0].provenance.settings["draws_file"] == \
+        "draws/m1.bambi.nc"
+    old = replace(fit, provenance=replace(fit.provenance, settings={
+        "draws_file": str((out / "draws" / "m1.bambi.nc").resolve())}))
+    RunResults((old,)).write(tmp_path / "old.json")
+    assert (parity.load(tmp_path / "old.json").idata("m1").posterior["Intercept"].values
+            == values).all()

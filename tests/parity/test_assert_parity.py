@@ -13,7 +13,7 @@ from typing import cast
 import pytest
 
 from conftest import need
-from parity.errors import DataError
+from parity.errors import DataError, UsageError
 from parity.inputs.seed import politeness, politeness_path
 from parity.testing import CALL_HOOKS, ParityCall, ParityFitError, assert_parity, settings_from
 
@@ -164,3 +164,58 @@ def test_defaults_come_from_the_marker_then_the_options(pytester: pytest.Pyteste
                                                                 "draws": 10, "seed": 3}))
     assert check_defaults(config, marker) == {
         "engines": ("bambi",), "reference": "lme4", "draws": 10, "chains": 2, "seed": 3}
+
+
+def test_engines_as_one_string_are_names_not_characters() -> None:
+    """`engines="statsmodels"` was split into its characters ("unknown engine 's'")."""
+    from parity.testing import engine_names
+
+    assert engine_names("statsmodels") == ("statsmodels",)
+    assert engine_names(" statsmodels, bambi ") == ("statsmodels", "bambi")
+    for engines in ("nosuch", "statsmodels, nosuch"):
+        with pytest.raises(UsageError, match="unknown engine 'nosuch'"):
+            assert_parity(FORMULA, politeness(), engines=engines)
+    with pytest.raises(UsageError, match=r"^assert_parity\(\): engines=' , ' names no engine"):
+        assert_parity(FORMULA, politeness(), engines=" , ")
+
+
+BAD_TOLERANCE_TESTS = '''
+import math
+
+import pytest
+from parity.errors import UsageError
+from parity.inputs.seed import politeness
+
+FORMULA = "frequency ~ gender + attitude + (1 | subject)"
+CATS = ["subject", "gender", "attitude"]
+
+
+@pytest.mark.parametrize("kwargs", [{"rtol": math.nan}, {"atol": -1.0},
+                                    {"rtol": math.inf}, {"atol": "0.1"}])
+def test_bad_tolerance_in_the_call(parity_check, kwargs):
+    key, value = next(iter(kwargs.items()))
+    with pytest.raises(UsageError) as info:
+        parity_check(FORMULA, politeness(), CATS, engines=("statsmodels",), **kwargs)
+    assert str(info.value) == (f"parity_check(): {key} must be a finite number >= 0, "
+                               f"not {value!r}")
+
+
+@pytest.mark.parity(engines="statsmodels", atol=math.inf)
+def test_bad_tolerance_in_the_marker(parity_check):
+    with pytest.raises(UsageError, match=r"^parity_check\\(\\): atol must be a finite"):
+        parity_check(FORMULA, politeness(), CATS)
+
+
+@pytest.mark.parity(engines="statsmodels", nagq=0)
+def test_bad_setting_in_the_marker(parity_check):
+    with pytest.raises(UsageError, match=r"^parity_check\\(\\): nagq must be from 1"):
+        parity_check(FORMULA, politeness(), CATS)
+'''
+
+
+def test_parity_check_refuses_bad_tolerances_before_fitting(pytester: pytest.Pytester) -> None:
+    """rtol/atol that are NaN, negative, infinite or a string are one-line UsageErrors
+    naming parity_check, as assert_parity's are; nothing is fitted."""
+    pytester.makepyfile(test_tolerances=BAD_TOLERANCE_TESTS)
+    result = pytester.runpytest_subprocess(*_plugin_args())
+    result.assert_outcomes(passed=6)

@@ -119,7 +119,8 @@ def draws_path(directory: str | Path, model: str, engine: str = "bambi") -> Path
 
 def _save_draws(fit: Fit, idata: Any, settings: Settings, engine: str = "bambi") -> Fit:
     """Write the InferenceData the fit was summarised from, so that an analyst can look
-    at exactly the draws that were compared; its path goes into the provenance."""
+    at exactly the draws that were compared; its path goes into the provenance, relative
+    to the run's output folder (see `Settings.save_draws`) so that the folder can move."""
     if not settings.save_draws:
         return fit
     path = draws_path(settings.save_draws, fit.model, engine)
@@ -132,8 +133,15 @@ def _save_draws(fit: Fit, idata: Any, settings: Settings, engine: str = "bambi")
         return replace(fit, diagnostics=replace(
             fit.diagnostics, warnings=(*fit.diagnostics.warnings, note)))
     prov = fit.provenance
+    relative = _run_relative(path, settings.save_draws)
     return replace(fit, provenance=replace(
-        prov, settings={**prov.settings, "draws_file": str(path.resolve())}))
+        prov, settings={**prov.settings, "draws_file": relative}))
+
+
+def _run_relative(path: Path, draws_dir: str) -> str:
+    """`path` from the run's output folder, the draws folder's parent (`<out>/draws`),
+    where results.json is written: `draws/<model>.<engine>.nc`."""
+    return path.resolve().relative_to(Path(draws_dir).resolve().parent).as_posix()
 
 
 def _fixed_effects(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]],

@@ -29,7 +29,6 @@ to a default), and every formula is parsed by parity's grammar as the file is re
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from typing import Any
 from parity.engines import check_engines
 from parity.errors import FormulaError, UsageError
 from parity.inputs.r_datasets import parse_r_dataset
+from parity.settings import setting_problem
 from parity.spec.family import check_family
 from parity.spec.grammar import parse_formula
 
@@ -71,25 +71,10 @@ class RunConfig:
     reml: bool | None = None
 
 
-MAX_PROBABILITY = 0.999999
-
-
 def sampler_problem(key: str, value: Any) -> str | None:
-    """What is wrong with one sampler setting, or None; shared with the CLI options."""
-    if key in ("draws", "tune", "chains", "seed"):
-        if not isinstance(value, int) or isinstance(value, bool):
-            return "must be a whole number"
-        if key != "seed" and value < 1:
-            return "must be at least 1"
-        if key == "seed" and value < 0:
-            return "must be at least 0"
-        return None
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return "must be a number"
-    if not math.isfinite(value) or not 0 < value <= MAX_PROBABILITY:
-        # 0.9999999999999999 is below 1, yet the interval's quantile is infinite.
-        return f"must be above 0 and at most {MAX_PROBABILITY}"
-    return None
+    """What is wrong with one sampler setting, or None: the check every way in shares
+    (:func:`parity.settings.setting_problem`)."""
+    return setting_problem(key, value)
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
