@@ -279,6 +279,8 @@ def test_recorded_glmmtmb_beside_live_lme4_is_named_as_glmmtmb() -> None:
     assert "glmmTMB 1.1.5" in note and "the glmmTMB results for slope" in note
     assert "lme4 1.1.5" not in note and "lme4 results" not in note
     assert "R was not used" not in note and "lme4 ran in R in this run" in note
+    assert note.endswith("are recorded references matched by data hash, formula and "
+                         "settings.")
 
 
 def test_every_recorded_engine_is_named_with_its_own_version() -> None:

@@ -167,9 +167,8 @@ def _recorded_note(fits: Sequence[Fit]) -> list[Block]:
     if cached:
         lead += f" the {_and(cached)} results come from the fit cache (R, an earlier run);"
     return [Para((Strong(f"Recorded {_and(packages)} numbers:"),
-                  f"{lead} {_and(parts)} {'are' if len(rec) > 1 else 'is'} recorded "
-                  f"reference{'s' if len(rec) > 1 else ''} matched by data hash, formula "
-                  "and settings.",))]
+                  f"{lead} {_and(parts)} are recorded references matched by data hash, "
+                  "formula and settings.",))]
 
 
 def _recorded_part(package: str, fits: Sequence[Fit]) -> str:
