@@ -7,20 +7,26 @@ a test that needs a library that is missing is skipped with a reason naming it.
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import parity.compare.rules as rules
 from parity.compare.tolerances import load_policy
 from parity.inputs.seed import politeness, seed_models
-from parity.pipeline.job import compare_outcome
-from parity.pipeline.workers import Outcome, run_models
-from parity.schema import Comparison, Fit
+from parity.pipeline.job import compare_outcome, vet_outcome
+from parity.pipeline.workers import Outcome, prepare_all, run_models
+from parity.schema import Comparison, Fit, RunResults
 from parity.settings import Settings
 from parity.spec.models import Model
+from support import misplaced_blame
 
 SEED_NAMES = [m.name for m in seed_models()]
 
@@ -83,8 +89,11 @@ def available_engines() -> list[str]:
 @pytest.fixture(scope="session")
 def seed_outcome() -> Outcome:
     """All six seed models by every available engine, default settings (the seed's),
-    with the matched-structure lme4 refits and optimum checks."""
-    return run_models(seed_models(), politeness(), available_engines(), Settings())
+    with the matched-structure lme4 refits and optimum checks, vetted as a run vets them."""
+    models, frame = seed_models(), politeness()
+    outcome = run_models(models, frame, available_engines(), Settings())
+    return vet_outcome(outcome, models, prepare_all(models, frame),
+                       load_policy(project=Path(os.devnull)))
 
 
 @pytest.fixture(scope="session")
@@ -123,3 +132,56 @@ def need(what: str) -> None:
     reason = check()
     if reason:
         pytest.skip(f"{what}: {reason}")
+
+
+# ---- no row blames a method on a fit that did not converge, in any run of the suite -----
+# Every comparison made in this process passes through `compare_pair`, checked here as it
+# returns; every run made in a child process (the CLI) left a results.json under the
+# session's temporary directory, checked when the session ends.
+
+_compare_pair = rules.compare_pair
+CHECKED = {"pairs": 0, "files": 0}
+
+
+def _checked_compare_pair(fit: Fit, ref: Fit, *args: Any, **kwargs: Any) -> list[Comparison]:
+    rows: list[Comparison] = _compare_pair(fit, ref, *args, **kwargs)
+    bad = misplaced_blame(rows, [fit, ref])
+    assert not bad, "a row blames a method on an unconverged fit:\n" + "\n".join(bad[:5])
+    CHECKED["pairs"] += 1
+    return rows
+
+
+rules.compare_pair = _checked_compare_pair
+
+
+def _results_files(base: Path) -> Sequence[Path]:
+    return sorted(base.rglob("results.json")) if base.is_dir() else []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    try:
+        base = factory.getbasetemp()
+    except (OSError, ValueError):
+        return
+    bad: list[str] = []
+    for path in _results_files(base):
+        try:
+            results = RunResults.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a test's deliberately broken file
+        CHECKED["files"] += 1
+        bad += [f"{path}: {b}" for b in misplaced_blame(
+            results.comparisons, [*results.fits, *results.reference_fits])]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"parity: no row blames a method on an unconverged fit "
+                            f"({CHECKED['pairs']} pairs compared in process, "
+                            f"{CHECKED['files']} results files of child runs)")
+    if bad:
+        if reporter is not None:
+            for line in bad[:20]:
+                reporter.write_line(f"MISPLACED BLAME: {line}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -4,13 +4,13 @@ whole module, so that embedded R and JAX never share a process (as in a run)."""
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from parity.engines.invariance import Case
 from parity.pipeline.workers import _init_worker, fit_one
 from parity.rows.prepare import prepare
-from parity.schema import Fit
+from parity.schema import Comparison, Fit
 from parity.settings import Settings
 from parity.spec.models import make_model
 
@@ -48,3 +48,33 @@ def worker_pool() -> Iterator[Workers]:
     yield w
     for pool in w.pools.values():
         pool.shutdown(cancel_futures=True)
+
+
+# Words by which a row's reason explains a gap by a method: a prior, a boundary, an
+# approximation, an optimum or Monte-Carlo error. None of them may explain a row of a fit
+# that did not converge; its reason is the failure to converge.
+BLAME_WORDS = ("prior", "boundary", "singular", "approximation", "mean-field", "optimum",
+               "integrates over", "shrink", "monte-carlo error", "variational")
+
+
+def misplaced_blame(rows: Sequence[Comparison], fits: Sequence[Fit]) -> list[str]:
+    """The rows that blame a method for a gap where one of their fits did not
+    converge, or that compare such a fit without saying so, each as a line."""
+    stuck = {(f.model, f.label): f for f in fits if f.status == "unconverged"}
+    bad: list[str] = []
+    for r in rows:
+        mine = [stuck[k] for k in ((r.model, r.engine), (r.model, r.reference)) if k in stuck]
+        if not mine:
+            continue
+        reason = (r.reason or "").lower()
+        said = reason.split("; compared as asked", 1)[0]
+        if not r.unconverged or not all(f"{f.label} did not converge" in said for f in mine):
+            bad.append(f"{r.model} {r.engine} vs {r.reference} {r.term}: {r.verdict} "
+                       f"without naming the unconverged fit: {r.reason}")
+            continue
+        for f in mine:  # the fit's own words (nlminb's "singular convergence") are its own
+            reason = reason.replace((f.reason or "").lower(), "")
+        if any(w in reason for w in BLAME_WORDS):
+            bad.append(f"{r.model} {r.engine} vs {r.reference} {r.term}: blames a method "
+                       f"on an unconverged fit: {r.reason}")
+    return bad

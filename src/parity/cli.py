@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(<model>.bambi.nc, for ArviZ); those fits are sampled afresh")
     run.add_argument("--no-cache", action="store_true",
                      help="refit everything; neither read nor write the fit cache")
+    run.add_argument("--compare-unconverged", action="store_true",
+                     help="compare the rows of fits that did not converge too (marked, "
+                          "and counted apart); by default they are not comparable")
     run.add_argument("--jobs", type=int, default=None,
                      help="worker processes for Bambi (default: 1, whose chains run in "
                           "parallel on every core; more fit models side by side, at one "
@@ -234,7 +237,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Progress(quiet=args.quiet) as progress:
         result = run_job(models, frame, engines, settings, args.out, on_fit=progress.done,
                          policy=policy, cache=FitCache(enabled=not args.no_cache),
-                         jobs=args.jobs, on_start=progress.start)
+                         jobs=args.jobs, on_start=progress.start,
+                         compare_unconverged=args.compare_unconverged)
     if not args.quiet and result.comparisons:
         from parity.reports.terminal import matrix_text, use_colour, verdict_line
 
@@ -245,6 +249,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"results: {result.results_path}")
     for kind, path in result.reports.items():
         print(f"{kind + ':':9s}{path}")
+    for f in [*result.fits, *result.results.reference_fits]:
+        if f.status == "unconverged":
+            print(f"unconverged: {f.model} / {f.label}: {' '.join(str(f.reason).split())}",
+                  file=sys.stderr)
     bad = [f for f in result.fits if f.status == "failed"]
     if bad:
         for f in bad:

@@ -19,21 +19,34 @@ from parity.atomic import write_text_atomic
 # likelihood statistics (`loglik`, `aic`, `bic`, `deviance`) in `fit_statistics`, and the
 # `level` of comparison rows (quantities `group_effect` and `loglik`). Version-1 files
 # still read: the new fields are empty there.
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3 added: the status `unconverged` (a fit with numbers that did not converge; see
+# parity.compare.trust), each Bayesian quantity's Monte-Carlo standard error (`mcse`, and
+# `se_mcse` of a posterior SD), `diagnostics.ess_tail_min`, `chains` and `draws`, and a
+# comparison row's `unconverged` (the labels of its fits that did not converge).
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
-Status = Literal["ok", "failed", "skipped", "unsupported"]
+# `unconverged`: the fit returned numbers, but its optimiser or sampler did not converge
+# (parity.compare.trust); its numbers are reported, and compared only when asked.
+Status = Literal["ok", "unconverged", "failed", "skipped", "unsupported"]
+# Fits that carry numbers, trusted or not.
+WITH_NUMBERS: tuple[str, ...] = ("ok", "unconverged")
 
 
 @dataclass(frozen=True)
 class FixedEffect:
-    """One coefficient under lme4's name; for Bambi, posterior mean and SD."""
+    """One coefficient under lme4's name; for Bambi, posterior mean and SD.
+
+    `mcse` is the Monte-Carlo standard error of a posterior mean, `se_mcse` that of the
+    posterior SD (None for an engine without draws): what sampling alone can move them."""
 
     term: str
     estimate: float
     std_error: float
     lower: float
     upper: float
+    mcse: float | None = None
+    se_mcse: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class VarianceComponent:
     std_error: float | None = None
     lower: float | None = None
     upper: float | None = None
+    mcse: float | None = None  # of a posterior mean (None without draws)
 
     @property
     def label(self) -> str:
@@ -75,6 +89,7 @@ class GroupEffect:
     term: str
     estimate: float
     std_error: float | None = None
+    mcse: float | None = None  # of a posterior mean (None without draws)
 
     @property
     def label(self) -> str:
@@ -84,12 +99,23 @@ class GroupEffect:
 
 @dataclass(frozen=True)
 class Diagnostics:
+    """What the engine said of its own fit, and for a sampler what its draws say.
+
+    `converged` is the engine's own flag; parity's rule for trusting a fit
+    (parity.compare.trust) reads it with the rest. `r_hat_max`, `ess_bulk_min` and
+    `ess_tail_min` are the worst over every sampled value, `chains` and `draws` (per
+    chain, after warm-up) what ran, so that an ESS can be judged per chain and
+    divergences as a share."""
+
     converged: bool
     singular: bool
     warnings: tuple[str, ...] = ()
     r_hat_max: float | None = None
     ess_bulk_min: float | None = None
     divergences: int | None = None
+    ess_tail_min: float | None = None
+    chains: int | None = None
+    draws: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +172,11 @@ class Fit:
     # The fit's own kind where it differs from its engine's (statsmodels' mixed GLMMs are
     # approximate Bayesian fits: "approximate"); None means the engine's registry kind.
     kind: str | None = None
+
+    @property
+    def has_numbers(self) -> bool:
+        """Whether the fit carries estimates: trusted (`ok`) or `unconverged`."""
+        return self.status in WITH_NUMBERS
 
     @property
     def is_recorded(self) -> bool:
@@ -230,6 +261,17 @@ class Comparison:
     reason: str | None
     group: str | None = None
     level: str | None = None
+    # The labels of this row's fits that did not converge: such a row is
+    # `not_comparable`, or, when asked for (`--compare-unconverged`), compared but
+    # counted apart from the rows of trusted fits.
+    unconverged: tuple[str, ...] = ()
+
+    @property
+    def self_refit(self) -> bool:
+        """A row of one engine against its own refit of another covariance structure
+        (`lme4 vs lme4:independent`): what the structure changes, not a disagreement
+        between engines."""
+        return self.engine.split(":", 1)[0] == self.reference.split(":", 1)[0]
 
 
 def structure_of(groups: list[str] | tuple[str, ...],
@@ -272,6 +314,11 @@ def _source(prov: dict[str, Any]) -> Literal["fit", "cache", "recorded"]:
     return "fit"
 
 
+def _opt(x: Any) -> float | None:
+    """An optional number as written (null stays None)."""
+    return None if x is None else float(x)
+
+
 def fit_from_dict(d: dict[str, Any]) -> Fit:
     def num(x: Any) -> float:
         return float("nan") if x is None else float(x)
@@ -288,13 +335,13 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
         n_dropped=int(d.get("n_dropped", 0)),
         fixed_effects=tuple(
             FixedEffect(f["term"], num(f["estimate"]), num(f["std_error"]), num(f["lower"]),
-                        num(f["upper"]))
+                        num(f["upper"]), _opt(f.get("mcse")), _opt(f.get("se_mcse")))
             for f in d.get("fixed_effects", [])
         ),
         variance_components=tuple(
             VarianceComponent(
                 v["group"], v.get("term"), v.get("term2"), v["kind"], num(v["estimate"]),
-                v.get("std_error"), v.get("lower"), v.get("upper"),
+                v.get("std_error"), v.get("lower"), v.get("upper"), _opt(v.get("mcse")),
             )
             for v in d.get("variance_components", [])
         ),
@@ -305,6 +352,9 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
             r_hat_max=diag.get("r_hat_max"),
             ess_bulk_min=diag.get("ess_bulk_min"),
             divergences=diag.get("divergences"),
+            ess_tail_min=diag.get("ess_tail_min"),
+            chains=diag.get("chains"),
+            draws=diag.get("draws"),
         ),
         provenance=Provenance(
             engine_version=prov.get("engine_version", ""),
@@ -323,7 +373,7 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
         criterion=d.get("criterion"),
         group_effects=tuple(
             GroupEffect(str(g["group"]), str(g["level"]), str(g["term"]), num(g["estimate"]),
-                        None if g.get("std_error") is None else float(g["std_error"]))
+                        _opt(g.get("std_error")), _opt(g.get("mcse")))
             for g in d.get("group_effects") or []
         ),
         fixed_effects_cov=tuple(tuple(num(x) for x in row)
@@ -340,7 +390,7 @@ def comparison_from_dict(d: dict[str, Any]) -> Comparison:
         quantity=d["quantity"], term=d["term"], value=d.get("value"),
         reference_value=d.get("reference_value"), tolerance=d.get("tolerance"),
         verdict=d["verdict"], reason=d.get("reason"), group=d.get("group"),
-        level=d.get("level"),
+        level=d.get("level"), unconverged=tuple(d.get("unconverged") or ()),
     )
 
 

@@ -161,7 +161,7 @@ def test_cli_ml_names_the_criterion_in_results_and_reports(tmp_path: Path) -> No
          "--quiet", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "results.json").read_text())
-    assert doc["schema_version"] == 2
+    assert doc["schema_version"] == 3
     assert {f["criterion"] for f in doc["fits"]} == {"ML"}
     assert all(f["group_effects"] and f["fixed_effects_cov"] for f in doc["fits"])
     report = (out / "comparison.md").read_text()

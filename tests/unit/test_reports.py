@@ -122,7 +122,8 @@ def test_csv_matches_comparisons(written: dict[str, Path]) -> None:
 def test_markdown_has_summary_matrix_reasons_and_marks(written: dict[str, Path]) -> None:
     text = written["markdown"].read_text(encoding="utf-8")
     # The headline, the matrix, the agreement figure, the reasons, then each model.
-    assert text.index("comparison rows over 2 models") < text.index("## Summary matrix") \
+    assert text.index("comparison rows between engines over 2 models") \
+        < text.index("## Summary matrix") \
         < text.index("figures/agreement.png") < text.index("## Where they agree") \
         < text.index("## slope")
     assert "| model | statsmodels vs lme4 | bambi vs lme4 |" in text
@@ -225,7 +226,8 @@ def test_terminal_matrix_plain_and_coloured() -> None:
     assert "\033[31m" in coloured  # a pair with a disagreeing row is red
     assert coloured.replace("\033[31m", "").replace("\033[32m", "").replace(
         "\033[33m", "").replace("\033[0m", "").split() == plain.split()
-    assert verdict_line(COMPARISONS).startswith(f"{len(COMPARISONS)} comparison rows: ")
+    assert verdict_line(COMPARISONS).startswith(
+        f"{len(COMPARISONS)} comparison rows between engines: ")
 
 
 def test_agreement_distance_is_in_tolerances() -> None:

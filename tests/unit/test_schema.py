@@ -38,7 +38,7 @@ def sample_fit() -> Fit:
 
 def test_contract_fields() -> None:
     doc = results_document([sample_fit()])
-    assert doc["schema_version"] == SCHEMA_VERSION == 2
+    assert doc["schema_version"] == SCHEMA_VERSION == 3
     assert doc["comparisons"] == []
     fit = doc["fits"][0]
     for key in ("model", "formula", "engine", "status", "reason", "n_obs", "n_dropped",
@@ -91,7 +91,8 @@ def test_version_2_fields_round_trip() -> None:
                      0.5, 0.5, 0.01, "agree", None, "g", "a")
     doc = json.loads(json.dumps(RunResults((fit,), (row,)).to_dict()))
     assert doc["fits"][0]["group_effects"][0] == {
-        "group": "g", "level": "a", "term": "(Intercept)", "estimate": 0.5, "std_error": 0.1}
+        "group": "g", "level": "a", "term": "(Intercept)", "estimate": 0.5, "std_error": 0.1,
+        "mcse": None}
     back = RunResults.from_dict(doc)
     for name in ("criterion", "fit_statistics", "group_effects", "fixed_effects_cov",
                  "fixed_effects"):

@@ -66,16 +66,39 @@ def _poss(label: str) -> str:
 
 def _row(fit: Fit, ref: Fit, quantity: Quantity, term: str, group: str | None,
          value: float | None, ref_value: float | None, tolerance: float | None,
-         reason: str | None, comparable: bool = True) -> Comparison:
+         reason: str | None, comparable: bool = True,
+         mc: tuple[float, float] | None = None) -> Comparison:
+    """One row. `mc` is (k, MCSE of the gap) where a side has draws: the tolerance
+    widens by k × MCSE, and the reason says where Monte-Carlo error decides the row."""
     if not comparable or value is None or ref_value is None or tolerance is None \
             or not (math.isfinite(value) and math.isfinite(ref_value)):
         return Comparison(fit.model, fit.label, ref.label, quantity, term,
                           value, ref_value, tolerance, "not_comparable",
                           reason or "a value is missing or not finite", group)
-    agree = abs(value - ref_value) <= tolerance
+    gap = abs(value - ref_value)
+    k, mcse = mc if mc is not None else (0.0, 0.0)
+    width = k * mcse
+    agree = gap <= tolerance + width
+    if agree:
+        why = None
+        if gap > tolerance:
+            why = (f"within Monte-Carlo error: the gap {gap:.3g} is beyond the tolerance "
+                   f"{tolerance:.3g} by less than {k:g} MCSE ({width:.3g})")
+    else:
+        why = reason or "outside the tolerance"
+        if mcse > 0:
+            why += f"; beyond Monte-Carlo error (the gap is {gap / mcse:.1f} MCSE)"
     return Comparison(fit.model, fit.label, ref.label, quantity, term,
-                      value, ref_value, tolerance, "agree" if agree else "disagree",
-                      None if agree else (reason or "outside the tolerance"), group)
+                      value, ref_value, tolerance + width,
+                      "agree" if agree else "disagree", why, group)
+
+
+def _mc(p: _Pair, a: float | None, b: float | None) -> tuple[float, float] | None:
+    """(k, the MCSE of a gap) from each side's MCSE (None: no draws), in quadrature."""
+    parts = [x for x in (a, b) if x is not None and math.isfinite(x)]
+    if not parts:
+        return None
+    return p.policy.mcse_mult, math.sqrt(sum(x * x for x in parts))
 
 
 def _structure_note(fit: Fit, ref: Fit) -> str | None:
@@ -198,8 +221,36 @@ def fit_kind(fit: Fit, kind_of: KindOf) -> str:
 
 
 def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
-                 checks: Sequence[OptimumCheck] = ()) -> list[Comparison]:
-    """Every fixed effect and variance component of `fit` against `ref`."""
+                 checks: Sequence[OptimumCheck] = (),
+                 compare_unconverged: bool = False) -> list[Comparison]:
+    """Every fixed effect and variance component of `fit` against `ref`.
+
+    Where either fit did not converge, its rows say so first and nothing else: no
+    prior, boundary, approximation or optimum explains the numbers of a fit that never
+    settled. They are `not_comparable`, or compared but marked when
+    `compare_unconverged`."""
+    rows = _pair_rows(fit, ref, policy, kind_of, checks)
+    stuck = [f for f in (ref, fit) if f.status == "unconverged"]
+    if not stuck:
+        return rows
+    return [_unconverged_row(r, stuck, compare_unconverged) for r in rows]
+
+
+def _unconverged_row(row: Comparison, stuck: Sequence[Fit], compare: bool) -> Comparison:
+    """A row with an unconverged side: the convergence failure is its reason."""
+    why = "; ".join(f.reason or f"{f.label} did not converge" for f in stuck)
+    labels = tuple(f.label for f in stuck)
+    if not compare or row.verdict == "not_comparable":
+        return replace(row, verdict="not_comparable", reason=why, unconverged=labels)
+    gap = abs((row.value or 0.0) - (row.reference_value or 0.0))
+    return replace(row, unconverged=labels,
+                   reason=f"{why}; compared as asked: gap {gap:.3g}, tolerance "
+                          f"{row.tolerance:.3g}")
+
+
+def _pair_rows(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
+               checks: Sequence[OptimumCheck]) -> list[Comparison]:
+    """The rows of two fits that both carry numbers."""
     kf, kr = fit_kind(fit, kind_of), fit_kind(ref, kind_of)
     bayes = kf in POSTERIOR_KINDS or kr in POSTERIOR_KINDS
     pair = _Pair(fit, ref, policy, kf, kr, _structure_note(fit, ref),
@@ -254,7 +305,8 @@ def _fixed_rows(p: _Pair) -> list[Comparison]:
         else:
             rel = abs(a.estimate - b.estimate) / max(abs(b.estimate), 1e-300)
             why = structure or optimum or f"differs by {rel:.1e} relative"
-        rows.append(_row(fit, ref, "estimate", term, None, a.estimate, b.estimate, tol, why))
+        rows.append(_row(fit, ref, "estimate", term, None, a.estimate, b.estimate, tol, why,
+                         mc=_mc(p, a.mcse, b.mcse)))
         tol = policy.rule(kf, kr, "std_error", fit.family).tolerance(b.std_error, None)
         ratio = a.std_error / b.std_error if b.std_error > 0 else math.inf
         if p.both_bayes:
@@ -278,7 +330,8 @@ def _fixed_rows(p: _Pair) -> list[Comparison]:
                     if post.n_groups else "")
         else:
             why = structure or optimum or f"SEs differ by a factor {ratio:.4f}"
-        rows.append(_row(fit, ref, "std_error", term, None, a.std_error, b.std_error, tol, why))
+        rows.append(_row(fit, ref, "std_error", term, None, a.std_error, b.std_error, tol, why,
+                         mc=_mc(p, a.se_mcse, b.se_mcse)))
     return rows
 
 
@@ -340,7 +393,8 @@ def _component_rows(p: _Pair) -> list[Comparison]:
                         "levels is wide and right-skewed, so its mean exceeds the REML estimate")
         else:
             why = optimum or f"differs by {abs(value - ref_value):.3g}"
-        rows.append(_row(fit, ref, quantity, label, group, value, ref_value, tol, why))
+        rows.append(_row(fit, ref, quantity, label, group, value, ref_value, tol, why,
+                         mc=_mc(p, a_vc.mcse, b_vc.mcse)))
     return rows
 
 
@@ -357,10 +411,10 @@ def _no_effects(fit: Fit) -> str:
 
 def _effect_row(p: _Pair, effect: GroupEffect, value: float | None,
                 ref_value: float | None, tol: float | None, why: str,
-                comparable: bool) -> Comparison:
+                comparable: bool, mc: tuple[float, float] | None = None) -> Comparison:
     """One group effect's row: `_row` with the effect's label, factor and level."""
     return replace(_row(p.fit, p.ref, "group_effect", effect.label, effect.group, value,
-                        ref_value, tol, why, comparable), level=effect.level)
+                        ref_value, tol, why, comparable, mc), level=effect.level)
 
 
 def _group_effect_rows(p: _Pair) -> list[Comparison]:
@@ -418,7 +472,8 @@ def _group_effect_rows(p: _Pair) -> list[Comparison]:
                    "the mode plugs in its estimate")
         else:
             why = p.optimum or f"differs by {gap:.3g} ({z:.2g} conditional SD)"
-        rows.append(_effect_row(p, proto, value, ref_value, tol, why, True))
+        rows.append(_effect_row(p, proto, value, ref_value, tol, why, True,
+                                _mc(p, a.mcse, b.mcse)))
     return rows
 
 
@@ -459,22 +514,26 @@ def _loglik_rows(p: _Pair) -> list[Comparison]:
 
 
 def compare_all(fits: Sequence[Fit], reference_fits: Sequence[Fit], policy: Policy,
-                kind_of: KindOf, checks: Sequence[OptimumCheck] = ()) -> list[Comparison]:
+                kind_of: KindOf, checks: Sequence[OptimumCheck] = (),
+                compare_unconverged: bool = False) -> list[Comparison]:
     """Each engine against each frequentist engine listed before it, a Bayesian engine
     also against each Bayesian engine before it (bambi against pymc isolates what the
     correlations change), and every engine against the matched-structure lme4 refit
-    where it fitted independent components."""
+    where it fitted independent components. A failed fit has no rows; an unconverged
+    one has rows that say so (:func:`compare_pair`)."""
     rows: list[Comparison] = []
     models = list(dict.fromkeys(f.model for f in fits))
     for model in models:
-        ok = [f for f in fits if f.model == model and f.status == "ok"]
-        variants = [f for f in reference_fits if f.model == model and f.status == "ok"]
+        ok = [f for f in fits if f.model == model and f.has_numbers]
+        variants = [f for f in reference_fits if f.model == model and f.has_numbers]
         for i, fit in enumerate(ok):
             for ref in ok[:i]:
                 if fit_kind(ref, kind_of) == "frequentist" \
                         or fit_kind(fit, kind_of) in POSTERIOR_KINDS:
-                    rows += compare_pair(fit, ref, policy, kind_of, checks)
+                    rows += compare_pair(fit, ref, policy, kind_of, checks,
+                                         compare_unconverged)
             if "independent" in fit.structure.values():
                 for ref in variants:
-                    rows += compare_pair(fit, ref, policy, kind_of, checks)
+                    rows += compare_pair(fit, ref, policy, kind_of, checks,
+                                         compare_unconverged)
     return rows

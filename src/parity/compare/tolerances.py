@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from parity.compare.trust import TrustRules
 from parity.errors import UsageError
 
 if sys.version_info >= (3, 11):
@@ -31,6 +32,14 @@ PAIR_QUANTITIES: dict[str, tuple[str, ...]] = {
 PARTS = ("rtol", "atol", "sd_mult")
 # Checks of one engine against itself, with the quantities each one judges.
 CHECKS: dict[str, tuple[str, ...]] = {"self-consistency": ("estimate",)}
+# Which fits are trusted (parity.compare.trust): the table and its parts.
+TRUST = "trust"
+TRUST_PARTS = ("r_hat_max", "ess_per_chain_min", "divergence_share_max", "scale_mult",
+               "link_bound")
+# Monte-Carlo error in the tolerances: a row with a Bayesian side widens by
+# `mcse_mult` × the MCSE of its gap.
+MONTE_CARLO = "monte-carlo"
+MONTE_CARLO_PARTS = ("mcse_mult",)
 # Rules for binomial and Poisson models, where they differ from the Gaussian ones: a table
 # `[glmm.<pair>.<quantity>]` replaces `[<pair>.<quantity>]` for those families.
 GLMM = "glmm"
@@ -55,8 +64,13 @@ class Rule:
 
 @dataclass(frozen=True)
 class Policy:
+    """Every rule of the tolerance file: per pair and quantity, the self-checks, which
+    fits are trusted, and how far Monte-Carlo error widens a Bayesian row."""
+
     rules: dict[tuple[str, str], Rule]
     sources: tuple[str, ...]
+    trust: TrustRules
+    mcse_mult: float
 
     def rule(self, kind_a: str, kind_b: str, quantity: str,
              family: str = "gaussian") -> Rule:
@@ -73,16 +87,22 @@ class Policy:
 
     def with_override(self, quantity: str, rtol: float | None, atol: float | None,
                       pair: str | None = None) -> Policy:
-        """The policy with one quantity's rtol/atol replaced (for every pair, or one)."""
+        """The policy with one quantity's rtol/atol replaced (for every pair, or one).
+
+        The self-checks (`self-consistency`) keep their own rules: an analyst's tolerance
+        between engines says nothing of how far an engine may contradict itself."""
         rules = dict(self.rules)
         for (p, q), r in self.rules.items():
+            if p in CHECKS:
+                continue
             if q == quantity and (pair is None or p == pair):
                 rules[(p, q)] = Rule(
                     rtol=r.rtol if rtol is None else rtol,
                     atol=r.atol if atol is None else atol,
                     sd_mult=r.sd_mult if rtol is None and atol is None else 0.0,
                 )
-        return Policy(rules, self.sources + (f"override {quantity}: rtol={rtol} atol={atol}",))
+        return replace(self, rules=rules, sources=self.sources + (
+            f"override {quantity}: rtol={rtol} atol={atol}",))
 
 
 def pair_key(kind_a: str, kind_b: str) -> str:
@@ -90,8 +110,31 @@ def pair_key(kind_a: str, kind_b: str) -> str:
     return f"{kinds[0]}-{kinds[1]}"
 
 
+def _number(value: Any, where: str) -> float:
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not math.isfinite(value) or value < 0):
+        raise UsageError(f"{where} must be a finite number >= 0")
+    return float(value)
+
+
+def _merge_flat(base: dict[str, Any], name: str, parts: Any, known: tuple[str, ...],
+                source: str) -> None:
+    """A table of named numbers (`[trust]`, `[monte-carlo]`), each checked."""
+    if not isinstance(parts, dict):
+        raise UsageError(f"{source}: [{name}] must be a table")
+    for part, value in parts.items():
+        if part not in known:
+            raise UsageError(f"{source}: unknown part {part!r} in [{name}] (known: "
+                             f"{', '.join(known)})")
+        base.setdefault(name, {})[part] = _number(value, f"{source}: {name}.{part}")
+
+
 def _merge(base: dict[str, Any], extra: dict[str, Any], source: str) -> None:
     for pair, quantities in extra.items():
+        if pair in (TRUST, MONTE_CARLO):
+            _merge_flat(base, pair, quantities,
+                        TRUST_PARTS if pair == TRUST else MONTE_CARLO_PARTS, source)
+            continue
         if pair == GLMM:
             if not isinstance(quantities, dict):
                 raise UsageError(f"{source}: [{GLMM}] must be a table of pairs")
@@ -103,7 +146,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], source: str) -> None:
             continue
         if pair not in (*PAIRS, *CHECKS) or not isinstance(quantities, dict):
             raise UsageError(f"{source}: unknown tolerance pair {pair!r} (known: "
-                             f"{', '.join((*PAIRS, *CHECKS))})")
+                             f"{', '.join((*PAIRS, *CHECKS, TRUST, MONTE_CARLO))})")
         for quantity, parts in quantities.items():
             if quantity not in _quantities(pair) or not isinstance(parts, dict):
                 raise UsageError(f"{source}: unknown quantity {quantity!r} under {pair!r} "
@@ -112,11 +155,8 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], source: str) -> None:
                 if part not in PARTS:
                     raise UsageError(f"{source}: unknown part {part!r} in {pair}.{quantity} "
                                      f"(known: {', '.join(PARTS)})")
-                if (not isinstance(value, (int, float)) or isinstance(value, bool)
-                        or not math.isfinite(value) or value < 0):
-                    raise UsageError(f"{source}: {pair}.{quantity}.{part} must be a finite "
-                                     "number >= 0")
-                base.setdefault(pair, {}).setdefault(quantity, {})[part] = float(value)
+                base.setdefault(pair, {}).setdefault(quantity, {})[part] = _number(
+                    value, f"{source}: {pair}.{quantity}.{part}")
 
 
 # What parity reads from an analyst's pyproject.toml: [tool.parity.tolerances].
@@ -192,4 +232,10 @@ def load_policy(file: Path | None = None, project: Path | None = None, *,
                 raise UsageError(f"tolerance policy's {GLMM}.{pair}.{quantity} needs "
                                  f"{', '.join(PARTS)}")
             rules[(f"{GLMM}.{pair}", quantity)] = Rule(**parts)
-    return Policy(rules, tuple(sources))
+    trust = table.get(TRUST, {})
+    mc = table.get(MONTE_CARLO, {})
+    for name, have, need in ((TRUST, trust, TRUST_PARTS), (MONTE_CARLO, mc, MONTE_CARLO_PARTS)):
+        if set(have) != set(need):
+            raise UsageError(f"tolerance policy lacks [{name}] "
+                             f"{', '.join(sorted(set(need) - set(have)))}")
+    return Policy(rules, tuple(sources), TrustRules(**trust), mc["mcse_mult"])

@@ -22,14 +22,22 @@ from contextlib import contextmanager
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from parity import boundary
 from parity.engines import engine_info
 from parity.engines.base import Engine, EngineKind, status_fit
-from parity.engines.posterior import ess_bulk, rhat, summarize
+from parity.engines.posterior import (
+    Summary,
+    ess_bulk,
+    ess_tail,
+    finite_or_none,
+    mcse_mean,
+    rhat,
+    summarize,
+)
 from parity.environment import package_versions
 from parity.rows.prepare import PreparedData
 from parity.schema import (
@@ -149,14 +157,31 @@ def _fixed_effects(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]
     """Posterior mean, SD and interval of every coefficient, under lme4's names."""
     fixed: list[FixedEffect] = []
     if spec.intercept:
-        s = summarize(post["Intercept"].values, interval)
-        fixed.append(FixedEffect("(Intercept)", s.mean, s.sd, s.lower, s.upper))
+        fixed.append(fixed_effect("(Intercept)", summarize(post["Intercept"].values, interval)))
     for term in spec.fixed:
         for coord, arr in _coords(post[term.label]):
-            s = summarize(arr, interval)
-            fixed.append(FixedEffect(_canonical(term, coord, levels), s.mean, s.sd,
-                                     s.lower, s.upper))
+            fixed.append(fixed_effect(_canonical(term, coord, levels), summarize(arr, interval)))
     return fixed
+
+
+def fixed_effect(term: str, s: Summary) -> FixedEffect:
+    """A coefficient's posterior summary as the record holds it, Monte-Carlo errors
+    included."""
+    return FixedEffect(term, s.mean, s.sd, s.lower, s.upper, finite_or_none(s.mcse_mean),
+                       finite_or_none(s.mcse_sd))
+
+
+def component(group: str, term: str | None, term2: str | None, kind: Literal["sd", "corr"],
+              s: Summary) -> VarianceComponent:
+    """A variance component's posterior summary as the record holds it."""
+    return VarianceComponent(group, term, term2, kind, s.mean, s.sd, s.lower, s.upper,
+                             finite_or_none(s.mcse_mean))
+
+
+def _worst(pick: Any, values: list[float]) -> float | None:
+    """The worst of a diagnostic over every sampled value (None where none is finite)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(pick(finite)) if finite else None
 
 
 def _fixed_draws(spec: ModelSpec, post: Any) -> np.ndarray:
@@ -193,7 +218,8 @@ def _group_effects(spec: ModelSpec, post: Any,
                 for coord, arr in _coords(da.sel({factor: level})):
                     term_name = "(Intercept)" if t is None else _canonical(t, coord, levels)
                     out.append(GroupEffect(block.group_label, str(level), term_name,
-                                           float(arr.mean()), float(arr.std(ddof=1))))
+                                           float(arr.mean()), float(arr.std(ddof=1)),
+                                           finite_or_none(mcse_mean(arr))))
     return out
 
 
@@ -208,15 +234,13 @@ def _components(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]],
         for expr, t in entries:
             var = f"{expr}|{block.group_label}_sigma"
             for coord, arr in _coords(post[var]):
-                s = summarize(arr, interval)
                 term_name = "(Intercept)" if t is None else _canonical(t, coord, levels)
-                components.append(VarianceComponent(block.group_label, term_name, None,
-                                                    "sd", s.mean, s.sd, s.lower, s.upper))
+                components.append(component(block.group_label, term_name, None, "sd",
+                                            summarize(arr, interval)))
     sigma_name = "sigma" if "sigma" in post else f"{spec.response}_sigma"
     if sigma_name in post:  # a binomial or Poisson model has no residual SD
-        s = summarize(post[sigma_name].values, interval)
-        components.append(VarianceComponent("Residual", None, None, "sd", s.mean, s.sd,
-                                            s.lower, s.upper))
+        components.append(component("Residual", None, None, "sd",
+                                    summarize(post[sigma_name].values, interval)))
     return components
 
 
@@ -360,6 +384,7 @@ class BambiEngine(Engine):
         them silently)."""
         rhats: list[float] = []
         esses: list[float] = []
+        tails: list[float] = []
         post = idata.posterior
         for name in post.data_vars:
             flat = np.asarray(post[name].transpose("chain", "draw", ...).values)
@@ -367,6 +392,7 @@ class BambiEngine(Engine):
             for k in range(flat.shape[2]):
                 rhats.append(rhat(flat[:, :, k]))
                 esses.append(ess_bulk(flat[:, :, k]))
+                tails.append(ess_tail(flat[:, :, k]))
         ran = self._ran(idata)
         asked = {"chains": settings.chains, "draws": settings.draws, "tune": settings.tune}
         warnings = list(dict.fromkeys(notes)) + [
@@ -379,12 +405,14 @@ class BambiEngine(Engine):
             if "diverging" in idata.sample_stats else None
         if divergences:
             warnings.append(f"{divergences} divergent transitions")
-        r_hat_max = float(np.nanmax(rhats)) if rhats else None
-        ess_min = float(np.nanmin(esses)) if esses else None
+        r_hat_max = _worst(np.nanmax, rhats)
+        ess_min = _worst(np.nanmin, esses)
         converged = (r_hat_max is not None and r_hat_max <= 1.01 and not divergences)
         return Diagnostics(converged=converged, singular=boundary.singular(tuple(components)),
                            warnings=tuple(warnings), r_hat_max=r_hat_max,
-                           ess_bulk_min=ess_min, divergences=divergences)
+                           ess_bulk_min=ess_min, divergences=divergences,
+                           ess_tail_min=_worst(np.nanmin, tails),
+                           chains=ran.get("chains"), draws=ran.get("draws"))
 
     @staticmethod
     def _ran(idata: Any) -> dict[str, Any]:

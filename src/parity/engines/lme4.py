@@ -56,6 +56,12 @@ def lme4_group(name: str, groups: Sequence[str]) -> str:
     return name if name in groups or base not in groups else base
 
 
+def _number(x: Any) -> float:
+    """A number from R's JSON; R's NA (null) is NaN, which the trust rule then reads as
+    a missing value (glmmTMB gives no SEs where its Hessian cannot be inverted)."""
+    return float("nan") if x is None else float(x)
+
+
 def fit_from_r_json(
     model: Model, doc: dict[str, Any], settings: Settings, seconds: float
 ) -> Fit:
@@ -83,8 +89,8 @@ def fit_from_r_json(
         n_obs=int(doc["n_obs"]),
         n_dropped=int(doc["n_dropped"]),
         fixed_effects=tuple(
-            FixedEffect(f["term"], float(f["estimate"]), float(f["std_error"]),
-                        float(f["lower"]), float(f["upper"]))
+            FixedEffect(f["term"], _number(f["estimate"]), _number(f["std_error"]),
+                        _number(f["lower"]), _number(f["upper"]))
             for f in doc["fixed_effects"]
         ),
         variance_components=components,
@@ -111,11 +117,11 @@ def fit_from_r_json(
         criterion=doc.get("criterion"),
         group_effects=tuple(
             GroupEffect(lme4_group(str(g["group"]), groups), str(g["level"]), str(g["term"]),
-                        float(g["estimate"]),
+                        _number(g["estimate"]),
                         None if g.get("std_error") is None else float(g["std_error"]))
             for g in doc.get("group_effects") or []
         ),
-        fixed_effects_cov=tuple(tuple(float(x) for x in row)
+        fixed_effects_cov=tuple(tuple(_number(x) for x in row)
                                 for row in doc.get("fixed_effects_cov") or []),
         family=str(doc.get("family") or model.family),
         link=str(doc.get("link") or "identity"),

@@ -2,8 +2,11 @@
 
 ArviZ's `summary` changed columns and started rounding in 1.x, and Bambi's versions pull
 different ArviZ releases; computing from the draws keeps parity's numbers the same
-whatever ArviZ is installed. R-hat is the rank-normalised split R-hat and ESS the bulk
-ESS of Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), as ArviZ and Stan compute.
+whatever ArviZ is installed. R-hat is the rank-normalised split R-hat, ESS the bulk and
+tail ESS of Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), and the Monte-Carlo
+standard errors of a mean and of an SD those of ArviZ's `mcse(method="mean" | "sd")`, as
+ArviZ and Stan compute them; the test suite checks each against ArviZ where it is
+installed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ class Summary:
     upper: float
     r_hat: float
     ess_bulk: float
+    ess_tail: float = float("nan")
+    mcse_mean: float = float("nan")  # Monte-Carlo SE of `mean`
+    mcse_sd: float = float("nan")  # Monte-Carlo SE of `sd`
 
 
 def _split(x: np.ndarray) -> np.ndarray:
@@ -109,17 +115,71 @@ def ess_bulk(draws: np.ndarray) -> float:
     return _ess(_z_scale(x))
 
 
+def _valid(x: np.ndarray, min_draws: int = 4) -> bool:
+    return x.ndim == 2 and x.shape[1] >= min_draws and bool(np.all(np.isfinite(x)))
+
+
+def ess_tail(draws: np.ndarray) -> float:
+    """Tail ESS of a (chains, draws) array: the smaller ESS of the indicators of the 5%
+    and 95% quantiles, which says how well the sampler explored the tails an interval
+    is read from."""
+    x = np.asarray(draws, dtype=float)
+    if not _valid(x):
+        return float("nan")
+    out = []
+    for q in (0.05, 0.95):
+        indicator = (x <= np.quantile(x, q)).astype(float)
+        split = _split(indicator)
+        out.append(_ess(split) if np.ptp(split) > 0 else float("nan"))
+    return float(min(out))
+
+
+def _ess_mean(x: np.ndarray) -> float:
+    return _ess(_split(x))
+
+
+def mcse_mean(draws: np.ndarray) -> float:
+    """Monte-Carlo standard error of the posterior mean: SD / sqrt(ESS of the mean)."""
+    x = np.asarray(draws, dtype=float)
+    if not _valid(x) or np.ptp(x) == 0:
+        return float("nan")
+    var = float(((x - x.mean()) ** 2).sum() / (x.size - 1))
+    return float(np.sqrt(var / _ess_mean(x)))
+
+
+def mcse_sd(draws: np.ndarray) -> float:
+    """Monte-Carlo standard error of the posterior SD, by the delta method on the
+    squared deviations' mean and their ESS (ArviZ's `mcse(method="sd")`)."""
+    x = np.asarray(draws, dtype=float)
+    if not _valid(x) or np.ptp(x) == 0:
+        return float("nan")
+    sq = (x - x.mean()) ** 2
+    evar = float(sq.mean())
+    varvar = (float((sq**2).mean()) - evar**2) / _ess_mean(sq)
+    return float(np.sqrt(max(varvar, 0.0) / evar / 4))
+
+
 def summarize(draws: np.ndarray, interval: float) -> Summary:
-    """Posterior mean, SD and equal-tailed interval of a (chains, draws) array."""
+    """Posterior mean, SD and equal-tailed interval of a (chains, draws) array, with
+    its diagnostics and Monte-Carlo errors."""
     x = np.asarray(draws, dtype=float)
     flat = x.reshape(-1)
     tail = (1.0 - interval) / 2.0
     lower, upper = np.quantile(flat, [tail, 1.0 - tail])
+    x2 = x if x.ndim == 2 else flat[None, :]
     return Summary(
         mean=float(flat.mean()),
         sd=float(flat.std(ddof=1)),
         lower=float(lower),
         upper=float(upper),
-        r_hat=rhat(x),
-        ess_bulk=ess_bulk(x),
+        r_hat=rhat(x2),
+        ess_bulk=ess_bulk(x2),
+        ess_tail=ess_tail(x2),
+        mcse_mean=mcse_mean(x2),
+        mcse_sd=mcse_sd(x2),
     )
+
+
+def finite_or_none(x: float) -> float | None:
+    """A diagnostic as the record holds it: None where the draws could not give one."""
+    return float(x) if np.isfinite(x) else None

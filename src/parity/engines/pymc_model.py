@@ -43,9 +43,11 @@ from parity.engines.bambi import (
     _save_draws,
     bambi_formula,
     captured_logs,
+    component,
+    fixed_effect,
 )
 from parity.engines.base import EngineKind, status_fit
-from parity.engines.posterior import summarize
+from parity.engines.posterior import finite_or_none, mcse_mean, summarize
 from parity.environment import package_versions
 from parity.rows.design import build_design, group_codes
 from parity.rows.prepare import PreparedData
@@ -266,40 +268,36 @@ class PymcEngine(BambiEngine):
         if layout.intercept:
             arr = draws("intercept")
             columns.append(arr.reshape(-1))
-            s = summarize(arr, interval)
-            fixed.append(FixedEffect("(Intercept)", s.mean, s.sd, s.lower, s.upper))
+            fixed.append(fixed_effect("(Intercept)", summarize(arr, interval)))
         if layout.names:
             beta = draws("beta")
             for j, name in enumerate(layout.names):
                 columns.append(beta[:, :, j].reshape(-1))
-                s = summarize(beta[:, :, j], interval)
-                fixed.append(FixedEffect(name, s.mean, s.sd, s.lower, s.upper))
+                fixed.append(fixed_effect(name, summarize(beta[:, :, j], interval)))
         cov = np.atleast_2d(np.cov(np.column_stack(columns), rowvar=False))
         components: list[VarianceComponent] = []
         effects: list[GroupEffect] = []
         for b, block in enumerate(layout.blocks):
             sds, names = draws(f"sd_{b}"), block["names"]
             for j, term in enumerate(names):
-                s = summarize(sds[:, :, j], interval)
-                components.append(VarianceComponent(block["group"], term, None, "sd", s.mean,
-                                                    s.sd, s.lower, s.upper))
+                components.append(component(block["group"], term, None, "sd",
+                                            summarize(sds[:, :, j], interval)))
             if f"corr_{b}" in post:
                 corr = draws(f"corr_{b}")
                 for i in range(len(names)):
                     for j in range(i + 1, len(names)):
-                        s = summarize(corr[:, :, i, j], interval)
-                        components.append(VarianceComponent(
-                            block["group"], names[i], names[j], "corr", s.mean, s.sd,
-                            s.lower, s.upper))
+                        components.append(component(
+                            block["group"], names[i], names[j], "corr",
+                            summarize(corr[:, :, i, j], interval)))
             u = draws(f"u_{b}")
             for g, level in enumerate(block["labels"]):
                 for j, term in enumerate(names):
-                    x = u[:, :, g, j].reshape(-1)
+                    x = u[:, :, g, j]
                     effects.append(GroupEffect(block["group"], level, term, float(x.mean()),
-                                               float(x.std(ddof=1))))
-        s = summarize(draws("sigma"), interval)
-        components.append(VarianceComponent("Residual", None, None, "sd", s.mean, s.sd,
-                                            s.lower, s.upper))
+                                               float(x.std(ddof=1)),
+                                               finite_or_none(mcse_mean(x))))
+        components.append(component("Residual", None, None, "sd",
+                                    summarize(draws("sigma"), interval)))
         diagnostics = self._diagnostics(idata, settings, notes, components)
         versions = package_versions(engine_info(self.name).stack)
         return Fit(

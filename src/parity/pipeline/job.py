@@ -32,6 +32,7 @@ from parity.pipeline.cache import FitCache
 from parity.pipeline.matched import independent_variant
 from parity.pipeline.outdir import check_writable, claimed
 from parity.pipeline.partial import RESULTS_NAME, PartialResults
+from parity.pipeline.vetting import vet_all
 from parity.pipeline.workers import (
     Outcome,
     ProgressHook,
@@ -63,9 +64,18 @@ class JobResult:
         return self.results.comparisons
 
 
-def compare_outcome(outcome: Outcome, policy: Policy) -> list[Comparison]:
+def compare_outcome(outcome: Outcome, policy: Policy,
+                    compare_unconverged: bool = False) -> list[Comparison]:
     return compare_all(outcome.fits, outcome.reference_fits, policy, engine_kind,
-                       outcome.optimum_checks)
+                       outcome.optimum_checks, compare_unconverged)
+
+
+def vet_outcome(outcome: Outcome, models: Sequence[Model],
+                prepared: dict[str, PreparedData], policy: Policy) -> Outcome:
+    """The outcome's fits under the run's trust thresholds (parity.pipeline.vetting)."""
+    return Outcome(vet_all(outcome.fits, models, prepared, policy),
+                   vet_all(outcome.reference_fits, models, prepared, policy),
+                   outcome.optimum_checks)
 
 
 def execute(
@@ -79,13 +89,16 @@ def execute(
     on_fit: ProgressHook | None = None,
     on_start: StartHook | None = None,
     before_fitting: Callable[[dict[str, Any]], None] | None = None,
+    compare_unconverged: bool = False,
 ) -> RunResults:
     """The one pipeline, in memory: every up-front check, the fits, the comparison.
 
     The CLI (through :func:`run_job`), `assert_parity` and the Python API all run this,
     so each gets the same checks: engines an analyst's model cannot be fitted with, the
     memory the draws need, and the data, all before anything is fitted.
-    `before_fitting` hears the run's description once the checks have passed."""
+    `before_fitting` hears the run's description once the checks have passed. Every
+    fit is vetted (parity.compare.trust) before it is compared; the rows of an
+    unconverged fit are compared only with `compare_unconverged`."""
     policy = policy or load_policy()
     check_engines(engines)
     check_expressible(models, engines)
@@ -97,6 +110,7 @@ def execute(
         python_version=platform.python_version(),
         settings=settings.as_dict(),
         tolerance_sources=list(policy.sources),
+        compare_unconverged=compare_unconverged,
         models=[{"model": m.name, "formula": m.formula,
                  "engine_formula": m.spec.lme4_formula(),
                  "categorical": list(m.categorical)} for m in models],
@@ -105,7 +119,8 @@ def execute(
         before_fitting(meta)
     outcome = run_models(models, frame, engines, settings, on_fit=on_fit, cache=cache,
                          jobs=jobs, on_start=on_start, prepared=prepared)
-    comparisons = compare_outcome(outcome, policy)
+    outcome = vet_outcome(outcome, models, prepared, policy)
+    comparisons = compare_outcome(outcome, policy, compare_unconverged)
     env = environment([*outcome.fits, *outcome.reference_fits], all_packages())
     return RunResults(tuple(outcome.fits), tuple(comparisons),
                       tuple(outcome.reference_fits), tuple(outcome.optimum_checks),
@@ -123,6 +138,7 @@ def run_job(
     cache: FitCache | None = None,
     jobs: int | None = None,
     on_start: StartHook | None = None,
+    compare_unconverged: bool = False,
 ) -> JobResult:
     """:func:`execute`, writing the results and reports under `out`.
 
@@ -142,7 +158,8 @@ def run_job(
             partial[0](fit)
 
         results = execute(models, frame, engines, settings, policy, cache, jobs,
-                          on_fit=on_partial, on_start=on_start, before_fitting=claim)
+                          on_fit=on_partial, on_start=on_start, before_fitting=claim,
+                          compare_unconverged=compare_unconverged)
         results_path = results.write(out / RESULTS_NAME)
         partial[0].finish()
         reports = write_run_reports(out, results)

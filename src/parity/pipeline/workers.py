@@ -19,7 +19,6 @@ estimates contradict its own variance components.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import signal
@@ -39,6 +38,7 @@ from parity.engines import Engine, check_engine, engine_info, engine_kind, load_
 from parity.engines.base import status_fit
 from parity.pipeline.cache import FitCache, key_material
 from parity.pipeline.matched import Variant, independent_variant, read_back
+from parity.pipeline.vetting import vet_fit
 from parity.rows.prepare import PreparedData, prepare
 from parity.schema import Fit, OptimumCheck
 from parity.settings import Settings
@@ -135,43 +135,13 @@ def fit_one(engine_name: str, model: Model, data: PreparedData, settings: Settin
         return status_fit(engine_name, model, data, "unsupported", cannot, settings)
     reason = _missing(engine)
     if reason is None:
-        return without_numbers_is_failed(engine.fit(model, data, settings), model, data,
-                                         settings)
+        return vet_fit(engine.fit(model, data, settings), model, data)
     recorded = engine.fallback(model, data, settings)
     if recorded is not None:
         return recorded
     hint = engine.fallback_hint()
     return status_fit(engine_name, model, data, "skipped",
                       f"{reason}; {hint}" if hint else reason, settings)
-
-
-def without_numbers_is_failed(fit: Fit, model: Model, data: PreparedData,
-                              settings: Settings) -> Fit:
-    """An "ok" fit must carry finite fixed effects, SEs and SDs: a response of 1e308
-    gives statsmodels NaN estimates without an error, and such a fit compares as
-    nothing. It becomes `failed`, saying which numbers are not finite."""
-    if fit.status != "ok":
-        return fit
-    bad = [f"{fe.term}" for fe in fit.fixed_effects if not math.isfinite(fe.estimate)]
-    bad += [v.label for v in fit.variance_components
-            if v.kind == "sd" and not math.isfinite(v.estimate)]
-    if not fit.fixed_effects:
-        bad.append("(no fixed effects)")
-    bad_se = [f"SE({fe.term})" for fe in fit.fixed_effects
-              if math.isfinite(fe.estimate) and not math.isfinite(fe.std_error)]
-    if not bad and not bad_se:
-        return fit
-    # Finite estimates with non-finite SEs have two causes parity cannot tell apart here:
-    # values so large that the SE overflows, or a covariance of the estimates that is not
-    # positive definite at the solution (statsmodels' numerical Hessian near a boundary).
-    hint = ("values too large or ill-scaled?" if bad else
-            "values too large or ill-scaled, or a covariance of the estimates that is not "
-            "positive definite at the solution, as near a boundary")
-    listed = bad + bad_se
-    why = (f"{fit.engine} returned non-finite estimates for {', '.join(listed[:5])}"
-           f"{' …' if len(listed) > 5 else ''} ({hint})")
-    return status_fit(fit.engine, model, data, "failed", why, settings,
-                      fit.provenance.seconds)
 
 
 def evaluate_at(model: Model, data: PreparedData, solution: Fit,

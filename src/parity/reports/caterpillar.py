@@ -78,7 +78,7 @@ def write_caterpillars(directory: Path, fits: Sequence[Fit], stems: dict[str, st
     has group effects for (reference fits included)."""
     result = CaterpillarResult()
     for model, stem in stems.items():
-        having = [f for f in fits if f.model == model and f.status == "ok" and f.group_effects]
+        having = [f for f in fits if f.model == model and f.has_numbers and f.group_effects]
         groups = list(dict.fromkeys(g.group for f in having for g in f.group_effects))
         taken: set[str] = set()
         for group in groups:

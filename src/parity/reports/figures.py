@@ -154,7 +154,7 @@ def draw_model_figure(path: Path, model: str, fits: Sequence[Fit]) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    ok = [f for f in fits if f.status == "ok"]
+    ok = [f for f in fits if f.has_numbers]
     terms = list(dict.fromkeys(fe.term for f in ok for fe in f.fixed_effects))
     vcs = list(dict.fromkeys((v.group, v.term, v.term2, v.kind)
                              for f in ok for v in f.variance_components))

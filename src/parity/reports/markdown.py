@@ -217,7 +217,7 @@ def _disagreements(rows: Sequence[Comparison]) -> list[Block]:
 
 def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
     """Which likelihood the frequentist fits maximised, and that a posterior has none."""
-    ok = [f for f in fits if f.status == "ok"]
+    ok = [f for f in fits if f.has_numbers]
     crit = {f.label: f.criterion for f in ok}
     likelihood = [c for c in crit.values() if c is not None and c != "OLS"]
     mixed = list(dict.fromkeys(likelihood))
@@ -239,7 +239,7 @@ def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
 
 def _likelihood_table(fits: Sequence[Fit]) -> list[Block]:
     """logLik, AIC, BIC, deviance of each fit that reports them, with their criterion."""
-    have = [f for f in fits if f.status == "ok" and "loglik" in f.fit_statistics]
+    have = [f for f in fits if f.has_numbers and "loglik" in f.fit_statistics]
     if not have:
         return []
     body = tuple(((f.label,), (f.criterion or "-",),
@@ -295,7 +295,7 @@ def _group_effect_blocks(rows: Sequence[Comparison], figures: Sequence[Image],
 
 def _fit_note(fit: Fit) -> Inline:
     d = fit.diagnostics
-    if fit.status != "ok":
+    if not fit.has_numbers:
         return (Strong(fit.label), f": {fit.status} — {fit.reason or 'no reason given'}")
     bits = [f"converged: {'yes' if d.converged else 'no'}",
             f"singular: {'yes' if d.singular else 'no'}"]
@@ -309,6 +309,10 @@ def _fit_note(fit: Fit) -> Inline:
         bits.append(f"R-hat max {d.r_hat_max:.3f}")
     if d.ess_bulk_min is not None:
         bits.append(f"ESS bulk min {d.ess_bulk_min:.0f}")
+    if d.ess_tail_min is not None:
+        bits.append(f"ESS tail min {d.ess_tail_min:.0f}")
+    if fit.status == "unconverged":
+        bits.insert(0, f"UNCONVERGED, its rows counted apart: {fit.reason}")
     if d.divergences is not None:
         bits.append(f"divergences {d.divergences}")
     if fit.structure:
@@ -363,7 +367,7 @@ def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] 
         blocks.append(figure)
     elif figure_error:
         blocks.append(Para((f"Figure not drawn: {figure_error}",)))
-    cols = [f for f in (*fits, *reference_fits) if f.status == "ok"]
+    cols = [f for f in (*fits, *reference_fits) if f.has_numbers]
     verdicts = _Verdicts(comparisons)
     if cols:
         blocks += _fixed_table(cols, verdicts) + _components_table(cols, verdicts)

@@ -48,12 +48,59 @@ def row_name(c: Comparison) -> str:
     return f"SE({c.term})" if c.quantity == "std_error" else c.term
 
 
+UNCONVERGED = "unconverged"
+
+
+def bucket(c: Comparison) -> str:
+    """What a row counts as: its verdict, or `unconverged` for a row of a fit that did
+    not converge, which is counted apart whatever its verdict."""
+    return UNCONVERGED if c.unconverged else c.verdict
+
+
 def pair_counts(comparisons: Sequence[Comparison]) -> dict[str, Counter[str]]:
-    """Verdict counts per engine pair, pairs in the order the rows name them."""
+    """Counts per engine pair (:func:`bucket`), pairs in the order the rows name them."""
     counts: dict[str, Counter[str]] = {}
     for c in comparisons:
-        counts.setdefault(pair_label(c), Counter())[c.verdict] += 1
+        counts.setdefault(pair_label(c), Counter())[bucket(c)] += 1
     return counts
+
+
+def between_engines(comparisons: Sequence[Comparison]) -> list[Comparison]:
+    """The rows of two different engines: not an engine against its own refit of
+    another covariance structure (:func:`refit_rows`)."""
+    return [c for c in comparisons if not c.self_refit]
+
+
+def refit_rows(comparisons: Sequence[Comparison]) -> list[Comparison]:
+    """The rows of an engine against its own matched-structure refit: how much
+    modelling the correlations changes that engine's answer."""
+    return [c for c in comparisons if c.self_refit]
+
+
+def counts_text(comparisons: Sequence[Comparison]) -> str:
+    """`12 agree, 3 disagree, 4 not comparable` (and the rows of unconverged fits,
+    counted apart)."""
+    n = Counter(bucket(c) for c in comparisons)
+    text = (f"{n['agree']} agree, {n['disagree']} disagree, {n['not_comparable']} not "
+            "comparable")
+    if n[UNCONVERGED]:
+        text += f"; {n[UNCONVERGED]} against fits that did not converge"
+    return text
+
+
+def refit_sentence(comparisons: Sequence[Comparison]) -> str:
+    """What the rows of an engine against its own refit show, or ""."""
+    own = refit_rows(comparisons)
+    if not own:
+        return ""
+    moved = [c for c in own if c.verdict == "disagree"]
+    pairs = ", ".join(dict.fromkeys(pair_label(c) for c in own))
+    text = (f"{len(own)} rows compare an engine with its own refit of the other covariance "
+            f"structure ({pairs}), which shows what modelling the correlations changes, "
+            "not a disagreement between engines, and are not counted above")
+    if moved:
+        text += f": {len(moved)} of them move beyond the tolerance"
+    return text + "."
 
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?=x\b|(?!\w|\.\d))")
@@ -162,24 +209,28 @@ def headline(comparisons: Sequence[Comparison], models: Sequence[str] = ()) -> s
     where every comparable row agrees and those where some do not."""
     if not comparisons:
         return "No comparisons were made."
-    n = Counter(c.verdict for c in comparisons)
     order = list(dict.fromkeys([*models, *(c.model for c in comparisons)]))
-    text = [f"{len(comparisons)} comparison rows over {len(order)} model"
-            f"{'s' if len(order) != 1 else ''}: {n['agree']} agree, {n['disagree']} "
-            f"disagree, {n['not_comparable']} not comparable."]
-    for pair in pair_counts(comparisons):
-        mine = [c for c in comparisons if pair_label(c) == pair]
+    engines = between_engines(comparisons)
+    text = [f"{len(engines)} comparison rows between engines over {len(order)} model"
+            f"{'s' if len(order) != 1 else ''}: {counts_text(engines)}."]
+    for pair in pair_counts(engines):
+        mine = [c for c in engines if pair_label(c) == pair and not c.unconverged]
         bad = [m for m in order if any(c.model == m and c.verdict == "disagree" for c in mine)]
         good = [m for m in order if m not in bad and any(
             c.model == m and c.verdict == "agree" for c in mine)]
+        stuck = [m for m in order if any(c.model == m and c.unconverged for c in engines
+                                         if pair_label(c) == pair)]
         parts = []
         if good:
             parts.append(f"agree on {', '.join(good)}")
         if bad:
             parts.append(f"disagree somewhere on {', '.join(bad)}")
+        if stuck:
+            parts.append(f"not compared where a fit did not converge ({', '.join(stuck)})")
         if parts:
             text.append(f"{pair}: {'; '.join(parts)}.")
-    return " ".join(text)
+    refit = refit_sentence(comparisons)
+    return " ".join(text + ([refit] if refit else []))
 
 
 def summary_blocks(comparisons: Sequence[Comparison],
@@ -198,8 +249,13 @@ def summary_blocks(comparisons: Sequence[Comparison],
     items: list[Inline] = []
     for pair, n in pair_counts(comparisons).items():
         comparable = n["agree"] + n["disagree"]
-        items.append((Strong(pair), f": {n['agree']} of {comparable} comparable rows agree, "
-                      f"{n['disagree']} disagree; {n['not_comparable']} not comparable"))
+        refit = " (an engine against its own refit: what the correlations change)" \
+            if any(c.self_refit for c in comparisons if pair_label(c) == pair) else ""
+        stuck = (f"; {n[UNCONVERGED]} against fits that did not converge"
+                 if n[UNCONVERGED] else "")
+        items.append((Strong(pair), f"{refit}: {n['agree']} of {comparable} comparable rows "
+                      f"agree, {n['disagree']} disagree; {n['not_comparable']} not comparable"
+                      f"{stuck}"))
     blocks += [Bullets(tuple(items))]
     classes: dict[str, list[Comparison]] = {"bf": [], "ff": [], "rest": []}
     for c in comparisons:
@@ -236,9 +292,10 @@ def summary_matrix(comparisons: Sequence[Comparison],
     def cell(rows: list[Comparison]) -> str:
         if not rows:
             return "–"
-        n = Counter(c.verdict for c in rows)
+        n = Counter(bucket(c) for c in rows)
         text = f"{n['agree']}/{n['agree'] + n['disagree']}"
-        return text + (f" (+{n['not_comparable']} n/c)" if n["not_comparable"] else "")
+        text += f" (+{n['not_comparable']} n/c)" if n["not_comparable"] else ""
+        return text + (f" (+{n[UNCONVERGED]} unconv.)" if n[UNCONVERGED] else "")
 
     body = [[m] + [cell(_cell_rows(comparisons, m, p)) for p in pairs] for m in order]
     if comparisons:
@@ -260,17 +317,18 @@ def cell_state(rows: Sequence[Comparison]) -> str:
     not comparable and the rest agree, `agree` if every row agrees, "" if empty."""
     if not rows:
         return ""
-    verdicts = {c.verdict for c in rows}
+    verdicts = {bucket(c) for c in rows}
     if "disagree" in verdicts:
         return "disagree"
-    return "not_comparable" if "not_comparable" in verdicts else "agree"
+    return "not_comparable" if verdicts & {"not_comparable", UNCONVERGED} else "agree"
 
 
 def matrix_blocks(comparisons: Sequence[Comparison], models: Sequence[str] = ()) -> list[Block]:
     header, body = summary_matrix(comparisons, models)
     states = tuple(tuple(row) for row in matrix_states(comparisons, header, body))
     return [Heading(2, "Summary matrix"),
-            Para(("Each cell: rows that agree / comparable rows; n/c: rows not comparable.",)),
+            Para(("Each cell: rows that agree / comparable rows; n/c: rows not comparable; "
+                  "unconv.: rows of a fit that did not converge, counted apart.",)),
             Table(tuple(header), tuple(tuple((c,) for c in row) for row in body), states)]
 
 

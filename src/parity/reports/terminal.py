@@ -5,11 +5,15 @@ set), plain in a log."""
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Sequence
 from typing import TextIO
 
-from parity.reports.summary import matrix_states, summary_matrix
+from parity.reports.summary import (
+    between_engines,
+    counts_text,
+    matrix_states,
+    summary_matrix,
+)
 from parity.schema import Comparison
 
 _COLOURS = {"agree": "\033[32m", "disagree": "\033[31m", "not_comparable": "\033[33m"}
@@ -41,6 +45,9 @@ def matrix_text(comparisons: Sequence[Comparison], models: Sequence[str] = (),
 
 
 def verdict_line(comparisons: Sequence[Comparison]) -> str:
-    n = Counter(c.verdict for c in comparisons)
-    return (f"{len(comparisons)} comparison rows: {n['agree']} agree, {n['disagree']} "
-            f"disagree, {n['not_comparable']} not comparable")
+    """The counts of the rows between engines, and how many rows compared an engine with
+    its own refit (not counted with them)."""
+    engines = between_engines(comparisons)
+    own = len(comparisons) - len(engines)
+    return (f"{len(engines)} comparison rows between engines: {counts_text(engines)}"
+            + (f" (and {own} of an engine against its own refit)" if own else ""))
