@@ -38,7 +38,9 @@ class Workers:
         key = (engine, case.name)
         if key not in self.base:
             self.base[key] = self.fit(engine, case)
-            assert self.base[key].status == "ok", self.base[key].reason
+            # Invariance is about the numbers; whether they converged is the trust
+            # rule's, and a transformed fit is held to the same status as its baseline.
+            assert self.base[key].has_numbers, self.base[key].reason
         return self.base[key]
 
 

@@ -220,7 +220,7 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
         categorical: Iterable[str] | None = None, engines: str | Sequence[str] | None = None,
         *, tolerances: str | Path | None = None, cache: bool = True, keep_draws: bool = False,
         reml: bool = True, family: str = "gaussian", trials: str | None = None,
-        **sampler_settings: Any) -> Run:
+        compare_unconverged: bool = False, **sampler_settings: Any) -> Run:
     """Fit `formulas` on `data` with `engines` (default: lme4, statsmodels and bambi, as
     `parity run`) and compare them, as `parity run` does, without writing anything.
 
@@ -231,7 +231,8 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     options. With `keep_draws`, the posterior draws are kept (in a temporary folder) for
     :meth:`Run.idata`. `reml=False` fits lme4 and statsmodels by maximum likelihood;
     `family` ("binomial", "poisson") and `trials` (a binomial count's trials column)
-    apply to every formula."""
+    apply to every formula. A fit that did not converge has rows that say so and are
+    not compared, unless `compare_unconverged` (as `--compare-unconverged`)."""
     from parity.compare.tolerances import load_policy
     from parity.engines import DEFAULT_ENGINES
     from parity.pipeline.cache import FitCache
@@ -252,8 +253,11 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
         base = Path(tempfile.mkdtemp(prefix="parity-draws-"))
         settings = replace(settings, save_draws=str(base / DRAWS_DIR))
     policy = load_policy(Path(tolerances) if tolerances is not None else None)
+    if not isinstance(compare_unconverged, bool):
+        raise UsageError(f"parity.run(): compare_unconverged must be True or False, not "
+                         f"{compare_unconverged!r}")
     results = execute(models, frame, tuple(chosen or DEFAULT_ENGINES), settings, policy,
-                      FitCache(enabled=cache))
+                      FitCache(enabled=cache), compare_unconverged=compare_unconverged)
     return Run(results, base)
 
 

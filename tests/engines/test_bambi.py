@@ -18,7 +18,7 @@ def test_fits_with_canonical_names(name: str, seed_fits: dict[tuple[str, str], F
     need("bambi")
     fit = seed_fits[(name, "bambi")]
     other = seed_fits[(name, "statsmodels")]
-    assert fit.status == "ok", fit.reason
+    assert fit.has_numbers, fit.reason
     assert [fe.term for fe in fit.fixed_effects] == [fe.term for fe in other.fixed_effects]
     d = fit.diagnostics
     assert d.r_hat_max is not None and d.ess_bulk_min is not None and d.divergences is not None
@@ -46,7 +46,7 @@ def test_settings_read_back_from_the_fit() -> None:
     need("bambi")
     settings = Settings(draws=150, tune=100, chains=2, seed=7)
     (fit,) = run_fits(select(seed_models(), ["additive"]), politeness(), ["bambi"], settings)
-    assert fit.status == "ok", fit.reason
+    assert fit.has_numbers, fit.reason
     ran = fit.provenance.settings["ran"]
     assert (ran["chains"], ran["draws"], ran["tune"]) == (2, 150, 100)
     assert fit.provenance.settings["requested"]["seed"] == 7

@@ -160,16 +160,25 @@ def test_every_seed_model_runs_with_all_five_engines(tmp_path: Path) -> None:
     doc = json.loads((out / "results.json").read_text())
     status = {(f["model"], f["engine"]): f["status"] for f in doc["fits"]}
     assert len(status) == 30
-    # glmmTMB's ML... here REML fits of the crossed model may stop at a non-positive-
-    # definite Hessian; every fit either ran or says why it did not.
-    assert all(s == "ok" for (m, e), s in status.items() if e != "glmmtmb"), proc.stderr
-    assert proc.returncode in (0, 1), proc.stderr
+    # glmmTMB's fits of the singular models stop at a non-positive-definite Hessian,
+    # and at these small sampler settings a posterior may not converge: every fit has
+    # numbers, and one that is not trusted says why.
+    reasons = {(f["model"], f["engine"]): f["reason"] for f in doc["fits"]}
+    assert all(s in ("ok", "unconverged") for s in status.values()), proc.stderr
+    assert all(reasons[k].startswith(f"{k[1]} did not converge (")
+               for k, s in status.items() if s == "unconverged")
+    assert status[("subject_slope", "glmmtmb")] == "unconverged"
+    assert proc.returncode == 0, proc.stderr
     rows = [c for c in doc["comparisons"] if c["model"] == "subject_slope"
             and c["engine"] == "pymc" and c["reference"] == "lme4" and c["quantity"] == "corr"]
     (corr,) = rows
     assert corr["verdict"] == "not_comparable"
     assert corr["reference_value"] == pytest.approx(1.0, abs=1e-3)
-    assert "pymc's posterior: mean" in corr["reason"]
     report = (out / "comparison.md").read_text()
-    assert "pymc's posterior: mean" in report
+    if status[("subject_slope", "pymc")] == "ok":  # the boundary, beside the posterior
+        assert "pymc's posterior: mean" in corr["reason"]
+        assert "pymc's posterior: mean" in report
+    else:  # nothing but the failure to converge explains the row
+        assert corr["reason"] == reasons[("subject_slope", "pymc")]
+        assert corr["unconverged"] == ["pymc"]
     assert (out / "figures" / "subject_slope.png").is_file()

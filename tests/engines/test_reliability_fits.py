@@ -189,7 +189,7 @@ def test_bambi_maps_levels_that_hold_a_comma() -> None:
     model = make_model("m", "frequency ~ gender * attitude", ["gender", "attitude"])
     fit = run_models([model], frame, ["bambi"],
                      Settings(draws=100, tune=100, chains=1, seed=3)).fits[0]
-    assert fit.status == "ok", fit.reason
+    assert fit.has_numbers, fit.reason
     assert [fe.term for fe in fit.fixed_effects] == [
         "(Intercept)", "genderSmith, J", "attitudepol", "genderSmith, J:attitudepol"]
 

@@ -141,9 +141,21 @@ def test_plugin_prints_nothing_without_calls(pytester: pytest.Pytester) -> None:
 def test_bambi_agrees_with_lme4_on_the_additive_model() -> None:
     need("lme4")
     need("bambi")
+    # Enough draws for R-hat < 1.01 and 100 ESS per chain: an unconverged posterior is
+    # no verdict (below).
     rows = assert_parity("frequency ~ gender + attitude", politeness(), engines=("bambi",),
-                         categorical=["gender", "attitude"], draws=300, tune=300, chains=2)
+                         categorical=["gender", "attitude"], draws=1000, tune=500, chains=2)
     assert rows and {r.engine for r in rows} == {"bambi"}
+
+
+def test_an_unconverged_posterior_is_no_verdict() -> None:
+    """Too few draws to converge: assert_parity fails naming R-hat or ESS, rather than
+    passing or failing on the posterior's numbers."""
+    need("lme4")
+    need("bambi")
+    with pytest.raises(ParityFitError, match="bambi: unconverged: bambi did not converge"):
+        assert_parity("frequency ~ gender + attitude", politeness(), engines=("bambi",),
+                      categorical=["gender", "attitude"], draws=40, tune=40, chains=2)
 
 
 def test_a_missing_csv_is_parity_s_one_line_error(tmp_path: Path) -> None:

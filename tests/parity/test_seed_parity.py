@@ -13,7 +13,7 @@ SAME_MODEL = ["additive", "no_intercept", "interaction", "subject_intercept"]
 def test_every_fit_ran(seed_fits: dict[tuple[str, str], Fit]) -> None:
     engines = available_engines()
     assert len(seed_fits) == len(SEED_NAMES) * len(engines)
-    bad = {k: f.reason for k, f in seed_fits.items() if f.status != "ok"}
+    bad = {k: f.reason for k, f in seed_fits.items() if not f.has_numbers}
     assert not bad
 
 

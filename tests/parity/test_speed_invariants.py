@@ -79,7 +79,8 @@ def test_parallel_and_sequential_bambi_give_identical_draws() -> None:
     models = select(seed_models(), ["additive", "subject_intercept"])
     sequential = run_models(models, politeness(), ["bambi"], SMALL, jobs=1).fits
     parallel = run_models(models, politeness(), ["bambi"], SMALL, jobs=2).fits
-    assert all(f.status == "ok" for f in sequential + parallel)
+    assert all(f.has_numbers for f in sequential + parallel)
+    assert [f.status for f in parallel] == [f.status for f in sequential]
     assert [f.fixed_effects for f in parallel] == [f.fixed_effects for f in sequential]
     assert [f.variance_components for f in parallel] == \
         [f.variance_components for f in sequential]
@@ -91,4 +92,4 @@ def test_chains_in_sequence_when_asked() -> None:
     need("bambi")
     models = select(seed_models(), ["additive"])
     (fit,) = run_models(models, politeness(), ["bambi"], SMALL, parallel_chains=False).fits
-    assert fit.status == "ok" and fit.provenance.settings["ran"]["host_devices"] == 1
+    assert fit.has_numbers and fit.provenance.settings["ran"]["host_devices"] == 1

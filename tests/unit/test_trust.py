@@ -111,7 +111,7 @@ def test_optimiser_warnings_make_a_fit_unconverged(policy: Policy) -> None:
     (dict(r_hat_max=1.026), "R-hat 1.026 > 1.01"),
     (dict(ess_bulk_min=87.0), "bulk ESS 87 < 400"),
     (dict(ess_tail_min=120.0), "tail ESS 120 < 400"),
-    (dict(divergences=40), "40 divergent transitions (1.0% of the draws"),
+    (dict(divergences=40), "40 divergent transitions (1.00% of the draws"),
 ])
 def test_sampler_diagnostics_make_a_fit_unconverged(policy: Policy, change: dict[str, float],
                                                     said: str) -> None:

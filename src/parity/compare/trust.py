@@ -206,8 +206,8 @@ def _sampler_problems(fit: Fit, rules: TrustRules) -> list[str]:
         share = d.divergences / total if total else 1.0
         if share > rules.divergence_share_max:
             out.append(f"{d.divergences} divergent transition{'s' if d.divergences > 1 else ''}"
-                       f" ({share:.1%} of the draws, "
-                       f"above {rules.divergence_share_max:.1%})")
+                       f" ({share:.2%} of the draws, "
+                       f"above {rules.divergence_share_max:.2%})")
     return out
 
 

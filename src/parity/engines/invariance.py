@@ -177,7 +177,8 @@ def estimates(fit: Fit, renamed: Mapping[str, str] | None = None,
 def differences(base: Fit, other: Fit, renamed: Mapping[str, str] | None = None, *,
                 rtol: float = 1e-6, atol: float = 1e-9, mc_sds: float | None = None,
                 skip: Sequence[str] = (), exclude: Collection[Key] = (),
-                levels: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
+                levels: Mapping[str, Mapping[str, str]] | None = None,
+                trust_may_differ: bool = False) -> list[str]:
     """Where `other` (a fit of transformed data) differs from `base`, in words.
 
     Frequentist fits are held to `rtol`/`atol`. With `mc_sds` (Bayesian fits), a
@@ -185,9 +186,16 @@ def differences(base: Fit, other: Fit, renamed: Mapping[str, str] | None = None,
     two means, each taken as posterior SD / sqrt(smallest bulk ESS of its fit).
     Quantities named in `skip`, and the estimates in `exclude`, are not compared. A
     frequentist group effect is held to `rtol` of the larger of its size and its
-    conditional SD: a mode near zero moves on the scale of its uncertainty."""
+    conditional SD: a mode near zero moves on the scale of its uncertainty.
+
+    Both fits must carry numbers, and by default have the same trust status (a fit that
+    converges on the data but not on its relabelling is not invariant);
+    `trust_may_differ` lets it differ where the status itself is noise: a sampler's
+    diagnostics at small settings, an optimiser's warnings on the way to a singular
+    optimum."""
     problems: list[str] = []
-    if base.status != "ok" or other.status != "ok":
+    if not (base.has_numbers and other.has_numbers) or (
+            base.status != other.status and not trust_may_differ):
         return [f"status {base.status} -> {other.status} ({other.reason or base.reason})"]
     a, b = estimates(base), estimates(other, renamed, levels)
     if set(a) != set(b):

@@ -102,8 +102,10 @@ def not_live(engines: Sequence[str]) -> dict[str, str]:
 def make_record(model: Model, data: PreparedData, settings: Settings, fit: Fit,
                 variant: str | None = None) -> dict[str, Any]:
     """A record of one live fit of an R engine."""
-    if not recordable(fit.engine) or fit.status != "ok" or fit.provenance.source != "fit":
-        raise DataError(f"only a live, successful fit of an R engine can be recorded "
+    # An unconverged fit is recorded as it is, status and reason with it: read back, it
+    # is vetted again and its rows say it did not converge, as a live fit's would.
+    if not recordable(fit.engine) or not fit.has_numbers or fit.provenance.source != "fit":
+        raise DataError(f"only a live fit with numbers of an R engine can be recorded "
                         f"({model.name}, {fit.engine})")
     return {
         "kind": KIND,
@@ -204,9 +206,9 @@ def _usable(path: Path, doc: dict[str, Any] | None,
         fit = fit_from_dict(raw)
     except Exception as exc:  # a malformed record: skipped, never fatal
         return None, f"its fit is malformed ({type(exc).__name__}: {exc})"
-    if not recordable(fit.engine) or fit.status != "ok":
+    if not recordable(fit.engine) or not fit.has_numbers:
         return None, (f"it is a {fit.engine!r} fit with status {fit.status!r}, not a "
-                      "successful fit of an R engine")
+                      "fit with numbers of an R engine")
     if fit.engine != engine or doc.get("engine", "lme4") != engine:
         return None, None  # another engine's record: not this engine's to use
     return fit, None

@@ -197,7 +197,7 @@ def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
         fits += fit_many(engine, [(m, d) for e, m, d, _ in jobs if e == engine], settings)
     paths = []
     for (engine, model, data, variant), fit in zip(jobs, fits, strict=True):
-        if fit.status != "ok" or fit.is_recorded:
+        if not fit.has_numbers or fit.is_recorded:
             why = ("no live fit: a recorded reference came back in its place"
                    if fit.is_recorded else f"the fit is {fit.status}: {fit.reason}")
             raise FitError(f"cannot record {engine} for {model.name}: {why}")
