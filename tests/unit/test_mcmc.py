@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parity.engines.posterior import ess_bulk, rhat, summarize
+from parity.engines.posterior import ess_bulk, ess_tail, mcse_mean, mcse_sd, rhat, summarize
 
 
 def ar1(phi: float, chains: int = 4, n: int = 1000, seed: int = 0) -> np.ndarray:
@@ -52,3 +52,46 @@ def test_summary_is_from_the_draws() -> None:
     assert s.sd == pytest.approx(flat.std(ddof=1))
     assert s.lower == pytest.approx(np.quantile(flat, 0.03))
     assert s.upper == pytest.approx(np.quantile(flat, 0.97))
+
+
+def _arviz_number(value: object) -> float:
+    """A scalar from what ArviZ returns for one array (a float, a 0-d array or a
+    one-variable Dataset, by version)."""
+    data_vars = getattr(value, "data_vars", None)
+    if data_vars is not None:
+        (name,) = list(data_vars)
+        return float(value[name].values)  # type: ignore[index]
+    return float(np.asarray(value))
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.5, 0.95])
+def test_tail_ess_and_monte_carlo_errors_match_arviz(phi: float) -> None:
+    """The tail ESS and the MCSEs of a mean and an SD that the trust rule and the
+    tolerances read are ArviZ's, computed from the same draws."""
+    az = pytest.importorskip("arviz", reason="arviz not installed")
+    if not hasattr(az, "mcse") or not hasattr(az, "ess"):
+        pytest.skip("this arviz has no mcse/ess at top level")
+    numba = getattr(az, "Numba", None)
+    was = bool(getattr(numba, "numba_flag", False))
+    if was:  # ArviZ 0.23's numba path of mcse(method="sd") fails on arrays
+        numba.disable_numba()  # type: ignore[union-attr]
+    x = ar1(phi, seed=4) * 3.0 + 1.0
+    x[2] += 0.05
+    try:
+        want = {m: _arviz_number(az.mcse(x, method=m)) for m in ("mean", "sd")}
+        want["tail"] = _arviz_number(az.ess(x, method="tail"))
+    except (TypeError, ValueError) as exc:
+        pytest.skip(f"this arviz takes no bare (chain, draw) array: {exc}")
+    finally:
+        if was:
+            numba.enable_numba()  # type: ignore[union-attr]
+    assert mcse_mean(x) == pytest.approx(want["mean"], rel=1e-6)
+    assert mcse_sd(x) == pytest.approx(want["sd"], rel=1e-6)
+    assert ess_tail(x) == pytest.approx(want["tail"], rel=1e-6)
+    s = summarize(x, 0.94)
+    assert (s.mcse_mean, s.mcse_sd, s.ess_tail) == (mcse_mean(x), mcse_sd(x), ess_tail(x))
+
+
+def test_monte_carlo_error_shrinks_with_more_draws() -> None:
+    assert mcse_mean(ar1(0.5, n=4000)) < mcse_mean(ar1(0.5, n=400))
+    assert mcse_sd(ar1(0.5, n=4000)) < mcse_sd(ar1(0.5, n=400))
