@@ -110,11 +110,12 @@ def test_csv_matches_comparisons(written: dict[str, Path]) -> None:
         rows = list(csv.reader(fh))
     assert tuple(rows[0]) == COLUMNS == (
         "model", "engine", "reference", "quantity", "term", "group", "value",
-        "reference_value", "tolerance", "verdict", "reason", "level")
+        "reference_value", "tolerance", "verdict", "reason", "level", "unconverged")
     assert len(rows) - 1 == len(COMPARISONS)
     first = dict(zip(COLUMNS, rows[1], strict=True))
     assert float(first["value"]) == 0.1 + 0.2  # full precision, not rounded
     assert first["group"] == "" and first["reason"] == ""  # None is empty
+    assert first["unconverged"] == ""
     nc = dict(zip(COLUMNS, rows[5], strict=True))
     assert nc["value"] == "" and nc["group"] == "subject"
 

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 
 from parity.schema import Comparison
 
+# `unconverged`: the row's fits that did not converge, separated by ";" (empty for a row
+# of trusted fits).
 COLUMNS = ("model", "engine", "reference", "quantity", "term", "group", "value",
-           "reference_value", "tolerance", "verdict", "reason", "level")
+           "reference_value", "tolerance", "verdict", "reason", "level", "unconverged")
 
 
 def _field(x: object) -> str:
@@ -21,6 +23,8 @@ def _field(x: object) -> str:
         return ""
     if isinstance(x, float):
         return repr(x)
+    if isinstance(x, tuple):
+        return ";".join(map(str, x))
     return str(x)
 
 
