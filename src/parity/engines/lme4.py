@@ -14,11 +14,11 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from parity import boundary
+from parity.engines import rscript
 from parity.engines.base import Engine, EngineKind, status_fit
 from parity.environment import package_versions
 from parity.rows.prepare import PreparedData
@@ -41,12 +41,8 @@ FORCE_RECORDED = "PARITY_LME4"
 
 
 def r_script_path(name: str = SCRIPT_NAME) -> Path:
-    """An R script: shipped in the package, or in the source tree's `r_scripts/`."""
-    shipped = Path(str(resources.files("parity") / "r_scripts" / name))
-    if shipped.is_file():
-        return shipped
-    source_tree = Path(__file__).resolve().parents[3] / "r_scripts" / name
-    return source_tree
+    """An R script (lme4's fitter by default), wherever it is installed."""
+    return rscript.r_script_path(name)
 
 
 def lme4_group(name: str, groups: Sequence[str]) -> str:

@@ -47,7 +47,7 @@ def search_dirs() -> list[Path]:
 
 def _r_code_hash(engine: str) -> str:
     from parity.engines import engine_info
-    from parity.engines.lme4 import r_script_path
+    from parity.engines.rscript import r_script_path
 
     scripts = engine_info(engine).r_scripts
     if len(scripts) == 1:

@@ -15,11 +15,11 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
+from parity.engines.rscript import r_script_path
 from parity.errors import DataError, UsageError
 
 SCRIPT_NAME = "r_dataset.R"
@@ -48,12 +48,8 @@ def parse_r_dataset(text: str) -> tuple[str, str]:
 
 
 def r_script(name: str = SCRIPT_NAME) -> Path:
-    """One of parity's R scripts: the package's copy (`parity/r_scripts`, put there
-    when the wheel is built), else the source tree's `r_scripts/`."""
-    shipped = Path(str(resources.files("parity") / "r_scripts" / name))
-    if shipped.is_file():
-        return shipped
-    return Path(__file__).resolve().parents[3] / "r_scripts" / name
+    """The data-set reader's R script, wherever it is installed."""
+    return r_script_path(name)
 
 
 def _read(csv: Path, sidecar: Path) -> tuple[pd.DataFrame, dict[str, tuple[str, ...]]]:

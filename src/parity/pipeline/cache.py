@@ -130,7 +130,8 @@ def key_material(engine: str, model: Model, data: PreparedData,
         "stack": package_versions(info.stack),
     }
     if info.r_scripts:
-        from parity.engines.lme4 import FORCE_RECORDED, r_script_path
+        from parity.engines.lme4 import FORCE_RECORDED
+        from parity.engines.rscript import r_script_path
 
         fingerprint = r_fingerprint()
         if fingerprint is None or os.environ.get(FORCE_RECORDED) == "recorded":

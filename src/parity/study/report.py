@@ -6,16 +6,22 @@ tolerance marked)."""
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from parity.atomic import write_text_atomic
+from parity.schema import write_json_atomic
 
 if TYPE_CHECKING:
     from parity.study.run import StudyOptions, StudyResult
 
 FIGURES = "figures"
+STUDY_JSON = "study.json"
+CALIBRATED = "tolerances.calibrated.toml"
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -213,7 +219,6 @@ def _html(doc: dict[str, Any], figures: dict[str, Path]) -> str:
 
 def write_study(out: Path, result: StudyResult, options: StudyOptions) -> dict[str, Path]:
     from parity.engines import engine_kind
-    from parity.study.run import CALIBRATED, write_document
 
     doc = result.document
     doc["kinds"] = {e: engine_kind(e) for e in doc["engines"]}
@@ -227,3 +232,24 @@ def write_study(out: Path, result: StudyResult, options: StudyOptions) -> dict[s
     write_text_atomic(paths["html"], _html(doc, figures))
     paths.update({f"figure {k}": v for k, v in figures.items()})
     return paths
+
+
+def write_document(out: Path, document: dict[str, Any]) -> Path:
+    path = Path(out) / STUDY_JSON
+    doc = {k: v for k, v in document.items() if k != "calibrated_toml"}
+    write_json_atomic(path, _jsonable(doc))
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

@@ -27,11 +27,12 @@ from parity.compare.tolerances import Policy
 from parity.engines import engine_info, engine_kind
 from parity.errors import UsageError
 from parity.rows.prepare import prepare
-from parity.schema import Fit, write_json_atomic
+from parity.schema import Fit
 from parity.settings import Settings
 from parity.spec.models import Model
 from parity.study.calibrate import Scaled, calibrate, calibrated_toml, scaled
 from parity.study.design import Design, make_design
+from parity.study.report import write_study
 from parity.study.simulate import replicate_rng, replicate_seed, simulate
 from parity.study.store import BatchStore, batch_key
 from parity.study.tables import (
@@ -44,9 +45,6 @@ from parity.study.tables import (
 )
 from parity.study.tasks import Batch, fit_in_child, run_batch
 from parity.study.truth import Truth, truth_from
-
-STUDY_JSON = "study.json"
-CALIBRATED = "tolerances.calibrated.toml"
 
 
 @dataclass(frozen=True)
@@ -285,8 +283,6 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
     say("comparing")
     result = _assemble(model, designs, truth, truth_fit, fits, options, policy, scheduler)
     result.document["seconds"] = round(time.monotonic() - started, 3)
-    from parity.study.report import write_study
-
     result.paths = write_study(out, result, options)
     return result
 
@@ -394,26 +390,3 @@ def _fit_table(fits: dict[tuple[int, int, str], Fit]) -> list[dict[str, Any]]:
         t["seconds_max"] = round(float(np.max(secs)), 3) if secs else None
         out.append(t)
     return out
-
-
-def write_document(out: Path, document: dict[str, Any]) -> Path:
-    path = Path(out) / STUDY_JSON
-    doc = {k: v for k, v in document.items() if k != "calibrated_toml"}
-    write_json_atomic(path, _jsonable(doc))
-    return path
-
-
-def _jsonable(value: Any) -> Any:
-    import math
-
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
