@@ -144,7 +144,10 @@ def _saved_draws(draws_dir: Path) -> tuple[Fit, np.ndarray]:
     from parity.engines.bambi import _save_draws
 
     values = np.arange(12.0).reshape(2, 6)
-    idata = arviz.from_dict(posterior={"Intercept": values})
+    try:  # ArviZ 0.x takes the groups as keywords, ArviZ 1 as one mapping
+        idata = arviz.from_dict(posterior={"Intercept": values})
+    except TypeError:
+        idata = arviz.from_dict({"posterior": {"Intercept": values}})
     fit = Fit(model="m1", formula="y ~ x", engine="bambi", status="ok", reason=None,
               n_obs=10, n_dropped=0)
     return _save_draws(fit, idata, Settings(save_draws=str(draws_dir))), values
