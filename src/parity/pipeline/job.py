@@ -30,7 +30,7 @@ from parity.environment import environment
 from parity.errors import FitError, UsageError
 from parity.pipeline.cache import FitCache
 from parity.pipeline.matched import independent_variant
-from parity.pipeline.outdir import check_writable, claimed
+from parity.pipeline.outdir import check_writable, claimed, refuse_a_file
 from parity.pipeline.partial import RESULTS_NAME, PartialResults
 from parity.pipeline.vetting import vet_all
 from parity.pipeline.workers import (
@@ -185,6 +185,7 @@ def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
             refit = independent_variant(m, prepared[m.name]) if engine == "lme4" else None
             if refit is not None:
                 jobs.append((engine, refit.model, refit.data, refit.name))
+    refuse_a_file(out)
     missing = not_live(engines)
     if missing:
         raise UsageError("; ".join(f"cannot record {engine}: {why}"

@@ -27,16 +27,23 @@ LOCK_NAME = ".parity.lock"
 DRAWS_DIR = "draws"  # posterior draws, with --save-draws
 
 
+def refuse_a_file(out: Path, option: str = "--out") -> None:
+    """UsageError when `out` is a file or under one: said before anything else is
+    checked or created."""
+    out = Path(out)
+    for parent in [out, *out.parents]:
+        if parent.exists() and not parent.is_dir():
+            what = "is a file" if parent == out else f"is under a file ({str(parent)!r})"
+            raise UsageError(f"{option} {str(out)!r} {what}; give a directory")
+        if parent.exists():
+            break
+
+
 def check_writable(out: Path, option: str = "--out") -> Path:
     """Create `out` if needed and prove a file can be written in it, or UsageError."""
     out = Path(out)
     where = repr(str(out))
-    for parent in [out, *out.parents]:
-        if parent.exists() and not parent.is_dir():
-            what = "is a file" if parent == out else f"is under a file ({str(parent)!r})"
-            raise UsageError(f"{option} {where} {what}; give a directory")
-        if parent.exists():
-            break
+    refuse_a_file(out, option)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".parity-write-test-{os.getpid()}"
