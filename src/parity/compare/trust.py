@@ -92,7 +92,6 @@ def data_scale(names: Sequence[str], matrix: np.ndarray, response: np.ndarray,
     x = np.asarray(matrix, dtype=float)
     y = np.asarray(response, dtype=float)
     ranges = {n: float(np.ptp(x[:, j])) if x.shape[0] else 0.0 for j, n in enumerate(names)}
-    ranges = {n: (1.0 if n == "(Intercept)" else r) for n, r in ranges.items()}
     sd = float(np.std(y, ddof=1)) if y.size > 1 else 0.0
     mean = float(np.mean(y)) if y.size else 0.0
     return DataScale(tuple(names), x, mean, sd, link, ranges)
