@@ -21,6 +21,7 @@ from parity.errors import DataError
 from parity.rows.design import build_design, name_clashes
 from parity.rows.identifiable import check_rows
 from parity.spec.columns import describe_columns, rename_advice, unusable_columns
+from parity.spec.family import Family, family_of
 from parity.spec.spec import ModelSpec
 
 
@@ -157,7 +158,7 @@ def _refuse_stray_text(values: pd.Series, column: str) -> None:
 
 def prepare(
     frame: pd.DataFrame, spec: ModelSpec, categorical: Iterable[str] = (),
-    family: str = "gaussian", trials: str | None = None,
+    family: str | Family = "gaussian", trials: str | None = None,
 ) -> PreparedData:
     """Keep the model's columns (and a binomial count's trials column), drop incomplete
     rows, and code categoricals.
@@ -228,46 +229,12 @@ def prepare(
     return PreparedData(frame=out, levels=levels, n_dropped=n_dropped)
 
 
-def check_response(frame: pd.DataFrame, response: str, family: str,
+def check_response(frame: pd.DataFrame, response: str, family: str | Family,
                    trials: str | None) -> None:
-    """What a family needs of its response, as one-line DataErrors: a binomial response
-    is a whole number from 0 to its trials (0 or 1 without a trials column), a trials
-    column holds whole numbers of at least 1, and a Poisson response is a whole number
-    of at least 0."""
-    if family == "gaussian":
-        return
-    y = pd.to_numeric(frame[response], errors="coerce").astype(float)
-
-    def first_bad(mask: pd.Series) -> str:
-        i = int(mask.to_numpy().nonzero()[0][0])
-        return f"row {i + 1} of the complete rows: {frame[response].iloc[i]!r}"
-
-    whole = (y == y.round())
-    if family == "poisson":
-        bad = ~whole | (y < 0)
-        if bad.any():
-            raise DataError(f"a poisson response must be a whole number of at least 0; "
-                            f"{response!r} has {int(bad.sum())} that are not ({first_bad(bad)})")
-        return
-    if trials is None:
-        bad = ~y.isin([0.0, 1.0])
-        if bad.any():
-            raise DataError(f"a binomial response without --trials must be 0 or 1; "
-                            f"{response!r} has {int(bad.sum())} other values "
-                            f"({first_bad(bad)}); name the number of trials with --trials")
-        return
-    n = pd.to_numeric(frame[trials], errors="coerce").astype(float)
-    bad_n = (n != n.round()) | (n < 1)
-    if bad_n.any():
-        i = int(bad_n.to_numpy().nonzero()[0][0])
-        raise DataError(f"the trials column {trials!r} must hold whole numbers of at least "
-                        f"1; it has {int(bad_n.sum())} that are not (row {i + 1} of the "
-                        f"complete rows: {frame[trials].iloc[i]!r})")
-    bad = ~whole | (y < 0) | (y > n)
-    if bad.any():
-        raise DataError(f"a binomial response must be a whole number from 0 to its trials "
-                        f"({trials!r}); {response!r} has {int(bad.sum())} that are not "
-                        f"({first_bad(bad)})")
+    """What a family needs of its response, as one-line DataErrors (the family's own
+    check: :meth:`parity.spec.family.Family.check_response`)."""
+    fam = family if isinstance(family, Family) else family_of(family)
+    fam.check_response(frame, response, trials)
 
 
 def _refuse_name_clashes(frame: pd.DataFrame, spec: ModelSpec,

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from parity.errors import UsageError
-from parity.spec.family import check_family
+from parity.spec.family import GAUSSIAN, Family, check_family, family_of
 from parity.spec.grammar import parse_formula
 from parity.spec.spec import ModelSpec
 
@@ -14,7 +14,11 @@ from parity.spec.spec import ModelSpec
 @dataclass(frozen=True)
 class Model:
     """A named model: the formula as typed, its parsed spec, its categorical columns, its
-    response family (parity.spec.family) and, for a binomial count, its trials column."""
+    response family (parity.spec.family) and, for a binomial count, its trials column.
+
+    `family` is the family's name, as records and cache keys carry it; `fam` is the
+    :class:`~parity.spec.family.Family` to ask (its link, whether it has a residual SD,
+    what it needs of a response) instead of comparing names."""
 
     name: str
     formula: str
@@ -24,8 +28,12 @@ class Model:
     trials: str | None = None
 
     @property
+    def fam(self) -> Family:
+        return family_of(self.family)
+
+    @property
     def gaussian(self) -> bool:
-        return self.family == "gaussian"
+        return self.fam is GAUSSIAN
 
 
 def make_model(name: str, formula: str, categorical: Iterable[str] = (),
