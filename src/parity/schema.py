@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from parity.atomic import write_text_atomic
 
@@ -31,6 +32,64 @@ READABLE_VERSIONS = (1, 2, 3)
 Status = Literal["ok", "unconverged", "failed", "skipped", "unsupported"]
 # Fits that carry numbers, trusted or not.
 WITH_NUMBERS: tuple[str, ...] = ("ok", "unconverged")
+
+
+# --- Criterion: what a frequentist fit maximised --------------------------------------
+# A fit records its criterion as text, as lme4 names it: "REML", "ML", "OLS" (a
+# fixed-only Gaussian model, fitted by least squares), "Laplace" (a GLMM's Laplace
+# approximation) or "AGQ(n)" (a GLMM by adaptive Gauss-Hermite quadrature, n > 1
+# points). `Criterion` is the kind, without the number of points.
+Criterion = Literal["REML", "ML", "OLS", "Laplace", "AGQ"]
+CRITERIA: tuple[Criterion, ...] = ("REML", "ML", "OLS", "Laplace", "AGQ")
+
+
+class _FamilyLike(Protocol):
+    """A response family as `parity.spec.family.Family` is (schema imports no stage)."""
+
+    @property
+    def residual_sd(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ParsedCriterion:
+    """A criterion's text read back: its kind, whether it is the REML criterion, and
+    its quadrature points (1 for every kind but AGQ)."""
+
+    kind: Criterion
+    reml: bool
+    nagq: int = 1
+
+
+def criterion_of(family: _FamilyLike, reml: bool, nagq: int = 1, mixed: bool = True) -> str:
+    """The criterion text a frequentist fit of a `family` model records, from its
+    settings and whether it has grouping terms; lme4's rule, so every engine that
+    follows it names one optimum alike. A family without a residual SD has no REML:
+    a GLMM is fitted by Laplace (or AGQ(n)), a GLM by ML."""
+    if not family.residual_sd:
+        if not mixed:
+            return "ML"
+        return f"AGQ({int(nagq)})" if nagq > 1 else "Laplace"
+    if not mixed:
+        return "OLS"
+    return "REML" if reml else "ML"
+
+
+_AGQ = re.compile(r"AGQ\(([0-9]+)\)")
+
+
+def parse_criterion(text: str | None) -> ParsedCriterion | None:
+    """The criterion a fit recorded, read back (None where none was recorded, as in
+    references recorded before fits named it); text that is no criterion is a
+    ValueError."""
+    if text is None:
+        return None
+    kind = next((c for c in CRITERIA if c == text and c != "AGQ"), None)
+    if kind is not None:
+        return ParsedCriterion(kind, reml=kind == "REML")
+    match = _AGQ.fullmatch(text)
+    if match and int(match.group(1)) > 1:
+        return ParsedCriterion("AGQ", reml=False, nagq=int(match.group(1)))
+    raise ValueError(f"{text!r} is not a criterion (known: REML, ML, OLS, Laplace, AGQ(n))")
 
 
 @dataclass(frozen=True)
