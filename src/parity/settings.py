@@ -1,55 +1,31 @@
-"""Run settings shared by every engine (sampler settings matter to Bambi only).
+"""Run settings shared by every engine (sampler settings matter to the Bayesian ones only).
 
-Every way in (the CLI's options, a models.toml's [sampler], `parity.run`, `assert_parity`
-and the pytest plugin) checks a setting with :func:`setting_problem`, keyed by the
-:class:`Settings` field, so that one value is refused alike, with the same words,
-whichever way it came in; each caller only says where it came from.
+Each :class:`Settings` field carries its own range in its metadata (`check`), and
+:meth:`Settings.check` is the one range check: the CLI's options, a models.toml,
+`parity.run`, `assert_parity` and the pytest plugin all build a `Settings` and call it,
+so one value is refused alike, with the same words, whichever way it came in. Each
+caller only says how a refusal names the setting there (`--draws`, `parity.run(): draws`,
+`models.toml [sampler] draws`), through a :data:`Say`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
-
-@dataclass(frozen=True)
-class Settings:
-    """Defaults are the seed notebook's sampler settings.
-
-    `interval` is the coverage of every engine's interval (Wald or t for lme4 and
-    statsmodels, equal-tailed posterior interval for Bambi), so intervals are comparable.
-    """
-
-    draws: int = 2000
-    tune: int = 2000
-    chains: int = 4
-    target_accept: float = 0.95
-    seed: int = 42
-    interval: float = 0.94
-    reml: bool = True
-    # lme4's adaptive Gauss-Hermite quadrature points for a GLMM (1: Laplace); more only
-    # where lme4 allows it, one scalar random-effect term.
-    nagq: int = 1
-    # The draws folder (`<out>/draws`) where engines with posterior draws write them
-    # (NetCDF, `<model>.<engine>.nc`), or None to keep none. A fit records its file
-    # relative to the folder above it (the run's output folder, which holds
-    # results.json), so the output folder can be moved. It changes no number, so no
-    # cache key holds it; a fit asked to save its draws is sampled afresh rather than
-    # read from the cache.
-    save_draws: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
+from parity.errors import UsageError
 
 # 0.9999999999999999 is below 1, yet an interval's quantile at it is infinite.
 MAX_PROBABILITY = 0.999999
 # lme4 refuses more adaptive Gauss-Hermite points than this.
 MAX_NAGQ = 25
 
-Check = Callable[[Any], str | None]
+Check = Callable[[Any], "str | None"]
+# What a setting is for: the sampler (and the interval, a models.toml's [sampler] keys),
+# the fit's criterion, or where output goes.
+Group = Literal["sampler", "fit", "output"]
 
 
 def _whole(low: int, high: int | None = None, note: str = "") -> Check:
@@ -82,19 +58,89 @@ def _folder_or_none(value: Any) -> str | None:
     return None if value is None or isinstance(value, str) else "must be a folder or None"
 
 
-# One check per Settings field (a test holds the two key sets equal).
-SETTING_CHECKS: dict[str, Check] = {
-    "draws": _whole(1),
-    "tune": _whole(1),
-    "chains": _whole(1),
-    "target_accept": _probability,
-    "seed": _whole(0),
-    "interval": _probability,
-    "reml": _flag,
-    "nagq": _whole(1, MAX_NAGQ, " (Laplace)"),
-    "save_draws": _folder_or_none,
-}
+def _setting(default: Any, check: Check, group: Group, option: bool = False) -> Any:
+    """A Settings field with its range check, its group, and whether `parity run` and
+    `parity study` take it as an option of its own name (`--target-accept`)."""
+    return field(default=default, metadata={"check": check, "group": group,
+                                            "option": option})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Defaults are the seed notebook's sampler settings.
+
+    `interval` is the coverage of every engine's interval (Wald or t for lme4 and
+    statsmodels, equal-tailed posterior interval for Bambi), so intervals are comparable.
+    """
+
+    draws: int = _setting(2000, _whole(1), "sampler", option=True)
+    tune: int = _setting(2000, _whole(1), "sampler", option=True)
+    chains: int = _setting(4, _whole(1), "sampler", option=True)
+    target_accept: float = _setting(0.95, _probability, "sampler", option=True)
+    seed: int = _setting(42, _whole(0), "sampler", option=True)
+    interval: float = _setting(0.94, _probability, "sampler")
+    reml: bool = _setting(True, _flag, "fit")
+    # lme4's adaptive Gauss-Hermite quadrature points for a GLMM (1: Laplace); more only
+    # where lme4 allows it, one scalar random-effect term.
+    nagq: int = _setting(1, _whole(1, MAX_NAGQ, " (Laplace)"), "fit")
+    # The draws folder (`<out>/draws`) where engines with posterior draws write them
+    # (NetCDF, `<model>.<engine>.nc`), or None to keep none. A fit records its file
+    # relative to the folder above it (the run's output folder, which holds
+    # results.json), so the output folder can be moved. It changes no number, so no
+    # cache key holds it; a fit asked to save its draws is sampled afresh rather than
+    # read from the cache.
+    save_draws: str | None = _setting(None, _folder_or_none, "output")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def problems(self) -> list[tuple[str, Any, str]]:
+        """(field, value, what is wrong) of every field out of its range, in field order."""
+        out = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            problem = f.metadata["check"](value)
+            if problem:
+                out.append((f.name, value, problem))
+        return out
+
+    def check(self, say: Say | None = None) -> Settings:
+        """These settings, or a one-line UsageError for the first field out of its range,
+        worded by `say` (by default `draws must be at least 1`)."""
+        problems = self.problems()
+        if problems:
+            raise UsageError((say or plain)(*problems[0]))
+        return self
+
+
+# How a refusal names a setting where it came in: (field, value, problem) -> message.
+Say = Callable[[str, Any, str], str]
+
+
+def plain(name: str, value: Any, problem: str) -> str:
+    return f"{name} {problem}"
+
+
+def as_option(name: str, value: Any, problem: str) -> str:
+    """The CLI's words: `--target-accept must be above 0 and at most 0.999999`."""
+    return f"--{name.replace('_', '-')} {problem}"
+
+
+def in_call(caller: str) -> Say:
+    """A Python call's words, naming the call and the value:
+    `parity.run(): nagq must be from 1 (Laplace) to 25, not 0`."""
+    def say(name: str, value: Any, problem: str) -> str:
+        return f"{caller}(): {name} {problem}, not {value!r}"
+    return say
+
+
 SETTING_NAMES = tuple(f.name for f in fields(Settings))
+# One check per Settings field, read from its metadata.
+SETTING_CHECKS: dict[str, Check] = {f.name: f.metadata["check"] for f in fields(Settings)}
+# A models.toml's [sampler] keys.
+SAMPLER_KEYS = tuple(f.name for f in fields(Settings) if f.metadata["group"] == "sampler")
+# The settings `parity run` and `parity study` take as options of their own name.
+OPTION_SETTINGS = tuple(f.name for f in fields(Settings) if f.metadata["option"])
 
 
 def setting_problem(name: str, value: Any) -> str | None:

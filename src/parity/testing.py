@@ -8,7 +8,6 @@ pytest plugin uses for its end-of-session summary.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 from parity.compare.diff import format_table
 from parity.errors import UsageError
 from parity.schema import Comparison
-from parity.settings import Settings, setting_problem, tolerance_problem
+from parity.settings import SAMPLER_KEYS, Settings, in_call, tolerance_problem
 
 if TYPE_CHECKING:  # pandas is imported on use, so loading the pytest plugin stays cheap
     import pandas as pd
 
-SAMPLER_SETTINGS = tuple(f.name for f in dataclasses.fields(Settings)
-                         if f.name not in ("reml", "save_draws"))
+# The settings taken as keyword arguments: a models.toml's [sampler] keys and lme4's
+# quadrature points (`reml` is a parameter of its own; `save_draws` is `keep_draws`).
+SAMPLER_SETTINGS = (*SAMPLER_KEYS, "nagq")
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,7 @@ def settings_from(sampler_settings: dict[str, Any], reml: bool = True,
     if unknown:
         raise TypeError(f"{caller}() got unknown sampler setting(s) {', '.join(unknown)}; "
                         f"known: {', '.join(SAMPLER_SETTINGS)}")
-    for key, value in {**sampler_settings, "reml": reml}.items():
-        _check(caller, key, value, setting_problem(key, value))
-    return Settings(**sampler_settings, reml=reml)
+    return Settings(**sampler_settings, reml=reml).check(in_call(caller))
 
 
 def check_tolerances(rtol: Any, atol: Any, caller: str = "assert_parity") -> None:
@@ -81,9 +79,9 @@ def check_tolerances(rtol: Any, atol: Any, caller: str = "assert_parity") -> Non
 
 
 def _check(caller: str, key: str, value: Any, problem: str | None) -> None:
-    """One line in the CLI's words (`--draws must be at least 1`), naming the call."""
+    """One line in the words of :func:`parity.settings.in_call`, naming the call."""
     if problem:
-        raise UsageError(f"{caller}(): {key} {problem}, not {value!r}")
+        raise UsageError(in_call(caller)(key, value, problem))
 
 
 def engine_names(engines: str | Iterable[str], caller: str = "assert_parity") -> tuple[str, ...]:

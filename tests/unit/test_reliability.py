@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from parity.errors import DataError, UsageError
-from parity.inputs.config import sampler_problem
+from parity.settings import setting_problem
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -230,9 +230,9 @@ def test_bad_pyproject_exits_2(tmp_path: Path, text: str, needle: str) -> None:
 # 15. Settings and options ------------------------------------------------------------------
 
 def test_interval_too_close_to_one_is_refused() -> None:
-    assert sampler_problem("interval", 0.9999999999999999) is not None
-    assert sampler_problem("interval", float("nan")) is not None
-    assert sampler_problem("interval", 0.94) is None
+    assert setting_problem("interval", 0.9999999999999999) is not None
+    assert setting_problem("interval", float("nan")) is not None
+    assert setting_problem("interval", 0.94) is None
 
 
 def test_nan_tolerance_is_refused(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 from parity.engines import check_engines
 from parity.errors import FormulaError, UsageError
 from parity.inputs.r_datasets import parse_r_dataset
-from parity.settings import setting_problem
+from parity.settings import SAMPLER_KEYS, Settings
 from parity.spec.family import check_family
 from parity.spec.grammar import parse_formula
 
@@ -49,7 +49,6 @@ else:  # pragma: no cover
 
 TOP_KEYS = ("data", "r_dataset", "categorical", "engines", "models", "sampler", "tolerances",
             "reml")
-SAMPLER_KEYS = ("draws", "tune", "chains", "seed", "target_accept", "interval")
 # Model names become file names (figures/<model>.png, recorded references).
 MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
@@ -69,12 +68,6 @@ class RunConfig:
     sampler: dict[str, Any] = field(default_factory=dict)
     tolerances: dict[str, Any] = field(default_factory=dict)
     reml: bool | None = None
-
-
-def sampler_problem(key: str, value: Any) -> str | None:
-    """What is wrong with one sampler setting, or None: the check every way in shares
-    (:func:`parity.settings.setting_problem`)."""
-    return setting_problem(key, value)
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -126,14 +119,19 @@ def _models(table: Any, where: str
     return formulas, families
 
 
-def _sampler(table: Any, where: str) -> dict[str, Any]:
+def _settings(table: Any, reml: Any, where: str) -> dict[str, Any]:
+    """The [sampler] table, its keys known and its values and `reml` checked as every
+    way in checks them (:meth:`Settings.check`), in the file's words."""
     if not isinstance(table, dict):
         raise UsageError(f"{where}: [sampler] must be a table")
     _unknown(table, SAMPLER_KEYS, f"{where} [sampler]")
-    for key, value in table.items():
-        problem = sampler_problem(key, value)
-        if problem:
-            raise UsageError(f"{where} [sampler] {key} {problem}")
+
+    def say(name: str, value: Any, problem: str) -> str:
+        if name in SAMPLER_KEYS:
+            return f"{where} [sampler] {name} {problem}"
+        return f"{where}: {name} {problem.replace('True or False', 'true or false')}"
+
+    Settings(**table, **({} if reml is None else {"reml": reml})).check(say)
     return {k: float(v) if k in ("target_accept", "interval") else v for k, v in table.items()}
 
 
@@ -174,8 +172,7 @@ def load_config(path: Path) -> RunConfig:
         raise UsageError(f"{where}: [tolerances] must be a table")
     models, families = _models(doc.get("models"), where)
     reml = doc.get("reml")
-    if reml is not None and not isinstance(reml, bool):
-        raise UsageError(f"{where}: reml must be true or false")
+    sampler = _settings(doc.get("sampler", {}), reml, where)
     return RunConfig(
         path=path,
         reml=reml,
@@ -185,6 +182,6 @@ def load_config(path: Path) -> RunConfig:
         models=models,
         families=families,
         engines=engines,
-        sampler=_sampler(doc.get("sampler", {}), where),
+        sampler=sampler,
         tolerances=tolerances,
     )
