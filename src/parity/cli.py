@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 from parity.errors import ParityError, UsageError
 from parity.pipeline.interrupt import sigterm_as_interrupt
 from parity.pipeline.partial import PARTIAL_NAME
+from parity.settings import OPTION_SETTINGS, Settings
+from parity.spec.family import FAMILIES
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from parity.inputs.resolve import Inputs
     from parity.spec.models import Model
 
 
@@ -53,7 +54,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                              "--r-dataset)")
     parser.add_argument("--categorical", type=_csv_list, default=None,
                         help="categorical columns of the data (comma-separated)")
-    parser.add_argument("--family", default=None, choices=("gaussian", "binomial", "poisson"),
+    parser.add_argument("--family", default=None, choices=tuple(FAMILIES),
                         help="the response family of the --formula models (default: "
                              "gaussian); coefficients are compared on its link scale")
     parser.add_argument("--trials", default=None, metavar="COLUMN",
@@ -65,10 +66,20 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     criterion = parser.add_mutually_exclusive_group()
     criterion.add_argument("--reml", dest="reml", action="store_const", const=True,
                            default=None,
-                           help="fit lme4 and statsmodels by REML (the default)")
+                           help="fit the frequentist engines (lme4, glmmTMB, statsmodels) "
+                                "by REML (the default)")
     criterion.add_argument("--ml", dest="reml", action="store_const", const=False,
-                           help="fit lme4 and statsmodels by maximum likelihood (lme4's "
+                           help="fit the frequentist engines by maximum likelihood (lme4's "
                                 "REML = FALSE); Bayesian engines are unaffected")
+
+
+def _add_sampler_args(parser: argparse.ArgumentParser) -> None:
+    """`--draws`, `--tune`, `--chains`, `--target-accept`, `--seed`: the Settings fields
+    that are options, typed as their defaults (their ranges are checked by Settings)."""
+    defaults = Settings()
+    for name in OPTION_SETTINGS:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name,
+                            type=type(getattr(defaults, name)), default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,11 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--engines", type=_csv_list, default=None,
                      help="engines (comma-separated; default: lme4,statsmodels,bambi; "
                           "also glmmtmb, pymc)")
-    run.add_argument("--draws", type=int, default=None)
-    run.add_argument("--tune", type=int, default=None)
-    run.add_argument("--chains", type=int, default=None)
-    run.add_argument("--seed", type=int, default=None)
-    run.add_argument("--target-accept", type=float, default=None)
+    _add_sampler_args(run)
     run.add_argument("--tolerances", type=Path, default=None,
                      help="a TOML file overriding the tolerance policy")
     run.add_argument("--out", type=Path, required=True, help="directory for the results")
@@ -130,11 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="engines (default: lme4, statsmodels, bambi)")
     study.add_argument("--reference", default="lme4",
                        help="the engine every verdict is against (default lme4)")
-    study.add_argument("--draws", type=int, default=None)
-    study.add_argument("--tune", type=int, default=None)
-    study.add_argument("--chains", type=int, default=None)
-    study.add_argument("--seed", type=int, default=None)
-    study.add_argument("--target-accept", type=float, default=None)
+    _add_sampler_args(study)
     study.add_argument("--tolerances", type=Path, default=None,
                        help="the tolerance policy the verdicts and the calibration start from")
     study.add_argument("--calibrate-quantile", type=float, default=0.99,
@@ -162,81 +165,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from parity.inputs.resolve import resolve_inputs
+    from parity.inputs.request import resolve_request
     from parity.pipeline.job import record_job
-    from parity.settings import Settings
 
-    inputs = resolve_inputs(args)
-    settings = Settings(reml=_reml(args, inputs), nagq=_nagq(args))
+    request = resolve_request(args, default_engines=("lme4",))
+    # Only --engines chooses what to record: a models.toml's engines are those to compare.
     engines = args.engines or ["lme4"]
-    for path in record_job(inputs.models, inputs.frame, settings, args.out, engines):
+    for path in record_job(request.models, request.frame, request.settings, args.out,
+                           engines):
         print(f"recorded: {path}")
     return 0
 
 
-def _reml(args: argparse.Namespace, inputs: Inputs) -> bool:
-    """--reml/--ml, else the models.toml's `reml`, else REML."""
-    if args.reml is not None:
-        return bool(args.reml)
-    return True if inputs.reml is None else inputs.reml
-
-
-def _option(key: str, value: object) -> None:
-    """A setting given as an option, checked as every way in checks it."""
-    from parity.settings import setting_problem
-
-    problem = setting_problem(key, value)
-    if problem:
-        raise UsageError(f"--{key.replace('_', '-')} {problem}")
-
-
-def _nagq(args: argparse.Namespace) -> int:
-    nagq = 1 if getattr(args, "nagq", None) is None else args.nagq
-    _option("nagq", nagq)
-    return int(nagq)
-
-
-def _inputs_for_run(args: argparse.Namespace) -> Inputs:
-    """Options are checked before any data is read; sampler options override the
-    models.toml's [sampler] (returned merged in `sampler`)."""
-    from dataclasses import replace
-
-    from parity.engines import check_engines
-    from parity.inputs.resolve import resolve_inputs
-
-    check_engines(args.engines or ())
-    if getattr(args, "jobs", None) is not None and args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    overrides = {k: getattr(args, k) for k in ("draws", "tune", "chains", "seed",
-                                               "target_accept")
-                 if getattr(args, k) is not None}
-    for key, value in overrides.items():
-        _option(key, value)
-    inputs = resolve_inputs(args)
-    return replace(inputs, sampler={**inputs.sampler, **overrides})
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from parity.compare.tolerances import load_policy
-    from parity.engines import DEFAULT_ENGINES
+    from parity.inputs.request import resolve_request
     from parity.pipeline.cache import FitCache
     from parity.pipeline.job import run_job
     from parity.pipeline.outdir import DRAWS_DIR
     from parity.pipeline.progress import Progress
-    from parity.settings import Settings
 
-    inputs = _inputs_for_run(args)
-    frame, models = inputs.frame, inputs.models
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     draws_dir = str(Path(args.out) / DRAWS_DIR) if args.save_draws else None
-    settings = Settings(**inputs.sampler, reml=_reml(args, inputs), save_draws=draws_dir,
-                        nagq=_nagq(args))
-    policy = load_policy(args.tolerances, overrides=inputs.tolerances,
-                         overrides_source=inputs.tolerances_source)
-    engines = args.engines or list(inputs.engines or DEFAULT_ENGINES)
+    request = resolve_request(args, save_draws=draws_dir)
+    models, engines = request.models, request.engines
 
     with Progress(quiet=args.quiet) as progress:
-        result = run_job(models, frame, engines, settings, args.out, on_fit=progress.done,
-                         policy=policy, cache=FitCache(enabled=not args.no_cache),
+        result = run_job(models, request.frame, engines, request.settings, args.out,
+                         on_fit=progress.done, policy=request.policy,
+                         cache=FitCache(enabled=not args.no_cache),
                          jobs=args.jobs, on_start=progress.start,
                          compare_unconverged=args.compare_unconverged)
     if not args.quiet and result.comparisons:
@@ -271,28 +228,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     """A simulation study of one model (see parity.study)."""
-    from parity.compare.tolerances import load_policy
-    from parity.engines import DEFAULT_ENGINES
-    from parity.settings import Settings
+    from parity.inputs.request import resolve_request
     from parity.study.run import StudyOptions, run_study
 
-    inputs = _inputs_for_run(args)
-    if len(inputs.models) != 1:
+    request = resolve_request(args)
+    if len(request.models) != 1:
         raise UsageError(f"a study is of one model; name it with --model (have "
-                         f"{', '.join(m.name for m in inputs.models)})")
-    model = inputs.models[0]
-    settings = Settings(**inputs.sampler, reml=_reml(args, inputs))
-    policy = load_policy(args.tolerances, overrides=inputs.tolerances,
-                         overrides_source=inputs.tolerances_source)
-    engines = tuple(args.engines or inputs.engines or DEFAULT_ENGINES)
-    groups = tuple(args.groups) if args.groups else _default_groups(model, inputs.frame)
-    options = StudyOptions(groups=groups, replicates=args.replicates, engines=engines,
-                           settings=settings, out=args.out, reference=args.reference,
+                         f"{', '.join(m.name for m in request.models)})")
+    model = request.models[0]
+    groups = tuple(args.groups) if args.groups else _default_groups(model, request.frame)
+    options = StudyOptions(groups=groups, replicates=args.replicates,
+                           engines=request.engines, settings=request.settings,
+                           out=args.out, reference=args.reference,
                            workers=args.workers, scheduler=args.scheduler,
                            batch_size=args.batch_size, quantile=args.calibrate_quantile,
                            quiet=args.quiet)
     try:
-        result = run_study(model, inputs.frame, options, policy,
+        result = run_study(model, request.frame, options, request.policy,
                            on_stage=None if args.quiet else
                            (lambda text: print(f"study: {text}", file=sys.stderr)))
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupt.Terminated)
@@ -316,7 +268,7 @@ def _default_groups(model: Model, frame: pd.DataFrame) -> tuple[int, ...]:
     from parity.study.design import study_factor
 
     factor = study_factor(model)
-    data = prepare(frame, model.spec, model.categorical, model.family, model.trials)
+    data = prepare(frame, model.spec, model.categorical, model.fam, model.trials)
     n = len(data.levels.get(factor) or data.frame[factor].unique())
     return (n, 2 * n, 4 * n)
 

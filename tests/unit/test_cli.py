@@ -215,13 +215,15 @@ def test_ml_and_reml_together_are_refused(tmp_path: Path) -> None:
 def test_the_criterion_comes_from_the_option_then_the_config(tmp_path: Path) -> None:
     import argparse
 
-    from parity.cli import _reml, build_parser
+    from parity.cli import build_parser
+    from parity.inputs.request import merged_settings, option_settings
     from parity.inputs.resolve import Inputs
 
     def reml(argv: list[str], config: bool | None) -> bool:
         args = build_parser().parse_args(["run", "--out", str(tmp_path), *argv])
         assert isinstance(args, argparse.Namespace)
-        return _reml(args, Inputs(frame=None, models=[], source="", reml=config))  # type: ignore[arg-type]
+        inputs = Inputs(frame=None, models=[], source="", reml=config)  # type: ignore[arg-type]
+        return merged_settings(inputs, option_settings(args)).reml
 
     assert reml([], None) is True
     assert reml(["--ml"], None) is False
