@@ -235,29 +235,28 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     not compared, unless `compare_unconverged` (as `--compare-unconverged`)."""
     from parity.compare.tolerances import load_policy
     from parity.engines import DEFAULT_ENGINES
+    from parity.inputs.request import python_request
     from parity.pipeline.cache import FitCache
     from parity.pipeline.job import execute
     from parity.pipeline.outdir import DRAWS_DIR
-    from parity.spec.models import make_model
-    from parity.testing import _frame, engine_names, settings_from
+    from parity.testing import engine_names, settings_from
 
     named = _named(formulas)
     chosen = engine_names(engines, "parity.run") if engines is not None else ()
     settings = settings_from(sampler_settings, reml, "parity.run")
-    cats = tuple(categorical or ())
-    models = [make_model(name, text, cats, family, trials) for name, text in named]
-    grouping = [g for m in models for g in m.spec.grouping_factors]
-    frame = _frame(data, [*cats, *grouping])
+    if not isinstance(compare_unconverged, bool):
+        raise UsageError(f"parity.run(): compare_unconverged must be True or False, not "
+                         f"{compare_unconverged!r}")
     base = None
     if keep_draws:  # laid out as `parity run --save-draws` lays out its --out folder
         base = Path(tempfile.mkdtemp(prefix="parity-draws-"))
         settings = replace(settings, save_draws=str(base / DRAWS_DIR))
     policy = load_policy(Path(tolerances) if tolerances is not None else None)
-    if not isinstance(compare_unconverged, bool):
-        raise UsageError(f"parity.run(): compare_unconverged must be True or False, not "
-                         f"{compare_unconverged!r}")
-    results = execute(models, frame, tuple(chosen or DEFAULT_ENGINES), settings, policy,
-                      FitCache(enabled=cache), compare_unconverged=compare_unconverged)
+    request = python_request(named, data, tuple(categorical or ()),
+                             tuple(chosen or DEFAULT_ENGINES), settings, policy, family, trials)
+    results = execute(request.models, request.frame, request.engines, request.settings,
+                      request.policy, FitCache(enabled=cache),
+                      compare_unconverged=compare_unconverged)
     return Run(results, base)
 
 

@@ -48,17 +48,6 @@ class ParityFitError(AssertionError):
 CALL_HOOKS: list[Callable[[ParityCall], None]] = []
 
 
-def _frame(data: pd.DataFrame | str | Path, text_columns: Iterable[str] = ()) -> pd.DataFrame:
-    import pandas as pd
-
-    from parity.inputs.resolve import read_csv
-
-    if isinstance(data, pd.DataFrame):
-        return data
-
-    return read_csv(Path(data), text_columns)
-
-
 def settings_from(sampler_settings: dict[str, Any], reml: bool = True,
                   caller: str = "assert_parity") -> Settings:
     """Settings from keyword arguments; a misspelt one is an error, never ignored.
@@ -183,17 +172,18 @@ def _compare(formula: str, data: pd.DataFrame | str | Path, categorical: Iterabl
              trials: str | None = None) -> list[Comparison]:
     """The rows of `engines` against `reference`; AssertionError when a fit did not run."""
     from parity.compare.tolerances import load_policy
+    from parity.inputs.request import python_request
     from parity.pipeline.job import execute
-    from parity.spec.models import make_model
 
-    model = make_model("assert_parity", formula, categorical or (), family, trials)
-    frame = _frame(data, [*model.categorical, *model.spec.grouping_factors])
     policy = load_policy()
     if rtol is not None or atol is not None:
         policy = policy.with_override("estimate", rtol, atol)
+    request = python_request([("assert_parity", formula)], data, tuple(categorical or ()),
+                             tuple(dict.fromkeys((reference, *engines))), settings, policy,
+                             family, trials)
     # The one pipeline, with the CLI's up-front checks (Bambi's reserved names, memory).
-    results = execute([model], frame, tuple(dict.fromkeys((reference, *engines))), settings,
-                      policy)
+    results = execute(request.models, request.frame, request.engines, request.settings,
+                      request.policy)
     not_ok = [f for f in results.fits if f.status != "ok"]
     if not_ok:
         raise ParityFitError(f"parity: not every fit ran for {formula!r}:\n" + "\n".join(

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from parity.compare.tolerances import Policy, load_policy
 from parity.engines import DEFAULT_ENGINES, check_engines
-from parity.inputs.resolve import Inputs, resolve_inputs
+from parity.inputs.resolve import Inputs, read_data, resolve_inputs
 from parity.settings import OPTION_SETTINGS, Settings, as_option
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from parity.spec.models import Model
@@ -76,3 +78,19 @@ def resolve_request(args: Any, default_engines: Sequence[str] = DEFAULT_ENGINES,
     return RunRequest(inputs.frame, tuple(inputs.models), inputs.source, engines,
                       merged_settings(inputs, options, save_draws), policy)
 
+
+
+def python_request(named: Sequence[tuple[str, str]], data: pd.DataFrame | str | Path,
+                   categorical: Sequence[str], engines: Sequence[str], settings: Settings,
+                   policy: Policy, family: str = "gaussian",
+                   trials: str | None = None) -> RunRequest:
+    """The request of a Python call (`parity.run`, `assert_parity`): each (name, formula)
+    parsed as a model of `family` before the data is read (a CSV's categorical and
+    grouping columns as text), and `settings` checked by the caller in its own words."""
+    from parity.spec.models import make_model
+
+    models = tuple(make_model(name, text, categorical, family, trials) for name, text in named)
+    grouping = [g for m in models for g in m.spec.grouping_factors]
+    frame = read_data(data, [*categorical, *grouping])
+    source = "a DataFrame" if frame is data else str(data)
+    return RunRequest(frame, models, source, check_engines(engines), settings, policy)

@@ -76,6 +76,15 @@ def read_csv(path: Path, text_columns: Iterable[str] = ()) -> pd.DataFrame:
     return frame
 
 
+def read_data(data: pd.DataFrame | str | Path,
+              text_columns: Iterable[str] = ()) -> pd.DataFrame:
+    """Data given from Python: a DataFrame as it is, or a CSV path read as `read_csv`
+    reads it (its `text_columns` as text)."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    return read_csv(Path(data), text_columns)
+
+
 def _header(path: Path | None) -> list[str]:
     """The column names of a CSV as written (pandas would rename a repeated `Days` to
     `Days.1`); never an error of its own."""
