@@ -2,8 +2,9 @@
 
 An analyst's suite calls `parity_check(formula, data, ...)` (or `assert_parity`) in its
 tests; defaults come from the test's `@pytest.mark.parity(...)`, then the command line
-(`--parity-engines`, `--parity-reference`, `--parity-draws/-tune/-chains`), so one suite
-can be run quickly on a laptop and with full sampler settings in CI. At the end of the
+(`--parity-engines`, `--parity-reference`, and `--parity-draws`, `-tune`, `-chains`,
+`-seed`, `-target-accept`: the sampler options of `parity run`), so one suite can be run
+quickly on a laptop and with full sampler settings in CI. At the end of the
 session a "parity" section lists every call: which test, which formula, the counts, and
 whether it passed.
 
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from parity.settings import OPTION_SETTINGS, Settings
+
 if TYPE_CHECKING:
     from parity.schema import Comparison
     from parity.testing import ParityCall
@@ -26,7 +29,6 @@ if TYPE_CHECKING:
 REPORTER = "parity-session-reporter"
 MARKER = ("parity(engines=..., reference=..., **settings): defaults for the parity_check "
           "fixture (engines, reference, rtol, atol, draws, tune, chains, seed, ...)")
-_SETTINGS_OPTIONS = ("draws", "tune", "chains")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,8 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         return
     group.addoption("--parity-reference", default="lme4",
                     help="the reference engine of parity_check (default: lme4)")
-    for name in _SETTINGS_OPTIONS:
-        group.addoption(f"--parity-{name}", type=int, default=None,
+    defaults = Settings()
+    for name in OPTION_SETTINGS:  # the options `parity run` takes, typed as their defaults
+        group.addoption(f"--parity-{name.replace('_', '-')}",
+                        type=type(getattr(defaults, name)), default=None,
                         help=f"sampler {name} for parity_check (default: parity's)")
 
 
@@ -114,7 +118,7 @@ def check_defaults(config: pytest.Config, marker: pytest.Mark | None) -> dict[st
     reference = config.getoption("parity_reference", default=None)
     if reference:
         defaults["reference"] = reference
-    for name in _SETTINGS_OPTIONS:
+    for name in OPTION_SETTINGS:
         value = config.getoption(f"parity_{name}", default=None)
         if value is not None:
             defaults[name] = value
