@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import parity
@@ -189,3 +190,24 @@ def test_results_written_elsewhere_still_find_their_draws(tmp_path: Path) -> Non
     RunResults((old,)).write(tmp_path / "old.json")
     assert (parity.load(tmp_path / "old.json").idata("m1").posterior["Intercept"].values
             == values).all()
+
+
+@pytest.mark.r
+def test_nagq_reaches_lme4_through_parity_run() -> None:
+    """nagq above 1 was refused by parity.run as a probability; it reaches glmer's nAGQ,
+    and the fit records its criterion as lme4 names it."""
+    need("R")
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(12), 8)
+    x = rng.normal(size=groups.size)
+    eta = -0.3 + 0.8 * x + rng.normal(scale=0.7, size=12)[groups]
+    frame = pd.DataFrame({"y": (rng.random(groups.size) < 1 / (1 + np.exp(-eta))).astype(int),
+                          "x": x, "g": [f"g{i}" for i in groups]})
+    run = parity.run("y ~ x + (1 | g)", frame, ["g"], engines=["lme4"], family="binomial",
+                     nagq=5, cache=False)
+    laplace = parity.run("y ~ x + (1 | g)", frame, ["g"], engines=["lme4"],
+                         family="binomial", cache=False)
+    [fit], [base] = run.results.fits, laplace.results.fits
+    assert (fit.status, fit.criterion, base.criterion) == ("ok", "AGQ(5)", "Laplace")
+    assert run.results.meta["settings"]["nagq"] == 5
+    assert fit.fixed_effects[1].estimate != base.fixed_effects[1].estimate

@@ -13,6 +13,8 @@ import pytest
 from parity.errors import DataError, UsageError
 from parity.inputs.config import load_config
 from parity.rows.prepare import prepare
+from parity.schema import CRITERIA, criterion_of, parse_criterion
+from parity.spec.family import FAMILIES, LINKS, family_of
 from parity.spec.models import make_model
 
 
@@ -101,3 +103,80 @@ def test_cli_refuses_in_one_line(tmp_path: Path, args: list[str], message: str) 
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+# --- A family is asked, not compared as text -------------------------------------------
+
+@pytest.mark.parametrize(("name", "link", "residual_sd", "trials"), [
+    ("gaussian", "identity", True, False),
+    ("binomial", "logit", False, True),
+    ("poisson", "log", False, False),
+])
+def test_each_family_says_its_link_scale_and_trials(name: str, link: str, residual_sd: bool,
+                                                    trials: bool) -> None:
+    family = FAMILIES[name]
+    assert (family.name, family.link, family.residual_sd, family.trials) == \
+        (name, link, residual_sd, trials)
+    assert family_of(name) is family and LINKS[name] == link
+    model = make_model("m", "y ~ x + (1 | g)", family=name)
+    assert model.fam is family and model.family == name
+    assert model.gaussian is (name == "gaussian")
+
+
+def test_an_unknown_family_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(UsageError) as err:
+        family_of("gamma")
+    assert str(err.value) == "unknown family 'gamma'; known: gaussian, binomial, poisson"
+
+
+def test_the_cli_offers_the_families_of_the_table() -> None:
+    from parity.cli import build_parser
+
+    parser = build_parser()
+    for command in ("run", "record", "study"):
+        sub = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+        [option] = [a for a in sub._actions if a.dest == "family"]
+        assert tuple(option.choices) == tuple(FAMILIES), command
+
+
+def test_prepare_takes_a_family_or_its_name() -> None:
+    model = make_model("m", "y ~ x", family="poisson")
+    counts = frame([0, 1, 2, 3, 0, 1])
+    by_name = prepare(counts, model.spec, (), "poisson")
+    by_family = prepare(counts, model.spec, (), model.fam)
+    assert by_name.frame.equals(by_family.frame)
+    with pytest.raises(DataError, match="at least 0"):
+        FAMILIES["poisson"].check_response(frame([0, -1, 2, 3, 0, 1]), "y")
+    FAMILIES["gaussian"].check_response(frame([-0.5, 1e9, 2, 3, 0, 1]), "y")
+
+
+# --- The criterion a frequentist fit records --------------------------------------------
+
+@pytest.mark.parametrize(("family", "reml", "nagq", "mixed", "text"), [
+    ("gaussian", True, 1, True, "REML"),
+    ("gaussian", False, 1, True, "ML"),
+    ("gaussian", True, 1, False, "OLS"),
+    ("gaussian", False, 1, False, "OLS"),
+    ("binomial", True, 1, True, "Laplace"),
+    ("poisson", False, 1, True, "Laplace"),
+    ("binomial", True, 7, True, "AGQ(7)"),
+    ("poisson", True, 1, False, "ML"),
+    ("binomial", False, 5, False, "ML"),
+])
+def test_the_criterion_follows_lme4s_rule_and_reads_back(family: str, reml: bool, nagq: int,
+                                                         mixed: bool, text: str) -> None:
+    assert criterion_of(FAMILIES[family], reml, nagq, mixed) == text
+    parsed = parse_criterion(text)
+    assert parsed is not None and parsed.kind in CRITERIA
+    assert parsed.reml is (text == "REML")
+    assert parsed.nagq == (nagq if text.startswith("AGQ") else 1)
+
+
+@pytest.mark.parametrize("text", ["reml", "AGQ(1)", "AGQ()", "AGQ(x)", "Laplace "])
+def test_text_that_is_no_criterion_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a criterion"):
+        parse_criterion(text)
+
+
+def test_a_fit_without_a_criterion_reads_back_as_none() -> None:
+    assert parse_criterion(None) is None

@@ -16,7 +16,16 @@ from parity.cli import main
 from parity.errors import UsageError
 from parity.inputs.config import load_config
 from parity.inputs.seed import politeness
-from parity.settings import SETTING_CHECKS, Settings, setting_problem, tolerance_problem
+from parity.settings import (
+    OPTION_SETTINGS,
+    SAMPLER_KEYS,
+    SETTING_CHECKS,
+    Settings,
+    as_option,
+    in_call,
+    setting_problem,
+    tolerance_problem,
+)
 from parity.testing import assert_parity, settings_from
 
 FORMULA = "frequency ~ gender"
@@ -113,3 +122,88 @@ def test_a_models_toml_uses_the_same_checks(tmp_path: Path) -> None:
     path.write_text('data = "d.csv"\n[models]\nm = "y ~ x"\n[sampler]\ninterval = 1.5\n')
     with pytest.raises(UsageError, match=r"\[sampler\] interval must be above 0 and at most"):
         load_config(path)
+
+
+# --- One check, on the Settings themselves ----------------------------------------------
+
+def test_settings_check_is_the_one_range_check() -> None:
+    assert Settings().check() == Settings()
+    assert Settings(nagq=5).check().nagq == 5
+    bad = Settings(draws=0, nagq=0, interval=2.0)
+    assert [name for name, _, _ in bad.problems()] == ["draws", "interval", "nagq"]
+    with pytest.raises(UsageError) as info:
+        bad.check()
+    assert str(info.value) == "draws must be at least 1"
+    with pytest.raises(UsageError) as info:
+        Settings(nagq=0).check(as_option)
+    assert str(info.value) == "--nagq must be from 1 (Laplace) to 25"
+    with pytest.raises(UsageError) as info:
+        Settings(target_accept=1.0).check(in_call("parity.run"))
+    assert str(info.value) == \
+        "parity.run(): target_accept must be above 0 and at most 0.999999, not 1.0"
+
+
+def test_each_field_carries_its_range_and_group() -> None:
+    for f in dataclasses.fields(Settings):
+        assert callable(f.metadata["check"]), f.name
+        assert f.metadata["group"] in ("sampler", "fit", "output"), f.name
+        assert SETTING_CHECKS[f.name] is f.metadata["check"]
+    assert SAMPLER_KEYS == ("draws", "tune", "chains", "target_accept", "seed", "interval")
+    assert set(OPTION_SETTINGS) == {"draws", "tune", "chains", "target_accept", "seed"}
+
+
+@pytest.mark.parametrize("command", ["run", "study"])
+def test_every_option_setting_is_an_option_of_run_and_study(command: str) -> None:
+    from parity.cli import build_parser
+
+    parser = build_parser()
+    unset = parser.parse_args([command, "--out", "o"])
+    assert {name: getattr(unset, name) for name in OPTION_SETTINGS} == \
+        dict.fromkeys(OPTION_SETTINGS)
+    args = parser.parse_args([command, "--out", "o", "--draws", "7", "--target-accept", "0.9"])
+    assert (args.draws, args.target_accept) == (7, 0.9)
+
+
+def test_nagq_reaches_the_settings_from_every_way_in(tmp_path: Path) -> None:
+    """nagq above 1 was refused through the Python API as a probability."""
+    from parity.cli import build_parser
+    from parity.inputs.request import merged_settings, option_settings
+    from parity.inputs.resolve import Inputs
+
+    for caller in ("parity.run", "assert_parity", "parity_check"):
+        assert settings_from({"nagq": 1}, caller=caller).nagq == 1
+        assert settings_from({"nagq": 25}, caller=caller).nagq == 25
+    args = build_parser().parse_args(["run", "--out", str(tmp_path), "--nagq", "5"])
+    inputs = Inputs(frame=None, models=[], source="")  # type: ignore[arg-type]
+    assert merged_settings(inputs, option_settings(args)).nagq == 5
+
+
+def test_options_win_over_the_models_toml_which_wins_over_the_defaults(tmp_path: Path) -> None:
+    from parity.cli import build_parser
+    from parity.inputs.request import merged_settings, option_settings
+    from parity.inputs.resolve import Inputs
+
+    inputs = Inputs(frame=None, models=[], source="",  # type: ignore[arg-type]
+                    sampler={"draws": 300, "interval": 0.9}, reml=False)
+
+    def settings(*argv: str) -> Settings:
+        args = build_parser().parse_args(["run", "--out", str(tmp_path), *argv])
+        return merged_settings(inputs, option_settings(args), save_draws="d")
+
+    plain = settings()
+    assert (plain.draws, plain.interval, plain.reml, plain.tune) == (300, 0.9, False, 2000)
+    assert plain.save_draws == "d"
+    given = settings("--draws", "50", "--reml", "--nagq", "3")
+    assert (given.draws, given.interval, given.reml, given.nagq) == (50, 0.9, True, 3)
+
+
+def test_an_option_out_of_range_is_refused_before_the_data_is_read(tmp_path: Path) -> None:
+    from parity.cli import build_parser
+    from parity.inputs.request import resolve_request
+
+    args = build_parser().parse_args(["run", "--out", str(tmp_path), "--data",
+                                      str(tmp_path / "missing.csv"), "--formula", "y ~ x",
+                                      "--chains", "0"])
+    with pytest.raises(UsageError) as info:
+        resolve_request(args)
+    assert str(info.value) == "--chains must be at least 1"
