@@ -78,18 +78,22 @@ def _add_sampler_args(parser: argparse.ArgumentParser) -> None:
     that are options, typed as their defaults (their ranges are checked by Settings)."""
     defaults = Settings()
     for name in OPTION_SETTINGS:
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name,
-                            type=type(getattr(defaults, name)), default=None)
+        default = getattr(defaults, name)
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(default),
+                            default=None, help=f"sampler setting (default {default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # --debug is taken before or after the command: one declaration, every parser's parent.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
     parser = argparse.ArgumentParser(
-        prog="parity",
+        prog="parity", parents=[common],
         description="Where lme4, statsmodels and Bambi agree on a model, term by term.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="fit models with each engine and write the comparison")
+    run = sub.add_parser("run", parents=[common],
+                         help="fit models with each engine and write the comparison")
     _add_model_args(run)
     run.add_argument("--engines", type=_csv_list, default=None,
                      help="engines (comma-separated; default: lme4,statsmodels,bambi; "
@@ -111,19 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "parallel on every core; more fit models side by side, at one "
                           "JAX runtime's memory each)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
-    run.add_argument("--debug", action="store_true", help="show tracebacks")
     record = sub.add_parser(
-        "record", help="store live fits of the R engines (lme4, glmmTMB) as references "
-                       "for machines without them")
+        "record", parents=[common],
+        help="store live fits of the R engines (lme4, glmmTMB) as references for machines "
+             "without them")
     _add_model_args(record)
     record.add_argument("--out", type=Path, required=True,
                         help="directory for the records (point $PARITY_REFERENCES at it)")
     record.add_argument("--engines", type=_csv_list, default=None,
                         help="R engines to record (comma-separated: lme4, glmmtmb; "
                              "default: lme4)")
-    record.add_argument("--debug", action="store_true", help="show tracebacks")
     study = sub.add_parser(
-        "study", help="simulate from lme4's fit and measure where the engines agree, on Dask")
+        "study", parents=[common],
+        help="simulate from lme4's fit and measure where the engines agree, on Dask")
     _add_model_args(study)
     study.add_argument("--model", dest="models", type=lambda t: [t.strip()], default=None,
                        metavar="NAME", help="the model to study (a seed model, or one of "
@@ -152,15 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replicates per task (default: enough tasks for every worker)")
     study.add_argument("--out", type=Path, required=True, help="directory for the study")
     study.add_argument("--quiet", action="store_true", help="no progress display")
-    study.add_argument("--debug", action="store_true", help="show tracebacks")
-    diff = sub.add_parser("diff", help="what moved between two results.json files")
+    diff = sub.add_parser("diff", parents=[common],
+                          help="what moved between two results.json files")
     diff.add_argument("a", type=Path, help="the baseline results.json (or its directory)")
     diff.add_argument("b", type=Path, help="the results.json to compare with it")
     diff.add_argument("--tolerances", type=Path, default=None,
                       help="a TOML file overriding the tolerance policy")
     diff.add_argument("--all", action="store_true",
                       help="show every value and comparison row, not only what moved")
-    diff.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -168,11 +171,10 @@ def cmd_record(args: argparse.Namespace) -> int:
     from parity.inputs.request import resolve_request
     from parity.pipeline.job import record_job
 
-    request = resolve_request(args, default_engines=("lme4",))
     # Only --engines chooses what to record: a models.toml's engines are those to compare.
-    engines = args.engines or ["lme4"]
+    request = resolve_request(args, default_engines=("lme4",), config_engines=False)
     for path in record_job(request.models, request.frame, request.settings, args.out,
-                           engines):
+                           request.engines):
         print(f"recorded: {path}")
     return 0
 

@@ -64,15 +64,19 @@ def merged_settings(inputs: Inputs, options: Mapping[str, Any],
 
 
 def resolve_request(args: Any, default_engines: Sequence[str] = DEFAULT_ENGINES,
-                    save_draws: str | None = None) -> RunRequest:
+                    save_draws: str | None = None, config_engines: bool = True) -> RunRequest:
     """The request of parsed options (`parity run`, `study`, `record`): engine names
     and option settings first, then the models.toml, formulas and data
     (:func:`resolve_inputs`), then the settings merged and the tolerance policy loaded
-    (`--tolerances` over the models.toml's `[tolerances]` over the project's)."""
+    (`--tolerances` over the models.toml's `[tolerances]` over the project's). Engines
+    are `--engines`, else the models.toml's (unless `config_engines` is False, as for
+    `parity record`, whose engines are only those it is told to record), else
+    `default_engines`."""
     check_engines(getattr(args, "engines", None) or ())
     options = option_settings(args)
     inputs = resolve_inputs(args)
-    engines = tuple(getattr(args, "engines", None) or inputs.engines or default_engines)
+    from_config = inputs.engines if config_engines else None
+    engines = tuple(getattr(args, "engines", None) or from_config or default_engines)
     policy = load_policy(getattr(args, "tolerances", None), overrides=inputs.tolerances,
                          overrides_source=inputs.tolerances_source)
     return RunRequest(inputs.frame, tuple(inputs.models), inputs.source, engines,
