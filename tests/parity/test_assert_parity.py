@@ -178,6 +178,26 @@ def test_defaults_come_from_the_marker_then_the_options(pytester: pytest.Pyteste
         "engines": ("bambi",), "reference": "lme4", "draws": 10, "chains": 2, "seed": 3}
 
 
+def test_every_sampler_option_of_parity_run_is_a_plugin_option(
+        pytester: pytest.Pytester) -> None:
+    from parity.pytest_plugin import check_defaults
+    from parity.settings import OPTION_SETTINGS
+
+    config = pytester.parseconfig(*_plugin_args(), "--parity-seed", "7",
+                                  "--parity-target-accept", "0.9", "--parity-tune", "30")
+    defaults = check_defaults(config, None)
+    assert {k: defaults[k] for k in ("seed", "target_accept", "tune")} == \
+        {"seed": 7, "target_accept": 0.9, "tune": 30}
+    assert set(OPTION_SETTINGS) == {"draws", "tune", "chains", "seed", "target_accept"}
+
+
+def test_nagq_is_a_setting_of_assert_parity_not_a_probability() -> None:
+    """nagq=1 was refused by assert_parity as "must be above 0 and at most 0.999999"."""
+    assert settings_from({"nagq": 1}).nagq == 1
+    with pytest.raises(UsageError, match=r"^assert_parity\(\): nagq must be from 1 "):
+        assert_parity(FORMULA, politeness(), CATEGORICAL, engines=("statsmodels",), nagq=26)
+
+
 def test_engines_as_one_string_are_names_not_characters() -> None:
     """`engines="statsmodels"` was split into its characters ("unknown engine 's'")."""
     from parity.testing import engine_names
