@@ -6,6 +6,12 @@ same quantity: a correlation one engine does not model, an SD of a differently
 structured covariance, a component sitting on the boundary of a singular fit. Those are
 `not_comparable`, never a silent agree or disagree, and every row that is not `agree`
 says why in words a reader can act on.
+
+The rows come from one loop over the values of two fits (:func:`parity.schema.values`).
+Each quantity's entry in :mod:`parity.compare.quantities` names its not-comparable
+checks in order and words their reasons and a gap's; the checks themselves are here and
+shared: a covariance structure that differs, a value one fit lacks, a component on the
+boundary. A fit that did not converge is said before any of them (:func:`compare_pair`).
 """
 
 from __future__ import annotations
@@ -15,8 +21,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from parity.boundary import near_zero_sds, unit_corrs
-from parity.compare import quantities
-from parity.compare.quantities import PARTS, Guard, Pair, QuantitySpec, poss, spec_of
+from parity.compare.quantities import (
+    PARTS,
+    POSTERIOR_KINDS,
+    Guard,
+    Pair,
+    QuantitySpec,
+    poss,
+    spec_of,
+)
 from parity.compare.tolerances import Policy
 from parity.schema import (
     Comparison,
@@ -175,9 +188,6 @@ def inconsistency(checks: Sequence[OptimumCheck], fit: Fit, policy: Policy) -> s
     return None
 
 
-POSTERIOR_KINDS = quantities.POSTERIOR_KINDS
-
-
 def fit_kind(fit: Fit, kind_of: KindOf) -> str:
     """The fit's own kind where it has one, else its engine's."""
     return fit.kind or kind_of(fit.engine)
@@ -242,26 +252,16 @@ def _by_key(fit: Fit) -> dict[tuple[str, str | None, str | None, tuple[str, ...]
     return out
 
 
-class _NoRow(Exception):
-    """A guard's verdict that the value needs no row at all."""
-
-
 def _guard(p: Pair, spec: QuantitySpec, guard: Guard, a: Value | None,
            b: Value | None) -> str | None:
-    """Why the two values are not comparable by this check, or None."""
+    """Why the two values are not comparable by this check, or None. (The `missing`
+    check, which may also drop the row, is :func:`_compare`'s.)"""
     proto = a or b
     assert proto is not None
     if callable(guard):
         return guard(p, a, b)
-    if guard == "missing":
-        if a is not None and b is not None:
-            return None
-        why = spec.missing(p, a, b)
-        if why is None:
-            raise _NoRow
-        return why
     group = proto.group
-    if group is None or group == "Residual":
+    if guard == "missing" or group is None or group == "Residual":
         return None
     if guard == "structure":
         same = p.fit.structure.get(group) == p.ref.structure.get(group)
@@ -274,15 +274,19 @@ def _guard(p: Pair, spec: QuantitySpec, guard: Guard, a: Value | None,
 def _compare(p: Pair, spec: QuantitySpec, a: Value | None, b: Value | None
              ) -> Comparison | None:
     """One value of the fit against the reference's: the quantity's not-comparable
-    checks in its order, then the tolerance and its reason (None: no row)."""
+    checks in its order, then the tolerance and its reason. None where one fit lacks
+    the value and the quantity gives no row for that (an SE, whose coefficient's row
+    says it)."""
     proto = a or b
     assert proto is not None
     term = spec.term(p, proto) if spec.term is not None else proto.term
     for guard in spec.guards:
-        try:
+        if guard == "missing" and (a is None or b is None):
+            why = spec.missing(p, a, b)
+            if why is None:
+                return None
+        else:
             why = _guard(p, spec, guard, a, b)
-        except _NoRow:
-            return None
         if why is not None:
             return _row(p.fit, p.ref, spec.name, term, proto.group,
                         a.estimate if a else None, b.estimate if b else None, None, why,
