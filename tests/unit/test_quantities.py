@@ -80,9 +80,18 @@ def test_each_entry_is_complete(quantity: str, policy: Policy) -> None:
         assert (pair, quantity) in policy.rules
 
 
-def test_the_tolerance_quantities_come_from_the_table() -> None:
-    assert QUANTITIES == ("estimate", "std_error", "sd", "corr", "group_effect")
-    assert {"frequentist-frequentist": (*QUANTITIES, "loglik")} == PAIR_QUANTITIES
+@pytest.mark.parametrize("quantity", list(QUANTITY_SPECS))
+def test_the_tolerance_quantities_come_from_the_table(quantity: str) -> None:
+    pairs = spec_of(quantity).pairs
+    assert (quantity in QUANTITIES) == (pairs is None)
+    for pair in PAIRS:
+        assert (quantity in PAIR_QUANTITIES.get(pair, QUANTITIES)) == (
+            pairs is None or pair in pairs)
+
+
+def test_loglik_is_a_rule_of_frequentist_pairs_only() -> None:
+    assert "loglik" not in QUANTITIES
+    assert PAIR_QUANTITIES["frequentist-frequentist"][-1] == "loglik"
 
 
 def test_unknown_quantity_is_named_with_the_known_ones() -> None:
@@ -94,8 +103,10 @@ def test_unknown_quantity_is_named_with_the_known_ones() -> None:
 def test_row_names_and_markers() -> None:
     assert row_name("std_error", "x") == "SE(x)"
     assert row_name("sd", "sd(Residual)") == "sd(Residual)"
-    assert QUANTITY_MARKERS == {"estimate": "o", "std_error": "s", "sd": "^", "corr": "D"}
-    assert PARAMETERS == ("estimate", "sd", "corr")
+    markers = [s.marker for s in QUANTITY_SPECS.values() if s.marker is not None]
+    assert list(QUANTITY_MARKERS.values()) == markers and len(set(markers)) == len(markers)
+    assert {"estimate", "sd", "corr"} <= set(PARAMETERS)
+    assert not {"std_error", "group_effect", "loglik"} & set(PARAMETERS)
 
 
 @pytest.mark.parametrize("engine,reference", [("statsmodels", "lme4"), ("bambi", "lme4"),
