@@ -386,36 +386,43 @@ _COMPONENT_WHY: Mapping[PairClass, Why] = {
 
 QUANTITY_SPECS: dict[str, QuantitySpec] = {spec.name: spec for spec in (
     QuantitySpec(
-        "estimate", "fixed", ("missing",), _estimate_missing, _sd_or_reference_se,
-        {"frequentist": _estimate_freq, "bayes": _estimate_bayes,
-         "both_bayes": _estimate_bayes},
+        name="estimate", part="fixed", guards=("missing",), missing=_estimate_missing,
+        uncertainty=_sd_or_reference_se,
+        why={"frequentist": _estimate_freq, "bayes": _estimate_bayes,
+             "both_bayes": _estimate_bayes},
         marker="o", parameter=True, se_scaled=True),
     # An SE the other fit lacks is said once, by its coefficient's estimate row.
     QuantitySpec(
-        "std_error", "fixed", ("missing",), _no_row, _none,
-        {"frequentist": _se_freq, "bayes": _se_bayes, "both_bayes": _se_both},
+        name="std_error", part="fixed", guards=("missing",), missing=_no_row,
+        uncertainty=_none,
+        why={"frequentist": _se_freq, "bayes": _se_bayes, "both_bayes": _se_both},
         row_name="SE({term})", marker="s"),
     QuantitySpec(
-        "sd", "component", ("structure", "missing", "boundary"), _component_missing,
-        _posterior_side, _COMPONENT_WHY, marker="^", parameter=True,
-        structure=_component_structure, boundary=_component_boundary),
+        name="sd", part="component", guards=("structure", "missing", "boundary"),
+        missing=_component_missing, uncertainty=_posterior_side, why=_COMPONENT_WHY,
+        marker="^", parameter=True, structure=_component_structure,
+        boundary=_component_boundary),
     QuantitySpec(
-        "corr", "component", ("structure", "missing", "boundary"), _component_missing,
-        _posterior_side, _COMPONENT_WHY, marker="D", parameter=True,
-        structure=_component_structure, boundary=_component_boundary),
+        name="corr", part="component", guards=("structure", "missing", "boundary"),
+        missing=_component_missing, uncertainty=_posterior_side, why=_COMPONENT_WHY,
+        marker="D", parameter=True, structure=_component_structure,
+        boundary=_component_boundary),
     # A missing effect is said before a differing structure: a fit that reports no
     # group effects at all says so, whatever its structure.
     QuantitySpec(
-        "group_effect", "group_effect", ("missing", "structure", "boundary"),
-        _effect_missing, _sd_or_reference_se,
-        {"frequentist": _effect_freq, "bayes": _effect_bayes, "both_bayes": _effect_both},
+        name="group_effect", part="group_effect",
+        guards=("missing", "structure", "boundary"), missing=_effect_missing,
+        uncertainty=_sd_or_reference_se,
+        why={"frequentist": _effect_freq, "bayes": _effect_bayes,
+             "both_bayes": _effect_both},
         se_scaled=True, structure=_effect_structure, boundary=_effect_boundary),
     # A maximised log-likelihood exists for frequentist fits only, of one criterion, one
     # covariance structure and one set of rows.
     QuantitySpec(
-        "loglik", "fit",
-        (_loglik_of_posterior, "missing", _loglik_criteria, _loglik_models, _loglik_rows),
-        _loglik_missing, _none, _same_for_all(_loglik_why),
+        name="loglik", part="fit",
+        guards=(_loglik_of_posterior, "missing", _loglik_criteria, _loglik_models,
+                _loglik_rows),
+        missing=_loglik_missing, uncertainty=_none, why=_same_for_all(_loglik_why),
         pairs=("frequentist-frequentist",), term=_loglik_term),
 )}
 
