@@ -196,7 +196,8 @@ def fit_kind(fit: Fit, kind_of: KindOf) -> str:
 def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
                  checks: Sequence[OptimumCheck] = (),
                  compare_unconverged: bool = False) -> list[Comparison]:
-    """Every fixed effect and variance component of `fit` against `ref`.
+    """Every value of `fit` against `ref`'s: fixed effects, variance components, group
+    effects and the log-likelihood, a row each.
 
     Where either fit did not converge, its rows say so first and nothing else: no
     prior, boundary, approximation or optimum explains the numbers of a fit that never
@@ -235,7 +236,7 @@ def _pair_rows(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
     keys = sorted(dict.fromkeys([*theirs, *mine]),
                   key=lambda k: rank[spec_of(k[0]).part])
     rows = [row for k in keys
-            if (row := _compare(pair, spec_of(k[0]), mine.get(k), theirs.get(k)))]
+            if (row := _compare(pair, spec_of(k[0]), mine.get(k), theirs.get(k))) is not None]
     broken = "; ".join(n for f in (fit, ref) if (n := inconsistency(checks, f, policy)))
     if broken:
         # Numbers that contradict themselves explain a gap before any method does.
