@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from parity.errors import DataError, UsageError
-from parity.schema import SCHEMA_VERSION, Fit, RunResults
+from parity.schema import SCHEMA_VERSION, Fit, RunResults, values
 
 # The columns of an empty Run's tables (a run of no fits still has them).
 FIT_COLUMNS = ["model", "engine", "status", "reason", "n_obs", "n_dropped", "converged",
@@ -62,16 +62,12 @@ class Run:
     @property
     def estimates(self) -> pd.DataFrame:
         """One row per fixed effect and variance component of every fit (tidy)."""
-        rows: list[dict[str, Any]] = []
-        for f in self.results.fits:
-            for fe in f.fixed_effects:
-                rows.append({"model": f.model, "engine": f.label, "quantity": "estimate",
-                             "group": None, "term": fe.term, "estimate": fe.estimate,
-                             "std_error": fe.std_error, "lower": fe.lower, "upper": fe.upper})
-            for v in f.variance_components:
-                rows.append({"model": f.model, "engine": f.label, "quantity": v.kind,
-                             "group": v.group, "term": v.label, "estimate": v.estimate,
-                             "std_error": v.std_error, "lower": v.lower, "upper": v.upper})
+        from parity.compare.quantities import PARAMETERS
+
+        rows = [{"model": f.model, "engine": f.label, "quantity": v.quantity,
+                 "group": v.group, "term": v.term, "estimate": v.estimate,
+                 "std_error": v.uncertainty, "lower": v.lower, "upper": v.upper}
+                for f in self.results.fits for v in values(f) if v.quantity in PARAMETERS]
         return pd.DataFrame(rows) if rows else pd.DataFrame(columns=ESTIMATE_COLUMNS)
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -331,6 +332,63 @@ class Comparison:
         (`lme4 vs lme4:independent`): what the structure changes, not a disagreement
         between engines."""
         return self.engine.split(":", 1)[0] == self.reference.split(":", 1)[0]
+
+
+# ---- One flattening of a fit: every number it estimates, as comparisons name it ---------
+
+
+@dataclass(frozen=True)
+class Value:
+    """One number a fit estimates, named as the comparison rows about it are named.
+
+    Every reader that walks a fit's numbers (the comparison, `parity diff`, the
+    invariance checks, `Run.estimates`, a study's rows) reads these, so that a number a
+    fit gains is seen by all of them at once. `term` is the readable label
+    (`genderM`, `sd(subject: (Intercept))`, `ranef(subject F1: (Intercept))`,
+    `logLik (REML)`), so a value and its comparison rows share (quantity, term);
+    `terms` holds the coefficient names it is of (none for the residual SD and the
+    log-likelihood), for a reader that renames them. `uncertainty` is the SE or
+    posterior SD where the fit gives one (None for an SE itself), `mcse` what sampling
+    alone can move the value (None without draws)."""
+
+    quantity: Quantity
+    term: str
+    estimate: float
+    uncertainty: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    group: str | None = None
+    level: str | None = None
+    terms: tuple[str, ...] = ()
+    mcse: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None, str | None, tuple[str, ...]]:
+        """What makes two fits' values the same number: quantity, group, level and
+        coefficient names (not `term`, whose log-likelihood label names a criterion)."""
+        return (self.quantity, self.group, self.level, self.terms)
+
+
+def values(fit: Fit) -> Iterator[Value]:
+    """Each number of `fit`, in the order of the record: per fixed effect its estimate
+    then its SE, the variance components, the group effects, the log-likelihood."""
+    for fe in fit.fixed_effects:
+        yield Value("estimate", fe.term, fe.estimate, fe.std_error, fe.lower, fe.upper,
+                    terms=(fe.term,), mcse=fe.mcse)
+        yield Value("std_error", fe.term, fe.std_error, terms=(fe.term,), mcse=fe.se_mcse)
+    for vc in fit.variance_components:
+        yield Value(vc.kind, vc.label, vc.estimate, vc.std_error, vc.lower, vc.upper,
+                    group=vc.group, mcse=vc.mcse,
+                    terms=tuple(t for t in (vc.term, vc.term2) if t is not None))
+    for g in fit.group_effects:
+        yield Value("group_effect", g.label, g.estimate, g.std_error, group=g.group,
+                    level=g.level, terms=(g.term,), mcse=g.mcse)
+    if "loglik" in fit.fit_statistics:
+        yield Value("loglik", f"logLik ({fit.criterion or '?'})",
+                    fit.fit_statistics["loglik"])
+
+
+# ---- end of the flattening -------------------------------------------------------------
 
 
 def structure_of(groups: list[str] | tuple[str, ...],

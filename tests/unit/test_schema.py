@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from parity.schema import (
     fit_from_dict,
     fit_to_dict,
     results_document,
+    values,
     write_json_atomic,
 )
 
@@ -71,8 +73,6 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
 
 
 def fit_with_version_2_fields() -> Fit:
-    from dataclasses import replace
-
     return replace(
         sample_fit(),
         fixed_effects=(FixedEffect("(Intercept)", 1.0, 0.5, 0.0, 2.0),
@@ -118,3 +118,34 @@ def test_contrast_uses_the_covariance() -> None:
         fit.contrast({"z": 1.0})
     with pytest.raises(ValueError, match="no covariance"):
         sample_fit().contrast({"(Intercept)": 1.0})
+
+
+def test_values_flatten_every_number_once() -> None:
+    fit = fit_with_version_2_fields()
+    got = list(values(fit))
+    assert len(got) == (2 * len(fit.fixed_effects) + len(fit.variance_components)
+                        + len(fit.group_effects) + 1)
+    assert len({v.key for v in got}) == len(got)
+    by = {(v.quantity, v.term): v for v in got}
+    est, se = by[("estimate", "x")], by[("std_error", "x")]
+    assert (est.estimate, est.uncertainty, est.lower, est.upper) == (2.0, 0.25, 1.5, 2.5)
+    assert (se.estimate, se.uncertainty) == (0.25, None)  # an SE has no SE of its own
+    assert by[("sd", "sd(g: (Intercept))")].terms == ("(Intercept)",)
+    assert by[("sd", "sd(Residual)")].terms == () and by[("sd", "sd(Residual)")].group == \
+        "Residual"
+    effect = by[("group_effect", "ranef(g a: (Intercept))")]
+    assert (effect.group, effect.level, effect.terms) == ("g", "a", ("(Intercept)",))
+    assert by[("loglik", "logLik (ML)")].estimate == -10.0
+
+
+def test_values_key_ignores_the_criterion_in_the_loglik_label() -> None:
+    ml = fit_with_version_2_fields()
+    reml = replace(ml, criterion="REML")
+    (a,), (b,) = ([v for v in values(f) if v.quantity == "loglik"] for f in (ml, reml))
+    assert a.term != b.term and a.key == b.key
+
+
+def test_values_follow_the_record_order() -> None:
+    order = [v.quantity for v in values(fit_with_version_2_fields())]
+    assert order == ["estimate", "std_error", "estimate", "std_error", "sd", "sd",
+                     "group_effect", "group_effect", "loglik"]

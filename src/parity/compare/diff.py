@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parity.compare.quantities import spec_of
 from parity.compare.tolerances import Policy
 from parity.errors import DataError, UsageError
-from parity.schema import READABLE_VERSIONS, SCHEMA_VERSION, Fit, RunResults
+from parity.schema import READABLE_VERSIONS, SCHEMA_VERSION, Fit, RunResults, values
 
 ValueKey = tuple[str, str, str, str]            # model, engine label, quantity, term
 RowKey = tuple[str, str, str, str, str]         # model, engine, reference, quantity, term
@@ -224,25 +225,16 @@ def _fits(run: RunResults) -> dict[tuple[str, str], Fit]:
 
 def _values(fit: Fit) -> dict[ValueKey, tuple[float, float | None]]:
     """Each value with its uncertainty (an SE or posterior SD, where recorded)."""
-    out: dict[ValueKey, tuple[float, float | None]] = {}
-    for fe in fit.fixed_effects:
-        out[(fit.model, fit.label, "estimate", fe.term)] = (fe.estimate, fe.std_error)
-        out[(fit.model, fit.label, "std_error", fe.term)] = (fe.std_error, None)
-    for vc in fit.variance_components:
-        out[(fit.model, fit.label, vc.kind, vc.label)] = (vc.estimate, vc.std_error)
-    for g in fit.group_effects:
-        out[(fit.model, fit.label, "group_effect", g.label)] = (g.estimate, g.std_error)
-    if "loglik" in fit.fit_statistics:
-        out[(fit.model, fit.label, "loglik", f"logLik ({fit.criterion or '?'})")] = (
-            fit.fit_statistics["loglik"], None)
-    return out
+    return {(fit.model, fit.label, v.quantity, v.term): (v.estimate, v.uncertainty)
+            for v in values(fit)}
 
 
 def _tolerance(policy: Policy, kind_of: Callable[[str], str], engine: str, quantity: str,
                a: tuple[float, float | None] | None,
                b: tuple[float, float | None] | None) -> float | None:
     """The same-kind rule: uncertainty is the posterior SD (larger of A and B, as
-    compare.py does for a Bayesian pair), or A's SE for a frequentist estimate."""
+    compare.py does for a Bayesian pair; an SE has none), or A's SE for a frequentist
+    value whose rule scales with it (the quantity table's `se_scaled`)."""
     try:
         kind = kind_of(engine)
     except UsageError:  # an engine this parity does not know: exact comparison
@@ -251,12 +243,11 @@ def _tolerance(policy: Policy, kind_of: Callable[[str], str], engine: str, quant
     if ref is None or not math.isfinite(ref[0]):
         return None
     unc: float | None = None
-    if kind == "bayesian" and quantity != "std_error":
+    if kind == "bayesian":
         sds = [s[1] for s in (a, b) if s is not None and s[1] is not None
                and math.isfinite(s[1])]
         unc = max(sds) if sds else None
-    elif quantity in ("estimate", "group_effect") and ref[1] is not None \
-            and math.isfinite(ref[1]):
+    elif spec_of(quantity).se_scaled and ref[1] is not None and math.isfinite(ref[1]):
         unc = ref[1]
     return policy.rule(kind, kind, quantity).tolerance(ref[0], unc)
 

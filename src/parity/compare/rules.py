@@ -6,23 +6,39 @@ same quantity: a correlation one engine does not model, an SD of a differently
 structured covariance, a component sitting on the boundary of a singular fit. Those are
 `not_comparable`, never a silent agree or disagree, and every row that is not `agree`
 says why in words a reader can act on.
+
+The rows come from one loop over the values of two fits (:func:`parity.schema.values`).
+Each quantity's entry in :mod:`parity.compare.quantities` names its not-comparable
+checks in order and words their reasons and a gap's; the checks themselves are here and
+shared: a covariance structure that differs, a value one fit lacks, a component on the
+boundary. A fit that did not converge is said before any of them (:func:`compare_pair`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from parity.boundary import near_zero_sds, unit_corrs
+from parity.compare.quantities import (
+    PARTS,
+    POSTERIOR_KINDS,
+    Guard,
+    Pair,
+    QuantitySpec,
+    poss,
+    spec_of,
+)
 from parity.compare.tolerances import Policy
 from parity.schema import (
     Comparison,
     Fit,
-    GroupEffect,
     OptimumCheck,
     Quantity,
+    Value,
     VarianceComponent,
+    values,
 )
 
 # Two (RE)ML log-likelihoods closer than this are one optimum for practical purposes.
@@ -60,21 +76,17 @@ def boundary(fit: Fit, group: str, term: str | None, term2: str | None) -> str |
     return None
 
 
-def _poss(label: str) -> str:
-    return f"{label}'" if label.endswith("s") else f"{label}'s"
-
-
 def _row(fit: Fit, ref: Fit, quantity: Quantity, term: str, group: str | None,
          value: float | None, ref_value: float | None, tolerance: float | None,
          reason: str | None, comparable: bool = True,
-         mc: tuple[float, float] | None = None) -> Comparison:
+         mc: tuple[float, float] | None = None, level: str | None = None) -> Comparison:
     """One row. `mc` is (k, MCSE of the gap) where a side has draws: the tolerance
     widens by k × MCSE, and the reason says where Monte-Carlo error decides the row."""
     if not comparable or value is None or ref_value is None or tolerance is None \
             or not (math.isfinite(value) and math.isfinite(ref_value)):
         return Comparison(fit.model, fit.label, ref.label, quantity, term,
                           value, ref_value, tolerance, "not_comparable",
-                          reason or "a value is missing or not finite", group)
+                          reason or "a value is missing or not finite", group, level)
     gap = abs(value - ref_value)
     k, mcse = mc if mc is not None else (0.0, 0.0)
     width = k * mcse
@@ -90,10 +102,10 @@ def _row(fit: Fit, ref: Fit, quantity: Quantity, term: str, group: str | None,
             why += f"; beyond Monte-Carlo error (the gap is {gap / mcse:.1f} MCSE)"
     return Comparison(fit.model, fit.label, ref.label, quantity, term,
                       value, ref_value, tolerance + width,
-                      "agree" if agree else "disagree", why, group)
+                      "agree" if agree else "disagree", why, group, level)
 
 
-def _mc(p: _Pair, a: float | None, b: float | None) -> tuple[float, float] | None:
+def _mc(p: Pair, a: float | None, b: float | None) -> tuple[float, float] | None:
     """(k, the MCSE of a gap) from each side's MCSE (None: no draws), in quadrature."""
     parts = [x for x in (a, b) if x is not None and math.isfinite(x)]
     if not parts:
@@ -118,13 +130,13 @@ def _optimum_note(checks: Sequence[OptimumCheck], fit: Fit, ref: Fit) -> str | N
     for c in checks:
         if c.model != fit.model or {c.engine, c.reference} != {fit.label, ref.label}:
             continue
-        values = (f"{c.objective} {c.engine_value:.3f} at {_poss(c.engine)} solution, "
-                  f"{c.reference_value:.3f} at {_poss(c.reference)}")
+        values = (f"{c.objective} {c.engine_value:.3f} at {poss(c.engine)} solution, "
+                  f"{c.reference_value:.3f} at {poss(c.reference)}")
         if c.better == "tie":
             return (f"both reach the same {c.criterion} optimum ({values}; difference "
                     f"{abs(c.difference):.1g}): the likelihood is flat here, and "
-                    f"{_poss(c.engine)} SEs come from the Hessian of the full likelihood, "
-                    f"{_poss(c.reference)} are conditional on the variance estimates")
+                    f"{poss(c.engine)} SEs come from the Hessian of the full likelihood, "
+                    f"{poss(c.reference)} are conditional on the variance estimates")
         worse = c.reference if c.better == c.engine else c.engine
         return (f"{worse} stopped at a lower {c.criterion} optimum ({values}; difference "
                 f"{abs(c.difference):.3g})")
@@ -133,8 +145,8 @@ def _optimum_note(checks: Sequence[OptimumCheck], fit: Fit, ref: Fit) -> str | N
     if len(mine) == 2:
         a, b = mine[fit.label], mine[ref.label]
         if a.reference == b.reference and a.objective == b.objective:
-            values = (f"{a.objective} {a.engine_value:.3f} at {_poss(fit.label)} solution, "
-                      f"{b.engine_value:.3f} at {_poss(ref.label)}")
+            values = (f"{a.objective} {a.engine_value:.3f} at {poss(fit.label)} solution, "
+                      f"{b.engine_value:.3f} at {poss(ref.label)}")
             gap = a.engine_value - b.engine_value
             if abs(gap) < SAME_OPTIMUM:
                 return (f"both reach the same {a.criterion} optimum ({values}): the "
@@ -169,50 +181,11 @@ def inconsistency(checks: Sequence[OptimumCheck], fit: Fit, policy: Policy) -> s
                     worst = (z, term, gls, fe.estimate)
         if worst is not None:
             z, term, gls, est = worst
-            return (f"{_poss(fit.label)} estimates are inconsistent with its own variance "
+            return (f"{poss(fit.label)} estimates are inconsistent with its own variance "
                     f"components: at them, the GLS (lme4-profiled) {term} is {gls:.6g}, "
                     f"{fit.label} reports {est:.6g} ({z:.3g} SE apart); a fitting or "
                     "data-handling error, not a worse optimum")
     return None
-
-
-def _few_groups(fit: Fit) -> str:
-    if not fit.n_groups:
-        return ""
-    parts = [f"{n} {g} levels" for g, n in fit.n_groups.items()]
-    return f"; with {', '.join(parts)} the posterior integrates over uncertain variances"
-
-
-@dataclass(frozen=True)
-class _Pair:
-    """One engine against one reference, and what explains their differences."""
-
-    fit: Fit
-    ref: Fit
-    policy: Policy
-    kf: str
-    kr: str
-    structure: str | None
-    optimum: str | None
-    singular: list[str]
-
-    @property
-    def bayes(self) -> bool:
-        return self.kf in POSTERIOR_KINDS or self.kr in POSTERIOR_KINDS
-
-    @property
-    def both_bayes(self) -> bool:
-        """Two posteriors (bambi against pymc): where their structures differ, their
-        differences are what modelling the correlations changes, so SDs and group effects
-        are compared rather than set apart."""
-        return self.kf in POSTERIOR_KINDS and self.kr in POSTERIOR_KINDS
-
-    def correlation_effect(self) -> str:
-        return (f"{self.structure}: the difference is what modelling the correlations "
-                "changes" if self.structure else "")
-
-
-POSTERIOR_KINDS = ("bayesian", "approximate")
 
 
 def fit_kind(fit: Fit, kind_of: KindOf) -> str:
@@ -223,7 +196,8 @@ def fit_kind(fit: Fit, kind_of: KindOf) -> str:
 def compare_pair(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
                  checks: Sequence[OptimumCheck] = (),
                  compare_unconverged: bool = False) -> list[Comparison]:
-    """Every fixed effect and variance component of `fit` against `ref`.
+    """Every value of `fit` against `ref`'s: fixed effects, variance components, group
+    effects and the log-likelihood, a row each.
 
     Where either fit did not converge, its rows say so first and nothing else: no
     prior, boundary, approximation or optimum explains the numbers of a fit that never
@@ -250,14 +224,19 @@ def _unconverged_row(row: Comparison, stuck: Sequence[Fit], compare: bool) -> Co
 
 def _pair_rows(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
                checks: Sequence[OptimumCheck]) -> list[Comparison]:
-    """The rows of two fits that both carry numbers."""
+    """The rows of two fits that both carry numbers: one per value either fit has, part
+    by part (fixed effects, components, group effects, the log-likelihood)."""
     kf, kr = fit_kind(fit, kind_of), fit_kind(ref, kind_of)
     bayes = kf in POSTERIOR_KINDS or kr in POSTERIOR_KINDS
-    pair = _Pair(fit, ref, policy, kf, kr, _structure_note(fit, ref),
-                 None if bayes else _optimum_note(checks, fit, ref),
-                 [f.label for f in (ref, fit) if f.diagnostics.singular])
-    rows = (_fixed_rows(pair) + _component_rows(pair) + _group_effect_rows(pair)
-            + _loglik_rows(pair))
+    pair = Pair(fit, ref, policy, kf, kr, _structure_note(fit, ref),
+                None if bayes else _optimum_note(checks, fit, ref),
+                [f.label for f in (ref, fit) if f.diagnostics.singular])
+    mine, theirs = _by_key(fit), _by_key(ref)
+    rank = {part: i for i, part in enumerate(PARTS)}
+    keys = sorted(dict.fromkeys([*theirs, *mine]),
+                  key=lambda k: rank[spec_of(k[0]).part])
+    rows = [row for k in keys
+            if (row := _compare(pair, spec_of(k[0]), mine.get(k), theirs.get(k))) is not None]
     broken = "; ".join(n for f in (fit, ref) if (n := inconsistency(checks, f, policy)))
     if broken:
         # Numbers that contradict themselves explain a gap before any method does.
@@ -265,252 +244,60 @@ def _pair_rows(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
     return rows
 
 
-def _posterior_sd(p: _Pair, a: float, b: float) -> float | None:
-    """The uncertainty a Bayesian pair's tolerance scales with: the larger posterior SD
-    of two posteriors, the posterior side's against a frequentist fit, None for two
-    frequentist fits (whose rules take the reference's own SE)."""
-    if p.kf in POSTERIOR_KINDS and p.kr in POSTERIOR_KINDS:
-        return max(a, b)
-    if p.kf in POSTERIOR_KINDS:
-        return a
-    return b if p.kr in POSTERIOR_KINDS else None
+def _by_key(fit: Fit) -> dict[tuple[str, str | None, str | None, tuple[str, ...]], Value]:
+    """A fit's values by what makes them the same number in another fit (the first of
+    any repeated one)."""
+    out: dict[tuple[str, str | None, str | None, tuple[str, ...]], Value] = {}
+    for v in values(fit):
+        out.setdefault(v.key, v)
+    return out
 
 
-def _fixed_rows(p: _Pair) -> list[Comparison]:
-    """An estimate row and an SE row per coefficient."""
-    fit, ref, policy, kf, kr = p.fit, p.ref, p.policy, p.kf, p.kr
-    bayes, structure, optimum, singular = p.bayes, p.structure, p.optimum, p.singular
-    rows: list[Comparison] = []
-    terms = list(dict.fromkeys([f.term for f in ref.fixed_effects] +
-                               [f.term for f in fit.fixed_effects]))
-    for term in terms:
-        a, b = fit.fixed(term), ref.fixed(term)
-        if a is None or b is None:
-            owner = ref.label if a is None else fit.label
-            rows.append(_row(fit, ref, "estimate", term, None,
-                             a.estimate if a else None, b.estimate if b else None, None,
-                             f"{term} is a coefficient of {_poss(owner)} model only",
-                             comparable=False))
-            continue
-        unc = _posterior_sd(p, a.std_error, b.std_error)
-        if unc is None:
-            unc = b.std_error
-        tol = policy.rule(kf, kr, "estimate", fit.family).tolerance(b.estimate, unc)
-        if bayes:
-            z = abs(a.estimate - b.estimate) / unc if unc > 0 else math.inf
-            why = f"posterior mean is {z:.2f} posterior SD from {_poss(ref.label)} estimate"
-            why += "".join(f"; {n}" for n in (structure,) if n)
-            if singular:
-                why += f"; {' and '.join(singular)} fit is singular"
+def _guard(p: Pair, spec: QuantitySpec, guard: Guard, a: Value | None,
+           b: Value | None) -> str | None:
+    """Why the two values are not comparable by this check, or None. (The `missing`
+    check, which may also drop the row, is :func:`_compare`'s.)"""
+    proto = a or b
+    assert proto is not None
+    if callable(guard):
+        return guard(p, a, b)
+    group = proto.group
+    if guard == "missing" or group is None or group == "Residual":
+        return None
+    if guard == "structure":
+        same = p.fit.structure.get(group) == p.ref.structure.get(group)
+        return None if same or spec.structure is None else spec.structure(p, proto)
+    t1, t2 = (*proto.terms, None, None)[:2]
+    edge = [(f.label, d) for f in (p.ref, p.fit) if (d := boundary(f, group, t1, t2))]
+    return spec.boundary(p, a, b, edge) if edge and spec.boundary is not None else None
+
+
+def _compare(p: Pair, spec: QuantitySpec, a: Value | None, b: Value | None
+             ) -> Comparison | None:
+    """One value of the fit against the reference's: the quantity's not-comparable
+    checks in its order, then the tolerance and its reason. None where one fit lacks
+    the value and the quantity gives no row for that (an SE, whose coefficient's row
+    says it)."""
+    proto = a or b
+    assert proto is not None
+    term = spec.term(p, proto) if spec.term is not None else proto.term
+    for guard in spec.guards:
+        if guard == "missing" and (a is None or b is None):
+            why = spec.missing(p, a, b)
+            if why is None:
+                return None
         else:
-            rel = abs(a.estimate - b.estimate) / max(abs(b.estimate), 1e-300)
-            why = structure or optimum or f"differs by {rel:.1e} relative"
-        rows.append(_row(fit, ref, "estimate", term, None, a.estimate, b.estimate, tol, why,
-                         mc=_mc(p, a.mcse, b.mcse)))
-        tol = policy.rule(kf, kr, "std_error", fit.family).tolerance(b.std_error, None)
-        ratio = a.std_error / b.std_error if b.std_error > 0 else math.inf
-        if p.both_bayes:
-            why = f"posterior SDs differ by a factor {ratio:.2f}" + "".join(
-                f"; {n}" for n in (p.correlation_effect(),) if n)
-        elif bayes:
-            post = fit if kf in POSTERIOR_KINDS else ref
-            base = ref if post is fit else fit
-            ratio = (a.std_error / b.std_error if post is fit else b.std_error / a.std_error) \
-                if min(a.std_error, b.std_error) > 0 else math.inf
-            if post.kind == "approximate":
-                why = (f"{_poss(post.label)} variational SD is {ratio:.2f}x {_poss(base.label)}"
-                       " SE; a mean-field approximation ignores how the coefficients and "
-                       "the group effects covary, and its SDs run small")
-            elif ratio < 1:
-                why = (f"posterior SD is {ratio:.2f}x {_poss(base.label)} SE: narrower than "
-                       "the likelihood alone, so the prior carries information here")
-            else:
-                why = f"posterior SD is {ratio:.2f}x {_poss(base.label)} SE" + (
-                    _few_groups(post) + f", which {_poss(base.label)} SE treats as known"
-                    if post.n_groups else "")
-        else:
-            why = structure or optimum or f"SEs differ by a factor {ratio:.4f}"
-        rows.append(_row(fit, ref, "std_error", term, None, a.std_error, b.std_error, tol, why,
-                         mc=_mc(p, a.se_mcse, b.se_mcse)))
-    return rows
-
-
-def _component_rows(p: _Pair) -> list[Comparison]:
-    """A row per SD and correlation that either fit has."""
-    fit, ref, policy, kf, kr = p.fit, p.ref, p.policy, p.kf, p.kr
-    bayes, optimum = p.bayes, p.optimum
-    rows: list[Comparison] = []
-    keys = list(dict.fromkeys((v.group, v.term, v.term2, v.kind)
-                              for f in (ref, fit) for v in f.variance_components))
-    for group, t1, t2, kind in keys:
-        a_vc, b_vc = fit.component(group, t1, t2), ref.component(group, t1, t2)
-        proto = a_vc or b_vc
-        assert proto is not None
-        label = proto.label
-        value = a_vc.estimate if a_vc else None
-        ref_value = b_vc.estimate if b_vc else None
-        quantity: Quantity = "corr" if kind == "corr" else "sd"
-        sf, sr = fit.structure.get(group), ref.structure.get(group)
-        if group != "Residual" and sf != sr and not (p.both_bayes and kind == "sd"):
-            indep = fit.label if sf == "independent" else ref.label
-            why = (f"{indep} models no correlation between {t1} and {t2}" if kind == "corr"
-                   else f"{group} covariance differs: {fit.label} {sf}, {ref.label} {sr}; "
-                        "the SDs belong to different models (see the matched-structure rows)")
-            rows.append(_row(fit, ref, quantity, label, group, value, ref_value, None, why,
-                             comparable=False))
-            continue
-        if a_vc is None or b_vc is None:
-            owner = ref.label if a_vc is None else fit.label
-            rows.append(_row(fit, ref, quantity, label, group, value, ref_value, None,
-                             f"only {owner} estimates {label}", comparable=False))
-            continue
-        edge = [(f.label, d) for f in (ref, fit) if (d := boundary(f, group, t1, t2))]
-        if edge:
-            why = "; ".join(f"{lab} fit is singular: {group} {d} (on the boundary)"
-                            for lab, d in edge)
-            post = (a_vc if kf in POSTERIOR_KINDS
-                    else (b_vc if kr in POSTERIOR_KINDS else None))
-            if post is not None and post.lower is not None and post.upper is not None:
-                # Where the point estimate sits on the boundary, the posterior shows
-                # what the data and prior say instead.
-                sampler = fit if kf in POSTERIOR_KINDS else ref
-                why += (f"; {_poss(sampler.label)} posterior: mean {post.estimate:.3g}, "
-                        f"interval [{post.lower:.3g}, {post.upper:.3g}]")
-            rows.append(_row(fit, ref, quantity, label, group, value, ref_value, None, why,
-                             comparable=False))
-            continue
-        vc_unc = a_vc.std_error if kf in POSTERIOR_KINDS else (
-            b_vc.std_error if kr in POSTERIOR_KINDS else None)
-        assert value is not None and ref_value is not None
-        tol = policy.rule(kf, kr, quantity, fit.family).tolerance(ref_value, vc_unc)
-        if p.both_bayes:
-            why = f"posterior means {value:.3g} and {ref_value:.3g}" + "".join(
-                f"; {n}" for n in (p.correlation_effect(),) if n)
-        elif bayes:
-            why = f"posterior mean {value:.3g} against {_poss(ref.label)} {ref_value:.3g}"
-            if group != "Residual":
-                why += (f"; the posterior of a {group} SD from {fit.n_groups.get(group, '?')} "
-                        "levels is wide and right-skewed, so its mean exceeds the REML estimate")
-        else:
-            why = optimum or f"differs by {abs(value - ref_value):.3g}"
-        rows.append(_row(fit, ref, quantity, label, group, value, ref_value, tol, why,
-                         mc=_mc(p, a_vc.mcse, b_vc.mcse)))
-    return rows
-
-
-def _no_effects(fit: Fit) -> str:
-    """Why `fit` has no group effects, in its own words where it gave them."""
-    note = next((w for w in fit.diagnostics.warnings if w.startswith("no group effects")),
-                None)
-    if note:
-        return f"{fit.label} gives {note}"
-    if fit.is_recorded:
-        return f"{_poss(fit.label)} recorded reference holds no group effects"
-    return f"{fit.label} reports no group effects"
-
-
-def _effect_row(p: _Pair, effect: GroupEffect, value: float | None,
-                ref_value: float | None, tol: float | None, why: str,
-                comparable: bool, mc: tuple[float, float] | None = None) -> Comparison:
-    """One group effect's row: `_row` with the effect's label, factor and level."""
-    return replace(_row(p.fit, p.ref, "group_effect", effect.label, effect.group, value,
-                        ref_value, tol, why, comparable, mc), level=effect.level)
-
-
-def _group_effect_rows(p: _Pair) -> list[Comparison]:
-    """A row per level and term of each grouping factor: one engine's conditional mode
-    (or posterior mean of the deviation) against the other's, as `ranef()` reports them.
-
-    The uncertainty in the tolerance is the reference's conditional SD for a frequentist
-    pair, the posterior SD for a Bayesian one: a conditional mode is an estimate only to
-    within that, and its two engines' plug-in or integrated variance components shrink
-    it differently."""
-    fit, ref, kf, kr = p.fit, p.ref, p.kf, p.kr
-    if not fit.group_effects and not ref.group_effects:
-        return []
-    rows: list[Comparison] = []
-    keys = list(dict.fromkeys((g.group, g.level, g.term)
-                              for f in (ref, fit) for g in f.group_effects))
-    for group, level, term in keys:
-        a, b = fit.group_effect(group, level, term), ref.group_effect(group, level, term)
-        proto = a or b
-        assert proto is not None
-        label = proto.label
-        value = a.estimate if a else None
-        ref_value = b.estimate if b else None
-        if a is None or b is None:
-            missing = fit if a is None else ref
-            why = (_no_effects(missing) if not missing.group_effects
-                   else f"only {(ref if a is None else fit).label} has {label}")
-            rows.append(_effect_row(p, proto, value, ref_value, None, why, False))
-            continue
-        sf, sr = fit.structure.get(group), ref.structure.get(group)
-        if sf != sr and not p.both_bayes:
-            why = (f"{group} covariance differs: {fit.label} {sf}, {ref.label} {sr}; the "
-                   "conditional modes belong to different models (see the "
-                   "matched-structure rows)")
-            rows.append(_effect_row(p, proto, value, ref_value, None, why, False))
-            continue
-        edge = [(f.label, d) for f in (ref, fit) if (d := boundary(f, group, term, None))]
-        if edge:
-            why = "; ".join(f"{lab} fit is singular: {group} {d} (on the boundary, where the "
-                            "modes shrink to it)" for lab, d in edge)
-            rows.append(_effect_row(p, proto, value, ref_value, None, why, False))
-            continue
-        unc = _posterior_sd(p, a.std_error or 0.0, b.std_error or 0.0)
-        if unc is None:
-            unc = b.std_error or 0.0
-        tol = p.policy.rule(kf, kr, "group_effect", fit.family).tolerance(b.estimate, unc)
-        gap = abs(a.estimate - b.estimate)
-        z = gap / unc if unc > 0 else math.inf
-        if p.both_bayes:
-            why = f"posterior means {z:.2f} posterior SD apart" + "".join(
-                f"; {n}" for n in (p.correlation_effect(),) if n)
-        elif p.bayes:
-            why = (f"posterior mean is {z:.2f} posterior SD from {_poss(ref.label)} "
-                   f"conditional mode; the posterior integrates over the {group} variance, "
-                   "the mode plugs in its estimate")
-        else:
-            why = p.optimum or f"differs by {gap:.3g} ({z:.2g} conditional SD)"
-        rows.append(_effect_row(p, proto, value, ref_value, tol, why, True,
-                                _mc(p, a.mcse, b.mcse)))
-    return rows
-
-
-def _loglik_rows(p: _Pair) -> list[Comparison]:
-    """The maximised log-likelihoods of two frequentist fits of one model under one
-    criterion; a Bayesian fit has none, which its row says where the other fit has one."""
-    fit, ref = p.fit, p.ref
-    term = f"logLik ({ref.criterion or fit.criterion or 'criterion unknown'})"
-    a, b = fit.fit_statistics.get("loglik"), ref.fit_statistics.get("loglik")
-
-    def row(tol: float | None, why: str, comparable: bool = True) -> Comparison:
-        return _row(fit, ref, "loglik", term, None, a, b, tol, why, comparable)
-
-    if a is None and b is None:
-        return []  # neither fit has one (results recorded before fits reported it)
-    if p.bayes:
-        bayes = fit if p.kf in POSTERIOR_KINDS else ref
-        what = ("approximates a posterior" if bayes.kind == "approximate"
-                else "samples a posterior")
-        return [row(None, f"{bayes.label} {what}: it has no maximised log-likelihood",
-                    comparable=False)]
-    if a is None or b is None:
-        owner = fit if a is None else ref
-        return [row(None, f"{owner.label} recorded no log-likelihood", comparable=False)]
-    if fit.criterion != ref.criterion:
-        return [row(None, f"{fit.label} maximised {fit.criterion}, {ref.label} "
-                          f"{ref.criterion}: likelihoods of different criteria",
-                    comparable=False)]
-    if p.structure:
-        return [row(None, f"{p.structure}: likelihoods of different models (see the "
-                          "matched-structure rows)", comparable=False)]
-    if fit.n_obs != ref.n_obs:
-        return [row(None, f"{fit.label} used {fit.n_obs} rows, {ref.label} {ref.n_obs}",
-                    comparable=False)]
-    tol = p.policy.rule(p.kf, p.kr, "loglik", fit.family).tolerance(b, None)
-    why = p.optimum or f"log-likelihoods differ by {abs(a - b):.3g}"
-    return [row(tol, why)]
+            why = _guard(p, spec, guard, a, b)
+        if why is not None:
+            return _row(p.fit, p.ref, spec.name, term, proto.group,
+                        a.estimate if a else None, b.estimate if b else None, None, why,
+                        comparable=False, level=proto.level)
+    assert a is not None and b is not None, f"{spec.name} has no missing-value check"
+    unc = spec.uncertainty(p, a, b)
+    tol = p.policy.rule(p.kf, p.kr, spec.name, p.fit.family).tolerance(b.estimate, unc)
+    why = spec.why[p.pair_class](p, a, b, unc)
+    return _row(p.fit, p.ref, spec.name, term, proto.group, a.estimate, b.estimate, tol,
+                why, mc=_mc(p, a.mcse, b.mcse), level=proto.level)
 
 
 def compare_all(fits: Sequence[Fit], reference_fits: Sequence[Fit], policy: Policy,

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from parity.compare.quantities import QUANTITY_SPECS
 from parity.compare.trust import TrustRules
 from parity.errors import UsageError
 
@@ -24,10 +25,13 @@ else:  # pragma: no cover
 
 PAIRS = ("frequentist-frequentist", "bayesian-frequentist", "bayesian-bayesian",
          "approximate-frequentist", "approximate-bayesian", "approximate-approximate")
-QUANTITIES = ("estimate", "std_error", "sd", "corr", "group_effect")
-# Quantities only some pairs compare: a maximised log-likelihood exists for frequentist fits.
+# The quantities every pair compares, and those only some pairs do (a maximised
+# log-likelihood exists for frequentist fits), as the quantity table says.
+QUANTITIES = tuple(q for q, s in QUANTITY_SPECS.items() if s.pairs is None)
 PAIR_QUANTITIES: dict[str, tuple[str, ...]] = {
-    "frequentist-frequentist": (*QUANTITIES, "loglik"),
+    pair: tuple(q for q, s in QUANTITY_SPECS.items() if s.pairs is None or pair in s.pairs)
+    for pair in PAIRS
+    if any(s.pairs is not None and pair in s.pairs for s in QUANTITY_SPECS.values())
 }
 PARTS = ("rtol", "atol", "sd_mult")
 # Checks of one engine against itself, with the quantities each one judges.

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from parity.schema import Fit
+from parity.schema import Fit, values
 from parity.spec.grammar import parse_formula
 from parity.spec.models import Model, make_model
 from parity.spec.spec import ModelSpec, RandomTerm, Term
@@ -156,21 +156,20 @@ def estimates(fit: Fit, renamed: Mapping[str, str] | None = None,
     group, level, term) under the original labels, with its conditional (posterior) SD."""
     renamed = renamed or {}
     out: dict[Key, tuple[float, float]] = {}
-    for fe in fit.fixed_effects:
-        out[("estimate", None, _back(fe.term, renamed), None)] = (fe.estimate, fe.std_error)
-        out[("std_error", None, _back(fe.term, renamed), None)] = (fe.std_error, math.nan)
-    for v in fit.variance_components:
+    for v in values(fit):
+        if v.quantity == "loglik":
+            continue  # the optimum's value: compared apart (criterion_difference)
+        unc = v.uncertainty if v.uncertainty is not None else math.nan
+        if v.quantity == "group_effect":
+            factor = _back(v.group, renamed) or str(v.group)
+            out[(v.quantity, factor, _old_level(factor, str(v.level), levels or {}),
+                 _back(v.terms[0], renamed))] = (v.estimate, unc)
+            continue
         group = v.group if v.group == "Residual" else _back(v.group, renamed)
-        t1, t2 = _back(v.term, renamed), _back(v.term2, renamed)
-        if v.kind == "corr" and t1 is not None and t2 is not None and t2 < t1:
+        t1, t2 = (_back(t, renamed) for t in (*v.terms, None, None)[:2])
+        if v.quantity == "corr" and t1 is not None and t2 is not None and t2 < t1:
             t1, t2 = t2, t1  # a correlation does not depend on the order of its terms
-        se = v.std_error if v.std_error is not None else math.nan
-        out[(v.kind, group, t1, t2)] = (v.estimate, se)
-    for g in fit.group_effects:
-        group = _back(g.group, renamed) or g.group
-        sd = g.std_error if g.std_error is not None else math.nan
-        out[("group_effect", group, _old_level(group, g.level, levels or {}),
-             _back(g.term, renamed))] = (g.estimate, sd)
+        out[(v.quantity, group, t1, t2)] = (v.estimate, unc)
     return out
 
 

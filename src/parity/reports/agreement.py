@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parity.compare.quantities import QUANTITY_SPECS
 from parity.reports.figures import save_png
 from parity.reports.summary import pair_label, row_name
 from parity.schema import Comparison
@@ -25,7 +26,9 @@ from parity.schema import Comparison
 LIMIT = 5.0  # tolerances: points beyond are drawn at the edge
 NC_X = LIMIT + 1.5  # where not-comparable rows sit
 VERDICT_COLOURS = {"agree": "#2ca02c", "disagree": "#d62728", "not_comparable": "#7f7f7f"}
-QUANTITY_MARKERS = {"estimate": "o", "std_error": "s", "sd": "^", "corr": "D"}
+# Each quantity's marker, as the quantity table gives it (a quantity without one is drawn
+# as a dot and left out of the legend).
+QUANTITY_MARKERS = {q: s.marker for q, s in QUANTITY_SPECS.items() if s.marker is not None}
 OVERVIEW = "agreement"
 
 

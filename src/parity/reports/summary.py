@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from parity.compare.quantities import row_name as quantity_row_name
 from parity.engines import ENGINE_NAMES
 from parity.engines import engine_kind as registry_kind
 from parity.reports.blocks import (
@@ -44,8 +45,9 @@ def pair_label(c: Comparison) -> str:
 
 
 def row_name(c: Comparison) -> str:
-    """A row's term as a reader names it: `genderM`, `SE(genderM)`, `sd(Residual)`."""
-    return f"SE({c.term})" if c.quantity == "std_error" else c.term
+    """A row's term as a reader names it: `genderM`, `SE(genderM)`, `sd(Residual)` (the
+    quantity table's `row_name`)."""
+    return quantity_row_name(c.quantity, c.term)
 
 
 UNCONVERGED = "unconverged"

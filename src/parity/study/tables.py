@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from parity.schema import Comparison, Fit
+from parity.compare.quantities import PARAMETERS
+from parity.schema import Comparison, Fit, values
 from parity.study.truth import Truth
 
 REFERENCE = "reference"
@@ -63,20 +64,15 @@ def fit_rows(fit: Fit, groups: int, replicate: int, truth: Truth,
     common: dict[str, Any] = dict(groups=groups, replicate=replicate, engine=fit.engine,
                                   singular=bool(fit.diagnostics.singular),
                                   divergences=fit.diagnostics.divergences)
-    for fe in fit.fixed_effects:
-        t = truth.value("estimate", fe.term)
-        lo, hi = _finite(fe.lower), _finite(fe.upper)
-        out.append(StudyRow(quantity="estimate", term=fe.term, group=None,
-                            estimate=fe.estimate, uncertainty=_finite(fe.std_error),
+    for v in values(fit):
+        if v.quantity not in PARAMETERS:
+            continue  # a study has truths for the model's parameters only
+        t = truth.value(v.quantity, v.term)
+        lo, hi = _finite(v.lower), _finite(v.upper)
+        out.append(StudyRow(quantity=v.quantity, term=v.term, group=v.group,
+                            estimate=v.estimate, uncertainty=_finite(v.uncertainty),
                             lower=lo, upper=hi, truth=t, covered=_covered(t, lo, hi),
-                            verdict=verdicts.get(("estimate", fe.term)), **common))
-    for vc in fit.variance_components:
-        t = truth.value(vc.kind, vc.label)
-        lo, hi = _finite(vc.lower), _finite(vc.upper)
-        out.append(StudyRow(quantity=vc.kind, term=vc.label, group=vc.group,
-                            estimate=vc.estimate, uncertainty=_finite(vc.std_error),
-                            lower=lo, upper=hi, truth=t, covered=_covered(t, lo, hi),
-                            verdict=verdicts.get((vc.kind, vc.label)), **common))
+                            verdict=verdicts.get((v.quantity, v.term)), **common))
     return out
 
 

@@ -1,0 +1,448 @@
+"""What each quantity is, said once: one entry per quantity a comparison row can hold.
+
+An entry says which part of a fit the quantity comes from, which pairs of engine kinds
+the tolerance file must give it a rule for, how reports name and mark its rows, what
+uncertainty its tolerance scales with, and why two values of it differ, worded for each
+class of pair: two frequentist fits, a posterior against a frequentist fit, and two
+posteriors. It also orders the not-comparable checks the rows go through
+(:mod:`parity.compare.rules` holds the checks themselves: a covariance structure that
+differs, a value one fit lacks, a component on the boundary) and words their reasons.
+
+A new quantity (say Satterthwaite degrees of freedom) is one entry here, its values in
+:func:`parity.schema.values`, and its rules in the tolerance file; the comparison, `parity
+diff`, the reports and the tolerance checks read it from this table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from parity.schema import Fit, Quantity, Value
+
+if TYPE_CHECKING:
+    from parity.compare.tolerances import Policy
+
+POSTERIOR_KINDS = ("bayesian", "approximate")
+
+# The three ways two fits can differ, each with its own explanation of a gap.
+PairClass = Literal["frequentist", "bayes", "both_bayes"]
+PAIR_CLASSES: tuple[PairClass, ...] = ("frequentist", "bayes", "both_bayes")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One engine against one reference, and what explains their differences: the
+    structure note (a covariance one fits as independent), the optimum note (what the
+    optimum checks say of two frequentist fits), and the labels of singular fits."""
+
+    fit: Fit
+    ref: Fit
+    policy: Policy
+    kf: str
+    kr: str
+    structure: str | None
+    optimum: str | None
+    singular: list[str]
+
+    @property
+    def bayes(self) -> bool:
+        return self.kf in POSTERIOR_KINDS or self.kr in POSTERIOR_KINDS
+
+    @property
+    def both_bayes(self) -> bool:
+        """Two posteriors (bambi against pymc): where their structures differ, their
+        differences are what modelling the correlations changes, so SDs and group effects
+        are compared rather than set apart."""
+        return self.kf in POSTERIOR_KINDS and self.kr in POSTERIOR_KINDS
+
+    @property
+    def pair_class(self) -> PairClass:
+        return "both_bayes" if self.both_bayes else "bayes" if self.bayes else "frequentist"
+
+    def correlation_effect(self) -> str:
+        return (f"{self.structure}: the difference is what modelling the correlations "
+                "changes" if self.structure else "")
+
+
+# A value of the fit and of the reference (None where that fit lacks it).
+Wording = Callable[[Pair, Value | None, Value | None], str | None]
+# Why two values differ, given the uncertainty their tolerance scaled with.
+Why = Callable[[Pair, Value, Value, float | None], str]
+# A check every quantity can run, in the order its entry lists them.
+SharedGuard = Literal["structure", "missing", "boundary"]
+Guard = SharedGuard | Wording
+
+
+@dataclass(frozen=True)
+class QuantitySpec:
+    """One quantity: where it comes from, its rules, its names and its reasons.
+
+    `part` is the part of a fit it is read from (rows come out part by part, in table
+    order); `pairs` the pairs of kinds whose tolerance rules must have it (None: every
+    pair); `parameter` whether it is a parameter of the model (what a study has a truth
+    for, and `Run.estimates` tabulates); `row_name` how a reader names its row (a
+    format of the row's `term`); `marker` its marker in the agreement figure (None:
+    the default dot, not in the legend); `se_scaled` whether a frequentist rule scales
+    with the reference's own SE of the value (`parity diff`). `guards` are the
+    not-comparable checks in order, a shared one by name (worded by `missing`,
+    `structure` and `boundary`) or one of its own; `missing` returning None means no row
+    at all. `term` names a row from both fits where the value's own label will not do;
+    `uncertainty` is what the tolerance's `sd_mult` multiplies; `why` the reason a gap
+    gets, per class of pair."""
+
+    name: Quantity
+    part: str
+    guards: tuple[Guard, ...]
+    missing: Wording
+    uncertainty: Callable[[Pair, Value, Value], float | None]
+    why: Mapping[PairClass, Why]
+    row_name: str = "{term}"
+    marker: str | None = None
+    pairs: tuple[str, ...] | None = None
+    parameter: bool = False
+    se_scaled: bool = False
+    structure: Callable[[Pair, Value], str | None] | None = None
+    boundary: Callable[[Pair, Value | None, Value | None, list[tuple[str, str]]], str] | None \
+        = None
+    term: Callable[[Pair, Value], str] | None = None
+
+
+# ---- shared wording helpers ---------------------------------------------------------------
+
+
+def poss(label: str) -> str:
+    """`lme4's`, `statsmodels'`."""
+    return f"{label}'" if label.endswith("s") else f"{label}'s"
+
+
+def _notes(*notes: str | None) -> str:
+    return "".join(f"; {n}" for n in notes if n)
+
+
+def _few_groups(fit: Fit) -> str:
+    if not fit.n_groups:
+        return ""
+    parts = [f"{n} {g} levels" for g, n in fit.n_groups.items()]
+    return f"; with {', '.join(parts)} the posterior integrates over uncertain variances"
+
+
+def _no_effects(fit: Fit) -> str:
+    """Why `fit` has no group effects, in its own words where it gave them."""
+    note = next((w for w in fit.diagnostics.warnings if w.startswith("no group effects")),
+                None)
+    if note:
+        return f"{fit.label} gives {note}"
+    if fit.is_recorded:
+        return f"{poss(fit.label)} recorded reference holds no group effects"
+    return f"{fit.label} reports no group effects"
+
+
+def _posterior_sd(p: Pair, a: float, b: float) -> float | None:
+    """The uncertainty a Bayesian pair's tolerance scales with: the larger posterior SD
+    of two posteriors, the posterior side's against a frequentist fit, None for two
+    frequentist fits (whose rules take the reference's own SE)."""
+    if p.kf in POSTERIOR_KINDS and p.kr in POSTERIOR_KINDS:
+        return max(a, b)
+    if p.kf in POSTERIOR_KINDS:
+        return a
+    return b if p.kr in POSTERIOR_KINDS else None
+
+
+def _sd_or_reference_se(p: Pair, a: Value, b: Value) -> float | None:
+    """A posterior SD where a side has one, else the reference's SE: a coefficient or a
+    conditional mode is an estimate only to within it."""
+    unc = _posterior_sd(p, a.uncertainty or 0.0, b.uncertainty or 0.0)
+    return b.uncertainty or 0.0 if unc is None else unc
+
+
+def _posterior_side(p: Pair, a: Value, b: Value) -> float | None:
+    """The posterior side's SD of a component (None for two frequentist fits)."""
+    return a.uncertainty if p.kf in POSTERIOR_KINDS else (
+        b.uncertainty if p.kr in POSTERIOR_KINDS else None)
+
+
+def _z(gap: float, unc: float | None) -> float:
+    return gap / unc if unc is not None and unc > 0 else math.inf
+
+
+def _owner(p: Pair, a: Value | None) -> str:
+    """The label of the fit that has the value, where only one does."""
+    return p.ref.label if a is None else p.fit.label
+
+
+def _proto(a: Value | None, b: Value | None) -> Value:
+    proto = a or b
+    assert proto is not None
+    return proto
+
+
+def _same_for_all(why: Why) -> Mapping[PairClass, Why]:
+    return dict.fromkeys(PAIR_CLASSES, why)
+
+
+# ---- fixed effects ------------------------------------------------------------------------
+
+
+def _estimate_missing(p: Pair, a: Value | None, b: Value | None) -> str:
+    return f"{_proto(a, b).term} is a coefficient of {poss(_owner(p, a))} model only"
+
+
+def _estimate_freq(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    rel = abs(a.estimate - b.estimate) / max(abs(b.estimate), 1e-300)
+    return p.structure or p.optimum or f"differs by {rel:.1e} relative"
+
+
+def _estimate_bayes(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    z = _z(abs(a.estimate - b.estimate), unc)
+    why = f"posterior mean is {z:.2f} posterior SD from {poss(p.ref.label)} estimate"
+    why += _notes(p.structure)
+    if p.singular:
+        why += f"; {' and '.join(p.singular)} fit is singular"
+    return why
+
+
+def _se_ratio(a: Value, b: Value) -> float:
+    return a.estimate / b.estimate if b.estimate > 0 else math.inf
+
+
+def _se_freq(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    return p.structure or p.optimum or f"SEs differ by a factor {_se_ratio(a, b):.4f}"
+
+
+def _se_bayes(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    post = p.fit if p.kf in POSTERIOR_KINDS else p.ref
+    base = p.ref if post is p.fit else p.fit
+    ratio = (a.estimate / b.estimate if post is p.fit else b.estimate / a.estimate) \
+        if min(a.estimate, b.estimate) > 0 else math.inf
+    if post.kind == "approximate":
+        return (f"{poss(post.label)} variational SD is {ratio:.2f}x {poss(base.label)} SE; "
+                "a mean-field approximation ignores how the coefficients and the group "
+                "effects covary, and its SDs run small")
+    if ratio < 1:
+        return (f"posterior SD is {ratio:.2f}x {poss(base.label)} SE: narrower than the "
+                "likelihood alone, so the prior carries information here")
+    return f"posterior SD is {ratio:.2f}x {poss(base.label)} SE" + (
+        _few_groups(post) + f", which {poss(base.label)} SE treats as known"
+        if post.n_groups else "")
+
+
+def _se_both(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    return (f"posterior SDs differ by a factor {_se_ratio(a, b):.2f}"
+            + _notes(p.correlation_effect()))
+
+
+# ---- variance components ------------------------------------------------------------------
+
+
+def _component_missing(p: Pair, a: Value | None, b: Value | None) -> str:
+    return f"only {_owner(p, a)} estimates {_proto(a, b).term}"
+
+
+def _component_structure(p: Pair, v: Value) -> str | None:
+    fit, ref = p.fit, p.ref
+    sf, sr = fit.structure.get(v.group or ""), ref.structure.get(v.group or "")
+    if v.quantity == "corr":
+        indep = fit.label if sf == "independent" else ref.label
+        return f"{indep} models no correlation between {v.terms[0]} and {v.terms[1]}"
+    if p.both_bayes:
+        return None  # two posteriors' SDs: compared, the correlations being the difference
+    return (f"{v.group} covariance differs: {fit.label} {sf}, {ref.label} {sr}; the SDs "
+            "belong to different models (see the matched-structure rows)")
+
+
+def _component_boundary(p: Pair, a: Value | None, b: Value | None,
+                        edge: list[tuple[str, str]]) -> str:
+    group = _proto(a, b).group
+    why = "; ".join(f"{lab} fit is singular: {group} {d} (on the boundary)" for lab, d in edge)
+    post = a if p.kf in POSTERIOR_KINDS else (b if p.kr in POSTERIOR_KINDS else None)
+    if post is not None and post.lower is not None and post.upper is not None:
+        # Where the point estimate sits on the boundary, the posterior shows what the
+        # data and prior say instead.
+        sampler = p.fit if p.kf in POSTERIOR_KINDS else p.ref
+        why += (f"; {poss(sampler.label)} posterior: mean {post.estimate:.3g}, "
+                f"interval [{post.lower:.3g}, {post.upper:.3g}]")
+    return why
+
+
+def _component_freq(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    return p.optimum or f"differs by {abs(a.estimate - b.estimate):.3g}"
+
+
+def _component_bayes(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    why = f"posterior mean {a.estimate:.3g} against {poss(p.ref.label)} {b.estimate:.3g}"
+    if a.group != "Residual":
+        why += (f"; the posterior of a {a.group} SD from "
+                f"{p.fit.n_groups.get(a.group or '', '?')} levels is wide and right-skewed, "
+                "so its mean exceeds the REML estimate")
+    return why
+
+
+def _component_both(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    return (f"posterior means {a.estimate:.3g} and {b.estimate:.3g}"
+            + _notes(p.correlation_effect()))
+
+
+# ---- group effects ------------------------------------------------------------------------
+
+
+def _effect_missing(p: Pair, a: Value | None, b: Value | None) -> str:
+    lacking = p.fit if a is None else p.ref
+    if not lacking.group_effects:
+        return _no_effects(lacking)
+    return f"only {_owner(p, a)} has {_proto(a, b).term}"
+
+
+def _effect_structure(p: Pair, v: Value) -> str | None:
+    if p.both_bayes:
+        return None
+    fit, ref = p.fit, p.ref
+    sf, sr = fit.structure.get(v.group or ""), ref.structure.get(v.group or "")
+    return (f"{v.group} covariance differs: {fit.label} {sf}, {ref.label} {sr}; the "
+            "conditional modes belong to different models (see the matched-structure rows)")
+
+
+def _effect_boundary(p: Pair, a: Value | None, b: Value | None,
+                     edge: list[tuple[str, str]]) -> str:
+    group = _proto(a, b).group
+    return "; ".join(f"{lab} fit is singular: {group} {d} (on the boundary, where the modes "
+                     "shrink to it)" for lab, d in edge)
+
+
+def _effect_freq(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    gap = abs(a.estimate - b.estimate)
+    return p.optimum or f"differs by {gap:.3g} ({_z(gap, unc):.2g} conditional SD)"
+
+
+def _effect_bayes(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    z = _z(abs(a.estimate - b.estimate), unc)
+    return (f"posterior mean is {z:.2f} posterior SD from {poss(p.ref.label)} conditional "
+            f"mode; the posterior integrates over the {a.group} variance, the mode plugs in "
+            "its estimate")
+
+
+def _effect_both(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    z = _z(abs(a.estimate - b.estimate), unc)
+    return f"posterior means {z:.2f} posterior SD apart" + _notes(p.correlation_effect())
+
+
+# ---- the log-likelihood -------------------------------------------------------------------
+
+
+def _loglik_term(p: Pair, v: Value) -> str:
+    return f"logLik ({p.ref.criterion or p.fit.criterion or 'criterion unknown'})"
+
+
+def _loglik_of_posterior(p: Pair, a: Value | None, b: Value | None) -> str | None:
+    if not p.bayes:
+        return None
+    bayes = p.fit if p.kf in POSTERIOR_KINDS else p.ref
+    what = "approximates a posterior" if bayes.kind == "approximate" else "samples a posterior"
+    return f"{bayes.label} {what}: it has no maximised log-likelihood"
+
+
+def _loglik_missing(p: Pair, a: Value | None, b: Value | None) -> str:
+    return f"{(p.fit if a is None else p.ref).label} recorded no log-likelihood"
+
+
+def _loglik_criteria(p: Pair, a: Value | None, b: Value | None) -> str | None:
+    fit, ref = p.fit, p.ref
+    if fit.criterion == ref.criterion:
+        return None
+    return (f"{fit.label} maximised {fit.criterion}, {ref.label} {ref.criterion}: "
+            "likelihoods of different criteria")
+
+
+def _loglik_models(p: Pair, a: Value | None, b: Value | None) -> str | None:
+    if not p.structure:
+        return None
+    return f"{p.structure}: likelihoods of different models (see the matched-structure rows)"
+
+
+def _loglik_rows(p: Pair, a: Value | None, b: Value | None) -> str | None:
+    fit, ref = p.fit, p.ref
+    return None if fit.n_obs == ref.n_obs else (
+        f"{fit.label} used {fit.n_obs} rows, {ref.label} {ref.n_obs}")
+
+
+def _loglik_why(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    return p.optimum or f"log-likelihoods differ by {abs(a.estimate - b.estimate):.3g}"
+
+
+def _none(p: Pair, a: Value, b: Value) -> float | None:
+    return None
+
+
+def _no_row(p: Pair, a: Value | None, b: Value | None) -> None:
+    return None
+
+
+# ---- the table ----------------------------------------------------------------------------
+
+_COMPONENT_WHY: Mapping[PairClass, Why] = {
+    "frequentist": _component_freq, "bayes": _component_bayes, "both_bayes": _component_both}
+
+QUANTITY_SPECS: dict[str, QuantitySpec] = {spec.name: spec for spec in (
+    QuantitySpec(
+        name="estimate", part="fixed", guards=("missing",), missing=_estimate_missing,
+        uncertainty=_sd_or_reference_se,
+        why={"frequentist": _estimate_freq, "bayes": _estimate_bayes,
+             "both_bayes": _estimate_bayes},
+        marker="o", parameter=True, se_scaled=True),
+    # An SE the other fit lacks is said once, by its coefficient's estimate row.
+    QuantitySpec(
+        name="std_error", part="fixed", guards=("missing",), missing=_no_row,
+        uncertainty=_none,
+        why={"frequentist": _se_freq, "bayes": _se_bayes, "both_bayes": _se_both},
+        row_name="SE({term})", marker="s"),
+    QuantitySpec(
+        name="sd", part="component", guards=("structure", "missing", "boundary"),
+        missing=_component_missing, uncertainty=_posterior_side, why=_COMPONENT_WHY,
+        marker="^", parameter=True, structure=_component_structure,
+        boundary=_component_boundary),
+    QuantitySpec(
+        name="corr", part="component", guards=("structure", "missing", "boundary"),
+        missing=_component_missing, uncertainty=_posterior_side, why=_COMPONENT_WHY,
+        marker="D", parameter=True, structure=_component_structure,
+        boundary=_component_boundary),
+    # A missing effect is said before a differing structure: a fit that reports no
+    # group effects at all says so, whatever its structure.
+    QuantitySpec(
+        name="group_effect", part="group_effect",
+        guards=("missing", "structure", "boundary"), missing=_effect_missing,
+        uncertainty=_sd_or_reference_se,
+        why={"frequentist": _effect_freq, "bayes": _effect_bayes,
+             "both_bayes": _effect_both},
+        se_scaled=True, structure=_effect_structure, boundary=_effect_boundary),
+    # A maximised log-likelihood exists for frequentist fits only, of one criterion, one
+    # covariance structure and one set of rows.
+    QuantitySpec(
+        name="loglik", part="fit",
+        guards=(_loglik_of_posterior, "missing", _loglik_criteria, _loglik_models,
+                _loglik_rows),
+        missing=_loglik_missing, uncertainty=_none, why=_same_for_all(_loglik_why),
+        pairs=("frequentist-frequentist",), term=_loglik_term),
+)}
+
+# The parts of a fit in the order their rows come out.
+PARTS: tuple[str, ...] = tuple(dict.fromkeys(s.part for s in QUANTITY_SPECS.values()))
+# The parameters of a model: fixed effects and variance components.
+PARAMETERS: tuple[str, ...] = tuple(q for q, s in QUANTITY_SPECS.items() if s.parameter)
+
+
+def spec_of(quantity: str) -> QuantitySpec:
+    """The entry of a quantity; KeyError names the ones there are."""
+    try:
+        return QUANTITY_SPECS[quantity]
+    except KeyError:
+        raise KeyError(f"unknown quantity {quantity!r} (known: "
+                       f"{', '.join(QUANTITY_SPECS)})") from None
+
+
+def row_name(quantity: str, term: str) -> str:
+    """A row's term as a reader names it: `genderM`, `SE(genderM)`, `sd(Residual)`; a
+    quantity this parity does not know (a newer results file) by its term."""
+    spec = QUANTITY_SPECS.get(quantity)
+    return term if spec is None else spec.row_name.format(term=term)
