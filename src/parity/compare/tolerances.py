@@ -17,6 +17,7 @@ from typing import Any
 from parity.compare.quantities import QUANTITY_SPECS
 from parity.compare.trust import TrustRules
 from parity.errors import UsageError
+from parity.spec.family import family_of
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -81,7 +82,7 @@ class Policy:
         """The rule of a pair and quantity; a binomial or Poisson model's own rule where
         the policy has one (`[glmm.<pair>.<quantity>]`)."""
         pair = pair_key(kind_a, kind_b)
-        if family != "gaussian" and (f"{GLMM}.{pair}", quantity) in self.rules:
+        if not family_of(family).residual_sd and (f"{GLMM}.{pair}", quantity) in self.rules:
             return self.rules[(f"{GLMM}.{pair}", quantity)]
         return self.rules[(pair, quantity)]
 
