@@ -55,7 +55,9 @@ def figure_names(models: Sequence[str]) -> dict[str, str]:
     return names
 
 
-def _style(label: str, i: int) -> tuple[str, str]:
+def engine_style(label: str, i: int) -> tuple[str, str]:
+    """An engine's colour and marker, the same in every figure of a run and a study;
+    `i` places an engine the registry does not know."""
     from parity.engines import ENGINE_NAMES
 
     engine, _, variant = label.partition(":")
@@ -124,7 +126,7 @@ def panel(ax: Axes, title: str, keys: Sequence[tuple[str, str | None, str | None
     n, k = len(keys), len(fits)
     step = 0.7 / max(k, 1)
     for i, fit in enumerate(fits):
-        colour, marker = _style(fit.label, i)
+        colour, marker = engine_style(fit.label, i)
         xs, ys, seg_y, seg_lo, seg_hi = [], [], [], [], []
         for j, key in enumerate(keys):
             got = get(fit, key)
