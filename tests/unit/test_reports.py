@@ -344,6 +344,36 @@ def test_markdown_and_html_render_the_same_blocks() -> None:
     assert tables == html.count("<table>") > 3
 
 
+def test_figures_are_indexed_colour_pngs(written: dict[str, Path]) -> None:
+    """Every figure is written with a palette (PNG colour type 3), which keeps the HTML
+    report, where each is embedded, a fraction of the size of RGBA figures."""
+    for path in written["figures"].glob("*.png"):
+        assert path.read_bytes()[25] == 3, path.name
+
+
+def test_a_factor_with_hundreds_of_levels_draws_its_two_ends(tmp_path: Path) -> None:
+    from PIL import Image as Picture
+
+    from parity.reports.caterpillar import SHOWN_LEVELS, draw_caterpillar, shown_levels
+    from parity.schema import GroupEffect
+
+    levels = [f"s{i:03d}" for i in range(300)]
+    fits = [replace(make_fit(engine, shift=shift), group_effects=tuple(
+        GroupEffect("subject", level, "(Intercept)", i + shift, 0.5)
+        for i, level in enumerate(levels))) for engine, shift in (("lme4", 0.0),
+                                                                   ("statsmodels", 0.1))]
+    keys, labels = shown_levels(levels)
+    assert len(keys) == SHOWN_LEVELS + 1
+    assert keys[:2] == ["s000", "s001"] and keys[-1] == "s299"
+    assert labels[SHOWN_LEVELS // 2] == f"… {300 - SHOWN_LEVELS} levels between …"
+    assert shown_levels(levels[:SHOWN_LEVELS]) == (levels[:SHOWN_LEVELS],) * 2
+    path = draw_caterpillar(tmp_path / "many.png", "m", "subject", fits)
+    with Picture.open(path) as drawn:
+        width, height = drawn.size
+    assert height < 2000  # 41 rows, not 300
+    assert path.stat().st_size < 150_000
+
+
 def test_text_tables_are_aligned_and_painted_after_padding() -> None:
     from parity.reports.text import format_table, num, sig
 
