@@ -105,6 +105,7 @@ def test_glmmtmb_records_are_found_for_glmmtmb_only() -> None:
 def test_a_recorded_fit_names_its_r_package_and_the_report_its_version() -> None:
     """The shipped records of lme4 and glmmTMB (no R needed): each fit names its own
     package, and the report names each with its own version, never glmmTMB's as lme4's."""
+    from parity.reports.content import ReportData, report_blocks
     from parity.reports.markdown import render_markdown
 
     model = next(m for m in seed_models() if m.name == "subject_intercept")
@@ -114,8 +115,8 @@ def test_a_recorded_fit_names_its_r_package_and_the_report_its_version() -> None
     lme4, glmmtmb = (f for f in fits if f is not None)
     assert lme4.provenance.settings["recorded"]["package"] == "lme4"
     assert glmmtmb.provenance.settings["recorded"]["package"] == "glmmTMB"
-    note = next(line for line in render_markdown([lme4, glmmtmb]).splitlines()
-                if line.startswith("**Recorded"))
+    text = render_markdown(report_blocks(ReportData([lme4, glmmtmb])))
+    note = next(line for line in text.splitlines() if line.startswith("**Recorded"))
     assert note.startswith("**Recorded lme4 and glmmTMB numbers:** R was not used")
     assert f"lme4 {lme4.provenance.engine_version})" in note
     assert f"glmmTMB {glmmtmb.provenance.engine_version})" in note

@@ -12,6 +12,7 @@ from typing import Literal
 import pytest
 
 from parity.reports import figures as report_figures
+from parity.reports.content import ReportData, report_blocks
 from parity.reports.csv_ import COLUMNS
 from parity.reports.markdown import render_markdown
 from parity.reports.summary import (
@@ -26,6 +27,7 @@ from parity.schema import (
     Fit,
     FixedEffect,
     OptimumCheck,
+    RunResults,
     Status,
     VarianceComponent,
     Verdict,
@@ -79,10 +81,23 @@ CHECKS = [OptimumCheck("slope", "statsmodels", "lme4", "REML criterion", 795.12,
                        "lme4")]
 
 
+def run(fits: list[Fit], comparisons: list[Comparison] | None = None,
+        reference_fits: list[Fit] | None = None,
+        checks: list[OptimumCheck] | None = None) -> RunResults:
+    return RunResults(tuple(fits), tuple(comparisons or ()), tuple(reference_fits or ()),
+                      tuple(checks or ()))
+
+
+def fits_markdown(fits: list[Fit]) -> str:
+    """The Markdown of a report of fits alone: the side-by-side tables."""
+    return render_markdown(report_blocks(ReportData(fits)))
+
+
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("reports")
-    return write_reports(out, FITS, REFERENCE_FITS, COMPARISONS, CHECKS, title="parity test")
+    return write_reports(out, run(FITS, COMPARISONS, REFERENCE_FITS, CHECKS),
+                         title="parity test")
 
 
 def test_all_files_written(written: dict[str, Path]) -> None:
@@ -140,7 +155,7 @@ def test_markdown_has_summary_matrix_reasons_and_marks(written: dict[str, Path])
 def test_failed_fits_and_models_without_comparisons(tmp_path: Path) -> None:
     fits = [make_fit("lme4", model="broken", status="failed"),
             make_fit("statsmodels", model="broken", status="skipped")]
-    paths = write_reports(tmp_path, fits, [], [], [])
+    paths = write_reports(tmp_path, run(fits))
     text = paths["markdown"].read_text(encoding="utf-8")
     assert "No engine produced a fit for this model." in text
     assert "No comparisons were made." in text
@@ -153,7 +168,7 @@ def test_user_text_is_escaped(tmp_path: Path) -> None:
     fits = [make_fit("lme4", model=evil, formula=f"y ~ {evil}", term=evil),
             make_fit("statsmodels", model=evil, formula=f"y ~ {evil}", term=evil)]
     comps = [row("statsmodels", "lme4", "disagree", f"because {evil}", model=evil, term=evil)]
-    paths = write_reports(tmp_path, fits, [], comps, [], title=evil)
+    paths = write_reports(tmp_path, run(fits, comps), title=evil)
     html = paths["html"].read_text(encoding="utf-8")
     assert "<script" not in html.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -173,7 +188,7 @@ def test_one_failing_figure_does_not_stop_the_reports(
         return draw(path, model, fits)
 
     monkeypatch.setattr(report_figures, "draw_model_figure", flaky)
-    paths = write_reports(tmp_path, FITS, REFERENCE_FITS, COMPARISONS, CHECKS)
+    paths = write_reports(tmp_path, run(FITS, COMPARISONS, REFERENCE_FITS, CHECKS))
     estimates = [p.name for p in paths["figures"].glob("*.png") if "agreement" not in p.name]
     assert estimates == ["additive.png"]
     assert "Figure not drawn: RuntimeError: no ink" in paths["markdown"].read_text("utf-8")
@@ -209,8 +224,8 @@ def test_summary_matrix_counts_agree_over_comparable() -> None:
         in lines
 
 
-def test_render_markdown_with_fits_alone_still_works() -> None:
-    text = render_markdown(FITS)
+def test_a_report_of_fits_alone_is_the_side_by_side_tables() -> None:
+    text = fits_markdown(FITS)
     assert text.startswith("# parity comparison")
     assert "`frequency ~ gender + attitude + (attitude | subject)`" in text
     assert "| `attitudepol` |" in text
@@ -243,7 +258,7 @@ def test_agreement_distance_is_in_tolerances() -> None:
 
 
 def test_report_shows_the_agreement_figures_and_a_verdict_per_model(tmp_path: Path) -> None:
-    paths = write_reports(tmp_path, FITS, REFERENCE_FITS, COMPARISONS, CHECKS)
+    paths = write_reports(tmp_path, run(FITS, COMPARISONS, REFERENCE_FITS, CHECKS))
     figures = sorted(p.name for p in paths["figures"].glob("*.png"))
     assert "agreement.png" in figures
     assert {f"{m}.agreement.png" for m in {c.model for c in COMPARISONS}} <= set(figures)
@@ -269,7 +284,7 @@ def r_fit(engine: str, package: str, version: str, source: Literal["fit", "cache
 
 
 def recorded_note(fits: list[Fit]) -> str:
-    text = render_markdown(fits)
+    text = fits_markdown(fits)
     return next(line for line in text.splitlines() if "**Recorded" in line)
 
 
@@ -303,3 +318,69 @@ def test_recorded_lme4_beside_cached_glmmtmb_says_where_each_came_from() -> None
     assert note.startswith("**Recorded lme4 numbers:** R was not used in this run;")
     assert "the glmmTMB results come from the fit cache" in note
     assert "the lme4 results for slope" in note and "glmmTMB 1.1.5" not in note
+
+
+def test_the_formats_table_names_the_files_and_a_subset_writes_only_those(
+        tmp_path: Path) -> None:
+    from parity.reports.files import REPORT_NAMES
+    from parity.reports.formats import FORMATS, formats_named
+
+    assert REPORT_NAMES == ("comparison.md", "comparison.html", "comparison.csv")
+    assert [f.name for f in FORMATS] == ["markdown", "html", "csv"]
+    paths = write_reports(tmp_path, run(FITS, COMPARISONS), formats=formats_named(["csv"]))
+    assert set(paths) == {"csv", "figures"}
+    assert sorted(p.name for p in tmp_path.glob("comparison.*")) == ["comparison.csv"]
+    with pytest.raises(ValueError, match="unknown report format latex; known: csv, html"):
+        formats_named(["html", "latex"])
+
+
+def test_markdown_and_html_render_the_same_blocks() -> None:
+    from parity.reports.html import render_html
+
+    blocks = report_blocks(ReportData(FITS, REFERENCE_FITS, COMPARISONS, CHECKS, "t <1>"))
+    md, html = render_markdown(blocks), render_html(blocks)
+    assert md.startswith("# t \\<1\\>") and "<title>t &lt;1&gt;</title>" in html
+    tables = sum(1 for line in md.splitlines() if line.startswith("|---"))
+    assert tables == html.count("<table>") > 3
+
+
+def test_figures_are_indexed_colour_pngs(written: dict[str, Path]) -> None:
+    """Every figure is written with a palette (PNG colour type 3), which keeps the HTML
+    report, where each is embedded, a fraction of the size of RGBA figures."""
+    for path in written["figures"].glob("*.png"):
+        assert path.read_bytes()[25] == 3, path.name
+
+
+def test_a_factor_with_hundreds_of_levels_draws_its_two_ends(tmp_path: Path) -> None:
+    from PIL import Image as Picture
+
+    from parity.reports.caterpillar import SHOWN_LEVELS, draw_caterpillar, shown_levels
+    from parity.schema import GroupEffect
+
+    levels = [f"s{i:03d}" for i in range(300)]
+    fits = [replace(make_fit(engine, shift=shift), group_effects=tuple(
+        GroupEffect("subject", level, "(Intercept)", i + shift, 0.5)
+        for i, level in enumerate(levels))) for engine, shift in (("lme4", 0.0),
+                                                                   ("statsmodels", 0.1))]
+    keys, labels = shown_levels(levels)
+    assert len(keys) == SHOWN_LEVELS + 1
+    assert keys[:2] == ["s000", "s001"] and keys[-1] == "s299"
+    assert labels[SHOWN_LEVELS // 2] == f"… {300 - SHOWN_LEVELS} levels between …"
+    assert shown_levels(levels[:SHOWN_LEVELS]) == (levels[:SHOWN_LEVELS],) * 2
+    path = draw_caterpillar(tmp_path / "many.png", "m", "subject", fits)
+    with Picture.open(path) as drawn:
+        width, height = drawn.size
+    assert height < 2000  # 41 rows, not 300
+    assert path.stat().st_size < 150_000
+
+
+def test_text_tables_are_aligned_and_painted_after_padding() -> None:
+    from parity.reports.text import format_table, num, sig
+
+    text = format_table(["a", "bb"], [["xyz", "1"], ["q", "22"]],
+                        paint=lambda cell, row, col: f"<{cell}>" if (row, col) == (1, 1) else cell)
+    assert text.splitlines() == ["a    bb", "---  --", "xyz  1", "q    <22>"]
+    assert (num(0.0001234), num(12.345), num(None), num(float("nan"))) == \
+        ("0.00012", "12.35", "–", "–")
+    assert (sig(1234567.0), sig(2, 3), sig(None), sig("x", missing="—")) == \
+        ("1.23457e+06", "2", "–", "—")

@@ -3,7 +3,12 @@ the summary and the calibration."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +20,7 @@ from parity.rows.prepare import prepare
 from parity.schema import Comparison, VarianceComponent
 from parity.study.calibrate import calibrate, calibrated_toml, scaled
 from parity.study.design import make_design
+from parity.study.report import write_study
 from parity.study.simulate import replicate_rng, replicate_seed, simulate
 from parity.study.tables import StudyRow, summarize
 from parity.study.truth import Truth
@@ -130,3 +136,75 @@ def test_calibration_is_the_smallest_scaled_rule_that_lets_the_share_agree(
     loaded = load_policy(path, project=Path("/nonexistent"))
     assert loaded.rule("bayesian", "frequentist", "estimate").sd_mult == \
         pytest.approx(cal.rule.sd_mult, rel=1e-5)
+
+
+def _study_document(model: str = "subject_intercept") -> dict[str, Any]:
+    """A study's document as `run_study` leaves it, for two designs and three engines."""
+    engines = ["lme4", "statsmodels", "bambi"]
+    terms = [("estimate", "(Intercept)", 256.7), ("sd", "sd(subject: (Intercept))", 24.6)]
+    summary = [{"groups": g, "engine": e, "quantity": q, "term": t, "group": None,
+                "truth": truth, "bias": 0.1 * g, "rmse": 1.0 + g, "coverage": 0.9,
+                "agree_rate": None if e == "lme4" else 1.0, "singular_rate": 0.0,
+                "divergence_rate": 0.0 if e == "bambi" else None, "n": 3}
+               for g in (6, 12) for e in engines for q, t, truth in terms]
+    differences = [{"groups": 6, "replicate": k, "engine": "bambi", "reference": "lme4",
+                    "quantity": q, "term": t, "difference": 0.1 * k, "tolerance": 1.0,
+                    "verdict": "agree"} for k in range(5) for q, t, _ in terms]
+    return {
+        "model": {"name": model, "formula": "frequency ~ gender + (1 | subject)"},
+        "factor": "subject", "designs": [{"groups": 6}, {"groups": 12}], "replicates": 3,
+        "engines": engines, "reference": "lme4", "interval": 0.94,
+        "settings": {"draws": 100, "tune": 100, "chains": 2, "target_accept": 0.95},
+        "priors": "Bambi's default priors", "calibrate_quantile": 0.99, "seconds": 12.0,
+        "truth": {"source": "lme4 fit", "singular": False,
+                  "fixed_effects": {"(Intercept)": 256.7},
+                  "components": {"sd(subject: (Intercept))": 24.6}},
+        "scheduler": {"kind": "LocalCluster", "address": "tcp://127.0.0.1:1", "workers": 2,
+                      "fitted_batches": 4, "resumed_batches": 0},
+        "fits": [{"groups": 6, "engine": e, "ok": 3, "failed": 0, "reasons": [],
+                  "seconds_median": 0.5, "seconds_max": 1.0} for e in engines],
+        "summary": summary, "differences": differences,
+        "calibrated": [{"pair": "bayesian-frequentist", "quantity": "estimate",
+                        "factor": 0.8, "rtol": None, "atol": 0.0, "sd_mult": 0.4, "n": 5}],
+        "calibrated_toml": "# calibrated\n",
+    }
+
+
+def test_the_study_report_is_the_run_reports_blocks_in_every_format(tmp_path: Path) -> None:
+    """study.md and study.html carry the same content; the HTML embeds every figure, so it
+    is one self-contained file, and user text is escaped in both."""
+    model = "a*b_<x>"
+    paths = write_study(tmp_path, SimpleNamespace(document=_study_document(model)), None)
+    assert {"json", "calibrated", "markdown", "html", "figure coverage", "figure bias",
+            "figure differences"} <= set(paths)
+    pngs = sorted((tmp_path / "figures").glob("*.png"))
+    assert [p.name for p in pngs] == ["bias.png", "coverage.png", "differences.png"]
+    html = paths["html"].read_text("utf-8")
+    assert html.count('src="data:image/png;base64,') == len(pngs)
+    assert "src='figures/" not in html and 'src="figures/' not in html
+    assert "<strong>bias</strong>" in html and "*bias*" not in html
+    assert "<code>agree</code>" in html and "`agree`" not in html
+    assert "<code>a*b_&lt;x&gt;</code>" in html and "<x>" not in html
+    md = paths["markdown"].read_text("utf-8")
+    assert "Model `a*b_<x>`" in md  # verbatim in a code span
+    assert "**bias**" in md and "![coverage of each engine" in md
+    assert "| groups | engine | parameter | truth |" in md
+    assert "| 12 | bambi | sd(subject: (Intercept)) | 24.6 | 1.2 | 13 | 0.9 | 1 | 0 | 0 | 3 |" \
+        in md
+    assert "| bayesian-frequentist | estimate | 0.8 | — | 0 | 0.4 | 5 |" in md
+
+
+def test_the_study_figures_are_drawn_without_pyplot(tmp_path: Path) -> None:
+    """The figures go through the run report's Agg-canvas helpers: a child that writes a
+    study report never imports pyplot or switches matplotlib's backend."""
+    code = ("import json, sys; from types import SimpleNamespace; from pathlib import Path\n"
+            "from parity.study.report import write_study\n"
+            f"doc = json.loads(Path({str(tmp_path / 'doc.json')!r}).read_text())\n"
+            f"write_study(Path({str(tmp_path)!r}), SimpleNamespace(document=doc), None)\n"
+            "print('matplotlib.pyplot' in sys.modules)")
+    (tmp_path / "doc.json").write_text(json.dumps(_study_document()))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
+    assert (tmp_path / "figures" / "differences.png").is_file()

@@ -211,5 +211,4 @@ def write_run_reports(out: Path, results: RunResults) -> dict[str, Path]:
     """The reports of a run record under `out` (Markdown, HTML, CSV, figures)."""
     from parity.reports import write_reports
 
-    return write_reports(out, results.fits, results.reference_fits, results.comparisons,
-                         results.optimum_checks)
+    return write_reports(out, results)

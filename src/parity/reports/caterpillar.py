@@ -2,6 +2,11 @@
 with their conditional SDs; posterior means and SDs) for one grouping factor, engines side
 by side, one panel per term, levels ordered by the reference engine's estimate.
 
+A factor with hundreds of levels would make a figure hundreds of inches tall, unreadable
+and heavy in the HTML report; beyond SHOWN_LEVELS, the levels at both ends of the
+reference's order are drawn (where engines part most often, and the shrinkage shows)
+and a row says how many lie between.
+
 Drawn like the estimate figures (matplotlib's object API on an Agg canvas); a figure that
 fails is recorded for its model and factor, never raised.
 """
@@ -18,6 +23,9 @@ from parity.reports.figures import add_legend, panel, save_png
 from parity.schema import Fit
 
 log = logging.getLogger(__name__)
+
+SHOWN_LEVELS = 40  # per term: the lowest and highest half of these when there are more
+_GAP = "\0gap"  # the key of the row that stands for the levels not drawn
 
 
 @dataclass
@@ -41,15 +49,28 @@ def _order(fits: Sequence[Fit], group: str, term: str) -> list[str]:
     return sorted(levels, key=key)
 
 
+def shown_levels(levels: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The rows to draw (keys, labels): every level, or the SHOWN_LEVELS at the two ends
+    with one gap row between them that names how many are left out."""
+    if len(levels) <= SHOWN_LEVELS:
+        return list(levels), list(levels)
+    half = SHOWN_LEVELS // 2
+    left_out = len(levels) - 2 * half
+    keys = [*levels[:half], _GAP, *levels[-half:]]
+    labels = [*levels[:half], f"… {left_out} levels between …", *levels[-half:]]
+    return keys, labels
+
+
 def draw_caterpillar(path: Path, model: str, group: str, fits: Sequence[Fit]) -> Path:
     """One PNG: a panel per term of `group`, each level's estimate ± 1 SE (or posterior
-    SD) for every fit that has group effects."""
+    SD) for every fit that has group effects (the two ends of the order where there are
+    more than SHOWN_LEVELS levels)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     terms = list(dict.fromkeys(g.term for f in fits for g in f.group_effects
                                if g.group == group))
-    rows = max((len(_order(fits, group, t)) for t in terms), default=1)
+    rows = max((len(shown_levels(_order(fits, group, t))[0]) for t in terms), default=1)
     fig = Figure(figsize=(3.4 * max(len(terms), 1) + 1.2, 1.6 + rows * (0.22 + 0.08 * len(fits))),
                  layout="constrained")
     FigureCanvasAgg(fig)
@@ -57,17 +78,17 @@ def draw_caterpillar(path: Path, model: str, group: str, fits: Sequence[Fit]) ->
                  fontsize=10)
     axes = fig.subplots(1, max(len(terms), 1), squeeze=False)[0]
     for ax, term in zip(axes, terms, strict=False):
-        levels = _order(fits, group, term)
+        keys, labels = shown_levels(_order(fits, group, term))
 
         def get(fit: Fit, key: tuple[str, str | None, str | None],
                 term: str = term) -> tuple[float, float, float] | None:
-            g = fit.group_effect(group, key[0], term)
+            g = None if key[0] == _GAP else fit.group_effect(group, key[0], term)
             if g is None:
                 return None
             sd = g.std_error if g.std_error is not None else float("nan")
             return g.estimate, g.estimate - sd, g.estimate + sd
 
-        panel(ax, term, [(lv, None, None) for lv in levels], levels, fits, get)
+        panel(ax, term, [(k, None, None) for k in keys], labels, fits, get)
     add_legend(fig, axes[0])
     return save_png(fig, path)
 

@@ -1,10 +1,10 @@
-"""The names of the files the reports are written to: a module of names only, so that the
-run can remove an older run's reports without importing the report writers."""
+"""The names of the files a run's reports are written to, from the table of formats, so
+that the run can remove an older run's reports by name."""
 
 from __future__ import annotations
 
-MARKDOWN = "comparison.md"
-HTML = "comparison.html"
-CSV = "comparison.csv"
-REPORT_NAMES = (MARKDOWN, HTML, CSV)
+from parity.reports.formats import FORMATS
+
+STEM = "comparison"
+REPORT_NAMES = tuple(f"{STEM}{f.suffix}" for f in FORMATS)
 FIGURES_DIR = "figures"

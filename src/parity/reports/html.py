@@ -1,14 +1,20 @@
-"""The HTML report: the Markdown report's content as one self-contained file.
+"""Blocks as one self-contained HTML page: the same content as the Markdown.
 
 Inline CSS, no scripts, no external assets: figures are embedded as `data:image/png`
 URIs, so the file can be mailed or archived alone. Every piece of text goes through
 html.escape, since model names, formulas and terms are user data.
+
+Written by hand rather than through a template engine: each block is one small
+function of a few lines, and the only "template" is the page shell below, so Jinja2
+would add a dependency and a second language (with its own autoescape rules to get
+right) without making any of this shorter.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from html import escape
 
 from parity.reports.blocks import (
@@ -25,7 +31,6 @@ from parity.reports.blocks import (
     Strong,
     Table,
 )
-from parity.reports.markdown import ReportData, report_blocks
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
@@ -109,10 +114,11 @@ def _slug(text: str, taken: set[str]) -> str:
     return slug
 
 
-def render_html(data: ReportData) -> str:
-    """The whole report as one HTML document (same blocks as the Markdown), with an
-    anchor on every section and a table of contents under the headline."""
-    blocks = report_blocks(data)
+def render_html(blocks: Sequence[Block]) -> str:
+    """A whole HTML document, titled by its first top-level heading, with an anchor on
+    every section and a table of contents under the headline."""
+    title = next((b.text for b in blocks if isinstance(b, Heading) and b.level == 1),
+                 "parity")
     taken: set[str] = set()
     parts: list[str] = []
     toc: list[str] = []
@@ -126,10 +132,10 @@ def render_html(data: ReportData) -> str:
     if toc and len(parts) > 1:
         nav = '<nav class="toc"><strong>Contents</strong>\n<ul>\n' + "\n".join(toc) + \
             "\n</ul></nav>"
-        at = 2 if isinstance(blocks[1], Para) else 1  # after the title and headline
+        at = 2 if len(blocks) > 1 and isinstance(blocks[1], Para) else 1  # after the headline
         parts.insert(at, nav)
     body = "\n".join(parts)
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{escape(data.title)}</title>\n<style>{CSS}</style>\n</head>\n"
+            f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"
             f"<body>\n{body}\n</body>\n</html>\n")

@@ -23,8 +23,8 @@ from parity.reports.blocks import (
     Para,
     Strong,
     Table,
-    markdown_lines,
 )
+from parity.reports.markdown import markdown_lines
 from parity.schema import Comparison
 
 MAX_PLACES = 8  # rows listed under one reason before "and N more"

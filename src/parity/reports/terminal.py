@@ -14,6 +14,7 @@ from parity.reports.summary import (
     matrix_states,
     summary_matrix,
 )
+from parity.reports.text import format_table
 from parity.schema import Comparison
 
 _COLOURS = {"agree": "\033[32m", "disagree": "\033[31m", "not_comparable": "\033[33m"}
@@ -30,18 +31,12 @@ def matrix_text(comparisons: Sequence[Comparison], models: Sequence[str] = (),
     not-comparable count."""
     header, body = summary_matrix(comparisons, models)
     states = matrix_states(comparisons, header, body)
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
 
-    def cell(text: str, width: int, state: str) -> str:
-        padded = text.ljust(width)  # padded before colouring: codes take no width
+    def paint(padded: str, row: int, column: int) -> str:
+        state = states[row][column]
         return f"{_COLOURS[state]}{padded}{_RESET}" if colour and state else padded
 
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    for row, row_states in zip(body, states, strict=True):
-        cells = [cell(text, w, st) for text, w, st in zip(row, widths, row_states, strict=True)]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return format_table(header, body, paint)
 
 
 def verdict_line(comparisons: Sequence[Comparison]) -> str:

@@ -1,0 +1,414 @@
+"""What a run's report says, as blocks: the generated summary, then per model each
+engine's estimates side by side with a verdict mark against its reference, and the rows
+that do not agree.
+
+Reads only result records (parity.schema), never an engine library. Every format
+(parity.reports.formats) renders these same blocks, so the Markdown and the HTML report
+cannot say different things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from parity.reports.agreement import distance
+from parity.reports.blocks import (
+    Block,
+    Bullets,
+    Code,
+    Heading,
+    Image,
+    Inline,
+    Mark,
+    Para,
+    Strong,
+    Table,
+)
+from parity.reports.summary import (
+    headline,
+    matrix_blocks,
+    pair_label,
+    summary_blocks,
+)
+from parity.reports.text import num, sig
+from parity.schema import Comparison, Fit, OptimumCheck, VarianceComponent
+
+PREFERRED_REFERENCE = "lme4"
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything a report shows; figures by model, and why a model has none."""
+
+    fits: Sequence[Fit]
+    reference_fits: Sequence[Fit] = ()
+    comparisons: Sequence[Comparison] = ()
+    optimum_checks: Sequence[OptimumCheck] = ()
+    title: str = "parity comparison"
+    figures: Mapping[str, Image] = field(default_factory=dict)
+    figure_errors: Mapping[str, str] = field(default_factory=dict)
+    # The agreement figure of the run ("" key) and of each model.
+    agreement: Mapping[str, Image] = field(default_factory=dict)
+    # Each model's caterpillar figures (one per grouping factor), and failures by
+    # "model / factor".
+    group_figures: Mapping[str, Sequence[Image]] = field(default_factory=dict)
+    group_figure_errors: Mapping[str, str] = field(default_factory=dict)
+
+
+# Group-effect rows listed under a model's "Group effects" heading, worst first.
+WORST_GROUP_EFFECTS = 8
+
+
+class _Verdicts:
+    """Comparison rows of one model, looked up by (engine, reference, quantity, term)."""
+
+    def __init__(self, rows: Sequence[Comparison]) -> None:
+        self.rows = list(rows)
+        self.index: dict[tuple[str, str, str, str], Comparison] = {
+            (c.engine, c.reference, c.quantity, c.term): c for c in rows}
+
+    def reference(self, label: str) -> str | None:
+        """lme4 where `label` was compared with it, else the first reference it met."""
+        refs = list(dict.fromkeys(c.reference for c in self.rows if c.engine == label))
+        return PREFERRED_REFERENCE if PREFERRED_REFERENCE in refs else (refs[0] if refs else None)
+
+    def marks(self, label: str, quantity: str, term: str) -> Inline:
+        ref = self.reference(label)
+        main = self.index.get((label, ref, quantity, term)) if ref else None
+        if main is None:
+            return ()
+        spans: Inline = (" ", Mark(main.verdict))
+        if main.verdict == "not_comparable":
+            for c in self.rows:
+                if (c.engine, c.quantity, c.term) == (label, quantity, term) \
+                        and c.reference != ref and c.verdict != "not_comparable":
+                    spans += (" (", Mark(c.verdict), f" vs {c.reference})")
+        return spans
+
+
+def _fixed_table(cols: Sequence[Fit], verdicts: _Verdicts) -> list[Block]:
+    terms = list(dict.fromkeys(fe.term for f in cols for fe in f.fixed_effects))
+    rows = []
+    for term in terms:
+        row: list[Inline] = [(Code(term),)]
+        for f in cols:
+            fe = f.fixed(term)
+            row.append(("–",) if fe is None else (
+                f"{num(fe.estimate)} ({num(fe.std_error)}) "
+                f"[{num(fe.lower)}, {num(fe.upper)}]",
+                *verdicts.marks(f.label, "estimate", term)))
+        rows.append(tuple(row))
+    return [Heading(3, "Fixed effects"),
+            Para(("Estimate (SE) [interval]; Bambi: posterior mean (SD) [equal-tailed]. ",
+                  Mark("agree"), " agrees, ", Mark("disagree"), " disagrees, ",
+                  Mark("not_comparable"), " not comparable with the reference in the "
+                  "column header.")),
+            Table(("term", *(_header(f, verdicts) for f in cols)), tuple(rows))]
+
+
+def _components_table(cols: Sequence[Fit], verdicts: _Verdicts) -> list[Block]:
+    keys = list(dict.fromkeys((v.group, v.term, v.term2, v.kind)
+                              for f in cols for v in f.variance_components))
+    if not keys:
+        return []
+    rows = []
+    for group, vterm, vterm2, kind in keys:
+        label = VarianceComponent(group, vterm, vterm2, kind, 0.0).label
+        row: list[Inline] = [(label,)]
+        for f in cols:
+            v = f.component(group, vterm, vterm2)
+            if v is None:
+                row.append(("–",))
+                continue
+            interval = (f" [{num(v.lower, 3)}, {num(v.upper, 3)}]"
+                        if v.lower is not None or v.upper is not None else "")
+            row.append((num(v.estimate, 3) + interval,
+                        *verdicts.marks(f.label, v.kind, label)))
+        rows.append(tuple(row))
+    return [Heading(3, "Variance components"),
+            Para(("SD or correlation [interval where the engine gives one]; "
+                  "– where the engine has none.",)),
+            Table(("component", *(_header(f, verdicts) for f in cols)), tuple(rows))]
+
+
+def _header(fit: Fit, verdicts: _Verdicts) -> str:
+    ref = verdicts.reference(fit.label)
+    label = f"{fit.label} (recorded)" if fit.is_recorded else fit.label
+    return label if ref is None else f"{label} (vs {ref})"
+
+
+def _recorded_note(fits: Sequence[Fit]) -> list[Block]:
+    """Recorded numbers are said once on top, as well as beside every table: each
+    recorded engine under its own package and version (glmmTMB's version is not
+    lme4's), and "R was not used" only where no R engine ran live."""
+    rec = [f for f in fits if f.is_recorded]
+    if not rec:
+        return []
+    packages = list(dict.fromkeys(_package(f) for f in rec))
+    parts = [_recorded_part(p, [f for f in rec if _package(f) == p]) for p in packages]
+    in_r = [f for f in fits if not f.is_recorded and f.status == "ok" and f.provenance.r_version]
+    live = list(dict.fromkeys(_package(f) for f in in_r if f.provenance.source == "fit"))
+    cached = [p for p in dict.fromkeys(_package(f) for f in in_r if f.from_cache)
+              if p not in live]
+    lead = f" {_and(live)} ran in R in this run;" if live else " R was not used in this run;"
+    if cached:
+        lead += f" the {_and(cached)} results come from the fit cache (R, an earlier run);"
+    return [Para((Strong(f"Recorded {_and(packages)} numbers:"),
+                  f"{lead} {_and(parts)} are recorded references matched by data hash, "
+                  "formula and settings.",))]
+
+
+def _recorded_part(package: str, fits: Sequence[Fit]) -> str:
+    """`the glmmTMB results for a, b (R version 4.2.2, glmmTMB 1.1.5)`."""
+    versions = sorted({f"{f.provenance.r_version or 'R ?'}, {package} "
+                       f"{f.provenance.engine_version or '?'}" for f in fits})
+    models = ", ".join(dict.fromkeys(f.model for f in fits))
+    return f"the {package} results for {models} ({'; '.join(versions)})"
+
+
+def _package(fit: Fit) -> str:
+    """The R package whose numbers a fit of an R engine holds, as its record names it
+    (`glmmTMB` for engine glmmtmb); results written before records named it are read
+    from the versions the fit recorded, whose key spells the package."""
+    recorded = fit.provenance.settings.get("recorded")
+    if isinstance(recorded, dict) and recorded.get("package"):
+        return str(recorded["package"])
+    return next((k for k in fit.provenance.versions if k.lower() == fit.engine.lower()),
+                fit.engine)
+
+
+def _and(items: Sequence[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _disagreements(rows: Sequence[Comparison]) -> list[Block]:
+    head: list[Block] = [Heading(3, "Rows that do not agree")]
+    if not rows:
+        return head + [Para(("No comparisons for this model.",))]
+    effects = sum(1 for c in rows if c.quantity == "group_effect")
+    rows = [c for c in rows if c.quantity != "group_effect"]
+    if effects:
+        head.append(Para((f"Group-effect rows ({effects}) are under Group effects below.",)))
+    bad = [c for c in rows if c.verdict != "agree"]
+    if not bad:
+        return head + [Para((f"All {len(rows)} comparison rows agree.",))]
+    body = tuple(((pair_label(c),), (c.quantity,), (Code(c.term),), (sig(c.value),),
+                  (sig(c.reference_value),), (sig(c.tolerance, 3),),
+                  (Mark(c.verdict), " " + c.verdict), (c.reason or "",)) for c in bad)
+    return head + [
+        Para((f"{len(bad)} of {len(rows)} comparison rows.",)),
+        Table(("engine vs reference", "quantity", "term", "value", "reference", "tolerance",
+               "verdict", "reason"), body)]
+
+
+def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
+    """Which likelihood the frequentist fits maximised, and that a posterior has none."""
+    ok = [f for f in fits if f.has_numbers]
+    crit = {f.label: f.criterion for f in ok}
+    likelihood = [c for c in crit.values() if c is not None and c != "OLS"]
+    mixed = list(dict.fromkeys(likelihood))
+    if not mixed:
+        return []
+    by = ", ".join(f"{label} {c}" for label, c in crit.items()
+                   if c is not None and c != "OLS")
+    posterior = list(dict.fromkeys(f.label for f in ok if f.criterion is None
+                                   and f.kind != "approximate"))
+    named = [{"Laplace": "the Laplace approximation to ML"}.get(c, c) for c in mixed]
+    text = f"the frequentist mixed models are fitted by {' and '.join(named)} ({by})."
+    if posterior:
+        one = len(posterior) == 1
+        text += (f" {', '.join(posterior)} sample{'s' if one else ''} a posterior: REML or "
+                 f"ML does not apply to {'it' if one else 'them'}, and "
+                 f"{'its' if one else 'their'} numbers are the same under either.")
+    return [Para((Strong("Criterion:"), " " + text))]
+
+
+def _likelihood_table(fits: Sequence[Fit]) -> list[Block]:
+    """logLik, AIC, BIC, deviance of each fit that reports them, with their criterion."""
+    have = [f for f in fits if f.has_numbers and "loglik" in f.fit_statistics]
+    if not have:
+        return []
+    body = tuple(((f.label,), (f.criterion or "-",),
+                  *((sig(f.fit_statistics.get(k), 10),) for k in ("loglik", "aic", "bic",
+                                                                 "deviance")),
+                  (sig(f.fit_statistics.get("df"), 3),)) for f in have)
+    return [Heading(3, "Likelihood"),
+            Table(("engine", "criterion", "logLik", "AIC", "BIC", "deviance (−2 logLik)",
+                   "df"), body)]
+
+
+def _group_effect_blocks(rows: Sequence[Comparison], figures: Sequence[Image],
+                         errors: Sequence[str]) -> list[Block]:
+    """The caterpillar figures, per pair how many levels agree, and the worst rows."""
+    rows = [c for c in rows if c.quantity == "group_effect"]
+    if not rows and not figures and not errors:
+        return []
+    blocks: list[Block] = [Heading(3, "Group effects")]
+    blocks += list(figures)
+    blocks += [Para((f"Figure not drawn: {e}",)) for e in errors]
+    if not rows:
+        return blocks
+    pairs = list(dict.fromkeys(pair_label(c) for c in rows))
+    counts = []
+    for pair in pairs:
+        mine = [c for c in rows if pair_label(c) == pair]
+        n = {v: sum(1 for c in mine if c.verdict == v)
+             for v in ("agree", "disagree", "not_comparable")}
+        counts.append((f"{pair}: {n['agree']} of {len(mine)} agree, {n['disagree']} "
+                       f"disagree, {n['not_comparable']} not comparable",))
+    blocks.append(Bullets(tuple(counts)))
+
+    def badness(c: Comparison) -> float:
+        d = distance(c)
+        return -1.0 if d is None else abs(d)
+
+    worst = sorted((c for c in rows if c.verdict != "not_comparable"), key=badness,
+                   reverse=True)[:WORST_GROUP_EFFECTS]
+    if worst:
+        body = tuple(((pair_label(c),), (Code(c.term),), (sig(c.value),),
+                      (sig(c.reference_value),), (sig(c.tolerance, 3),),
+                      (Mark(c.verdict), " " + c.verdict), (c.reason or "",)) for c in worst)
+        blocks += [Para((f"The {len(worst)} rows farthest from their reference, in "
+                         "tolerances:",)),
+                   Table(("engine vs reference", "group effect", "value", "reference",
+                          "tolerance", "verdict", "reason"), body)]
+    apart = list(dict.fromkeys(c.reason or "" for c in rows if c.verdict == "not_comparable"))
+    if apart:
+        blocks.append(Para(("Not comparable: " + "; ".join(apart[:3])
+                            + (" …" if len(apart) > 3 else ""),)))
+    return blocks
+
+
+def _fit_note(fit: Fit) -> Inline:
+    d = fit.diagnostics
+    if not fit.has_numbers:
+        return (Strong(fit.label), f": {fit.status} — {fit.reason or 'no reason given'}")
+    bits = [f"converged: {'yes' if d.converged else 'no'}",
+            f"singular: {'yes' if d.singular else 'no'}"]
+    if fit.from_cache:
+        bits.insert(0, "from the fit cache (fitted in an earlier run with the same data, "
+                       "model, settings and versions)")
+    if fit.is_recorded:
+        when = fit.provenance.settings.get("recorded", {}).get("recorded_at", "?")
+        bits.insert(0, f"recorded reference (recorded {when}), not fitted in this run")
+    if d.r_hat_max is not None:
+        bits.append(f"R-hat max {d.r_hat_max:.3f}")
+    if d.ess_bulk_min is not None:
+        bits.append(f"ESS bulk min {d.ess_bulk_min:.0f}")
+    if d.ess_tail_min is not None:
+        bits.append(f"ESS tail min {d.ess_tail_min:.0f}")
+    if fit.status == "unconverged":
+        bits.insert(0, f"UNCONVERGED, its rows counted apart: {fit.reason}")
+    if d.divergences is not None:
+        bits.append(f"divergences {d.divergences}")
+    if fit.structure:
+        bits.append("random effects: " + ", ".join(f"{g} {s}" for g, s in fit.structure.items()))
+    bits.append(f"{fit.provenance.seconds:.2f} s")
+    if d.warnings:
+        bits.append("warnings: " + "; ".join(d.warnings))
+    formula: Inline = (" (", Code(fit.engine_formula), ")") if fit.engine_formula else ()
+    return (Strong(fit.label), *formula, ": " + "; ".join(bits))
+
+
+def _model_verdict(comparisons: Sequence[Comparison]) -> str:
+    """The one line a model's section opens with."""
+    n = {v: sum(1 for c in comparisons if c.verdict == v)
+         for v in ("agree", "disagree", "not_comparable")}
+    if not comparisons:
+        return "Nothing compared for this model."
+    head = ("Every comparable row agrees" if not n["disagree"]
+            else f"{n['disagree']} of {n['agree'] + n['disagree']} comparable rows disagree")
+    tail = f"; {n['not_comparable']} not comparable" if n["not_comparable"] else ""
+    return f"{head} ({n['agree']} agree{tail})."
+
+
+def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] = (),
+                 comparisons: Sequence[Comparison] = (), figure: Image | None = None,
+                 figure_error: str | None = None,
+                 agreement: Image | None = None,
+                 group_figures: Sequence[Image] = (),
+                 group_figure_errors: Sequence[str] = ()) -> list[Block]:
+    """One model: its verdict in a line, formula and rows, the agreement panel and the
+    estimates figure, tables with marks, disagreements, diagnostics."""
+    blocks: list[Block] = [Heading(2, model), Para((Strong(_model_verdict(comparisons)),))]
+    first = fits[0] if fits else (reference_fits[0] if reference_fits else None)
+    if first is not None:
+        blocks.append(Para((Code(first.formula), f" — {first.n_obs} rows used, "
+                            f"{first.n_dropped} dropped as incomplete")))
+        if first.family != "gaussian":
+            blocks.append(Para((Strong(f"Family {first.family}, link scale: {first.link}."),
+                                f" Coefficients, their SEs and the group SDs are compared on "
+                                f"the {first.link} scale. There is no residual SD: a "
+                                f"{first.family} model's variance follows from its mean, and "
+                                "overdispersion is not a parameter of it, so nothing is "
+                                "compared for either.")))
+        approx = [f.label for f in fits if f.kind == "approximate"]
+        if approx:
+            blocks.append(Para((f"{', '.join(approx)}: an approximate Bayesian fit "
+                                "(variational Bayes), compared under the ",
+                                Code("approximate"), " rules of the tolerance policy.")))
+    if agreement is not None:
+        blocks.append(agreement)
+    if figure is not None:
+        blocks.append(figure)
+    elif figure_error:
+        blocks.append(Para((f"Figure not drawn: {figure_error}",)))
+    cols = [f for f in (*fits, *reference_fits) if f.has_numbers]
+    verdicts = _Verdicts(comparisons)
+    if cols:
+        blocks += _fixed_table(cols, verdicts) + _components_table(cols, verdicts)
+    else:
+        blocks.append(Para(("No engine produced a fit for this model.",)))
+    blocks += _likelihood_table([*fits, *reference_fits])
+    blocks += _disagreements(comparisons)
+    blocks += _group_effect_blocks(comparisons, group_figures, group_figure_errors)
+    notes = [_fit_note(f) for f in (*fits, *reference_fits)]
+    if notes:
+        blocks += [Heading(3, "Diagnostics"), Bullets(tuple(notes))]
+    return blocks
+
+
+def _optimum_blocks(checks: Sequence[OptimumCheck]) -> list[Block]:
+    if not checks:
+        return []
+    rows = tuple(((c.model,), (f"{c.engine} vs {c.reference}",), (c.objective,),
+                  (sig(c.engine_value, 10),), (sig(c.reference_value, 10),),
+                  (sig(c.difference, 3),), (c.better,)) for c in checks)
+    return [Heading(2, "Optimum checks"),
+            Para(("Each objective evaluated at both engines' solutions; ", Code("better"),
+                  " is the engine whose solution the objective prefers (",
+                  Code("tie"), " when they differ by less than 0.001).")),
+            Table(("model", "engine vs reference", "objective", "engine value",
+                   "reference value", "difference", "better"), rows)]
+
+
+def report_blocks(data: ReportData) -> list[Block]:
+    """The whole report: a headline from the verdicts, the summary matrix, the agreement
+    figure, the reasons, the optimum checks, then each model."""
+    models = list(dict.fromkeys([*(f.model for f in data.fits),
+                                 *(f.model for f in data.reference_fits),
+                                 *(c.model for c in data.comparisons)]))
+    blocks: list[Block] = [Heading(1, data.title),
+                           Para((headline(data.comparisons, models),))]
+    blocks += _recorded_note([*data.fits, *data.reference_fits])
+    blocks += _criterion_blocks(data.fits)
+    blocks += matrix_blocks(data.comparisons, models)
+    if "" in data.agreement:
+        blocks += [Heading(2, "How far apart, in tolerances"), Para((
+            "Every comparison row at (value − reference) / tolerance: inside the shaded "
+            "band [−1, 1] it agrees. Colour is the verdict, the marker the quantity; rows "
+            "that are not comparable stand apart under n/c.",)), data.agreement[""]]
+    blocks += summary_blocks(data.comparisons,
+                             {(f.model, f.label): f.kind for f in data.fits if f.kind})
+    blocks += _optimum_blocks(data.optimum_checks)
+    for model in models:
+        blocks += model_blocks(
+            model, [f for f in data.fits if f.model == model],
+            [f for f in data.reference_fits if f.model == model],
+            [c for c in data.comparisons if c.model == model],
+            data.figures.get(model), data.figure_errors.get(model),
+            data.agreement.get(model), data.group_figures.get(model, ()),
+            [e for k, e in data.group_figure_errors.items() if k.startswith(f"{model} / ")])
+    return blocks
