@@ -115,10 +115,16 @@ def overview_lines(comparisons: Sequence[Comparison],
 
 
 def model_lines(comparisons: Sequence[Comparison]) -> list[tuple[str, list[Comparison]]]:
-    """One line per comparison row, grouped by engine pair, then quantity."""
+    """One line per comparison row, grouped by engine pair, then quantity; a factor's
+    group effects share one line per pair, so that hundreds of levels stay one line."""
     rank = {q: i for i, q in enumerate(QUANTITY_MARKERS)}
     rows = sorted(comparisons, key=lambda c: (pair_label(c), rank.get(c.quantity, 9)))
-    return [(f"{pair_label(c)}: {row_name(c)}", [c]) for c in rows]
+    lines: dict[str, list[Comparison]] = {}
+    for c in rows:
+        name = (f"group effects of {c.group}" if c.quantity == "group_effect"
+                else row_name(c))
+        lines.setdefault(f"{pair_label(c)}: {name}", []).append(c)
+    return list(lines.items())
 
 
 def write_agreement(directory: Path, comparisons: Sequence[Comparison],

@@ -32,7 +32,8 @@ from parity.reports.summary import (
     summary_blocks,
 )
 from parity.reports.text import num, sig
-from parity.schema import Comparison, Fit, OptimumCheck, VarianceComponent
+from parity.schema import Comparison, Fit, OptimumCheck, Value, values
+from parity.spec.family import family_of
 
 PREFERRED_REFERENCE = "lme4"
 
@@ -87,20 +88,28 @@ class _Verdicts:
         return spans
 
 
+def _by_term(cols: Sequence[Fit], quantities: tuple[str, ...]
+             ) -> tuple[list[str], list[dict[str, Value]]]:
+    """The rows of a table (each value's label, in record order across the fits) and
+    each fit's values by label, read through the one flattening of a fit."""
+    per_fit = [{v.term: v for v in values(f) if v.quantity in quantities} for f in cols]
+    return list(dict.fromkeys(t for mine in per_fit for t in mine)), per_fit
+
+
 def _fixed_table(cols: Sequence[Fit], verdicts: _Verdicts) -> list[Block]:
-    terms = list(dict.fromkeys(fe.term for f in cols for fe in f.fixed_effects))
+    terms, per_fit = _by_term(cols, ("estimate",))
     rows = []
     for term in terms:
         row: list[Inline] = [(Code(term),)]
-        for f in cols:
-            fe = f.fixed(term)
-            row.append(("–",) if fe is None else (
-                f"{num(fe.estimate)} ({num(fe.std_error)}) "
-                f"[{num(fe.lower)}, {num(fe.upper)}]",
+        for f, mine in zip(cols, per_fit, strict=True):
+            v = mine.get(term)
+            row.append(("–",) if v is None else (
+                f"{num(v.estimate)} ({num(v.uncertainty)}) "
+                f"[{num(v.lower)}, {num(v.upper)}]",
                 *verdicts.marks(f.label, "estimate", term)))
         rows.append(tuple(row))
     return [Heading(3, "Fixed effects"),
-            Para(("Estimate (SE) [interval]; Bambi: posterior mean (SD) [equal-tailed]. ",
+            Para(("Estimate (SE) [interval]; a posterior: its mean (SD) [equal-tailed]. ",
                   Mark("agree"), " agrees, ", Mark("disagree"), " disagrees, ",
                   Mark("not_comparable"), " not comparable with the reference in the "
                   "column header.")),
@@ -108,23 +117,21 @@ def _fixed_table(cols: Sequence[Fit], verdicts: _Verdicts) -> list[Block]:
 
 
 def _components_table(cols: Sequence[Fit], verdicts: _Verdicts) -> list[Block]:
-    keys = list(dict.fromkeys((v.group, v.term, v.term2, v.kind)
-                              for f in cols for v in f.variance_components))
-    if not keys:
+    labels, per_fit = _by_term(cols, ("sd", "corr"))
+    if not labels:
         return []
     rows = []
-    for group, vterm, vterm2, kind in keys:
-        label = VarianceComponent(group, vterm, vterm2, kind, 0.0).label
+    for label in labels:
         row: list[Inline] = [(label,)]
-        for f in cols:
-            v = f.component(group, vterm, vterm2)
+        for f, mine in zip(cols, per_fit, strict=True):
+            v = mine.get(label)
             if v is None:
                 row.append(("–",))
                 continue
             interval = (f" [{num(v.lower, 3)}, {num(v.upper, 3)}]"
                         if v.lower is not None or v.upper is not None else "")
             row.append((num(v.estimate, 3) + interval,
-                        *verdicts.marks(f.label, v.kind, label)))
+                        *verdicts.marks(f.label, v.quantity, label)))
         rows.append(tuple(row))
     return [Heading(3, "Variance components"),
             Para(("SD or correlation [interval where the engine gives one]; "
@@ -337,7 +344,7 @@ def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] 
     if first is not None:
         blocks.append(Para((Code(first.formula), f" — {first.n_obs} rows used, "
                             f"{first.n_dropped} dropped as incomplete")))
-        if first.family != "gaussian":
+        if not family_of(first.family).residual_sd:
             blocks.append(Para((Strong(f"Family {first.family}, link scale: {first.link}."),
                                 f" Coefficients, their SEs and the group SDs are compared on "
                                 f"the {first.link} scale. There is no residual SD: a "
