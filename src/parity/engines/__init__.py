@@ -44,8 +44,12 @@ class EngineInfo:
     cannot: tuple[tuple[str, str], ...] = ()
     # Part of a plain `parity run` (the others run when named in --engines).
     default: bool = True
-    # R scripts its numbers depend on (the fit cache keys on them and on R's versions).
+    # R scripts its numbers depend on, in the order they are sourced (the shared
+    # `parity.R` first): the fit cache keys on them and on R's versions.
     r_scripts: tuple[str, ...] = ()
+    # R packages whose versions can change its numbers (the first is the engine's own):
+    # the fit cache's R fingerprint, the versions a fit records, the presence probe.
+    r_packages: tuple[str, ...] = ()
     # "module:Class" of its fit compiled once and refitted per response (`parity study`),
     # or None: the engine is fitted afresh for every replicate.
     compiled: str | None = None
@@ -62,7 +66,7 @@ class EngineInfo:
 _ROWS = (
     EngineInfo("lme4", "parity.engines.lme4:Lme4Engine", "frequentist",
                stack=("rpy2",), settings=("reml", "interval", "nagq"), worker="frequentist",
-               r_scripts=("lme4_fit.R",)),
+               r_scripts=("parity.R", "lme4_fit.R"), r_packages=("lme4", "Matrix")),
     EngineInfo("statsmodels", "parity.engines.statsmodels:StatsmodelsEngine", "frequentist",
                stack=("statsmodels", "numpy", "scipy", "pandas"),
                settings=("reml", "interval"), worker="frequentist",
@@ -80,9 +84,10 @@ _ROWS = (
                         "( … | g) block has independent coefficients (bambi#702)"),
                        ("crossed_correlations", "Bambi has no correlation parameters"))),
     # A second frequentist opinion, opt-in: it needs the R package glmmTMB.
-    EngineInfo("glmmtmb", "parity.engines.lme4:GlmmTMBEngine", "frequentist",
+    EngineInfo("glmmtmb", "parity.engines.glmmtmb:GlmmTMBEngine", "frequentist",
                stack=("rpy2",), settings=("reml", "interval"), worker="frequentist",
-               default=False, r_scripts=("lme4_fit.R", "glmmtmb_fit.R")),
+               default=False, r_scripts=("parity.R", "glmmtmb_fit.R"),
+               r_packages=("glmmTMB", "TMB")),
     # Bambi's model with lme4's covariance structure, opt-in: sampled like Bambi.
     EngineInfo("pymc", "parity.engines.pymc_model:PymcEngine", "bayesian",
                stack=("bambi", "pymc", "pytensor", "numpyro", "jax", "jaxlib", "formulae",
@@ -107,6 +112,11 @@ def engine_info(name: str) -> EngineInfo:
 def all_packages() -> tuple[str, ...]:
     """Every engine's stack, each package once."""
     return tuple(dict.fromkeys(p for row in _ROWS for p in row.stack))
+
+
+def all_r_packages() -> tuple[str, ...]:
+    """Every R engine's packages, each once (the fit cache's R fingerprint)."""
+    return tuple(dict.fromkeys(p for row in _ROWS for p in row.r_packages))
 
 
 def engine_kind(name: str) -> EngineKind:
@@ -139,5 +149,5 @@ def load_engine(name: str) -> Engine:
 
 
 __all__ = ["DEFAULT_ENGINES", "ENGINE_NAMES", "Engine", "EngineInfo", "EngineKind",
-           "all_packages", "check_engine", "check_engines", "engine_info", "engine_kind",
-           "load_engine"]
+           "all_packages", "all_r_packages", "check_engine", "check_engines", "engine_info",
+           "engine_kind", "load_engine"]
