@@ -10,7 +10,6 @@ by lme4's criterion like any other frequentist engine's. `(x || g)` is glmmTMB's
 
 from __future__ import annotations
 
-from parity.engines.base import EngineKind
 from parity.engines.rbridge import RScriptEngine
 
 
@@ -18,7 +17,6 @@ class GlmmTMBEngine(RScriptEngine):
     """glmmTMB (`glmmTMB()` with `REML` as asked; a GLMM by Laplace ML)."""
 
     name = "glmmtmb"
-    kind: EngineKind = "frequentist"
     function = "parity_glmmtmb_fit"
     label = "glmmTMB"
     # TMB's exact gradients let nlminb stop at the same point however the data are

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from parity.engines import rbridge
-from parity.engines.base import EngineKind
+from parity.engines.base import Refusal
+from parity.engines.limits import nagq_problem
 from parity.engines.rbridge import FORCE_RECORDED, RScriptEngine
 from parity.rows.prepare import PreparedData
 from parity.schema import VarianceComponent
@@ -44,7 +45,6 @@ class Lme4Engine(RScriptEngine):
     reference, whose REML or ML criterion judges the other frequentist engines' optima."""
 
     name = "lme4"
-    kind: EngineKind = "frequentist"
     function = "parity_fit"
     label = "lme4"
     # lmer's default optimiser (nloptwrap's BOBYQA) stops at its own tolerances, at a
@@ -56,6 +56,10 @@ class Lme4Engine(RScriptEngine):
     # criterion turns the optimiser's tolerance into that much play in the estimates;
     # lme4 reproduces itself to this, not to 1e-6. The optimum's value is held to 1e-9.
     invariance_rtol = 1e-3
+
+    def refuses(self, model: Model, settings: Settings) -> Refusal | None:
+        why = nagq_problem(model, settings)
+        return Refusal(why, stops_run=True) if why else super().refuses(model, settings)
 
     def evaluate_at(self, model: Model, data: PreparedData,
                     components: Sequence[VarianceComponent], reml: bool = True,

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from parity import boundary
-from parity.engines import engine_info
 from parity.engines.base import Engine, status_fit
 from parity.environment import package_versions
+from parity.registry import engine_info
 from parity.rows.prepare import PreparedData
 from parity.schema import (
     Diagnostics,
