@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the registry imports this module; it must stay light
     from parity.settings import Settings
     from parity.spec.models import Model
 
-__all__ = ["Engine", "EngineKind", "Refusal", "status_fit"]
+__all__ = ["Engine", "EngineKind", "Refusal", "crossed", "status_fit"]
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,14 @@ class Engine(ABC):
 
     def refuses(self, model: Model, settings: Settings) -> Refusal | None:
         """The one refusal: why this engine does not fit `model` with `settings`, or
-        None. The base class reads the registry row (the families it fits); an engine
+        None. The base class reads the registry row (the families it fits, and crossed
+        grouping factors where the row says it `cannot` fit them); an engine
         with rules of its own (Bambi's reserved names, lme4's nAGQ) adds them in an
         override. The run asks it up front (`parity.pipeline.job.execute`), and the
         worker again before each fit, so no path fits what the engine refuses."""
         why = self.info.family_problem(model.family)
+        if why is None and crossed(model):
+            why = self.info.cannot_do("crossed")
         return Refusal(why) if why else None
 
     def fallback(self, model: Model, data: PreparedData, settings: Settings) -> Fit | None:
@@ -110,3 +113,12 @@ def status_fit(
         family=model.family,
         link=LINKS.get(model.family, "identity"),
     )
+
+
+def crossed(model: Model) -> bool:
+    """Whether `model`'s grouping factors are crossed: not one factor, nor a chain of
+    factors each nested in the one before (`(1 | a/b)`, which parity writes as
+    `(1 | a) + (1 | a:b)`)."""
+    groups = sorted({block.group for block in model.spec.random}, key=len)
+    return any(inner[:len(outer)] != outer or len(inner) != len(outer) + 1
+               for outer, inner in zip(groups, groups[1:], strict=False))
