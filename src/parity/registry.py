@@ -130,6 +130,14 @@ _ROWS = (
                stack=("rpy2",), settings=("reml", "interval"), requires=("rpy2",),
                default=False, r_scripts=("parity.R", "glmmtmb_fit.R"),
                r_packages=("glmmTMB", "TMB")),
+    # R's nlme::lme, opt-in: Gaussian models with one grouping factor or nested ones.
+    EngineInfo("nlme", "parity.engines.nlme:NlmeEngine", "frequentist", process="r",
+               stack=("rpy2",), settings=("reml", "interval"), families=("gaussian",),
+               requires=("rpy2",), default=False, r_scripts=("parity.R", "nlme_fit.R"),
+               r_packages=("nlme",),
+               cannot=(("crossed", "nlme::lme nests its grouping factors (random = ~ x | "
+                        "a/b); crossed factors would need a pdBlocked construction that "
+                        "parity does not build"),)),
     # Bambi's model with lme4's covariance structure, opt-in: sampled like Bambi.
     EngineInfo("pymc", "parity.engines.pymc_model:PymcEngine", "bayesian", process="jax",
                stack=_BAYES_STACK, settings=_SAMPLER_SETTINGS,
