@@ -7,7 +7,10 @@ VENV := .venv
 PYVER := $(shell $(PYTHON) -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')
 CONSTRAINTS := constraints/$(PYVER).txt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-R_PACKAGES := r-base-core r-base-dev r-cran-lme4 r-cran-jsonlite r-cran-glmmtmb
+# The R packages of every R engine, as the registry lists them (src/parity/registry.py),
+# and jsonlite, which every R script writes its record with.
+R_LIBRARIES := $(shell PYTHONPATH=src $(PYTHON) -m parity.registry r-packages)
+R_PACKAGES := r-base-core r-base-dev $(foreach p,$(R_LIBRARIES),r-cran-$(shell echo $(p) | tr A-Z a-z))
 # Headless Chromium renders the HTML report in the test suite.
 BROWSER_PACKAGES := chromium
 TOX_ENVS ?= lint,type,py311,py312,nor,seed
@@ -27,11 +30,11 @@ report: r-deps venv
 test: r-deps browser-deps venv
 	$(VENV)/bin/tox run -e $(TOX_ENVS)
 
-# R, lme4, glmmTMB and R's headers (rpy2 compiles against them) from Debian, only when
-# missing.
+# R, every R engine's packages and R's headers (rpy2 compiles against them) from Debian,
+# only when missing.
 r-deps:
-	@if command -v Rscript >/dev/null && Rscript -e 'library(lme4); library(jsonlite); library(glmmTMB)' >/dev/null 2>&1; then \
-		echo "R with lme4 and glmmTMB: present"; \
+	@if command -v Rscript >/dev/null && Rscript -e '$(foreach p,$(R_LIBRARIES),library($(p));)' >/dev/null 2>&1; then \
+		echo "R with $(R_LIBRARIES): present"; \
 	else \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(R_PACKAGES); \

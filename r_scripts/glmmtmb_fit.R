@@ -1,18 +1,25 @@
 #!/usr/bin/env Rscript
-# parity's glmmTMB side: the same model as lme4_fit.R, fitted by glmmTMB (TMB's Laplace
-# approximation and nlminb), and returned in the same JSON layout under lme4's names.
+# parity's glmmTMB engine: the same model as lme4_fit.R, fitted by glmmTMB (TMB's Laplace
+# approximation and nlminb), and returned in the same JSON record under lme4's names.
 #
-# Sourced by parity's glmmTMB bridge after lme4_fit.R (whose formula check and data
-# preparation it uses), or run on its own, where it sources lme4_fit.R from its own folder:
+# Sourced by the Python bridge after parity.R, or run on its own, where it sources
+# parity.R from its own folder:
 #
 #   Rscript r_scripts/glmmtmb_fit.R data.csv "Reaction ~ Days + (Days | Subject)" Subject [REML|ML]
 #
 # The formula is checked by parity_check_formula() before R reads it as a formula; lme4's
 # `(x || g)` is built as glmmTMB's `diag(x | g)` from the checked parse tree, not from text.
 
-if (!exists("parity_prepare", mode = "function")) {
-  here <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
-  source(file.path(dirname(normalizePath(here[1])), "lme4_fit.R"))
+if (!exists("parity_main", mode = "function")) {
+  local({
+    here <- NULL
+    for (i in rev(seq_len(sys.nframe()))) if (!is.null(sys.frame(i)$ofile)) {
+      here <- sys.frame(i)$ofile
+      break
+    }
+    if (is.null(here)) here <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))[1]
+    source(file.path(dirname(normalizePath(here)), "parity.R"))
+  })
 }
 suppressPackageStartupMessages(library(glmmTMB))
 
@@ -44,13 +51,10 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
   est <- glmmTMB::fixef(fit)$cond
   V <- as.matrix(stats::vcov(fit)$cond)
   se <- sqrt(diag(V))
-  fixed <- lapply(seq_along(est), function(i) list(
-    term = names(est)[i], estimate = unname(est[i]), std_error = unname(se[i]),
-    lower = unname(est[i] - z * se[i]), upper = unname(est[i] + z * se[i])
-  ))
+  fixed <- parity_fixed(est, se, z)
   components <- list()
   group_effects <- list()
-  mixed <- !is.null(lme4::findbars(f))
+  mixed <- length(parity_bars(f)) > 0
   if (mixed) {
     vc <- glmmTMB::VarCorr(fit)$cond
     # blockCode 0 is a diagonal (independent) block, 1 unstructured (correlated).
@@ -59,14 +63,13 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
       block <- vc[[i]]
       group <- names(vc)[i]
       sds <- attr(block, "stddev")
-      for (k in seq_along(sds)) components[[length(components) + 1]] <- list(
-        group = group, term = names(sds)[k], term2 = NULL, kind = "sd", estimate = unname(sds[k]))
+      for (k in seq_along(sds)) components[[length(components) + 1]] <- parity_component(
+        group, names(sds)[k], NULL, unname(sds[k]))
       corr <- attr(block, "correlation")
       if (codes[i] != 0L && length(sds) > 1) {
         for (a in seq_along(sds)) for (b in seq_along(sds)) if (a < b) {
-          components[[length(components) + 1]] <- list(
-            group = group, term = names(sds)[a], term2 = names(sds)[b], kind = "corr",
-            estimate = unname(corr[a, b]))
+          components[[length(components) + 1]] <- parity_component(
+            group, names(sds)[a], names(sds)[b], unname(corr[a, b]))
         }
       }
     }
@@ -77,9 +80,8 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
     ))
   }
   if (!glmm) {  # a binomial or Poisson model has no residual SD
-    components[[length(components) + 1]] <- list(group = "Residual", term = NULL,
-                                                 term2 = NULL, kind = "sd",
-                                                 estimate = stats::sigma(fit))
+    components[[length(components) + 1]] <- parity_component("Residual", NULL, NULL,
+                                                             stats::sigma(fit))
   }
   pd_hessian <- isTRUE(fit$sdr$pdHess)
   converged <- identical(as.integer(fit$fit$convergence), 0L) && pd_hessian
@@ -91,46 +93,30 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
   # optimum's value is known; parity reports it, with the warning in the diagnostics.
   ll <- -as.numeric(fit$fit$objective)
   df <- as.numeric(attr(stats::logLik(fit), "df"))
-  stats_list <- list(loglik = ll, aic = -2 * ll + 2 * df, bic = -2 * ll + log(nrow(data)) * df,
-                     deviance = -2 * ll, df = df)
+  stats_list <- parity_statistics(ll, -2 * ll + 2 * df, -2 * ll + log(nrow(data)) * df, df)
   if (reml) stats_list$reml_criterion <- -2 * ll
-  out <- list(
+  parity_record(
     engine = "glmmtmb",
     formula = paste(deparse(tmb_formula, width.cutoff = 500L), collapse = " "),
     method = if (glmm) sprintf("glmmTMB %s, Laplace", family)
       else if (reml) "glmmTMB REML" else "glmmTMB ML",
+    family = family,
     n_obs = nrow(data),
     n_dropped = prepared$n_dropped,
-    fixed_effects = fixed,
-    variance_components = components,
-    diagnostics = list(converged = converged, singular = FALSE,
-                       warnings = as.list(unique(warnings))),
+    fixed = fixed,
+    components = components,
+    converged = converged,
+    singular = FALSE,
+    warnings = unique(warnings),
     fit_statistics = stats_list,
-    criterion = if (glmm && mixed) "Laplace" else if (reml) "REML" else "ML",
-    family = family,
-    link = parity_family(family)$link,
+    # glmmTMB fits a model without grouping terms by (RE)ML too, never by least squares
+    criterion = parity_criterion(mixed, glmm, reml, ols = FALSE),
     group_effects = group_effects,
-    fixed_effects_cov = lapply(seq_len(nrow(V)), function(i) I(unname(V[i, ]))),
-    versions = list(
-      r = R.version.string,
-      glmmTMB = as.character(utils::packageVersion("glmmTMB")),
-      TMB = as.character(utils::packageVersion("TMB"))
-    )
+    vcov = V,
+    packages = c("glmmTMB", "TMB")
   )
-  as.character(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null"))
-}
-
-parity_glmmtmb_main <- function(args) {
-  if (length(args) < 2) {
-    cat("usage: Rscript glmmtmb_fit.R data.csv \"formula\" [cat1,cat2,...] [REML|ML]\n",
-        file = stderr())
-    quit(status = 2)
-  }
-  parity_fit <- parity_glmmtmb_fit  # parity_main() calls parity_fit(): glmmTMB's here
-  environment(parity_main) <- environment()
-  parity_main(args)
 }
 
 if (sys.nframe() == 0L) {
-  parity_glmmtmb_main(commandArgs(trailingOnly = TRUE))
+  parity_main(commandArgs(trailingOnly = TRUE), parity_glmmtmb_fit, "glmmtmb_fit.R")
 }

@@ -1,7 +1,7 @@
 # Profile-likelihood intervals of lme4's SDs and correlations (confint(method =
 # "profile")), for `parity study`, whose coverage of the true SDs needs an interval from
-# every engine that has one. Sourced after lme4_fit.R, whose parity_prepare() checks the
-# formula and codes the rows as for the fit itself.
+# every engine that has one. Sourced after parity.R and lme4_fit.R; parity_prepare()
+# checks the formula and codes the rows as for the fit itself.
 #
 # The rows of confint()'s theta part (.sig01, .sig02, …, .sigma) are in the order of
 # as.data.frame(VarCorr(fit), order = "lower.tri"), whose rows name them.

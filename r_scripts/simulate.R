@@ -4,7 +4,8 @@
 #
 #   Rscript r_scripts/simulate.R data.csv "formula" nsim seed out.csv
 #
-# The formula is checked as lme4_fit.R checks it (column names and operators only);
+# The formula is checked by parity.R as every fit script checks it (column names and
+# operators only);
 # every column the formula names that is not numeric, and every grouping factor, is read
 # as text. out.csv has one column per simulated response, rows in the data's order of
 # complete rows.
@@ -15,7 +16,7 @@ parity_here <- function() {
   file <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
   dirname(normalizePath(file[[1]]))
 }
-source(file.path(parity_here(), "lme4_fit.R"))
+source(file.path(parity_here(), "parity.R"))
 
 parity_simulate_main <- function(args) {
   if (length(args) != 5) {

@@ -20,6 +20,7 @@ import pytest
 
 import parity.compare.rules as rules
 from parity.compare.tolerances import load_policy
+from parity.engines import DEFAULT_ENGINES, engine_info
 from parity.inputs.seed import politeness, seed_models
 from parity.pipeline.job import compare_outcome, vet_outcome
 from parity.pipeline.workers import Outcome, prepare_all, run_models
@@ -32,58 +33,53 @@ SEED_NAMES = [m.name for m in seed_models()]
 
 
 @cache
-def r_missing() -> str | None:
-    """Why lme4 cannot run here, or None."""
+def _r_packages_missing(packages: tuple[str, ...]) -> str | None:
+    """Why R with `packages` cannot run here, or None; asked of Rscript in a child
+    process, so that the test process never embeds R (rpy2 beside JAX is not safe)."""
     if shutil.which("Rscript") is None:
         return "R is not installed (Rscript not on PATH; `make r-deps` installs it)"
-    probe = subprocess.run(["Rscript", "-e", "library(lme4); library(jsonlite)"],
-                           capture_output=True, text=True)
+    code = "; ".join(f"library({p})" for p in packages)
+    probe = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True)
     if probe.returncode != 0:
-        return "R packages lme4/jsonlite missing (apt-get install r-cran-lme4 r-cran-jsonlite)"
-    if importlib.util.find_spec("rpy2") is None:
-        return "rpy2 is not installed (pip install 'parity[r]')"
+        debian = " ".join(f"r-cran-{p.lower()}" for p in packages)
+        return (f"R packages {'/'.join(packages)} missing (`make r-deps`: apt-get install "
+                f"{debian})")
     return None
 
 
 @cache
-def bambi_missing() -> str | None:
-    for pkg in ("bambi", "numpyro", "jax"):
-        if importlib.util.find_spec(pkg) is None:
-            return f"{pkg} is not installed"
-    return None
-
-
-@cache
-def glmmtmb_missing() -> str | None:
-    reason = r_missing()
-    if reason:
-        return reason
-    probe = subprocess.run(["Rscript", "-e", "library(glmmTMB)"], capture_output=True,
-                           text=True)
-    if probe.returncode != 0:
-        return "R package glmmTMB missing (apt-get install r-cran-glmmtmb)"
-    return None
-
-
-@cache
-def pymc_missing() -> str | None:
-    return bambi_missing() or (None if importlib.util.find_spec("pymc") else
-                               "pymc is not installed")
-
-
 def engine_missing(engine: str) -> str | None:
-    """Why `engine` cannot fit live here, or None."""
-    check = {"lme4": r_missing, "glmmtmb": glmmtmb_missing, "bambi": bambi_missing,
-             "pymc": pymc_missing}.get(engine)
-    return check() if check else None
+    """Why `engine` cannot fit live here, or None, read from its registry row: the Python
+    modules it requires, and for an R engine, R with its packages (and jsonlite, which
+    every R script writes its record with). A new engine needs no edit here."""
+    info = engine_info(engine)
+    if info.embeds_r:
+        reason = _r_packages_missing(("jsonlite", *info.r_packages))
+        if reason:
+            return reason
+    for module in info.requires:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (needed by {engine})"
+    return None
+
+
+def r_missing() -> str | None:
+    """Why lme4 cannot run live here (R, its packages, rpy2), or None."""
+    return engine_missing("lme4")
+
+
+def bambi_missing() -> str | None:
+    return engine_missing("bambi")
+
+
+def glmmtmb_missing() -> str | None:
+    return engine_missing("glmmtmb")
 
 
 def available_engines() -> list[str]:
-    """lme4 always: without R its engine uses the shipped recorded references."""
-    engines = ["lme4", "statsmodels"]
-    if bambi_missing() is None:
-        engines.append("bambi")
-    return engines
+    """The default engines present here; an R engine always: without R it uses the
+    shipped recorded references."""
+    return [e for e in DEFAULT_ENGINES if engine_info(e).embeds_r or not engine_missing(e)]
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from parity import __version__
+from parity.registry import engine_info, engine_with_role
 from parity.schema import Fit
 
 # Beside the engines' stacks (which the run passes in, from the registry): what draws
@@ -30,11 +31,13 @@ def package_versions(names: Iterable[str]) -> dict[str, str]:
 
 def environment(fits: Sequence[Fit] = (), packages: Iterable[str] = ()) -> dict[str, object]:
     """Python, platform, the versions of `packages` (every engine's stack) and of the
-    report packages, and R with lme4 as the lme4 fits report them."""
+    report packages; R's as every R engine's fits report it, and the reference engine's
+    (lme4's) as its fits report it."""
     r_versions = sorted({f.provenance.r_version for f in fits
-                         if f.engine == "lme4" and f.provenance.r_version})
+                         if f.provenance.r_version and engine_info(f.engine).embeds_r})
+    reference = engine_with_role("reference")
     lme4 = sorted({f.provenance.engine_version for f in fits
-                   if f.engine == "lme4" and f.status == "ok"})
+                   if f.engine == reference and f.status == "ok"})
     return {
         "parity": __version__,
         "python": platform.python_version(),

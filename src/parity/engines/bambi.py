@@ -28,7 +28,8 @@ import numpy as np
 
 from parity import boundary
 from parity.engines import engine_info
-from parity.engines.base import Engine, EngineKind, status_fit
+from parity.engines.base import Engine, Refusal, status_fit
+from parity.engines.limits import bambi_problem
 from parity.engines.posterior import (
     Summary,
     ess_bulk,
@@ -281,15 +282,12 @@ def captured_logs() -> Iterator[list[str]]:
 
 class BambiEngine(Engine):
     name = "bambi"
-    kind: EngineKind = "bayesian"
 
-    def missing(self) -> str | None:
-        for pkg in ("bambi", "numpyro", "jax"):
-            try:
-                __import__(pkg)
-            except Exception as exc:
-                return f"{pkg} is needed for the Bambi engine ({type(exc).__name__}: {exc})"
-        return None
+    def refuses(self, model: Model, settings: Settings) -> Refusal | None:
+        why = bambi_problem(model)
+        if why:
+            return Refusal(f"model {model.name}: {why}", stops_run=True)
+        return super().refuses(model, settings)
 
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         start = time.perf_counter()

@@ -6,9 +6,12 @@ the model: one module per library, one schema out).
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from parity.registry import EngineInfo, EngineKind, engine_info
 from parity.schema import Diagnostics, Fit, Provenance
 from parity.spec.family import LINKS
 
@@ -17,35 +20,66 @@ if TYPE_CHECKING:  # the registry imports this module; it must stay light
     from parity.settings import Settings
     from parity.spec.models import Model
 
-# "approximate": an approximate Bayesian fit (variational Bayes, or Laplace at the
-# posterior mode), neither a maximised likelihood nor a sampled posterior.
-EngineKind = Literal["frequentist", "bayesian", "approximate"]
+__all__ = ["Engine", "EngineKind", "Refusal", "crossed", "status_fit"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an engine does not fit a model. By default the fit is `unsupported` with the
+    reason and the other engines still run (a family or a structure the engine does not
+    fit). `stops_run`: the run as asked is refused before anything is fitted, since the
+    analyst can fix it (rename a column, change a setting) and should."""
+
+    reason: str
+    stops_run: bool = False
 
 
 class Engine(ABC):
     """One library. Instances live in a worker process and may keep state (an embedded
-    R, compiled samplers) across fits."""
+    R, compiled samplers) across fits. What it is and can do is its registry row
+    (:attr:`info`); `name` picks the row, and `kind` is the row's."""
 
     name: str
-    kind: EngineKind
     # How closely a frequentist engine reproduces its own regular fits when the same data
     # is presented differently (rows permuted, levels relabelled): relative, on every
     # estimate. The invariance suite holds each engine to it, and to 1e-9 on the value
     # of its optimum. Bayesian engines are held to Monte-Carlo error instead.
     invariance_rtol: float = 1e-6
 
-    @abstractmethod
+    @property
+    def info(self) -> EngineInfo:
+        return engine_info(self.name)
+
+    @property
+    def kind(self) -> EngineKind:
+        return self.info.kind
+
     def missing(self) -> str | None:
-        """Why this engine cannot run here (a missing library, no R), or None."""
+        """Why this engine cannot run here (a missing library, no R), or None: by
+        default, the first module of the row's `requires` that does not import."""
+        for module in self.info.requires:
+            try:
+                importlib.import_module(module)
+            except Exception as exc:  # missing, or broken (an ABI mismatch)
+                return (f"{module} is needed for the {self.name} engine "
+                        f"({type(exc).__name__}: {exc})")
+        return None
 
     @abstractmethod
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         """Fit `model` on `data`; failures inside the library become status `failed`."""
 
-    def unsupported(self, model: Model) -> str | None:
-        """Why this engine cannot express `model` (a family, a structure), or None; the
-        fit is then `unsupported` with that reason, and the other engines still run."""
-        return None
+    def refuses(self, model: Model, settings: Settings) -> Refusal | None:
+        """The one refusal: why this engine does not fit `model` with `settings`, or
+        None. The base class reads the registry row (the families it fits, and crossed
+        grouping factors where the row says it `cannot` fit them); an engine
+        with rules of its own (Bambi's reserved names, lme4's nAGQ) adds them in an
+        override. The run asks it up front (`parity.pipeline.job.execute`), and the
+        worker again before each fit, so no path fits what the engine refuses."""
+        why = self.info.family_problem(model.family)
+        if why is None and crossed(model):
+            why = self.info.cannot_do("crossed")
+        return Refusal(why) if why else None
 
     def fallback(self, model: Model, data: PreparedData, settings: Settings) -> Fit | None:
         """A result to use when the library is missing (a recorded reference), or None."""
@@ -79,3 +113,12 @@ def status_fit(
         family=model.family,
         link=LINKS.get(model.family, "identity"),
     )
+
+
+def crossed(model: Model) -> bool:
+    """Whether `model`'s grouping factors are crossed: not one factor, nor a chain of
+    factors each nested in the one before (`(1 | a/b)`, which parity writes as
+    `(1 | a) + (1 | a:b)`)."""
+    groups = sorted({block.group for block in model.spec.random}, key=len)
+    return any(inner[:len(outer)] != outer or len(inner) != len(outer) + 1
+               for outer, inner in zip(groups, groups[1:], strict=False))

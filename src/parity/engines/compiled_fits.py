@@ -108,7 +108,10 @@ class CompiledBambi(_Compiled):
     engine = "bambi"
 
     def __init__(self, model: Model, data: PreparedData, settings: Settings) -> None:
-        if not model.gaussian:
+        refusal = BambiEngine().refuses(model, settings)
+        if refusal is not None:
+            raise ValueError(refusal.reason)
+        if not model.gaussian:  # the compiled sampler reads Gaussian draws only
             raise ValueError("a compiled Bambi fit is built for Gaussian models only")
         self.model, self.data, self.settings = model, data, settings
         with captured_logs(), warnings_module.catch_warnings():
@@ -137,9 +140,9 @@ class CompiledPymc(_Compiled):
         from parity.engines.pymc_model import PymcEngine
 
         engine = PymcEngine()
-        cannot = engine.unsupported(model)
-        if cannot is not None:
-            raise ValueError(cannot)
+        refusal = engine.refuses(model, settings)
+        if refusal is not None:
+            raise ValueError(refusal.reason)
         self.model, self.data, self.settings = model, data, settings
         self._engine = engine
         with captured_logs(), warnings_module.catch_warnings():
@@ -161,18 +164,3 @@ def _mark_compiled(fit: Fit, sampler: CompiledSampler) -> Fit:
     ran = {**prov.settings.get("ran", {}), "chain_method": sampler.chain_method,
            "compiled_once": True, "sampler_run": sampler.runs}
     return replace(fit, provenance=replace(prov, settings={**prov.settings, "ran": ran}))
-
-
-def compile_fit(engine: str, model: Model, data: PreparedData,
-                settings: Settings) -> CompiledFit:
-    """The compiled fit of `engine`, as the registry names it."""
-    import importlib
-
-    from parity.engines import engine_info
-
-    target = engine_info(engine).compiled
-    if target is None:
-        raise ValueError(f"engine {engine!r} is not compiled once")
-    module, cls = target.split(":")
-    built: CompiledFit = getattr(importlib.import_module(module), cls)(model, data, settings)
-    return built

@@ -90,36 +90,40 @@ def check_memory(models: Sequence[Model], frame: pd.DataFrame, engines: Iterable
                          f"{total / 2**30:.1f} GiB; ask for fewer draws or chains")
 
 
-def check_expressible(models: Sequence[Model], engines: Iterable[str]) -> None:
-    """Raise UsageError for the first model an engine asked for cannot express (each
-    engine's check is named in its registry row)."""
-    import importlib
-
-    from parity.engines import engine_info
-
-    for name in dict.fromkeys(engines):
-        target = engine_info(name).refuses
-        if target is None:
-            continue
-        module, _, function = target.partition(":")
-        refuses = getattr(importlib.import_module(module), function)
-        for model in models:
-            problem = refuses(model)
-            if problem:
-                raise UsageError(f"model {model.name}: {problem}")
-
-
-def check_nagq(models: Sequence[Model], settings: Settings) -> None:
+def nagq_problem(model: Model, settings: Settings) -> str | None:
     """lme4 allows adaptive Gauss-Hermite quadrature (nAGQ > 1) only for a GLMM with a
-    single scalar random-effect term; anything else is refused before any fit."""
+    single scalar random-effect term: why `model` cannot take `settings.nagq`, or None."""
     if settings.nagq == 1:
-        return
-    for m in models:
-        blocks = m.spec.random
-        scalar = len(blocks) == 1 and blocks[0].intercept and not blocks[0].terms
-        if m.gaussian or not scalar:
-            why = ("is Gaussian" if m.gaussian else
-                   "has more than one random-effect term, or a random slope")
-            raise UsageError(f"--nagq {settings.nagq}: model {m.name} {why}; lme4 takes "
-                             "nAGQ > 1 only for a binomial or Poisson model with a single "
-                             "(1 | g) term")
+        return None
+    blocks = model.spec.random
+    scalar = len(blocks) == 1 and blocks[0].intercept and not blocks[0].terms
+    if model.gaussian or not scalar:
+        why = ("is Gaussian" if model.gaussian else
+               "has more than one random-effect term, or a random slope")
+        return (f"--nagq {settings.nagq}: model {model.name} {why}; lme4 takes nAGQ > 1 "
+                "only for a binomial or Poisson model with a single (1 | g) term")
+    return None
+
+
+def check_expressible(models: Sequence[Model], engines: Iterable[str],
+                      settings: Settings | None = None) -> None:
+    """Ask every engine's one refusal method (`Engine.refuses`) about every model, before
+    anything is fitted: a refusal that stops the run (a column Bambi cannot take, an
+    nAGQ lme4 cannot use) is a UsageError naming the model. The other refusals (a family
+    or a structure the engine does not fit) leave that fit `unsupported`, with its
+    reason, and the other engines run."""
+    from parity.engines import load_engine
+
+    settings = settings or Settings()
+    for name in dict.fromkeys(engines):
+        engine = load_engine(name)
+        for model in models:
+            refusal = engine.refuses(model, settings)
+            if refusal is not None and refusal.stops_run:
+                raise UsageError(refusal.reason)
+    # Only lme4 reads nAGQ, but an nAGQ no model can take is refused whoever runs: the
+    # setting was asked for, and would be silently ignored.
+    for model in models:
+        problem = nagq_problem(model, settings)
+        if problem:
+            raise UsageError(problem)

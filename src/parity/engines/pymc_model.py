@@ -46,7 +46,7 @@ from parity.engines.bambi import (
     component,
     fixed_effect,
 )
-from parity.engines.base import EngineKind, status_fit
+from parity.engines.base import status_fit
 from parity.engines.posterior import finite_or_none, mcse_mean, summarize
 from parity.environment import package_versions
 from parity.rows.design import build_design, group_codes
@@ -195,21 +195,6 @@ def build_pymc_model(layout: _Layout) -> Any:
 
 class PymcEngine(BambiEngine):
     name = "pymc"
-    kind: EngineKind = "bayesian"
-
-    def missing(self) -> str | None:
-        for pkg in ("pymc", "bambi", "numpyro", "jax"):
-            try:
-                __import__(pkg)
-            except Exception as exc:
-                return f"{pkg} is needed for the pymc engine ({type(exc).__name__}: {exc})"
-        return None
-
-    def unsupported(self, model: Model) -> str | None:
-        if not model.gaussian:
-            return (f"the pymc engine builds Gaussian models only; for a {model.family} "
-                    "model use bambi, whose families it does not reimplement")
-        return None
 
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         start = time.perf_counter()

@@ -47,13 +47,9 @@ def search_dirs() -> list[Path]:
 
 def _r_code_hash(engine: str) -> str:
     from parity.engines import engine_info
-    from parity.engines.rscript import r_script_path
+    from parity.engines.rbridge import r_code_sha256
 
-    scripts = engine_info(engine).r_scripts
-    if len(scripts) == 1:
-        return hashlib.sha256(r_script_path(scripts[0]).read_bytes()).hexdigest()
-    return hashlib.sha256(b"".join(hashlib.sha256(r_script_path(s).read_bytes()).digest()
-                                   for s in scripts)).hexdigest()
+    return r_code_sha256(engine_info(engine).r_scripts)
 
 
 def _key(model: Model, data: PreparedData, settings: Settings,

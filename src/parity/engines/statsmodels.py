@@ -22,7 +22,7 @@ from scipy import stats
 
 from parity import boundary
 from parity.engines import engine_info
-from parity.engines.base import Engine, EngineKind, status_fit
+from parity.engines.base import Engine, status_fit
 from parity.environment import package_versions
 from parity.rows.design import Design, build_design, group_codes
 from parity.rows.prepare import PreparedData
@@ -81,14 +81,6 @@ def _messages(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
 
 class StatsmodelsEngine(Engine):
     name = "statsmodels"
-    kind: EngineKind = "frequentist"
-
-    def missing(self) -> str | None:
-        try:
-            import statsmodels  # noqa: F401
-        except ImportError as exc:
-            return f"statsmodels is not installed ({exc})"
-        return None
 
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         start = time.perf_counter()

@@ -4,7 +4,7 @@ Analysts rerun parity whenever data, a formula, a tolerance or an environment ch
 what changed should be refitted. A key is the SHA-256 of: the engine, the model as the
 engine sees it (rendered formula), the hash of the rows and coding, the settings that
 matter to that engine, the versions of the engine's stack, and parity's own version and
-source hash (with the R code's hash for lme4). Entries are JSON files written
+source hash (with the R code's hash for an R engine). Entries are JSON files written
 atomically; an entry that does not parse, or whose stored key material differs from the
 request, is ignored and refitted, never trusted. Lookups happen in the main process, so a
 warm rerun starts no worker, no R and no JAX.
@@ -26,7 +26,7 @@ from typing import Any
 
 from parity import __version__
 from parity.atomic import write_text_atomic
-from parity.engines import engine_info
+from parity.engines import all_r_packages, engine_info
 from parity.environment import package_versions
 from parity.rows.prepare import PreparedData
 from parity.schema import Fit, fit_from_dict, fit_to_dict
@@ -47,15 +47,15 @@ def cache_dir() -> Path:
 
 def _r_stamp(rscript: str) -> dict[str, Any]:
     """What identifies the installed R without starting it: the Rscript binary's real
-    path and modification time, and those of the DESCRIPTION files of lme4, Matrix,
-    glmmTMB and TMB in R's usual library folders (an install or upgrade of one rewrites
-    its DESCRIPTION)."""
+    path and modification time, and those of the DESCRIPTION files of every R engine's
+    packages (the registry's `r_packages`) in R's usual library folders (an install or
+    upgrade of one rewrites its DESCRIPTION)."""
     real = Path(rscript).resolve()
     stamp: dict[str, Any] = {"rscript": str(real), "mtime_ns": real.stat().st_mtime_ns}
     home = Path(os.environ.get("R_HOME") or real.parent.parent / "lib" / "R")
     libs = [home / "library", home / "site-library", Path("/usr/lib/R/site-library"),
             Path("/usr/lib/R/library"), Path("/usr/local/lib/R/site-library")]
-    for pkg in ("lme4", "Matrix", "glmmTMB", "TMB"):
+    for pkg in all_r_packages():
         for lib in libs:
             desc = lib / pkg / "DESCRIPTION"
             if desc.is_file():
@@ -65,9 +65,9 @@ def _r_stamp(rscript: str) -> dict[str, Any]:
 
 @cache
 def r_fingerprint() -> str | None:
-    """R, lme4, Matrix, glmmTMB and TMB versions, or None without R: then R engines'
-    results are not cached
-    (recorded references are used). Asking Rscript takes about 0.2 s, so the answer is
+    """R's version and those of every R engine's packages (`none` for one not
+    installed), or None without R: then R engines' results are not cached (recorded
+    references are used). Asking Rscript takes about 0.2 s, so the answer is
     kept in the cache folder under the R installation's stamp (:func:`_r_stamp`), and a
     warm rerun starts no R at all."""
     rscript = shutil.which("Rscript")
@@ -77,16 +77,18 @@ def r_fingerprint() -> str | None:
         stamp = _r_stamp(rscript)
     except OSError:
         return None
-    stored = cache_dir() / "r-fingerprint.2.json"  # 2: with glmmTMB and TMB
+    packages = all_r_packages()
+    # 3: the packages are the registry's, named in the file
+    stored = cache_dir() / "r-fingerprint.3.json"
     try:
         doc = json.loads(stored.read_text(encoding="utf-8")) if stored.is_file() else None
         if isinstance(doc, dict) and doc.get("stamp") == stamp and \
-                isinstance(doc.get("fingerprint"), str):
+                doc.get("packages") == list(packages) and isinstance(doc.get("fingerprint"), str):
             return str(doc["fingerprint"])
     except (OSError, ValueError):
         pass
-    code = ('cat(R.version.string, as.character(packageVersion("lme4")), '
-            'as.character(packageVersion("Matrix")), sapply(c("glmmTMB", "TMB"), function(p) '
+    names = ", ".join(f'"{p}"' for p in packages)
+    code = (f'cat(R.version.string, sapply(c({names}), function(p) '
             'if (requireNamespace(p, quietly = TRUE)) as.character(packageVersion(p)) '
             'else "none"), sep = "|")')
     try:
@@ -97,7 +99,8 @@ def r_fingerprint() -> str | None:
     fingerprint = out.stdout.strip() or None
     if fingerprint is not None:
         with contextlib.suppress(OSError):  # an unwritable cache costs 0.2 s next time
-            write_text_atomic(stored, json.dumps({"stamp": stamp, "fingerprint": fingerprint}))
+            write_text_atomic(stored, json.dumps({"stamp": stamp, "packages": list(packages),
+                                                  "fingerprint": fingerprint}))
     return fingerprint
 
 
@@ -106,7 +109,7 @@ def code_fingerprint() -> str:
     """SHA-256 of parity's own Python source. A fix to how parity prepares data or reads
     an engine's results changes numbers without changing the version string, and a cache
     keyed on the version alone would hand back the old, wrong fit."""
-    root = Path(__file__).resolve().parents[1]  # the package, not run/
+    root = Path(__file__).resolve().parents[1]  # the package, not pipeline/
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         h.update(str(path.relative_to(root)).encode())
@@ -130,15 +133,13 @@ def key_material(engine: str, model: Model, data: PreparedData,
         "stack": package_versions(info.stack),
     }
     if info.r_scripts:
-        from parity.engines.lme4 import FORCE_RECORDED
-        from parity.engines.rscript import r_script_path
+        from parity.engines.rbridge import forced_recorded, r_code_sha256
 
         fingerprint = r_fingerprint()
-        if fingerprint is None or os.environ.get(FORCE_RECORDED) == "recorded":
+        if fingerprint is None or forced_recorded():
             return None
         material["r"] = fingerprint
-        material["r_code"] = [hashlib.sha256(r_script_path(s).read_bytes()).hexdigest()
-                              for s in info.r_scripts]
+        material["r_code"] = r_code_sha256(info.r_scripts)
     return material
 
 

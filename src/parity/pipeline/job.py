@@ -16,8 +16,8 @@ import pandas as pd
 from parity import __version__
 from parity.compare.rules import compare_all
 from parity.compare.tolerances import Policy, load_policy
-from parity.engines import all_packages, check_engines, engine_kind
-from parity.engines.limits import check_expressible, check_memory, check_nagq
+from parity.engines import all_packages, check_engines, engine_info, engine_kind
+from parity.engines.limits import check_expressible, check_memory
 from parity.engines.recorded import (
     check_overwrite,
     make_record,
@@ -101,8 +101,7 @@ def execute(
     unconverged fit are compared only with `compare_unconverged`."""
     policy = policy or load_policy()
     check_engines(engines)
-    check_expressible(models, engines)
-    check_nagq(models, settings)
+    check_expressible(models, engines, settings)  # each engine's refusals, up front
     check_memory(models, frame, engines, settings, jobs or 1)
     prepared = prepare_all(models, frame)
     meta: dict[str, Any] = dict(
@@ -182,7 +181,8 @@ def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
     for engine in engines:
         for m in models:
             jobs.append((engine, m, prepared[m.name], None))
-            refit = independent_variant(m, prepared[m.name]) if engine == "lme4" else None
+            refit = (independent_variant(m, prepared[m.name])
+                     if "refitter" in engine_info(engine).roles else None)
             if refit is not None:
                 jobs.append((engine, refit.model, refit.data, refit.name))
     refuse_a_file(out)

@@ -1,19 +1,20 @@
 """Fitting many models with many engines in worker processes, reusing cached fits.
 
 Embedded R and JAX in one process are reported to fight over threads and signals
-(rpy2 issues #585, #961), so no process ever holds both: each worker group of the
-registry gets spawned workers that import only its own libraries and start them once
-(one embedded R per worker), fitting every model asked of them. lme4 and statsmodels
-share one worker and finish in seconds; Bambi, which dominates the run time, gets its
-own (up to `jobs` of them), whose chains sample on every core. Fits found in the cache
-(:mod:`parity.pipeline.cache`) are not sent to any worker, and a pool is started only
-for an engine with something left to fit, so a warm rerun starts no R and no JAX. A
-worker that dies takes down only the fits it held, recorded as failed.
+(rpy2 issues #585, #961), so no process ever holds both: each process group of the
+registry ("r", "python", "jax") gets spawned workers that import only its own libraries
+and start them once (one embedded R per worker), fitting every model asked of them. The
+R and Python engines finish in seconds, one worker each; the slow samplers, which
+dominate the run time, get up to `jobs` workers, whose chains sample on every core.
+Fits found in the cache (:mod:`parity.pipeline.cache`) are not sent to any worker, and a
+pool is started only for an engine with something left to fit, so a warm rerun starts no
+R and no JAX. A worker that dies takes down only the fits it held, recorded as failed.
 
-Beside the fits asked for, the lme4 worker refits models with independent random
-coefficients where another engine fitted them that way (:mod:`parity.pipeline.matched`),
-and evaluates the other frequentist engines' mixed-model solutions under lme4's REML
-criterion, so the comparison can say which optimum is better, or that an engine's
+Beside the fits asked for, the engine with the registry's role "refitter" (lme4) refits
+models with independent random coefficients where another engine fitted them that way
+(:mod:`parity.pipeline.matched`), and the one with the role "judge" (lme4) evaluates the
+other frequentist engines' mixed-model solutions under its criterion (REML, ML or
+Laplace), so the comparison can say which optimum is better, or that an engine's
 estimates contradict its own variance components.
 """
 
@@ -34,7 +35,14 @@ from typing import Any
 import pandas as pd
 
 from parity.compare.rules import SAME_OPTIMUM
-from parity.engines import Engine, check_engine, engine_info, engine_kind, load_engine
+from parity.engines import (
+    Engine,
+    check_engine,
+    engine_info,
+    engine_kind,
+    engine_with_role,
+    load_engine,
+)
 from parity.engines.base import status_fit
 from parity.pipeline.cache import FitCache, key_material
 from parity.pipeline.matched import Variant, independent_variant, read_back
@@ -68,7 +76,7 @@ class Outcome:
     optimum_checks: list[OptimumCheck] = field(default_factory=list)
 
 
-def _init_worker(jax_cache: str | None, devices: int) -> None:
+def init_worker(jax_cache: str | None, devices: int) -> None:
     """Runs first in every worker, before JAX is imported, since JAX reads these then.
 
     `devices` host devices let numpyro run the chains in parallel (`chain_method=
@@ -108,12 +116,18 @@ def _die_with_parent(poll_seconds: float = 1.0) -> None:
     threading.Thread(target=watch, name="parity-parent-watch", daemon=True).start()
 
 
-def _engine(name: str) -> Engine:
+def worker_engine(name: str) -> Engine:
+    """The engine called `name` in this process, constructed once and reused (its
+    embedded R, its compiled samplers)."""
     engine = _WORKER_ENGINES.get(name)
     if engine is None:
         engine = load_engine(name)
         _WORKER_ENGINES[name] = engine
     return engine
+
+
+# The name the test-suite's worker pools and older callers use.
+_init_worker = init_worker
 
 
 def _missing(engine: Engine) -> str | None:
@@ -129,10 +143,10 @@ def _missing(engine: Engine) -> str | None:
 
 def fit_one(engine_name: str, model: Model, data: PreparedData, settings: Settings) -> Fit:
     """Fit in this process, reusing the engine (and its embedded R) across calls."""
-    engine = _engine(engine_name)
-    cannot = engine.unsupported(model)
-    if cannot is not None:
-        return status_fit(engine_name, model, data, "unsupported", cannot, settings)
+    engine = worker_engine(engine_name)
+    refusal = engine.refuses(model, settings)
+    if refusal is not None:
+        return status_fit(engine_name, model, data, "unsupported", refusal.reason, settings)
     reason = _missing(engine)
     if reason is None:
         return vet_fit(engine.fit(model, data, settings), model, data)
@@ -144,11 +158,11 @@ def fit_one(engine_name: str, model: Model, data: PreparedData, settings: Settin
                       f"{reason}; {hint}" if hint else reason, settings)
 
 
-def evaluate_at(model: Model, data: PreparedData, solution: Fit,
+def evaluate_at(judge: str, model: Model, data: PreparedData, solution: Fit,
                 reml: bool = True) -> dict[str, Any]:
-    """lme4's criterion (REML, or ML deviance), and the fixed effects it profiles out,
-    at `solution`'s variance components (in the lme4 worker)."""
-    engine: Any = _engine("lme4")
+    """The judge's criterion (lme4's REML, or ML deviance), and the fixed effects it
+    profiles out, at `solution`'s variance components (in the judge's worker)."""
+    engine: Any = worker_engine(judge)
     reason = _missing(engine)
     if reason is not None:  # no live R: the check is left out, never faked
         raise RuntimeError(reason)
@@ -200,16 +214,16 @@ class _Pools:
         self.pools: dict[str, ProcessPoolExecutor] = {}
 
     def get(self, engine: str, pending: int = 1) -> ProcessPoolExecutor:
-        """The pool of `engine`'s worker group (the registry's `worker`): lme4 and
-        statsmodels hold no JAX, fit in milliseconds, and share one process; a slow
-        engine gets up to `jobs` workers."""
+        """The pool of `engine`'s process group (the registry's `process`): one worker
+        for the R engines, one for the plain Python ones; a slow engine's group gets up
+        to `jobs` workers."""
         info = engine_info(engine)
-        name = info.worker
+        name = info.process
         if name not in self.pools:
             workers = min(self.jobs, pending) if info.slow else 1
             self.pools[name] = ProcessPoolExecutor(
                 max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.jax_cache, self.devices))
+                initializer=init_worker, initargs=(self.jax_cache, self.devices))
         return self.pools[name]
 
     def kill(self) -> None:
@@ -221,9 +235,10 @@ class _Pools:
             pool.shutdown(wait=False, cancel_futures=True)
         self.pools.clear()
 
-    def shutdown(self, engine: str | None = None) -> None:
-        names = [engine_info(engine).worker] if engine else list(self.pools)
-        for name in names:
+    def shutdown(self, keep: set[str] | None = None) -> None:
+        """End every pool, or every pool whose process group is not in `keep` (its
+        queued fits would be cancelled)."""
+        for name in [n for n in self.pools if keep is None or n not in keep]:
             pool = self.pools.pop(name, None)
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -283,7 +298,11 @@ def run_models(
             job.fit = read_back(job.fit, job.variant, by_name[name])
         results = {(j.model.name, j.engine): j.fit for j in main if j.fit is not None}
         checks = _optimum_checks(models, prepared, refits, results, pools, cache, settings)
-        pools.shutdown("lme4")
+        # The fast groups' work is done: their workers (an embedded R) end, so their
+        # memory is given back before the samplers' grows. A group with slow work left
+        # keeps its workers.
+        pools.shutdown(keep={engine_info(j.engine).process
+                             for f, j in futures.items() if f not in frequentist})
         for fut in as_completed([f for f in futures if f not in frequentist]):
             job = futures[fut]
             job.fit = _result(fut, job.engine, job.model, job.data, settings)
@@ -300,14 +319,16 @@ def run_models(
 
 def _plan(models: Sequence[Model], engines: Sequence[str], prepared: dict[str, PreparedData],
           matched_references: bool) -> tuple[list[_Job], dict[str, _Job]]:
-    """The fits asked for, model by model, and the matched-structure lme4 refits."""
+    """The fits asked for, model by model, and the refitter's (lme4's) matched-structure
+    refits."""
     main = [_Job(m, prepared[m.name], e) for m in models for e in engines]
     refits: dict[str, _Job] = {}
-    if matched_references and "lme4" in engines:
+    refitter = engine_with_role("refitter", engines)
+    if matched_references and refitter is not None:
         for m in models:
             v = independent_variant(m, prepared[m.name])
             if v is not None:
-                refits[m.name] = _Job(v.model, v.data, "lme4", v)
+                refits[m.name] = _Job(v.model, v.data, refitter, v)
     return main, refits
 
 
@@ -395,10 +416,11 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
     comparison can tell a worse optimum from estimates that contradict each other."""
     jobs: list[tuple[str, str, Fit, dict[str, Any] | None,
                      Future[dict[str, Any]] | dict[str, Any]]] = []
+    judge = engine_with_role("judge", [e for _, e in results])
     for m in models:
-        lme4_fit = results.get((m.name, "lme4"))
+        lme4_fit = results.get((m.name, judge)) if judge else None
         for (name, engine), fit in results.items():
-            if name != m.name or engine == "lme4" or (fit.kind or engine_kind(engine)) \
+            if name != m.name or engine == judge or (fit.kind or engine_kind(engine)) \
                     != "frequentist":
                 continue
             if lme4_fit is None or fit.status != "ok" or not m.spec.is_mixed:
@@ -411,7 +433,8 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
                     or solution.criterion not in (None, lme4.criterion):
                 continue
             reml = lme4.criterion == "REML"
-            material = (key_material("lme4", model, data, replace(settings, reml=reml))
+            assert judge is not None
+            material = (key_material(judge, model, data, replace(settings, reml=reml))
                         if cache.enabled else None)
             if material is not None:
                 material = {**material, "check": "evaluate_at",
@@ -422,7 +445,8 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
                     jobs.append((m.name, engine, lme4, None, value))
                     continue
             jobs.append((m.name, engine, lme4, material,
-                         pools.get("lme4").submit(evaluate_at, model, data, solution, reml)))
+                         pools.get(judge).submit(evaluate_at, judge, model, data, solution,
+                                                 reml)))
     checks = []
     for name, engine, lme4, material, fut in jobs:
         try:

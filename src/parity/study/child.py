@@ -42,16 +42,16 @@ def with_sd_intervals(engine: Any, model: Model, data: PreparedData, settings: S
 
 
 def main(argv: list[str]) -> int:
-    from parity.pipeline.workers import _engine, _init_worker, fit_one
+    from parity.pipeline.workers import fit_one, init_worker, worker_engine
 
-    _init_worker(None, 1)
+    init_worker(None, 1)
     job, out = argv
     with open(job, "rb") as fh:
         engine, model, datas, settings = pickle.load(fh)
     fits = [fit_one(engine, model, d, settings) for d in datas]
-    if engine == "lme4":
-        fits = [with_sd_intervals(_engine(engine), model, d, settings, f)
-                for d, f in zip(datas, fits, strict=True)]
+    fitted = worker_engine(engine)  # lme4's profile intervals of the SDs, where it has them
+    fits = [with_sd_intervals(fitted, model, d, settings, f)
+            for d, f in zip(datas, fits, strict=True)]
     with open(out + ".tmp", "wb") as fh:
         pickle.dump(fits, fh)
     os.replace(out + ".tmp", out)

@@ -24,8 +24,8 @@ import pandas as pd
 from parity import __version__
 from parity.compare.rules import compare_all, fit_kind
 from parity.compare.tolerances import Policy
-from parity.engines import engine_info, engine_kind
 from parity.errors import UsageError
+from parity.registry import engine_info, engine_kind, engine_with_role, rows
 from parity.rows.prepare import prepare
 from parity.schema import Fit
 from parity.settings import Settings
@@ -85,8 +85,9 @@ def check_options(options: StudyOptions) -> None:
         raise UsageError(f"the reference engine {options.reference!r} is not among "
                          f"--engines ({', '.join(options.engines)})")
     if engine_kind(options.reference) != "frequentist":
-        raise UsageError(f"the reference engine must be frequentist (lme4, statsmodels, "
-                         f"glmmtmb), not {options.reference!r}: verdicts are against a "
+        frequentist = ", ".join(r.name for r in rows() if r.kind == "frequentist")
+        raise UsageError(f"the reference engine must be frequentist ({frequentist}), not "
+                         f"{options.reference!r}: verdicts are against a "
                          "maximum-likelihood fit")
     if options.workers is not None and options.scheduler is not None:
         raise UsageError("--workers sizes a local cluster; an existing cluster "
@@ -193,7 +194,9 @@ def _duration(seconds: float) -> str:
 
 
 def _truth(model: Model, original: Any, settings: Settings) -> tuple[Truth, Fit]:
-    fit = fit_in_child("lme4", model, [original], settings)[0]
+    reference = engine_with_role("reference")
+    assert reference is not None  # the registry names one (lme4)
+    fit = fit_in_child(reference, model, [original], settings)[0]
     return truth_from(fit), fit
 
 

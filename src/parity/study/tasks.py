@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from parity.engines import engine_info
 from parity.engines.base import status_fit
+from parity.registry import engine_info
 from parity.rows.prepare import PreparedData
 from parity.schema import Fit
 from parity.settings import Settings
@@ -58,7 +58,7 @@ def _compiled(engine: str, model: Model, data: PreparedData, settings: Settings)
         # fits run on JAX, so the warning would only clutter the study's terminal.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from parity.engines.compiled_fits import compile_fit
+            from parity.engines import compile_fit
 
             fit = _COMPILED[key] = compile_fit(engine, model, data, settings)
     return fit

@@ -1,0 +1,227 @@
+# parity's shared R library: what every R engine's fit script needs, in one file.
+#
+# Sourced by the Python bridge (parity/engines/rbridge.py) before an engine's own
+# script, or by that script itself when it runs under Rscript (see parity_source_shared()
+# in each *_fit.R). An engine script defines one fit function with the signature
+#
+#   fit(data, formula_text, levels = list(), reml = TRUE, level = 0.94,
+#       family = "gaussian", trials = NULL, nagq = 1L)
+#
+# that returns parity_record(...), and ends with `parity_main(args, fit)`, so that any R
+# row of a parity report can be reproduced in R alone:
+#
+#   Rscript r_scripts/lme4_fit.R data.csv "Reaction ~ Days + (Days | Subject)" Subject [REML|ML] [family] [trials]
+#
+# A formula is data here, never code: before R sees it as a formula, its parse tree is
+# checked to hold only column names, 0, 1 and the operators ~ + - * / : ( | ||. R's
+# model.frame() would otherwise evaluate any call inside it.
+#
+# The JSON a fit function returns is written down field by field in
+# docs/results-schema.md ("The R side").
+
+suppressPackageStartupMessages(library(jsonlite))
+
+parity_allowed_ops <- c("~", "+", "-", "*", "/", ":", "(", "|", "||")
+
+parity_check_formula <- function(expr, columns) {
+  if (is.symbol(expr)) {
+    name <- as.character(expr)
+    if (!(name %in% columns)) stop(sprintf("formula names %s, which is not a column", name))
+    return(invisible(TRUE))
+  }
+  if (is.numeric(expr) && length(expr) == 1 && expr %in% c(0, 1)) return(invisible(TRUE))
+  if (is.call(expr)) {
+    op <- expr[[1]]
+    if (!is.symbol(op) || !(as.character(op) %in% parity_allowed_ops)) {
+      stop("formula contains a call that is not allowed: ", paste(deparse(expr), collapse = " "))
+    }
+    for (arg in as.list(expr)[-1]) parity_check_formula(arg, columns)
+    return(invisible(TRUE))
+  }
+  stop("formula contains something that is not a column name: ", paste(deparse(expr), collapse = " "))
+}
+
+parity_levels <- function(x) {
+  # Numeric columns sort numerically. Text that is a number (ids read as text, so that
+  # "01" and "1" stay two levels) sorts by value, then by text; other text after it, by
+  # code point (the C locale). parity sorts the same way.
+  if (is.numeric(x)) return(as.character(sort(unique(x))))
+  u <- unique(as.character(x))
+  num <- grepl("^[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?$", u)
+  value <- suppressWarnings(as.numeric(u[num]))
+  c(u[num][order(value, u[num], method = "radix")], sort(u[!num], method = "radix"))
+}
+
+# The grouping terms of a formula, `( … | g)` and `( … || g)`, as calls: lme4's
+# findbars() without lme4, so that an engine need not load lme4 to read its model.
+parity_bars <- function(expr) {
+  if (!is.call(expr)) return(list())
+  op <- as.character(expr[[1]])
+  if (op %in% c("|", "||")) return(list(expr))
+  if (op == "(") return(parity_bars(expr[[2]]))
+  if (op == "~") return(parity_bars(expr[[length(expr)]]))
+  unlist(lapply(as.list(expr)[-1], parity_bars), recursive = FALSE)
+}
+
+# The grouping columns a formula names.
+parity_group_columns <- function(expr) {
+  unique(unlist(lapply(parity_bars(expr), function(b) all.vars(b[[3]]))))
+}
+
+# The formula checked and built, the model's complete rows, factors with the given levels.
+# `trials` (a binomial count's number of trials) is a column name, checked like the others;
+# with it the response becomes cbind(y, trials - y), built as a call, never from text.
+parity_prepare <- function(data, formula_text, levels, trials = NULL) {
+  expr <- str2lang(formula_text)
+  if (!is.call(expr) || !identical(expr[[1]], as.symbol("~")) || length(expr) != 3) {
+    stop("formula must be of the form response ~ terms")
+  }
+  parity_check_formula(expr, names(data))
+  if (!is.null(trials)) {
+    if (!is.character(trials) || length(trials) != 1 || !(trials %in% names(data))) {
+      stop("trials must name a column")
+    }
+    y <- expr[[2]]
+    expr[[2]] <- call("cbind", y, call("-", as.symbol(trials), y))
+  }
+  f <- stats::formula(expr)  # checked above: builds the formula object, runs nothing else
+  environment(f) <- baseenv()  # symbols are all columns (checked), found in data first
+  vars <- all.vars(f)
+  n_total <- nrow(data)
+  data <- data[stats::complete.cases(data[, vars, drop = FALSE]), vars, drop = FALSE]
+  for (v in names(levels)) {
+    if (v %in% vars) data[[v]] <- factor(as.character(data[[v]]), levels = unlist(levels[[v]]))
+  }
+  list(formula = f, data = data, n_dropped = n_total - nrow(data))
+}
+
+# The value of `expr`, and its warnings and messages as text (kept in the result's
+# diagnostics, never printed).
+parity_quietly <- function(expr) {
+  warnings <- character(0)
+  value <- withCallingHandlers(
+    expr,
+    warning = function(w) {
+      warnings <<- c(warnings, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    },
+    message = function(m) {
+      warnings <<- c(warnings, trimws(conditionMessage(m)))
+      invokeRestart("muffleMessage")
+    }
+  )
+  list(value = value, warnings = warnings)
+}
+
+parity_family <- function(family) {
+  switch(family, gaussian = stats::gaussian(), binomial = stats::binomial(),
+         poisson = stats::poisson(), stop("unknown family ", family))
+}
+
+# The criterion a fit maximised, in parity's one vocabulary: "REML", "ML", "OLS" (a
+# Gaussian model without grouping terms fitted by least squares), "Laplace" or "AGQ(n)"
+# (a GLMM by adaptive Gauss-Hermite quadrature with n > 1 points).
+parity_criterion <- function(mixed, glmm, reml, nagq = 1L, ols = TRUE) {
+  if (glmm && mixed) {
+    if (nagq > 1) sprintf("AGQ(%d)", as.integer(nagq)) else "Laplace"
+  } else if (glmm) {
+    "ML"
+  } else if (!mixed && ols) {
+    "OLS"
+  } else if (reml) {
+    "REML"
+  } else {
+    "ML"
+  }
+}
+
+# Fixed-effect rows: estimate, SE and the Wald interval estimate -/+ z SE.
+parity_fixed <- function(est, se, z) {
+  lapply(seq_along(est), function(i) list(
+    term = names(est)[i], estimate = unname(est[i]), std_error = unname(se[i]),
+    lower = unname(est[i] - z * se[i]), upper = unname(est[i] + z * se[i])
+  ))
+}
+
+# One variance component row: an SD (term2 NULL) or a correlation of term and term2;
+# the residual SD is group "Residual" with no term.
+parity_component <- function(group, term, term2, estimate) {
+  list(group = group, term = term, term2 = term2,
+       kind = if (is.null(term2)) "sd" else "corr", estimate = estimate)
+}
+
+# The likelihood statistics under the criterion fitted: logLik, AIC, BIC, deviance as
+# -2 logLik, and the number of parameters df.
+parity_statistics <- function(loglik, aic, bic, df) {
+  list(loglik = loglik, aic = aic, bic = bic, deviance = -2 * loglik, df = df)
+}
+
+# R's version and the versions of `packages`, the packages whose numbers the fit holds.
+parity_versions <- function(packages) {
+  c(list(r = R.version.string),
+    stats::setNames(lapply(packages, function(p) as.character(utils::packageVersion(p))),
+                    packages))
+}
+
+# The one JSON record every R fit function returns (and parity_main prints); the Python
+# bridge reads it into a Fit. Fields, in order, as docs/results-schema.md lists them.
+parity_record <- function(engine, formula, method, family, n_obs, n_dropped, fixed,
+                          components, converged, singular, warnings, fit_statistics,
+                          criterion, group_effects, vcov, packages) {
+  V <- as.matrix(vcov)
+  out <- list(
+    engine = engine,
+    formula = formula,
+    method = method,
+    family = family,
+    link = parity_family(family)$link,
+    n_obs = n_obs,
+    n_dropped = n_dropped,
+    fixed_effects = fixed,
+    variance_components = components,
+    diagnostics = list(converged = converged, singular = singular, warnings = as.list(warnings)),
+    fit_statistics = fit_statistics,
+    criterion = criterion,
+    group_effects = group_effects,
+    # I(): rows stay arrays, even for a 1 x 1 matrix
+    fixed_effects_cov = lapply(seq_len(nrow(V)), function(i) I(unname(V[i, ]))),
+    versions = parity_versions(packages)
+  )
+  as.character(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null"))
+}
+
+# Rscript's entry: read the CSV as parity reads it, code its factors with parity's
+# levels, fit with `fit_function` and print the record. Arguments: data.csv "formula"
+# [cat1,cat2,...] [REML|ML] [family] [trials].
+parity_main <- function(args, fit_function, script = "<engine>_fit.R") {
+  if (length(args) < 2) {
+    cat(sprintf("usage: Rscript %s data.csv \"formula\" [cat1,cat2,...] [REML|ML] [family] [trials]\n",
+                script), file = stderr())
+    quit(status = 2)
+  }
+  cats <- if (length(args) >= 3 && nzchar(args[[3]])) strsplit(args[[3]], ",")[[1]] else character(0)
+  expr <- str2lang(args[[2]])
+  header <- names(utils::read.csv(args[[1]], nrows = 1, check.names = FALSE))
+  parity_check_formula(expr, header)  # before anything reads the formula
+  bar_groups <- parity_group_columns(expr)
+  # Categorical and grouping columns are read as text, as parity reads them: read as
+  # numbers, ids "01" and "1" would be one group.
+  text <- intersect(header, union(cats, bar_groups))
+  classes <- stats::setNames(rep("character", length(text)), text)
+  data <- utils::read.csv(args[[1]], stringsAsFactors = FALSE, colClasses = classes,
+                          check.names = FALSE)
+  for (v in text) data[[v]][!is.na(data[[v]]) & data[[v]] == ""] <- NA  # a blank is missing
+  parity_check_formula(expr, names(data))
+  vars <- all.vars(expr)
+  complete <- data[stats::complete.cases(data[, vars, drop = FALSE]), , drop = FALSE]
+  factors <- intersect(vars[-1], union(union(cats, bar_groups),
+                                       names(data)[!vapply(data, is.numeric, TRUE)]))
+  levels <- lapply(factors, function(v) parity_levels(complete[[v]]))
+  names(levels) <- factors
+  criterion <- if (length(args) >= 4) toupper(args[[4]]) else "REML"
+  if (!(criterion %in% c("REML", "ML"))) stop("the fourth argument must be REML or ML")
+  family <- if (length(args) >= 5) args[[5]] else "gaussian"
+  trials <- if (length(args) >= 6 && nzchar(args[[6]])) args[[6]] else NULL
+  cat(fit_function(data, args[[2]], levels, reml = criterion == "REML", family = family,
+                   trials = trials), "\n")
+}
