@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from parity.errors import ParityError, UsageError
 from parity.pipeline.interrupt import sigterm_as_interrupt
 from parity.pipeline.partial import PARTIAL_NAME
+from parity.registry import DEFAULT_ENGINES, ENGINE_NAMES, rows
 from parity.settings import OPTION_SETTINGS, Settings
 from parity.spec.family import FAMILIES
 
@@ -24,6 +25,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from parity.spec.models import Model
+
+
+# The engines the options' help names, read from the registry rather than listed here.
+_FREQUENTIST = tuple(r.name for r in rows() if r.kind == "frequentist")
+_OPT_IN = tuple(r.name for r in rows() if not r.default)
+_DRAWS = tuple(r.name for r in rows() if r.draws)
+_R = tuple(r.name for r in rows() if r.process == "r")
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(names)
 
 
 def _csv_list(text: str) -> list[str]:
@@ -66,7 +78,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     criterion = parser.add_mutually_exclusive_group()
     criterion.add_argument("--reml", dest="reml", action="store_const", const=True,
                            default=None,
-                           help="fit the frequentist engines (lme4, glmmTMB, statsmodels) "
+                           help=f"fit the frequentist engines ({_names(_FREQUENTIST)}) "
                                 "by REML (the default)")
     criterion.add_argument("--ml", dest="reml", action="store_const", const=False,
                            help="fit the frequentist engines by maximum likelihood (lme4's "
@@ -89,22 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show tracebacks")
     parser = argparse.ArgumentParser(
         prog="parity", parents=[common],
-        description="Where lme4, statsmodels and Bambi agree on a model, term by term.",
+        description=f"Where mixed-model engines ({_names(ENGINE_NAMES)}) agree on a model, "
+                    "term by term.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common],
                          help="fit models with each engine and write the comparison")
     _add_model_args(run)
     run.add_argument("--engines", type=_csv_list, default=None,
-                     help="engines (comma-separated; default: lme4,statsmodels,bambi; "
-                          "also glmmtmb, pymc)")
+                     help=f"engines (comma-separated; default: {','.join(DEFAULT_ENGINES)}; "
+                          f"also {_names(_OPT_IN)})")
     _add_sampler_args(run)
     run.add_argument("--tolerances", type=Path, default=None,
                      help="a TOML file overriding the tolerance policy")
     run.add_argument("--out", type=Path, required=True, help="directory for the results")
     run.add_argument("--save-draws", action="store_true",
-                     help="keep Bambi's posterior draws as NetCDF in OUT/draws/ "
-                          "(<model>.bambi.nc, for ArviZ); those fits are sampled afresh")
+                     help=f"keep the posterior draws of {_names(_DRAWS)} as NetCDF in "
+                          "OUT/draws/ (<model>.<engine>.nc, for ArviZ); those fits are "
+                          "sampled afresh")
     run.add_argument("--no-cache", action="store_true",
                      help="refit everything; neither read nor write the fit cache")
     run.add_argument("--compare-unconverged", action="store_true",
@@ -117,13 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress display")
     record = sub.add_parser(
         "record", parents=[common],
-        help="store live fits of the R engines (lme4, glmmTMB) as references for machines "
+        help=f"store live fits of the R engines ({_names(_R)}) as references for machines "
              "without them")
     _add_model_args(record)
     record.add_argument("--out", type=Path, required=True,
                         help="directory for the records (point $PARITY_REFERENCES at it)")
     record.add_argument("--engines", type=_csv_list, default=None,
-                        help="R engines to record (comma-separated: lme4, glmmtmb; "
+                        help=f"R engines to record (comma-separated: {_names(_R)}; "
                              "default: lme4)")
     study = sub.add_parser(
         "study", parents=[common],
@@ -138,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--replicates", type=int, default=100,
                        help="replicates per design (default 100)")
     study.add_argument("--engines", type=_csv_list, default=None,
-                       help="engines (default: lme4, statsmodels, bambi)")
+                       help=f"engines (default: {_names(DEFAULT_ENGINES)})")
     study.add_argument("--reference", default="lme4",
                        help="the engine every verdict is against (default lme4)")
     _add_sampler_args(study)

@@ -50,7 +50,6 @@ from parity.schema import (
     VarianceComponent,
 )
 from parity.settings import Settings
-from parity.spec.family import LINKS
 from parity.spec.models import Model
 from parity.spec.spec import ModelSpec, Term
 
@@ -370,7 +369,7 @@ class BambiEngine(Engine):
             engine_formula=bambi_formula(spec, model.trials),
             structure={g: "independent" for g in spec.grouping_labels()},
             family=model.family,
-            link=LINKS[model.family],
+            link=model.fam.link,
             group_effects=tuple(effects),
             fixed_effects_cov=cov,
         )

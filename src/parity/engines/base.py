@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Literal
 
 from parity.registry import EngineInfo, EngineKind, engine_info
 from parity.schema import Diagnostics, Fit, Provenance
-from parity.spec.family import LINKS
 
 if TYPE_CHECKING:  # the registry imports this module; it must stay light
     from parity.rows.prepare import PreparedData
@@ -111,7 +110,7 @@ def status_fit(
         diagnostics=Diagnostics(converged=False, singular=False),
         provenance=Provenance("", None, settings.as_dict() if settings else {}, seconds),
         family=model.family,
-        link=LINKS.get(model.family, "identity"),
+        link=model.fam.link,
     )
 
 

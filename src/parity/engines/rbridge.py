@@ -131,7 +131,7 @@ def fit_from_r_json(
             r_version=versions.get("r"),
             settings={"method": doc.get("method"), "reml": settings.reml,
                       "interval": settings.interval,
-                      **({"nagq": settings.nagq} if model.family != "gaussian" else {})},
+                      **({"nagq": settings.nagq} if not model.fam.residual_sd else {})},
             seconds=seconds,
             versions=versions,
         ),

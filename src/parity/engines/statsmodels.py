@@ -33,10 +33,10 @@ from parity.schema import (
     GroupEffect,
     Provenance,
     VarianceComponent,
+    criterion_of,
     structure_of,
 )
 from parity.settings import Settings
-from parity.spec.family import LINKS
 from parity.spec.models import Model
 from parity.spec.spec import RandomTerm
 
@@ -98,8 +98,8 @@ class StatsmodelsEngine(Engine):
             return status_fit(self.name, model, data, "failed",
                               f"statsmodels: {type(exc).__name__}: {exc}", settings,
                               time.perf_counter() - start)
-        criterion = parts.criterion if parts.criterion or parts.kind else (
-            ("REML" if settings.reml else "ML") if model.spec.is_mixed else "OLS")
+        criterion = parts.criterion if parts.criterion or parts.kind else criterion_of(
+            model.fam, settings.reml, mixed=model.spec.is_mixed)
         k = len(parts.fixed)
         return Fit(
             model=model.name,
@@ -129,7 +129,7 @@ class StatsmodelsEngine(Engine):
             fixed_effects_cov=tuple(tuple(float(x) for x in row)
                                     for row in np.asarray(parts.cov)[:k, :k]),
             family=model.family,
-            link=LINKS[model.family],
+            link=model.fam.link,
             kind=parts.kind,
         )
 

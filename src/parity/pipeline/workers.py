@@ -48,7 +48,7 @@ from parity.pipeline.cache import FitCache, key_material
 from parity.pipeline.matched import Variant, independent_variant, read_back
 from parity.pipeline.vetting import vet_fit
 from parity.rows.prepare import PreparedData, prepare
-from parity.schema import Fit, OptimumCheck
+from parity.schema import Fit, OptimumCheck, parse_criterion
 from parity.settings import Settings
 from parity.spec.models import Model
 
@@ -432,7 +432,8 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
             if lme4.status != "ok" or _criterion_value(lme4) is None \
                     or solution.criterion not in (None, lme4.criterion):
                 continue
-            reml = lme4.criterion == "REML"
+            parsed = parse_criterion(lme4.criterion)
+            reml = parsed is not None and parsed.reml
             assert judge is not None
             material = (key_material(judge, model, data, replace(settings, reml=reml))
                         if cache.enabled else None)
@@ -472,10 +473,14 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
 def _criterion_value(lme4: Fit) -> float | None:
     """-2 log-likelihood of lme4's own fit under the criterion it fitted, or None where
     the fit does not say which (a reference recorded before fits named it)."""
-    stats = lme4.fit_statistics
-    if lme4.criterion == "REML":
+    stats, parsed = lme4.fit_statistics, parse_criterion(lme4.criterion)
+    if parsed is None:
+        return None
+    if parsed.kind == "REML":
         return stats.get("reml_criterion", stats.get("deviance"))
-    if lme4.criterion in ("ML", "Laplace"):
+    # lme4's deviance function evaluates the Laplace approximation, not AGQ(n): a fit
+    # by adaptive quadrature has no value there to judge another solution against.
+    if parsed.kind in ("ML", "Laplace"):
         return stats.get("deviance")
     return None
 
