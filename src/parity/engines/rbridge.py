@@ -3,8 +3,9 @@
 An R engine is a fit script (`r_scripts/<engine>_fit.R`) beside the shared R library
 (`r_scripts/parity.R`), and a small subclass of :class:`RScriptEngine` naming the R
 function that fits. Everything else is here, once: where the scripts are
-(:func:`r_script_path`), the one hash of the R code a fit depends on (:func:`r_code_sha256`,
-read by the fit cache and the recorded references), R embedded once per worker process
+(:func:`r_script_path`) and the one hash of the R code a fit depends on
+(:func:`r_code_sha256`), both from :mod:`parity.engines.rscripts`, which the fit cache
+and the recorded references read without this bridge; R embedded once per worker process
 with the scripts sourced once, the rows handed to R as R itself would read them, and the
 JSON record the R side returns read into a :class:`~parity.schema.Fit`
 (:func:`fit_from_r_json`; its fields are listed in docs/results-schema.md).
@@ -16,19 +17,20 @@ parity report can be reproduced in R alone. R engines run in the worker of proce
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from parity import boundary
 from parity.engines.base import Engine, status_fit
+from parity.engines.rscripts import (
+    FORCE_RECORDED,
+    forced_recorded,
+    r_script_path,
+)
 from parity.environment import package_versions
 from parity.registry import engine_info
 from parity.rows.prepare import PreparedData
@@ -46,32 +48,6 @@ from parity.spec.models import Model
 
 # The shared R library every fit script sources first.
 SHARED_SCRIPT = "parity.R"
-# PARITY_LME4=recorded uses recorded references even where R is installed (every R
-# engine; the name is lme4's, the first R engine, and kept).
-FORCE_RECORDED = "PARITY_LME4"
-
-
-def r_script_path(name: str) -> Path:
-    """An R script: the package's copy (`parity/r_scripts`, put there when the wheel is
-    built), else the source tree's `r_scripts/`."""
-    shipped = Path(str(resources.files("parity") / "r_scripts" / name))
-    if shipped.is_file():
-        return shipped
-    return Path(__file__).resolve().parents[3] / "r_scripts" / name
-
-
-def r_code_sha256(scripts: Sequence[str]) -> str:
-    """One SHA-256 of the R code a fit runs: of each script's digest, in the order they
-    are sourced. The fit cache keys on it and a recorded reference stores it."""
-    return hashlib.sha256(b"".join(hashlib.sha256(r_script_path(s).read_bytes()).digest()
-                                   for s in scripts)).hexdigest()
-
-
-def forced_recorded() -> bool:
-    """$PARITY_LME4=recorded: R engines use recorded references, never live R."""
-    return os.environ.get(FORCE_RECORDED, "") == "recorded"
-
-
 def lme4_group(name: str, groups: Sequence[str]) -> str:
     """The grouping factor of one of lme4's VarCorr rows: lme4 calls a factor's second
     block `subject.1` (as in `(Days || Subject)` or `(1 | g) + (0 + x | g)`)."""

@@ -47,7 +47,7 @@ def search_dirs() -> list[Path]:
 
 def _r_code_hash(engine: str) -> str:
     from parity.engines import engine_info
-    from parity.engines.rbridge import r_code_sha256
+    from parity.engines.rscripts import r_code_sha256
 
     return r_code_sha256(engine_info(engine).r_scripts)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from parity.engines.rbridge import r_script_path
+from parity.engines.rscripts import r_script_path
 from parity.errors import DataError, UsageError
 
 SCRIPT_NAME = "r_dataset.R"

@@ -133,7 +133,7 @@ def key_material(engine: str, model: Model, data: PreparedData,
         "stack": package_versions(info.stack),
     }
     if info.r_scripts:
-        from parity.engines.rbridge import forced_recorded, r_code_sha256
+        from parity.engines.rscripts import forced_recorded, r_code_sha256
 
         fingerprint = r_fingerprint()
         if fingerprint is None or forced_recorded():
