@@ -62,11 +62,9 @@ def test_seed_models_render_lme4_text(model) -> None:  # type: ignore[no-untyped
 @pytest.mark.parametrize(
     ("formula", "fragment"),
     [
-        ("frequency ~ gender + system('touch /tmp/x')", "character \"'\""),
+        ("frequency ~ gender + system('touch /tmp/x')", "function 'system'"),
         ("frequency ~ gender + `system('x')`", "character '`'"),
         ("frequency ~ gender + __import__('os').system('x')", "character '_'"),
-        ("frequency ~ log(gender)", "expected"),
-        ("frequency ~ gender + I(attitude)", "expected"),
         ("frequency ~ gender + 2", "number '2'"),
         ("frequency ~ gender + a.b", "character '.'"),
         ("frequency ~ gender + TRUE", "reserved word"),

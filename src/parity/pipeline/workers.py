@@ -46,6 +46,7 @@ from parity.engines import (
 from parity.engines.base import status_fit
 from parity.pipeline.cache import FitCache, key_material
 from parity.pipeline.matched import Variant, independent_variant, read_back
+from parity.pipeline.naming import written_names
 from parity.pipeline.vetting import vet_fit
 from parity.rows.prepare import PreparedData, prepare
 from parity.schema import Fit, OptimumCheck, parse_criterion
@@ -149,7 +150,8 @@ def fit_one(engine_name: str, model: Model, data: PreparedData, settings: Settin
         return status_fit(engine_name, model, data, "unsupported", refusal.reason, settings)
     reason = _missing(engine)
     if reason is None:
-        return vet_fit(engine.fit(model, data, settings), model, data)
+        return written_names(vet_fit(engine.fit(model, data, settings), model, data),
+                             model.spec)
     recorded = engine.fallback(model, data, settings)
     if recorded is not None:
         return recorded

@@ -18,6 +18,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype, is_object_dtype
 
 from parity.errors import DataError
+from parity.rows.derived import add_derived, refuse_alias_columns
 from parity.rows.design import build_design, name_clashes
 from parity.rows.identifiable import check_rows
 from parity.spec.columns import describe_columns, rename_advice, unusable_columns
@@ -168,7 +169,8 @@ def prepare(
     family cannot model is refused here, before any engine sees it.
     """
     columns = spec.variables()
-    needed = [*columns, *([trials] if trials and trials not in columns else [])]
+    sources = spec.source_columns()
+    needed = [*sources, *([trials] if trials and trials not in sources else [])]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         bad = unusable_columns(frame.columns) if frame.shape[1] > 1 else []
@@ -177,12 +179,16 @@ def prepare(
             f"column(s) {', '.join(map(repr, missing))} not in the data "
             f"({describe_columns(frame.columns)}){advice}"
         )
+    refuse_alias_columns(frame.columns, spec)
     declared = set(categorical)
     sub = frame.loc[:, needed]
     complete = _numbers_as_floats(sub.dropna(), declared | set(spec.grouping_factors))
     n_dropped = len(sub) - len(complete)
     if complete.empty:
         raise DataError("no complete rows for the columns the model uses")
+    if spec.derived:
+        keep = [*columns, *([trials] if trials and trials not in columns else [])]
+        complete = add_derived(complete, spec).loc[:, keep]
     response = complete[spec.response]
     if spec.response in declared or not is_numeric_dtype(response) or is_bool_dtype(response):
         example = next((v for v in response if not isinstance(v, (int, float))),

@@ -4,12 +4,19 @@ R's `model.frame()` evaluates any call inside a formula and Python formula libra
 evaluate Python expressions; a formula shared in a colleague's file must not run code on
 either side. This module accepts only:
 
-    formula := NAME '~' sum
+    formula := (NAME | call) '~' sum
     sum     := ['-'] nest (('+' | '-') nest)*
     nest    := inter (('*' | '/') inter)*
     inter   := atom (':' atom)*
-    atom    := NAME | '0' | '1' | '(' sum ')' | '(' sum ('|' | '||') group ')'
+    atom    := NAME | call | '0' | '1' | '(' sum ')' | '(' sum ('|' | '||') group ')'
     group   := NAME ((':' | '/') NAME)*
+    call    := FN '(' expr (',' expr)* ')'
+    expr    := R's arithmetic (+ - * / ^, unary -, parentheses) over NAME, NUMBER, call
+
+with FN one of :data:`parity.spec.transforms.ALLOWED` (`poly(x, k)` takes a whole k; a
+call inside `I(...)` is refused; calls nest at most MAX_NESTING deep). A call is a
+derived column: it enters the spec under a safe alias, and parity computes its values
+(:mod:`parity.rows.derived`).
 
 with NAME a plain identifier (letters, digits, underscore; starting with a letter) that
 is not a reserved word of R or Python. Bar blocks may appear only as top-level terms of
@@ -27,6 +34,13 @@ from dataclasses import dataclass
 
 from parity.errors import FormulaError
 from parity.spec.spec import ModelSpec, RandomTerm, Term
+from parity.spec.transforms import (
+    ALLOWED,
+    MAX_NESTING,
+    Derived,
+    Expr,
+    allowed_text,
+)
 
 _RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {
     "TRUE", "FALSE", "NULL", "NA", "NaN", "Inf", "if", "else", "repeat", "while",
@@ -34,7 +48,8 @@ _RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {
     "NA_character_", "NA_complex_", "T", "F",
 }
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_TOKEN = re.compile(r"\s*(?:(\|\|)|([~+\-*/:()|])|([A-Za-z][A-Za-z0-9_]*)|([0-9]+))")
+_TOKEN = re.compile(r"\s*(?:(\|\|)|([~+\-*/:()|^,])|([A-Za-z][A-Za-z0-9_]*)"
+                    r"|([0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+))")
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,9 @@ class _Tok:
 
 
 def _tokenize(text: str) -> list[_Tok]:
+    """Tokens up to the first character the grammar has no use for, which becomes a
+    `bad` token: the parser meets it in order, so `system("x")` is refused for the
+    function it calls, the first thing wrong with it."""
     toks: list[_Tok] = []
     pos = 0
     while pos < len(text):
@@ -53,30 +71,25 @@ def _tokenize(text: str) -> list[_Tok]:
             continue
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise FormulaError(
-                f"character {text[pos]!r} at position {pos + 1} is not allowed in a formula "
-                "(only column names, 0, 1, ~ + - * / : ( ) | || are)"
-            )
+            toks.append(_Tok("bad", text[pos], pos))
+            break
         start = m.start(m.lastindex or 0)
         if m.group(1) or m.group(2):
             toks.append(_Tok("op", m.group(1) or m.group(2), start))
         elif m.group(3):
-            name = m.group(3)
-            if name in _RESERVED:
-                raise FormulaError(
-                    f"{name!r} at position {start + 1} is a reserved word, not a column name"
-                )
-            toks.append(_Tok("name", name, start))
+            toks.append(_Tok("name", m.group(3), start))
         else:
-            num = m.group(4)
-            if num not in ("0", "1"):
-                raise FormulaError(
-                    f"number {num!r} at position {start + 1} is not allowed (only 0 and 1)"
-                )
-            toks.append(_Tok("num", num, start))
+            toks.append(_Tok("num", m.group(4), start))
         pos = m.end()
     toks.append(_Tok("end", "", len(text)))
     return toks
+
+
+def _bad_character(tok: _Tok) -> FormulaError:
+    return FormulaError(
+        f"character {tok.text!r} at position {tok.pos + 1} is not allowed in a formula "
+        "(only column names, numbers, the functions "
+        f"{allowed_text()}, and ~ + - * / ^ : , ( ) | || are)")
 
 
 # An expanded right-hand side: ordered terms (each a tuple of variables; () is the
@@ -131,10 +144,120 @@ class _Parser:
         self.toks = _tokenize(text)
         self.i = 0
         self.depth = 0
+        self.derived: dict[str, Derived] = {}
 
     @property
     def tok(self) -> _Tok:
-        return self.toks[self.i]
+        tok = self.toks[self.i]
+        if tok.kind == "bad":
+            raise _bad_character(tok)
+        return tok
+
+    def name(self) -> str:
+        """The current token as a column name (a reserved word is refused)."""
+        tok = self.tok
+        if tok.text in _RESERVED:
+            raise FormulaError(
+                f"{tok.text!r} at position {tok.pos + 1} is a reserved word, not a column name")
+        self.i += 1
+        return tok.text
+
+    def is_call(self) -> bool:
+        nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
+        return (self.tok.kind == "name" and nxt is not None and nxt.kind == "op"
+                and nxt.text == "(")
+
+    def variables_of(self, expr: Expr) -> list[str]:
+        """The aliases of the columns `expr` makes: one, or k for `poly(x, k)`."""
+        if expr.kind == "col":
+            return [expr.text]
+        parts: list[int | None] = [None]
+        if expr.text == "poly":
+            parts = list(range(1, int(expr.args[1].text) + 1))
+        out = []
+        for part in parts:
+            name = expr.label + ("" if part is None else str(part))
+            if name not in self.derived:
+                alias = f"parity_dv{len(self.derived) + 1}_"
+                self.derived[name] = Derived(alias, name, expr, part)
+            out.append(self.derived[name].alias)
+        return out
+
+    # Expressions inside a call: R's arithmetic, `^` binding tighter than a sign.
+    def expr(self, in_i: bool, depth: int) -> Expr:
+        left = self.product(in_i, depth)
+        while self.tok.kind == "op" and self.tok.text in ("+", "-"):
+            op = self.tok.text
+            self.i += 1
+            left = Expr("op", op, (left, self.product(in_i, depth)))
+        return left
+
+    def product(self, in_i: bool, depth: int) -> Expr:
+        left = self.signed(in_i, depth)
+        while self.tok.kind == "op" and self.tok.text in ("*", "/"):
+            op = self.tok.text
+            self.i += 1
+            left = Expr("op", op, (left, self.signed(in_i, depth)))
+        return left
+
+    def signed(self, in_i: bool, depth: int) -> Expr:
+        if self.eat("-"):
+            return Expr("neg", "", (self.signed(in_i, depth),))
+        base = self.primary(in_i, depth)
+        if self.eat("^"):
+            return Expr("op", "^", (base, self.signed(in_i, depth)))
+        return base
+
+    def primary(self, in_i: bool, depth: int) -> Expr:
+        tok = self.tok
+        if tok.kind == "num":
+            self.i += 1
+            value = float(tok.text)
+            text = str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+            return Expr("num", text)
+        if self.is_call():
+            if in_i:
+                raise FormulaError(
+                    f"I(...) may hold only columns, numbers and + - * / ^; it holds a call "
+                    f"to {tok.text!r} at position {tok.pos + 1}")
+            return self.call(depth + 1)
+        if tok.kind == "name":
+            return Expr("col", self.name())
+        if self.eat("("):
+            self.nesting(depth + 1)
+            inner = self.expr(in_i, depth + 1)
+            self.expect(")")
+            return Expr("paren", "", (inner,))
+        raise self.fail("expected a column, a number or '(' inside a function call")
+
+    def nesting(self, depth: int) -> None:
+        if depth > MAX_NESTING:
+            raise self.fail(f"transforms nest deeper than {MAX_NESTING} levels (the limit)")
+
+    def call(self, depth: int) -> Expr:
+        """`f(...)` for an allowed `f`; the current token is its name."""
+        tok = self.tok
+        fn = tok.text
+        if fn not in ALLOWED:
+            raise FormulaError(f"function {fn!r} at position {tok.pos + 1} is not allowed "
+                               f"in a formula; the allowed ones are {allowed_text()}")
+        self.nesting(depth)
+        self.i += 1
+        self.expect("(")
+        args = [self.expr(fn == "I", depth)]
+        while self.eat(","):
+            args.append(self.expr(fn == "I", depth))
+        self.expect(")")
+        want = 2 if fn == "poly" else 1
+        if len(args) != want:
+            raise FormulaError(f"{fn}() at position {tok.pos + 1} takes {want} "
+                               f"argument{'s' if want > 1 else ''}, not {len(args)}")
+        if fn == "poly":
+            k = args[1]
+            if k.kind != "num" or not k.text.isdigit() or int(k.text) < 1:
+                raise FormulaError(f"poly() at position {tok.pos + 1} needs a whole "
+                                   "degree of at least 1 as its second argument")
+        return Expr("call", fn, tuple(args))
 
     def fail(self, what: str) -> FormulaError:
         t = self.tok
@@ -154,8 +277,13 @@ class _Parser:
     def formula(self) -> tuple[str, _Terms]:
         if self.tok.kind != "name":
             raise self.fail("a formula starts with the response column")
-        response = self.tok.text
-        self.i += 1
+        if self.is_call():
+            target = self.call(1)
+            if target.text == "poly":
+                raise FormulaError("poly() makes several columns; it cannot be the response")
+            response = self.variables_of(target)[0]
+        else:
+            response = self.name()
         self.expect("~")
         rhs = self.sum(top=True)
         if self.tok.kind != "end":
@@ -222,10 +350,14 @@ class _Parser:
 
     def atom(self, top: bool) -> _Terms:
         tok = self.tok
+        if self.is_call():
+            return _Terms([(v,) for v in self.variables_of(self.call(1))])
         if tok.kind == "name":
-            self.i += 1
-            return _Terms([(tok.text,)])
+            return _Terms([(self.name(),)])
         if tok.kind == "num":
+            if tok.text not in ("0", "1"):
+                raise FormulaError(f"number {tok.text!r} at position {tok.pos + 1} is not "
+                                   "allowed here (only 0 and 1, or numbers inside a function)")
             self.i += 1
             return _Terms([], intercept=(tok.text == "1"))
         if self.eat("("):
@@ -251,18 +383,16 @@ class _Parser:
 
     def group(self) -> list[tuple[str, ...]]:
         """`a/b` nests: (…|a) + (…|a:b), as in lme4."""
-        if self.tok.kind != "name":
+        if self.tok.kind != "name" or self.is_call():
             raise self.fail("expected a grouping column after '|'")
-        chain = [self.tok.text]
-        self.i += 1
+        chain = [self.name()]
         nested = False
         while self.tok.kind == "op" and self.tok.text in (":", "/"):
             nested = nested or self.tok.text == "/"
             self.i += 1
-            if self.tok.kind != "name":
+            if self.tok.kind != "name" or self.is_call():
                 raise self.fail("expected a grouping column")
-            chain.append(self.tok.text)
-            self.i += 1
+            chain.append(self.name())
         if nested:
             return [tuple(chain[: k + 1]) for k in range(len(chain))]
         return [tuple(chain)]
@@ -305,7 +435,8 @@ def parse_formula(text: str) -> ModelSpec:
     if len(text) > MAX_LENGTH:
         raise FormulaError(f"the formula is {len(text)} characters long; the limit is "
                            f"{MAX_LENGTH}")
-    response, rhs = _Parser(text).formula()
+    parser = _Parser(text)
+    response, rhs = parser.formula()
     fixed = _canonical(rhs.terms)
     random = tuple(
         RandomTerm(tuple(b.group), b.intercept,
@@ -317,6 +448,7 @@ def parse_formula(text: str) -> ModelSpec:
         intercept=True if rhs.intercept is None else rhs.intercept,
         fixed=fixed,
         random=random,
+        derived=tuple(parser.derived.values()),
     )
     used = {v for t in spec.fixed for v in t.variables}
     for block in spec.random:

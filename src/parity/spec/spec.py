@@ -7,7 +7,12 @@ statsmodels and Bambi, and nothing the grammar did not accept can reach an engin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from parity.spec.transforms import Derived
+
+_ALIAS = re.compile(r"parity_dv[0-9]+_")
 
 
 @dataclass(frozen=True)
@@ -48,12 +53,40 @@ class RandomTerm:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Response, fixed terms and random blocks of one model."""
+    """Response, fixed terms and random blocks of one model.
+
+    A transformed column (`log(Reaction)`, `poly(Days, 2)1`) appears in the terms under
+    its safe alias, a plain identifier, and `derived` says how parity computes it: every
+    engine is handed the same numbers and a formula over plain names, and `rename` gives
+    the results lme4's names back.
+    """
 
     response: str
     intercept: bool
     fixed: tuple[Term, ...]
     random: tuple[RandomTerm, ...] = ()
+    derived: tuple[Derived, ...] = ()
+
+    def source_columns(self) -> tuple[str, ...]:
+        """The data columns the model reads (a transform's inputs in place of its
+        alias), response first; these define complete rows."""
+        by_alias = {d.alias: d for d in self.derived}
+        seen: dict[str, None] = {}
+        for v in self.variables():
+            for c in (by_alias[v].expr.columns() if v in by_alias else (v,)):
+                seen.setdefault(c, None)
+        return tuple(seen)
+
+    def rename(self, text: str) -> str:
+        """`text` (a coefficient's or a formula's) with each alias as lme4 names it."""
+        if not self.derived:
+            return text
+        names = {d.alias: d.name for d in self.derived}
+        return _ALIAS.sub(lambda m: names.get(m.group(0), m.group(0)), text)
+
+    def written_formula(self) -> str:
+        """The formula in lme4's notation with the transforms as written."""
+        return self.rename(self.lme4_formula())
 
     @property
     def is_mixed(self) -> bool:
