@@ -121,3 +121,13 @@ def test_an_alias_named_column_is_refused() -> None:
     frame = _frame().assign(parity_dv1_=1.0)
     with pytest.raises(ParityError, match="keeps for computed columns"):
         prepare(frame, parse_formula("y ~ log(x + 1) + (1 | g)"))
+
+
+def test_aliases_are_renamed_in_every_name_a_fit_carries() -> None:
+    spec = parse_formula("log(y) ~ poly(x, 2):g + (scale(x) | g)")
+    names = {d.alias: d.name for d in spec.derived}
+    alias = {v: k for k, v in names.items()}
+    assert spec.rename(f"{alias['poly(x, 2)2']}:gs1") == "poly(x, 2)2:gs1"
+    assert spec.rename(f"corr(g: (Intercept), {alias['scale(x)']})") == \
+        "corr(g: (Intercept), scale(x))"
+    assert spec.rename("parity_dv99_") == "parity_dv99_"

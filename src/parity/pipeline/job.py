@@ -111,7 +111,7 @@ def execute(
         tolerance_sources=list(policy.sources),
         compare_unconverged=compare_unconverged,
         models=[{"model": m.name, "formula": m.formula,
-                 "engine_formula": m.spec.lme4_formula(),
+                 "engine_formula": m.spec.written_formula(),
                  "categorical": list(m.categorical)} for m in models],
     )
     if before_fitting is not None:

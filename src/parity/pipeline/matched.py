@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from parity.pipeline.naming import written_names
 from parity.rows.design import build_design
 from parity.rows.prepare import PreparedData
 from parity.schema import Fit, VarianceComponent
@@ -81,7 +82,8 @@ def independent_variant(model: Model, data: PreparedData) -> Variant | None:
 
 def read_back(fit: Fit, variant: Variant, original: Model) -> Fit:
     """The refit under canonical names: its indicator columns (`attitudepol`) back to the
-    terms they stand for, in its components and its group effects."""
+    terms they stand for, in its components and its group effects, and transformed
+    columns under lme4's names."""
     groups = original.spec.grouping_labels()
     components = tuple(
         VarianceComponent(
@@ -93,11 +95,11 @@ def read_back(fit: Fit, variant: Variant, original: Model) -> Fit:
     )
     effects = tuple(replace(g, term=variant.terms.get(g.term, g.term))
                     for g in fit.group_effects)
-    return replace(
+    return written_names(replace(
         fit,
         formula=original.formula,
         variance_components=components,
         group_effects=effects,
         variant=variant.name,
         structure={g: INDEPENDENT for g in groups},
-    )
+    ), original.spec)

@@ -419,6 +419,7 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
     jobs: list[tuple[str, str, Fit, dict[str, Any] | None,
                      Future[dict[str, Any]] | dict[str, Any]]] = []
     judge = engine_with_role("judge", [e for _, e in results])
+    spec_of = {m.name: m.spec for m in models}
     for m in models:
         lme4_fit = results.get((m.name, judge)) if judge else None
         for (name, engine), fit in results.items():
@@ -467,7 +468,8 @@ def _optimum_checks(models: Sequence[Model], prepared: dict[str, PreparedData],
             engine_value=sm_ll, reference_value=lme4_ll, difference=sm_ll - lme4_ll,
             better=("tie" if abs(sm_ll - lme4_ll) < SAME_OPTIMUM
                     else engine if sm_ll > lme4_ll else lme4.label),
-            fixed_at_solution={str(k): float(v) for k, v in value.get("fixed", {}).items()},
+            fixed_at_solution={spec_of[name].rename(str(k)): float(v)
+                               for k, v in value.get("fixed", {}).items()},
         ))
     return checks
 
