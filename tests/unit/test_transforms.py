@@ -131,3 +131,22 @@ def test_aliases_are_renamed_in_every_name_a_fit_carries() -> None:
     assert spec.rename(f"corr(g: (Intercept), {alias['scale(x)']})") == \
         "corr(g: (Intercept), scale(x))"
     assert spec.rename("parity_dv99_") == "parity_dv99_"
+
+
+def test_a_fit_is_renamed_terms_formula_and_priors() -> None:
+    from parity.pipeline.naming import written_names
+    from parity.schema import Fit, FixedEffect, Provenance, VarianceComponent
+
+    spec = parse_formula("sqrt(y) ~ exp(x/10) + (exp(x/10) | g)")
+    alias = {d.name: d.alias for d in spec.derived}["exp(x/10)"]
+    fit = Fit(model="m", formula="f", engine="bambi", status="ok", reason=None, n_obs=1,
+              n_dropped=0,
+              fixed_effects=(FixedEffect(alias, 1.0, 0.1, 0.8, 1.2),),
+              variance_components=(VarianceComponent("g", "(Intercept)", alias, "corr", 0.1),),
+              provenance=Provenance("1", None, {"priors": {alias: "Normal()"}}, 0.0),
+              engine_formula=spec.lme4_formula())
+    named = written_names(fit, spec)
+    assert named.fixed_effects[0].term == "exp(x/10)"
+    assert named.variance_components[0].term2 == "exp(x/10)"
+    assert named.provenance.settings["priors"] == {"exp(x/10)": "Normal()"}
+    assert named.engine_formula == "sqrt(y) ~ 1 + exp(x/10) + (1 + exp(x/10) | g)"

@@ -15,16 +15,20 @@ from parity.spec.spec import ModelSpec
 
 
 def written_names(fit: Fit, spec: ModelSpec) -> Fit:
-    """`fit` with every alias in its term names and engine formula replaced by the
-    lme4 name of the column it stands for."""
+    """`fit` with every alias in its term names, engine formula and priors replaced by
+    the lme4 name of the column it stands for."""
     if not spec.derived:
         return fit
 
     def name(text: str | None) -> str | None:
         return None if text is None else spec.rename(text)
 
+    settings = dict(fit.provenance.settings)
+    if isinstance(settings.get("priors"), dict):  # a Bayesian engine's priors, by term
+        settings["priors"] = {spec.rename(str(k)): v for k, v in settings["priors"].items()}
     return replace(
         fit,
+        provenance=replace(fit.provenance, settings=settings),
         fixed_effects=tuple(replace(f, term=spec.rename(f.term)) for f in fit.fixed_effects),
         variance_components=tuple(replace(v, term=name(v.term), term2=name(v.term2))
                                   for v in fit.variance_components),
