@@ -242,6 +242,9 @@ class _Parser:
             raise FormulaError(f"function {fn!r} at position {tok.pos + 1} is not allowed "
                                f"in a formula; the allowed ones are {allowed_text()}")
         self.nesting(depth)
+        if fn == "poly" and depth > 1:
+            raise FormulaError(f"poly() at position {tok.pos + 1} makes several columns, "
+                               "so it must be a term of its own, not inside another call")
         self.i += 1
         self.expect("(")
         args = [self.expr(fn == "I", depth)]
@@ -404,7 +407,8 @@ def is_plain_name(name: object) -> bool:
     return isinstance(name, str) and _NAME.fullmatch(name) is not None and name not in _RESERVED
 
 
-def _canonical(terms: list[tuple[str, ...]]) -> tuple[Term, ...]:
+def _canonical(terms: list[tuple[str, ...]],
+               kin: dict[str, str] | None = None) -> tuple[Term, ...]:
     """Terms as R orders them (by degree, then as written), the variables inside each
     by their first appearance when the terms are written in that order.
 
@@ -417,10 +421,11 @@ def _canonical(terms: list[tuple[str, ...]]) -> tuple[Term, ...]:
     ordered = sorted(enumerate(t for t in terms if t), key=lambda p: (len(p[1]), p[0]))
     order: dict[str, int] = {}
     out: list[Term] = []
+    kin = kin or {}  # the columns of one poly() share a place in this order
     for _, t in ordered:
         for v in t:
-            order.setdefault(v, len(order))
-        out.append(Term(tuple(sorted(t, key=order.__getitem__))))
+            order.setdefault(kin.get(v, v), len(order))
+        out.append(Term(tuple(sorted(t, key=lambda v: order[kin.get(v, v)]))))
     return tuple(out)
 
 
@@ -437,10 +442,11 @@ def parse_formula(text: str) -> ModelSpec:
                            f"{MAX_LENGTH}")
     parser = _Parser(text)
     response, rhs = parser.formula()
-    fixed = _canonical(rhs.terms)
+    kin = {d.alias: d.expr.label for d in parser.derived.values()}
+    fixed = _canonical(rhs.terms, kin)
     random = tuple(
         RandomTerm(tuple(b.group), b.intercept,
-                   _canonical([t.variables for t in b.terms]), b.correlated)
+                   _canonical([t.variables for t in b.terms], kin), b.correlated)
         for b in rhs.blocks or []
     )
     spec = ModelSpec(

@@ -85,8 +85,19 @@ class ModelSpec:
         return _ALIAS.sub(lambda m: names.get(m.group(0), m.group(0)), text)
 
     def written_formula(self) -> str:
-        """The formula in lme4's notation with the transforms as written."""
-        return self.rename(self.lme4_formula())
+        """The formula in lme4's notation with the transforms as written (a `poly`
+        term once, not once per column): text parity and R both parse as this model."""
+        calls = {d.alias: d.expr.label for d in self.derived}
+
+        def rhs(intercept: bool, terms: tuple[Term, ...]) -> str:
+            labels = [":".join(calls.get(v, v) for v in t.variables) for t in terms]
+            return " + ".join(["1" if intercept else "0", *dict.fromkeys(labels)])
+
+        parts = [rhs(self.intercept, self.fixed)]
+        for block in self.random:
+            bar = "|" if block.correlated else "||"
+            parts.append(f"({rhs(block.intercept, block.terms)} {bar} {block.group_label})")
+        return f"{calls.get(self.response, self.response)} ~ " + " + ".join(parts)
 
     @property
     def is_mixed(self) -> bool:
