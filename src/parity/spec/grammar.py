@@ -421,11 +421,15 @@ def _canonical(terms: list[tuple[str, ...]],
     ordered = sorted(enumerate(t for t in terms if t), key=lambda p: (len(p[1]), p[0]))
     order: dict[str, int] = {}
     out: list[Term] = []
-    kin = kin or {}  # the columns of one poly() share a place in this order
+    family = kin or {}  # the columns of one poly() share a place in this order
+
+    def place(v: str) -> str:
+        return family.get(v, v)
+
     for _, t in ordered:
         for v in t:
-            order.setdefault(kin.get(v, v), len(order))
-        out.append(Term(tuple(sorted(t, key=lambda v: order[kin.get(v, v)]))))
+            order.setdefault(place(v), len(order))
+        out.append(Term(tuple(sorted(t, key=lambda v: order[place(v)]))))
     return tuple(out)
 
 
