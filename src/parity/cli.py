@@ -8,6 +8,7 @@ Heavy libraries are imported only by the engine workers, so `parity --help` is q
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -338,5 +339,14 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def entry() -> None:
+    """The `parity` command. Once `main` has returned, everything is written: a Ctrl-C
+    while the interpreter shuts down (joining its worker pools' threads) would end it
+    by SIGINT with no message and a misleading status, so it is ignored from then on."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    entry()

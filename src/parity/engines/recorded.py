@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +25,7 @@ from typing import Any
 from parity import boundary
 from parity.atomic import write_text_atomic
 from parity.errors import DataError, UsageError
+from parity.processes import quiet_spawn
 from parity.rows.prepare import PreparedData
 from parity.schema import SCHEMA_VERSION, Fit, fit_from_dict, fit_to_dict
 from parity.settings import Settings
@@ -87,9 +87,8 @@ def not_live(engines: Sequence[str]) -> dict[str, str]:
     record needs a live fit, and a run without one would fall back on a record. Asked
     in a spawned process, as the fits are: importing rpy2 embeds R and takes over
     SIGINT, which the calling process must not have done to it."""
-    context = multiprocessing.get_context("spawn")
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=quiet_spawn()) as pool:
             return pool.submit(_missing_here, tuple(engines)).result()
     except BrokenProcessPool:
         return {name: "the process that starts R to check for it died" for name in engines}

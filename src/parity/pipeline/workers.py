@@ -20,7 +20,6 @@ estimates contradict its own variance components.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import threading
@@ -48,6 +47,7 @@ from parity.pipeline.cache import FitCache, key_material
 from parity.pipeline.matched import Variant, independent_variant, read_back
 from parity.pipeline.naming import written_names
 from parity.pipeline.vetting import vet_fit
+from parity.processes import block_interrupts, quiet_spawn
 from parity.rows.prepare import PreparedData, prepare
 from parity.schema import Fit, OptimumCheck, parse_criterion
 from parity.settings import Settings
@@ -88,7 +88,7 @@ def init_worker(jax_cache: str | None, devices: int) -> None:
     # would otherwise print tracebacks from wherever they were (rpy2, llvmlite).
     global _IN_WORKER
     _IN_WORKER = True
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    block_interrupts()
     _die_with_parent()
     if jax_cache:
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", jax_cache)
@@ -224,7 +224,7 @@ class _Pools:
         if name not in self.pools:
             workers = min(self.jobs, pending) if info.slow else 1
             self.pools[name] = ProcessPoolExecutor(
-                max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
+                max_workers=max(1, workers), mp_context=quiet_spawn(),
                 initializer=init_worker, initargs=(self.jax_cache, self.devices))
         return self.pools[name]
 
@@ -492,8 +492,7 @@ def _criterion_value(lme4: Fit) -> float | None:
 def fit_many(engine: str, jobs: Sequence[tuple[Model, PreparedData]],
              settings: Settings) -> list[Fit]:
     """Fits of one engine in one worker process, in order (used to record references)."""
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=quiet_spawn()) as pool:
         futures = [pool.submit(fit_one, engine, m, d, settings) for m, d in jobs]
         return [_result(f, engine, m, d, settings)
                 for f, (m, d) in zip(futures, jobs, strict=True)]
