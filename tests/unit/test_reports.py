@@ -14,6 +14,7 @@ import pytest
 from parity.reports import figures as report_figures
 from parity.reports.content import ReportData, report_blocks
 from parity.reports.csv_ import COLUMNS
+from parity.reports.formats import FORMATS
 from parity.reports.markdown import render_markdown
 from parity.reports.summary import (
     reason_items,
@@ -384,3 +385,19 @@ def test_text_tables_are_aligned_and_painted_after_padding() -> None:
         ("0.00012", "12.35", "–", "–")
     assert (sig(1234567.0), sig(2, 3), sig(None), sig("x", missing="—")) == \
         ("1.23457e+06", "2", "–", "—")
+
+
+def test_the_analysts_formula_is_shown_as_written_and_as_read(tmp_path: Path) -> None:
+    """The report keeps the analyst's text and adds parity's reading where it is spelled
+    otherwise; a formula read as written (but for spaces) is shown once."""
+    written_text = "log(Reaction)~poly(Days,2)+(1|Subject)"
+    read = "log(Reaction) ~ 1 + poly(Days, 2) + (1 | Subject)"
+    fits = [make_fit("lme4", model="t", formula=written_text), make_fit("lme4", model="plain")]
+    meta = {"models": [{"model": "t", "formula": written_text, "engine_formula": read},
+                       {"model": "plain", "formula": FORMULA,
+                        "engine_formula": FORMULA.replace(" ", "")},
+                       {"model": "odd", "engine_formula": 3}]}
+    paths = write_reports(tmp_path, RunResults(tuple(fits), meta=meta), formats=FORMATS[:1])
+    text = paths["markdown"].read_text()
+    assert f"`{written_text}`; read as `{read}`" in text
+    assert "read as `frequency" not in text

@@ -55,6 +55,9 @@ class ReportData:
     # "model / factor".
     group_figures: Mapping[str, Sequence[Image]] = field(default_factory=dict)
     group_figure_errors: Mapping[str, str] = field(default_factory=dict)
+    # Each model's formula as parity parsed it (results.json's models[].engine_formula),
+    # shown beside the analyst's own text where the two read differently.
+    parsed: Mapping[str, str] = field(default_factory=dict)
 
 
 # Group-effect rows listed under a model's "Group effects" heading, worst first.
@@ -336,13 +339,21 @@ def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] 
                  figure_error: str | None = None,
                  agreement: Image | None = None,
                  group_figures: Sequence[Image] = (),
-                 group_figure_errors: Sequence[str] = ()) -> list[Block]:
+                 group_figure_errors: Sequence[str] = (),
+                 parsed: str | None = None) -> list[Block]:
     """One model: its verdict in a line, formula and rows, the agreement panel and the
-    estimates figure, tables with marks, disagreements, diagnostics."""
+    estimates figure, tables with marks, disagreements, diagnostics.
+
+    The formula is the analyst's text, as written; where parity's reading of it is
+    spelled otherwise (`poly(Days,2)` written out, an implicit intercept made explicit)
+    that reading follows, so the terms in the tables can be traced to what was typed."""
     blocks: list[Block] = [Heading(2, model), Para((Strong(_model_verdict(comparisons)),))]
     first = fits[0] if fits else (reference_fits[0] if reference_fits else None)
     if first is not None:
-        blocks.append(Para((Code(first.formula), f" — {first.n_obs} rows used, "
+        read_as: Inline = (("; read as ", Code(parsed))
+                           if parsed and _spaced(parsed) != _spaced(first.formula) else ())
+        blocks.append(Para((Code(first.formula), *read_as,
+                            f" — {first.n_obs} rows used, "
                             f"{first.n_dropped} dropped as incomplete")))
         if not family_of(first.family).residual_sd:
             blocks.append(Para((Strong(f"Family {first.family}, link scale: {first.link}."),
@@ -417,5 +428,11 @@ def report_blocks(data: ReportData) -> list[Block]:
             [c for c in data.comparisons if c.model == model],
             data.figures.get(model), data.figure_errors.get(model),
             data.agreement.get(model), data.group_figures.get(model, ()),
-            [e for k, e in data.group_figure_errors.items() if k.startswith(f"{model} / ")])
+            [e for k, e in data.group_figure_errors.items() if k.startswith(f"{model} / ")],
+            data.parsed.get(model))
     return blocks
+
+
+def _spaced(formula: str) -> str:
+    """A formula without its spacing: `y~x` and `y ~ x` read the same."""
+    return "".join(formula.split())

@@ -53,7 +53,19 @@ def report_data(out: Path, results: RunResults,
                       comparisons=list(comparisons),
                       optimum_checks=list(results.optimum_checks), title=title,
                       figures=images, figure_errors=drawn.errors, agreement=agreement,
-                      group_figures=group_figures, group_figure_errors=caterpillars.errors)
+                      group_figures=group_figures, group_figure_errors=caterpillars.errors,
+                      parsed=_parsed(results))
+
+
+def _parsed(results: RunResults) -> dict[str, str]:
+    """Each model's formula as parity read it, from the run's description; a record
+    read back from disk is checked, not trusted: anything but text is left out."""
+    models = results.meta.get("models")
+    if not isinstance(models, list):
+        return {}
+    return {m["model"]: m["engine_formula"] for m in models
+            if isinstance(m, dict) and isinstance(m.get("model"), str)
+            and isinstance(m.get("engine_formula"), str)}
 
 
 def write_reports(out: Path, results: RunResults, *, title: str = "parity comparison",
