@@ -76,6 +76,9 @@ CASES = {
     "politeness_intercept": Case("politeness_intercept", POLITE,
                                  "frequency ~ gender + attitude + (1 | subject)",
                                  POLITENESS_CATEGORICAL),
+    # Derived columns: renaming reaches inside the transforms, and the fit's names
+    # (`log(y)`, `poly(x, 2)1`) are read back through them.
+    "transformed": Case("transformed", SLEEP, "log(y) ~ poly(x, 2) + f + (1 | g)"),
 }
 # The seed's singular fits (lme4: corr = 1), and a `||` of a factor.
 SINGULAR = {
@@ -91,6 +94,7 @@ ROLES: dict[str, tuple[str | None, str | None]] = {
     "fixed_only": (None, "f"), "intercept_factor": ("g", "f"),
     "independent": ("g", None), "correlated": ("g", None),
     "crossed": ("h", "f"), "politeness_intercept": ("subject", "attitude"),
+    "transformed": ("g", "f"),
     "politeness_slope": ("subject", "attitude"),
     "politeness_independent": ("subject", "attitude"),
 }
@@ -143,7 +147,7 @@ def transformation(case: Case) -> st.SearchStrategy[Transformed]:
     """One of the four presentations, with its parameters drawn."""
     group, factor = ROLES[case.name]
     frame = case.frame
-    columns = list(make_model(case.name, case.formula).spec.variables())
+    columns = list(make_model(case.name, case.formula).spec.source_columns())
     options = [
         st.permutations(list(range(len(frame)))).map(lambda o: permute_rows(case, o)),
         new_names(columns).filter(prefix_free).map(lambda m: rename_columns(case, m)),
@@ -162,7 +166,7 @@ def composed(case: Case) -> st.SearchStrategy[Transformed]:
     """All four at once (for engines too slow to check them one by one)."""
     group, factor = ROLES[case.name]
     assert group is not None
-    columns = list(make_model(case.name, case.formula).spec.variables())
+    columns = list(make_model(case.name, case.formula).spec.source_columns())
 
     @st.composite
     def build(draw: Callable[..., Any]) -> Transformed:

@@ -28,6 +28,7 @@ from parity.schema import Fit, values
 from parity.spec.grammar import parse_formula
 from parity.spec.models import Model, make_model
 from parity.spec.spec import ModelSpec, RandomTerm, Term
+from parity.spec.transforms import Expr
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,17 @@ def rename_columns(case: Case, mapping: Mapping[str, str]) -> Transformed:
     """Columns renamed, the formula (and a binomial count's trials column) with them."""
     full = {c: mapping.get(c, c) for c in case.frame.columns}
     frame = case.frame.rename(columns=full)
-    spec = _rename_spec(parse_formula(case.formula), full)
+    original = parse_formula(case.formula)
+    spec = _rename_spec(original, full)
     categorical = tuple(full.get(c, c) for c in case.categorical)
     trials = None if case.trials is None else full.get(case.trials, case.trials)
-    return Transformed(replace(case, frame=frame, formula=spec.lme4_formula(),
+    # A transform's name carries its column (`log(y)`, `poly(x, 2)1`): reading the fit
+    # back maps each transform's new text to the old, as it maps the columns.
+    calls = {d.expr.label: _rename_expr(d.expr, full).label for d in original.derived}
+    return Transformed(replace(case, frame=frame, formula=spec.written_formula(),
                                categorical=categorical, trials=trials),
                        "columns renamed (" + ", ".join(f"{a}->{b}" for a, b in mapping.items())
-                       + ")", renamed=full)
+                       + ")", renamed={**full, **calls})
 
 
 def reorder_levels(case: Case, column: str, order: Sequence[int]) -> Transformed:
@@ -114,8 +119,20 @@ def _rename_spec(spec: ModelSpec, names: Mapping[str, str]) -> ModelSpec:
     blocks = tuple(RandomTerm(tuple(names.get(g, g) for g in b.group), b.intercept,
                               tuple(term(t) for t in b.terms), b.correlated)
                    for b in spec.random)
+    # A transform keeps its alias (the terms name aliases) and reads the renamed columns.
+    derived = tuple(replace(d, expr=_rename_expr(d.expr, names),
+                            name=_rename_expr(d.expr, names).label
+                            + ("" if d.part is None else str(d.part)))
+                    for d in spec.derived)
     return ModelSpec(names.get(spec.response, spec.response), spec.intercept,
-                     tuple(term(t) for t in spec.fixed), blocks)
+                     tuple(term(t) for t in spec.fixed), blocks, derived)
+
+
+def _rename_expr(expr: Expr, names: Mapping[str, str]) -> Expr:
+    """`expr` reading the renamed columns."""
+    if expr.kind == "col":
+        return replace(expr, text=names.get(expr.text, expr.text))
+    return replace(expr, args=tuple(_rename_expr(a, names) for a in expr.args))
 
 
 def _back(name: str | None, renamed: Mapping[str, str]) -> str | None:
