@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from conftest import need
+from parity.schema import Status
 
 
 def _cli(*args: str) -> list[str]:
@@ -80,7 +82,9 @@ def _check_outputs(out: Path) -> dict[str, object]:
     partial = out / "results.partial.json"
     doc = json.loads(partial.read_text())  # whole JSON, never half a file
     assert doc["complete"] is False
-    assert doc["fits"] and all(f["status"] in ("ok", "failed", "skipped") for f in doc["fits"])
+    # Every status a fit can have: which fits finish first depends on the machine's load
+    # (statsmodels' subject_slope fit is `unconverged` wherever it runs).
+    assert doc["fits"] and all(f["status"] in get_args(Status) for f in doc["fits"])
     return doc
 
 
