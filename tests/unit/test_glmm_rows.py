@@ -106,3 +106,22 @@ def test_factor_responses_binomial_cannot_read(values: list[str], family: str,
     df = rows().assign(ok=np.resize(values, 24), n=3.0)
     with pytest.raises(DataError, match=message):
         prepare(df, parse_formula("ok ~ x"), family=family, trials=trials)
+
+
+def test_report_and_fit_name_the_success_level() -> None:
+    from parity.pipeline.workers import with_response_coding
+    from parity.reports.content import model_blocks
+    from parity.reports.markdown import render_markdown
+    from parity.schema import Diagnostics, Fit
+    from parity.spec.models import make_model
+
+    model = make_model("m", "ok ~ x + (1 | g)", family="binomial")
+    data = prepare(rows(), model.spec, family="binomial")
+    bare = Fit("m", model.formula, "lme4", "failed", "no R", data.n_obs, 0,
+               diagnostics=Diagnostics(converged=False, singular=False),
+               family="binomial", link="logit")
+    fit = with_response_coding(bare, model, data)
+    assert fit.provenance.settings["response"] == {"column": "ok", "failure": "N",
+                                                   "success": "Y"}
+    text = render_markdown(model_blocks("m", [fit]))
+    assert "'Y' is success (1), 'N' failure (0)" in text
