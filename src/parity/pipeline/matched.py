@@ -76,7 +76,8 @@ def independent_variant(model: Model, data: PreparedData) -> Variant | None:
             blocks.append(RandomTerm(block.group, False, (Term((column,)),), True))
     new_spec = ModelSpec(spec.response, spec.intercept, spec.fixed, tuple(blocks))
     new_model = replace(model, spec=new_spec)  # its family and trials too
-    new_data = PreparedData(frame=frame, levels=data.levels, n_dropped=data.n_dropped)
+    new_data = PreparedData(frame=frame, levels=data.levels, n_dropped=data.n_dropped,
+                            response_levels=data.response_levels)
     return Variant(INDEPENDENT, new_model, new_data, mapping)
 
 

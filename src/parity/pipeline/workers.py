@@ -179,6 +179,18 @@ def prepare_all(models: Sequence[Model], frame: pd.DataFrame) -> dict[str, Prepa
     return {m.name: prepare(frame, m.spec, m.categorical, m.family, m.trials) for m in models}
 
 
+def with_response_coding(fit: Fit, model: Model, data: PreparedData) -> Fit:
+    """`fit`, its settings saying which level of a two-level factor response counts as
+    success (`response`: column, failure, success), where the response was one: the
+    numbers are on that coding, and a reader of the results should not have to guess."""
+    if data.response_levels is None:
+        return fit
+    failure, success = data.response_levels
+    coding = {"column": model.spec.response, "failure": failure, "success": success}
+    prov = fit.provenance
+    return replace(fit, provenance=replace(prov, settings={**prov.settings, "response": coding}))
+
+
 def _n_groups(model: Model, data: PreparedData) -> dict[str, int]:
     return {b.group_label: int(data.frame[list(b.group)].drop_duplicates().shape[0])
             for b in model.spec.random}
@@ -385,7 +397,8 @@ def _finish(job: _Job, prepared: dict[str, PreparedData], cache: FitCache,
     assert job.fit is not None
     if fresh:
         cache.put(job.material, job.fit)
-    job.fit = replace(job.fit, n_groups=_n_groups(job.model, job.data))
+    job.fit = with_response_coding(replace(job.fit, n_groups=_n_groups(job.model, job.data)),
+                                   job.model, job.data)
     if on_fit is not None and job.variant is None:
         on_fit(job.fit)
 

@@ -362,6 +362,11 @@ def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] 
                                 f"{first.family} model's variance follows from its mean, and "
                                 "overdispersion is not a parameter of it, so nothing is "
                                 "compared for either.")))
+        coding = first.provenance.settings.get("response")
+        if isinstance(coding, dict):
+            blocks.append(Para((f"The response {coding['column']} is a two-level factor, read "
+                                f"as R reads it: {coding['success']!r} is success (1), "
+                                f"{coding['failure']!r} failure (0).",)))
         approx = [f.label for f in fits if f.kind == "approximate"]
         if approx:
             blocks.append(Para((f"{', '.join(approx)}: an approximate Bayesian fit "

@@ -31,11 +31,14 @@ class PreparedData:
     """The complete rows of the columns a model uses, with categoricals coded.
 
     `levels` gives each categorical's level order; the first level is the reference.
+    `response_levels`: for a binomial response given as a two-level factor, its levels
+    as (failure, success), the frame holding 0 and 1 in their place; None otherwise.
     """
 
     frame: pd.DataFrame
     levels: dict[str, tuple[str, ...]]
     n_dropped: int
+    response_levels: tuple[str, str] | None = None
 
     @property
     def n_obs(self) -> int:
@@ -46,6 +49,8 @@ class PreparedData:
         h = hashlib.sha256()
         h.update(self.frame.to_csv(index=False, float_format="%.17g").encode())
         h.update(repr(sorted(self.levels.items())).encode())
+        if self.response_levels is not None:  # digests of numeric responses stay as they were
+            h.update(repr(self.response_levels).encode())
         return h.hexdigest()
 
 
@@ -189,17 +194,21 @@ def prepare(
     if spec.derived:
         keep = [*columns, *([trials] if trials and trials not in columns else [])]
         complete = add_derived(complete, spec).loc[:, keep]
+    fam = family if isinstance(family, Family) else family_of(family)
     response = complete[spec.response]
+    response_levels = None
     if spec.response in declared or not is_numeric_dtype(response) or is_bool_dtype(response):
-        example = next((v for v in response if not isinstance(v, (int, float))),
-                       response.iloc[0])
-        why = "declared categorical" if spec.response in declared else f"holds {example!r}"
-        raise DataError(f"the response {spec.response!r} is not numeric ({why}); parity "
-                        "fits a numeric response (gaussian, or counts for binomial and "
-                        "poisson)")
+        if not fam.factor_response:
+            example = next((v for v in response if not isinstance(v, (int, float))),
+                           response.iloc[0])
+            why = "declared categorical" if spec.response in declared else f"holds {example!r}"
+            raise DataError(f"the response {spec.response!r} is not numeric ({why}); parity "
+                            f"fits a numeric {fam.name} response (a two-level factor is a "
+                            "binomial response)")
+        complete, response_levels = _code_factor_response(complete, spec.response, trials)
     if trials is not None and trials not in columns:
         _refuse_stray_text(complete[trials], trials)
-    check_response(complete, spec.response, family, trials)
+    check_response(complete, spec.response, fam, trials)
     for c in columns[1:]:
         if c not in declared and c not in spec.grouping_factors:
             _refuse_stray_text(complete[c], c)
@@ -231,8 +240,32 @@ def prepare(
             raise DataError(f"column {c!r} has {n_inf} infinite value(s); the engines "
                             "need finite numbers (make them missing, or drop the rows)")
     _refuse_name_clashes(out, spec, levels)
-    check_rows(out, spec, levels)
-    return PreparedData(frame=out, levels=levels, n_dropped=n_dropped)
+    check_rows(out, spec, levels, fam)
+    return PreparedData(frame=out, levels=levels, n_dropped=n_dropped,
+                        response_levels=response_levels)
+
+
+def _code_factor_response(frame: pd.DataFrame, response: str, trials: str | None
+                          ) -> tuple[pd.DataFrame, tuple[str, str]]:
+    """A binomial response given as a factor, coded as R's binomial family reads one: its
+    first level (parity's level order, which is R's, or the stored order of a factor
+    loaded from R) is failure, 0, the other success, 1. Coded once here, every engine
+    fits the same numbers. Returns the coded rows and (failure, success)."""
+    values = frame[response]
+    if trials is not None:
+        raise DataError(f"the response {response!r} is a factor, and a factor response is "
+                        f"one outcome per row; with trials ({trials!r}) the response must "
+                        "count the successes")
+    _refuse_label_clashes(values, response)
+    order = level_order(values)
+    if len(order) != 2:
+        shown = ", ".join(map(repr, order[:5])) + (", ..." if len(order) > 5 else "")
+        raise DataError(f"the binomial response {response!r} is a factor with {len(order)} "
+                        f"level(s) in the complete rows ({shown}); a factor response needs "
+                        "exactly 2 (the first is failure, the other success)")
+    out = frame.copy()
+    out[response] = (values.astype(object).map(_label) == order[1]).astype(float).to_numpy()
+    return out, (order[0], order[1])
 
 
 def check_response(frame: pd.DataFrame, response: str, family: str | Family,

@@ -32,12 +32,14 @@ class Family:
     `residual_sd`: the conditional distribution has a scale of its own (a residual SD
     to estimate and compare, REML to choose); binomial and Poisson variances follow
     from the mean, so their fits are GLM(M)s on the link scale. `trials`: the family
-    may name a column of trials per row."""
+    may name a column of trials per row. `factor_response`: a two-level factor response is
+    read as R's family reads it (first level failure, the other success)."""
 
     name: str
     link: str
     residual_sd: bool
     trials: bool = False
+    factor_response: bool = False
     _check: ResponseCheck | None = field(default=None, repr=False, compare=False)
 
     def check_response(self, frame: pd.DataFrame, response: str,
@@ -96,7 +98,8 @@ def _binomial(frame: pd.DataFrame, response: str, trials: str | None) -> None:
 
 
 GAUSSIAN = Family("gaussian", "identity", residual_sd=True)
-BINOMIAL = Family("binomial", "logit", residual_sd=False, trials=True, _check=_binomial)
+BINOMIAL = Family("binomial", "logit", residual_sd=False, trials=True, factor_response=True,
+                  _check=_binomial)
 POISSON = Family("poisson", "log", residual_sd=False, _check=_poisson)
 
 # Every family parity fits, by name: the CLI's --family choices, a models.toml's

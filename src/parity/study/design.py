@@ -87,4 +87,5 @@ def with_response(data: PreparedData, response: str, values: object) -> Prepared
     """The design's rows with another response (a replicate)."""
     frame = data.frame.copy()
     frame[response] = values
-    return PreparedData(frame=frame, levels=data.levels, n_dropped=0)
+    return PreparedData(frame=frame, levels=data.levels, n_dropped=0,
+                        response_levels=data.response_levels)
