@@ -104,8 +104,13 @@ def test_singular_fits_say_so(name: str, seed_comparisons: list[Comparison]) -> 
     assert lme4_rows
     for c in lme4_rows:
         assert c.verdict == "not_comparable"
+        if c.unconverged:  # statsmodels' optimiser may stop short here, by the machine's BLAS
+            assert "did not converge" in (c.reason or "")
+            continue
         assert "singular" in (c.reason or "") or "covariance differs" in (c.reason or "") \
             or "no correlation" in (c.reason or "")
+    if all(c.unconverged for c in lme4_rows):
+        return  # the singular optimum is named only beside a fit that reached one
     assert any("lme4" in (c.reason or "") and "singular" in (c.reason or "")
                for c in rows(seed_comparisons, model=name, group="subject"))
 
@@ -131,6 +136,15 @@ def test_bambi_has_no_correlation_parameter(seed_fits: dict[tuple[str, str], Fit
 def test_random_slope_optimum_difference_is_reported(seed_outcome: Outcome,
                                                      seed_comparisons: list[Comparison]) -> None:
     need("R")
+    fit = next(f for f in seed_outcome.fits
+               if (f.model, f.engine) == ("subject_slope", "statsmodels"))
+    if fit.status == "unconverged":
+        # On some machines statsmodels' optimiser stops short on this near-singular model
+        # (|grad| about 1.2): then there is no optimum to judge, and no row a verdict.
+        assert not [c for c in seed_outcome.optimum_checks if c.model == "subject_slope"]
+        mine = rows(seed_comparisons, model="subject_slope", engine="statsmodels")
+        assert mine and all(c.verdict == "not_comparable" and c.unconverged for c in mine)
+        return
     (check,) = [c for c in seed_outcome.optimum_checks if c.model == "subject_slope"]
     assert check.better == "lme4"
     assert check.difference < -0.01  # statsmodels' optimum is lower by a visible margin

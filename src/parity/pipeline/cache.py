@@ -149,6 +149,13 @@ def _checksum(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
+# The statuses a cached fit may have. An unconverged fit is what the same inputs give
+# again (the key holds the data, settings and versions), so a rerun reads it back rather
+# than repeating a fit that will not converge; its status is no verdict in itself: every
+# fit, cached or not, is vetted again under the run's own trust rule before it is compared.
+_KEPT = ("ok", "unconverged")
+
+
 def _has_numbers(fit: Fit) -> bool:
     """Finite fixed effects and SDs, at least one of each kind the fit claims."""
     if not fit.fixed_effects:
@@ -209,7 +216,8 @@ class FitCache:
             fit = fit_from_dict(value)
         except Exception:  # not a well-formed fit: refit, never a crash
             return None
-        if fit.status != "ok" or fit.engine != material["engine"] or not _has_numbers(fit):
+        if (fit.status not in _KEPT or fit.engine != material["engine"]
+                or not _has_numbers(fit)):
             return None
         settings = dict(fit.provenance.settings)
         settings.pop("draws_file", None)  # the draws belong to the run that saved them
@@ -218,8 +226,10 @@ class FitCache:
                                                source="cache"))
 
     def put(self, material: dict[str, Any] | None, fit: Fit) -> None:
-        """Store a successful fit; failures and recorded references are not cached."""
-        if not self.enabled or material is None or fit.status != "ok" or fit.is_recorded:
+        """Store a fit with numbers, converged or not; failures (which may be passing:
+        a worker that died, a timeout) and recorded references are not cached."""
+        if (not self.enabled or material is None or fit.status not in _KEPT
+                or fit.is_recorded):
             return
         self._write(material, fit_to_dict(fit))
 
