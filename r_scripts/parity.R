@@ -119,11 +119,12 @@ parity_family <- function(family) {
 }
 
 # The criterion a fit maximised, in parity's one vocabulary: "REML", "ML", "OLS" (a
-# Gaussian model without grouping terms fitted by least squares), "Laplace" or "AGQ(n)"
-# (a GLMM by adaptive Gauss-Hermite quadrature with n > 1 points).
+# Gaussian model without grouping terms fitted by least squares), "Laplace", "AGQ(n)"
+# (a GLMM by adaptive Gauss-Hermite quadrature with n > 1 points) or "nAGQ=0" (glmer's
+# fast fit: fixed effects from the PIRLS step, Laplace for the variance parameters only).
 parity_criterion <- function(mixed, glmm, reml, nagq = 1L, ols = TRUE) {
   if (glmm && mixed) {
-    if (nagq > 1) sprintf("AGQ(%d)", as.integer(nagq)) else "Laplace"
+    if (nagq == 0) "nAGQ=0" else if (nagq > 1) sprintf("AGQ(%d)", as.integer(nagq)) else "Laplace"
   } else if (glmm) {
     "ML"
   } else if (!mixed && ols) {

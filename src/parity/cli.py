@@ -74,8 +74,10 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="binomial counts: the column holding each row's number of "
                              "trials (without it a binomial response is 0/1)")
     parser.add_argument("--nagq", type=int, default=None,
-                        help="lme4's adaptive Gauss-Hermite points for a GLMM with one "
-                             "scalar random effect (default 1: the Laplace approximation)")
+                        help="glmer's nAGQ for a GLMM: 1 the Laplace approximation (the "
+                             "default); 2-25 adaptive Gauss-Hermite points, for one scalar "
+                             "random effect only; 0 lme4's fast fit (fixed effects from "
+                             "PIRLS, Laplace for the variances)")
     criterion = parser.add_mutually_exclusive_group()
     criterion.add_argument("--reml", dest="reml", action="store_const", const=True,
                            default=None,

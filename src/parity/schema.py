@@ -38,10 +38,13 @@ WITH_NUMBERS: tuple[str, ...] = ("ok", "unconverged")
 # --- Criterion: what a frequentist fit maximised --------------------------------------
 # A fit records its criterion as text, as lme4 names it: "REML", "ML", "OLS" (a
 # fixed-only Gaussian model, fitted by least squares), "Laplace" (a GLMM's Laplace
-# approximation) or "AGQ(n)" (a GLMM by adaptive Gauss-Hermite quadrature, n > 1
-# points). `Criterion` is the kind, without the number of points.
-Criterion = Literal["REML", "ML", "OLS", "Laplace", "AGQ"]
-CRITERIA: tuple[Criterion, ...] = ("REML", "ML", "OLS", "Laplace", "AGQ")
+# approximation), "AGQ(n)" (a GLMM by adaptive Gauss-Hermite quadrature, n > 1 points)
+# or "nAGQ=0" (glmer's fast criterion: the fixed effects come out of the penalised
+# iteratively reweighted least squares step, and the Laplace approximation judges only the
+# variance parameters, so its fixed effects maximise no likelihood). `Criterion` is the
+# kind, without the number of points.
+Criterion = Literal["REML", "ML", "OLS", "Laplace", "AGQ", "nAGQ=0"]
+CRITERIA: tuple[Criterion, ...] = ("REML", "ML", "OLS", "Laplace", "AGQ", "nAGQ=0")
 
 
 class _FamilyLike(Protocol):
@@ -54,7 +57,8 @@ class _FamilyLike(Protocol):
 @dataclass(frozen=True)
 class ParsedCriterion:
     """A criterion's text read back: its kind, whether it is the REML criterion, and
-    its quadrature points (1 for every kind but AGQ)."""
+    its quadrature points as glmer's nAGQ counts them (1 for every kind but AGQ and
+    nAGQ=0)."""
 
     kind: Criterion
     reml: bool
@@ -65,10 +69,12 @@ def criterion_of(family: _FamilyLike, reml: bool, nagq: int = 1, mixed: bool = T
     """The criterion text a frequentist fit of a `family` model records, from its
     settings and whether it has grouping terms; lme4's rule, so every engine that
     follows it names one optimum alike. A family without a residual SD has no REML:
-    a GLMM is fitted by Laplace (or AGQ(n)), a GLM by ML."""
+    a GLMM is fitted by Laplace (or AGQ(n), or nAGQ=0), a GLM by ML."""
     if not family.residual_sd:
         if not mixed:
             return "ML"
+        if nagq == 0:
+            return "nAGQ=0"
         return f"AGQ({int(nagq)})" if nagq > 1 else "Laplace"
     if not mixed:
         return "OLS"
@@ -86,11 +92,12 @@ def parse_criterion(text: str | None) -> ParsedCriterion | None:
         return None
     kind = next((c for c in CRITERIA if c == text and c != "AGQ"), None)
     if kind is not None:
-        return ParsedCriterion(kind, reml=kind == "REML")
+        return ParsedCriterion(kind, reml=kind == "REML", nagq=0 if kind == "nAGQ=0" else 1)
     match = _AGQ.fullmatch(text)
     if match and int(match.group(1)) > 1:
         return ParsedCriterion("AGQ", reml=False, nagq=int(match.group(1)))
-    raise ValueError(f"{text!r} is not a criterion (known: REML, ML, OLS, Laplace, AGQ(n))")
+    raise ValueError(f"{text!r} is not a criterion (known: REML, ML, OLS, Laplace, AGQ(n), "
+                     "nAGQ=0)")
 
 
 @dataclass(frozen=True)

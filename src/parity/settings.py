@@ -80,9 +80,10 @@ class Settings:
     seed: int = _setting(42, _whole(0), "sampler", option=True)
     interval: float = _setting(0.94, _probability, "sampler")
     reml: bool = _setting(True, _flag, "fit")
-    # lme4's adaptive Gauss-Hermite quadrature points for a GLMM (1: Laplace); more only
-    # where lme4 allows it, one scalar random-effect term.
-    nagq: int = _setting(1, _whole(1, MAX_NAGQ, " (Laplace)"), "fit")
+    # glmer's nAGQ for a GLMM: 1 the Laplace approximation; more, adaptive Gauss-Hermite
+    # quadrature points, only where lme4 allows it (one scalar random-effect term); 0
+    # lme4's fast criterion (fixed effects from the PIRLS step), for any GLMM.
+    nagq: int = _setting(1, _whole(0, MAX_NAGQ, " (nAGQ = 0)"), "fit")
     # The draws folder (`<out>/draws`) where engines with posterior draws write them
     # (NetCDF, `<model>.<engine>.nc`), or None to keep none. A fit records its file
     # relative to the folder above it (the run's output folder, which holds
@@ -128,7 +129,7 @@ def as_option(name: str, value: Any, problem: str) -> str:
 
 def in_call(caller: str) -> Say:
     """A Python call's words, naming the call and the value:
-    `parity.run(): nagq must be from 1 (Laplace) to 25, not 0`."""
+    `parity.run(): nagq must be from 0 (nAGQ = 0) to 25, not 26`."""
     def say(name: str, value: Any, problem: str) -> str:
         return f"{caller}(): {name} {problem}, not {value!r}"
     return say

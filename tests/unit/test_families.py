@@ -89,6 +89,8 @@ def test_models_toml_tables_name_a_family(tmp_path: Path) -> None:
          "belongs to the binomial family"),
         (["--family", "binomial", "--trials", "n", "--nagq", "5",
           "--formula", "y ~ x + (x | g)"], "nAGQ > 1 only"),
+        (["--family", "binomial", "--trials", "n", "--nagq", "0",
+          "--formula", "y ~ x"], "model m1 has no grouping term; lme4 takes nAGQ = 0 only"),
         (["--family", "binomial"], "apply to --formula models"),
     ],
 )
@@ -160,6 +162,8 @@ def test_prepare_takes_a_family_or_its_name() -> None:
     ("binomial", True, 1, True, "Laplace"),
     ("poisson", False, 1, True, "Laplace"),
     ("binomial", True, 7, True, "AGQ(7)"),
+    ("binomial", True, 0, True, "nAGQ=0"),
+    ("poisson", False, 0, False, "ML"),
     ("poisson", True, 1, False, "ML"),
     ("binomial", False, 5, False, "ML"),
 ])
@@ -169,10 +173,11 @@ def test_the_criterion_follows_lme4s_rule_and_reads_back(family: str, reml: bool
     parsed = parse_criterion(text)
     assert parsed is not None and parsed.kind in CRITERIA
     assert parsed.reml is (text == "REML")
-    assert parsed.nagq == (nagq if text.startswith("AGQ") else 1)
+    assert parsed.nagq == (nagq if "AGQ" in text else 1)
 
 
-@pytest.mark.parametrize("text", ["reml", "AGQ(1)", "AGQ()", "AGQ(x)", "Laplace "])
+@pytest.mark.parametrize("text", ["reml", "AGQ(1)", "AGQ()", "AGQ(x)", "Laplace ", "AGQ(0)",
+                                  "nAGQ=1"])
 def test_text_that_is_no_criterion_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="is not a criterion"):
         parse_criterion(text)

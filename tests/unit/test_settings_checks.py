@@ -39,7 +39,7 @@ def test_every_settings_field_has_its_own_check() -> None:
 
 
 @pytest.mark.parametrize(("name", "good", "bad"), [
-    ("nagq", [1, 5, 25], [0, 26, 2.5, True, "5"]),
+    ("nagq", [0, 1, 5, 25], [-1, 26, 2.5, True, "5"]),
     ("interval", [0.5, 0.94, 0.999999], [0, 1, 5, -0.1, math.nan, math.inf, "0.9"]),
     ("target_accept", [0.8, 0.95], [0, 1, math.nan, None]),
     ("draws", [1, 20], [0, -5, 1.5, True, "20"]),
@@ -60,7 +60,7 @@ def test_each_setting_is_checked_by_its_own_type_and_range(name: str, good: list
 def test_nagq_is_a_number_of_points_not_a_probability() -> None:
     """nagq=5 was refused as "must be above 0 and at most 0.999999"."""
     assert settings_from({"nagq": 5}, caller="parity.run").nagq == 5
-    assert setting_problem("nagq", 0) == "must be from 1 (Laplace) to 25"
+    assert setting_problem("nagq", 26) == "must be from 0 (nAGQ = 0) to 25"
     assert setting_problem("interval", 5) == "must be above 0 and at most 0.999999"
 
 
@@ -68,9 +68,12 @@ def test_parity_run_accepts_nagq_and_names_itself() -> None:
     # nagq=5 passes the settings check; lme4's own limit then refuses a Gaussian model
     with pytest.raises(UsageError, match="is Gaussian"):
         parity.run(FORMULA, politeness(), CATS, engines=["statsmodels"], nagq=5)
-    with pytest.raises(UsageError) as info:
+    # nagq=0 (glmer's nAGQ = 0) too, and is refused for a Gaussian model alike
+    with pytest.raises(UsageError, match="--nagq 0: .* is Gaussian"):
         parity.run(FORMULA, politeness(), CATS, engines=["statsmodels"], nagq=0)
-    assert str(info.value) == "parity.run(): nagq must be from 1 (Laplace) to 25, not 0"
+    with pytest.raises(UsageError) as info:
+        parity.run(FORMULA, politeness(), CATS, engines=["statsmodels"], nagq=-1)
+    assert str(info.value) == "parity.run(): nagq must be from 0 (nAGQ = 0) to 25, not -1"
     with pytest.raises(UsageError, match=r"^parity\.run\(\): interval must be above 0"):
         parity.run(FORMULA, politeness(), CATS, engines=["statsmodels"], interval=1.5)
     with pytest.raises(TypeError, match=r"^parity\.run\(\) got unknown sampler setting"):
@@ -108,9 +111,9 @@ def test_the_cli_options_use_the_same_checks(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     base = ["run", "--models", "additive", "--engines", "statsmodels",
             "--out", str(tmp_path / "o")]
-    assert main([*base, "--nagq", "0"]) == 2
+    assert main([*base, "--nagq", "26"]) == 2
     assert capsys.readouterr().err.strip() == \
-        "parity: error: --nagq must be from 1 (Laplace) to 25"
+        "parity: error: --nagq must be from 0 (nAGQ = 0) to 25"
     assert main([*base, "--target-accept", "1.5"]) == 2
     assert capsys.readouterr().err.strip() == \
         "parity: error: --target-accept must be above 0 and at most 0.999999"
@@ -129,14 +132,14 @@ def test_a_models_toml_uses_the_same_checks(tmp_path: Path) -> None:
 def test_settings_check_is_the_one_range_check() -> None:
     assert Settings().check() == Settings()
     assert Settings(nagq=5).check().nagq == 5
-    bad = Settings(draws=0, nagq=0, interval=2.0)
+    bad = Settings(draws=0, nagq=-1, interval=2.0)
     assert [name for name, _, _ in bad.problems()] == ["draws", "interval", "nagq"]
     with pytest.raises(UsageError) as info:
         bad.check()
     assert str(info.value) == "draws must be at least 1"
     with pytest.raises(UsageError) as info:
-        Settings(nagq=0).check(as_option)
-    assert str(info.value) == "--nagq must be from 1 (Laplace) to 25"
+        Settings(nagq=26).check(as_option)
+    assert str(info.value) == "--nagq must be from 0 (nAGQ = 0) to 25"
     with pytest.raises(UsageError) as info:
         Settings(target_accept=1.0).check(in_call("parity.run"))
     assert str(info.value) == \

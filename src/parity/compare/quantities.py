@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from parity.schema import Fit, Quantity, Value
+from parity.schema import Fit, ParsedCriterion, Quantity, Value, parse_criterion
 
 if TYPE_CHECKING:
     from parity.compare.tolerances import Policy
@@ -36,7 +36,8 @@ PAIR_CLASSES: tuple[PairClass, ...] = ("frequentist", "bayes", "both_bayes")
 class Pair:
     """One engine against one reference, and what explains their differences: the
     structure note (a covariance one fits as independent), the optimum note (what the
-    optimum checks say of two frequentist fits), and the labels of singular fits."""
+    optimum checks say of two frequentist fits), the labels of singular fits, and the
+    criteria note (two frequentist fits of different criteria, :func:`criteria_note`)."""
 
     fit: Fit
     ref: Fit
@@ -46,6 +47,7 @@ class Pair:
     structure: str | None
     optimum: str | None
     singular: list[str]
+    criteria: str | None = None
 
     @property
     def bayes(self) -> bool:
@@ -181,6 +183,62 @@ def _proto(a: Value | None, b: Value | None) -> Value:
 
 def _same_for_all(why: Why) -> Mapping[PairClass, Why]:
     return dict.fromkeys(PAIR_CLASSES, why)
+
+
+# ---- criteria -----------------------------------------------------------------------------
+
+# What a criterion's name does not say by itself.
+_CRITERION_GLOSS = {"AGQ": "adaptive quadrature, {n} points",
+                    "nAGQ=0": "fixed effects from PIRLS, Laplace for the variances only"}
+
+
+def _parsed(text: str | None) -> ParsedCriterion | None:
+    """A recorded criterion read back; None where none was recorded or the text is one
+    this parity does not know (a newer results file)."""
+    try:
+        return parse_criterion(text)
+    except ValueError:
+        return None
+
+
+def _named(text: str) -> str:
+    """`AGQ(25) (adaptive quadrature, 25 points)`; `Laplace`, `REML` as they are."""
+    parsed = _parsed(text)
+    gloss = _CRITERION_GLOSS.get(parsed.kind) if parsed else None
+    return f"{text} ({gloss.format(n=parsed.nagq)})" if gloss and parsed else text
+
+
+def criteria_note(fit: Fit, ref: Fit) -> str | None:
+    """Why two frequentist fits estimate different things, or None: they maximised
+    different criteria (Laplace against AGQ(n) or nAGQ=0, REML against ML), each with an
+    optimum of its own, so a gap between them is the criteria's, not an engine's. Least
+    squares (OLS) estimates a fixed-only Gaussian model's coefficients as REML and ML do;
+    a fit that records no criterion is not said to differ."""
+    a, b = fit.criterion, ref.criterion
+    if a is None or b is None or a == b or "OLS" in (a, b):
+        return None
+    return (f"{fit.label} fitted {_named(a)}, {ref.label} {_named(b)}: different "
+            "criteria, each with an optimum of its own")
+
+
+def loglik_scale(fit: Fit) -> str | None:
+    """Why a fit's log-likelihood is not on the scale of another criterion's: glmer's
+    AGQ(n) deviance leaves out the saturated model's log-likelihood (measured on cbpp:
+    -50.005 at AGQ(25) where the Laplace fit has -92.027, and -41.978 is the saturated
+    model's); nAGQ=0's is the Laplace approximation, at fixed effects that do not
+    maximise it."""
+    parsed = _parsed(fit.criterion)
+    if parsed is None:
+        return None
+    if parsed.kind == "AGQ":
+        return (f"{poss(fit.label)} {fit.criterion} log-likelihood is relative to the "
+                "saturated model (glmer's adaptive quadrature leaves out its "
+                "log-likelihood), another scale, so its logLik, AIC and deviance are not "
+                "comparable with another criterion's")
+    if parsed.kind == "nAGQ=0":
+        return (f"{poss(fit.label)} nAGQ=0 log-likelihood is the Laplace approximation at "
+                "fixed effects that do not maximise it")
+    return None
 
 
 # ---- fixed effects ------------------------------------------------------------------------
@@ -352,7 +410,8 @@ def _loglik_criteria(p: Pair, a: Value | None, b: Value | None) -> str | None:
     if fit.criterion == ref.criterion:
         return None
     return (f"{fit.label} maximised {fit.criterion}, {ref.label} {ref.criterion}: "
-            "likelihoods of different criteria")
+            "likelihoods of different criteria"
+            + _notes(*(loglik_scale(f) for f in (fit, ref))))
 
 
 def _loglik_models(p: Pair, a: Value | None, b: Value | None) -> str | None:

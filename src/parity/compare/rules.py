@@ -5,7 +5,10 @@ The verdict follows from the row's own numbers (`agree` exactly when
 same quantity: a correlation one engine does not model, an SD of a differently
 structured covariance, a component sitting on the boundary of a singular fit. Those are
 `not_comparable`, never a silent agree or disagree, and every row that is not `agree`
-says why in words a reader can act on.
+says why in words a reader can act on. Two frequentist fits of different criteria
+(Laplace against AGQ(n) or nAGQ=0) estimate different things too, but close ones: their
+rows agree within the tolerance and are `not_comparable` beyond it, naming both criteria
+either way.
 
 The rows come from one loop over the values of two fits (:func:`parity.schema.values`).
 Each quantity's entry in :mod:`parity.compare.quantities` names its not-comparable
@@ -27,6 +30,7 @@ from parity.compare.quantities import (
     Guard,
     Pair,
     QuantitySpec,
+    criteria_note,
     poss,
     spec_of,
 )
@@ -230,7 +234,8 @@ def _pair_rows(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
     bayes = kf in POSTERIOR_KINDS or kr in POSTERIOR_KINDS
     pair = Pair(fit, ref, policy, kf, kr, _structure_note(fit, ref),
                 None if bayes else _optimum_note(checks, fit, ref),
-                [f.label for f in (ref, fit) if f.diagnostics.singular])
+                [f.label for f in (ref, fit) if f.diagnostics.singular],
+                None if bayes else criteria_note(fit, ref))
     mine, theirs = _by_key(fit), _by_key(ref)
     rank = {part: i for i, part in enumerate(PARTS)}
     keys = sorted(dict.fromkeys([*theirs, *mine]),
@@ -296,8 +301,22 @@ def _compare(p: Pair, spec: QuantitySpec, a: Value | None, b: Value | None
     unc = spec.uncertainty(p, a, b)
     tol = p.policy.rule(p.kf, p.kr, spec.name, p.fit.family).tolerance(b.estimate, unc)
     why = spec.why[p.pair_class](p, a, b, unc)
-    return _row(p.fit, p.ref, spec.name, term, proto.group, a.estimate, b.estimate, tol,
-                why, mc=_mc(p, a.mcse, b.mcse), level=proto.level)
+    row = _row(p.fit, p.ref, spec.name, term, proto.group, a.estimate, b.estimate, tol,
+               why, mc=_mc(p, a.mcse, b.mcse), level=proto.level)
+    return row if p.criteria is None else _of_criteria(row, p.criteria)
+
+
+def _of_criteria(row: Comparison, note: str) -> Comparison:
+    """A row of two fits of different criteria names them: within the tolerance it
+    agrees all the same; beyond it, the gap is what the criteria differ by, not an
+    engine's error, so the row is not comparable rather than a disagreement."""
+    if row.verdict == "agree":
+        return replace(row, reason=f"{note}; within the tolerance all the same"
+                       + (f" ({row.reason})" if row.reason else ""))
+    if row.verdict == "not_comparable":
+        return row
+    return replace(row, verdict="not_comparable",
+                   reason=f"{note}; {row.reason}, beyond the tolerance {row.tolerance:.3g}")
 
 
 def compare_all(fits: Sequence[Fit], reference_fits: Sequence[Fit], policy: Policy,

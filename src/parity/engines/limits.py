@@ -91,18 +91,28 @@ def check_memory(models: Sequence[Model], frame: pd.DataFrame, engines: Iterable
 
 
 def nagq_problem(model: Model, settings: Settings) -> str | None:
-    """lme4 allows adaptive Gauss-Hermite quadrature (nAGQ > 1) only for a GLMM with a
-    single scalar random-effect term: why `model` cannot take `settings.nagq`, or None."""
+    """Why `model` cannot take `settings.nagq`, or None. glmer reads nAGQ for a binomial
+    or Poisson model with grouping terms only (lmer, glm and lm have no such setting, and
+    an nAGQ they would ignore is refused rather than dropped); adaptive Gauss-Hermite
+    quadrature (nAGQ > 1) also needs a single scalar random-effect term, while nAGQ = 0
+    (the fixed effects estimated in the PIRLS step) works for any GLMM."""
     if settings.nagq == 1:
         return None
     blocks = model.spec.random
     scalar = len(blocks) == 1 and blocks[0].intercept and not blocks[0].terms
-    if model.gaussian or not scalar:
-        why = ("is Gaussian" if model.gaussian else
-               "has more than one random-effect term, or a random slope")
-        return (f"--nagq {settings.nagq}: model {model.name} {why}; lme4 takes nAGQ > 1 "
-                "only for a binomial or Poisson model with a single (1 | g) term")
-    return None
+    if model.gaussian:
+        why = "is Gaussian"
+    elif not blocks:
+        why = "has no grouping term"
+    elif settings.nagq > 1 and not scalar:
+        why = "has more than one random-effect term, or a random slope"
+    else:
+        return None
+    if settings.nagq == 0:
+        return (f"--nagq 0: model {model.name} {why}; lme4 takes nAGQ = 0 only for a "
+                "binomial or Poisson model with grouping terms")
+    return (f"--nagq {settings.nagq}: model {model.name} {why}; lme4 takes nAGQ > 1 "
+            "only for a binomial or Poisson model with a single (1 | g) term")
 
 
 def check_expressible(models: Sequence[Model], engines: Iterable[str],

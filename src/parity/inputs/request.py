@@ -46,7 +46,7 @@ class RunRequest:
 
 def option_settings(args: Any) -> dict[str, Any]:
     """The settings given as options (an option not given is None, and absent here),
-    checked in the CLI's words (`--nagq must be from 1 (Laplace) to 25`)."""
+    checked in the CLI's words (`--nagq must be from 0 (nAGQ = 0) to 25`)."""
     given = {name: getattr(args, name) for name in OPTION_NAMES
              if getattr(args, name, None) is not None}
     Settings(**given).check(as_option)

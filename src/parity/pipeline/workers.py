@@ -496,7 +496,9 @@ def _criterion_value(lme4: Fit) -> float | None:
     if parsed.kind == "REML":
         return stats.get("reml_criterion", stats.get("deviance"))
     # lme4's deviance function evaluates the Laplace approximation, not AGQ(n): a fit
-    # by adaptive quadrature has no value there to judge another solution against.
+    # by adaptive quadrature has no value there to judge another solution against. An
+    # nAGQ=0 fit's deviance is that Laplace approximation, but at fixed effects that
+    # do not maximise it: it is no optimum either, so it judges nothing.
     if parsed.kind in ("ML", "Laplace"):
         return stats.get("deviance")
     return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from parity.compare.quantities import loglik_scale
 from parity.reports.agreement import distance
 from parity.reports.blocks import (
     Block,
@@ -225,7 +226,9 @@ def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
                    if c is not None and c != "OLS")
     posterior = list(dict.fromkeys(f.label for f in ok if f.criterion is None
                                    and f.kind != "approximate"))
-    named = [{"Laplace": "the Laplace approximation to ML"}.get(c, c) for c in mixed]
+    named = [{"Laplace": "the Laplace approximation to ML",
+              "nAGQ=0": "nAGQ=0 (fixed effects from PIRLS, Laplace for the variances)"}
+             .get(c, c) for c in mixed]
     text = f"the frequentist mixed models are fitted by {' and '.join(named)} ({by})."
     if posterior:
         one = len(posterior) == 1
@@ -244,9 +247,13 @@ def _likelihood_table(fits: Sequence[Fit]) -> list[Block]:
                   *((sig(f.fit_statistics.get(k), 10),) for k in ("loglik", "aic", "bic",
                                                                  "deviance")),
                   (sig(f.fit_statistics.get("df"), 3),)) for f in have)
+    # A criterion whose log-likelihood is on a scale of its own says so beside the others.
+    scales = ([n for f in have if (n := loglik_scale(f))]
+              if len({f.criterion for f in have}) > 1 else [])
     return [Heading(3, "Likelihood"),
             Table(("engine", "criterion", "logLik", "AIC", "BIC", "deviance (−2 logLik)",
-                   "df"), body)]
+                   "df"), body),
+            *(Para((Strong("Note:"), f" {n}.")) for n in scales)]
 
 
 def _group_effect_blocks(rows: Sequence[Comparison], figures: Sequence[Image],
