@@ -176,7 +176,8 @@ def evaluate_at(judge: str, model: Model, data: PreparedData, solution: Fit,
 
 def prepare_all(models: Sequence[Model], frame: pd.DataFrame) -> dict[str, PreparedData]:
     """Each model's complete rows; bad data is a usage error before anything is fitted."""
-    return {m.name: prepare(frame, m.spec, m.categorical, m.family, m.trials) for m in models}
+    return {m.name: prepare(frame, m.spec, m.categorical, m.family, m.trials, m.weights)
+            for m in models}
 
 
 def _n_groups(model: Model, data: PreparedData) -> dict[str, int]:
@@ -278,6 +279,7 @@ def run_models(
     main, refits = _plan(models, engines, prepared, matched_references)
     every = main + list(refits.values())
     _from_cache(every, cache, settings)
+    _refused(every, settings)
     pools = _Pools(jobs or default_jobs(), cache.jax_dir() if cache.enabled else None,
                    settings.chains if parallel_chains else 1)
     try:
@@ -332,6 +334,18 @@ def _plan(models: Sequence[Model], engines: Sequence[str], prepared: dict[str, P
             if v is not None:
                 refits[m.name] = _Job(v.model, v.data, refitter, v)
     return main, refits
+
+
+def _refused(jobs: Sequence[_Job], settings: Settings) -> None:
+    """Each fit its engine refuses (`Engine.refuses`: a family, a structure, weights or
+    an offset it does not fit) is `unsupported` with the reason, decided here: no worker
+    starts, no library loads, for a fit that would not run. The worker asks again."""
+    for job in jobs:
+        if job.fit is None:
+            refusal = load_engine(job.engine).refuses(job.model, settings)
+            if refusal is not None:
+                job.fit = status_fit(job.engine, job.model, job.data, "unsupported",
+                                     refusal.reason, settings)
 
 
 def _from_cache(jobs: Sequence[_Job], cache: FitCache, settings: Settings) -> None:
