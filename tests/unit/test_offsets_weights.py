@@ -47,6 +47,7 @@ def test_an_offset_is_a_derived_column_the_spec_keeps_apart() -> None:
     assert derived.alias == alias and derived.name == "offset(log(size))"
     assert spec.lme4_formula() == f"incidence ~ 1 + period + offset({alias}) + (1 | herd)"
     assert spec.source_columns() == ("incidence", "period", "herd", "size")
+    assert spec.rename(spec.lme4_formula()) == spec.written_formula()
 
 
 @pytest.mark.parametrize("text", [
@@ -263,3 +264,11 @@ def test_refused_fits_are_unsupported_before_any_worker_starts() -> None:
         assert fit.status == "unsupported"
         assert (fit.reason or "").startswith(f"{fit.engine} does not fit a model with weights")
         assert fit.provenance.seconds == 0.0
+
+
+def test_bambi_is_given_the_offset_as_formulae_writes_it() -> None:
+    from parity.engines.bambi import bambi_formula
+
+    spec = parse_formula(CBPP_LIKE)
+    (alias,) = spec.offset
+    assert bambi_formula(spec) == f"incidence ~ 1 + period + offset({alias}) + (1 | herd)"

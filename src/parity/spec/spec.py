@@ -84,10 +84,12 @@ class ModelSpec:
         return tuple(seen)
 
     def rename(self, text: str) -> str:
-        """`text` (a coefficient's or a formula's) with each alias as lme4 names it."""
+        """`text` (a coefficient's or a formula's) with each alias as lme4 names it (an
+        offset's alias by its expression, which the engines' text wraps in `offset()`)."""
         if not self.derived:
             return text
-        names = {d.alias: d.name for d in self.derived}
+        names = {d.alias: d.expr.label if d.alias in self.offset else d.name
+                 for d in self.derived}
         return _ALIAS.sub(lambda m: names.get(m.group(0), m.group(0)), text)
 
     def written_formula(self) -> str:
