@@ -205,6 +205,7 @@ class _Job:
     variant: Variant | None = None
     material: dict[str, Any] | None = None
     fit: Fit | None = None
+    cached: bool = False  # the fit came from the cache (not from a refusal up front)
 
 
 class _Pools:
@@ -362,6 +363,7 @@ def _from_cache(jobs: Sequence[_Job], cache: FitCache, settings: Settings) -> No
         job.fit = None if cached is None else replace(
             cached, model=job.model.name, formula=job.model.formula,
             n_dropped=job.data.n_dropped)
+        job.cached = cached is not None
 
 
 def _submit(pending: Sequence[_Job], pools: _Pools,
@@ -380,11 +382,11 @@ def _submit(pending: Sequence[_Job], pools: _Pools,
 def _announce(main: Sequence[_Job], futures: dict[Future[Fit], _Job],
               on_start: StartHook) -> None:
     """Tell the progress display of every fit: cached, or queued (and how to ask
-    whether it is running yet)."""
+    whether it is running yet); a fit refused up front is neither, and ends at once."""
     future_of = {id(j): f for f, j in futures.items()}
     for job in main:
         fut = future_of.get(id(job))
-        on_start(job.model.name, job.engine, job.fit is not None,
+        on_start(job.model.name, job.engine, job.cached,
                  fut.running if fut is not None else None)
 
 
