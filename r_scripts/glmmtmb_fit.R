@@ -34,16 +34,18 @@ parity_tmb_expr <- function(expr) {
 }
 
 parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
-                               level = 0.94, family = "gaussian", trials = NULL, nagq = 1L) {
-  prepared <- parity_prepare(data, formula_text, levels, trials)
+                               level = 0.94, family = "gaussian", trials = NULL, nagq = 1L,
+                               weights = NULL) {
+  prepared <- parity_prepare(data, formula_text, levels, trials, weights)
   f <- prepared$formula
   tmb_formula <- stats::formula(parity_tmb_expr(f))
-  environment(tmb_formula) <- baseenv()
+  environment(tmb_formula) <- environment(f)
   data <- prepared$data
   glmm <- family != "gaussian"
   reml <- reml && !glmm  # a GLMM is fitted by Laplace ML, as lme4's glmer fits it
   caught <- parity_quietly(
-    glmmTMB::glmmTMB(tmb_formula, data = data, REML = reml, family = parity_family(family))
+    parity_weighted_call(glmmTMB::glmmTMB, tmb_formula, data, weights, REML = reml,
+                         family = parity_family(family))
   )
   fit <- caught$value
   warnings <- caught$warnings

@@ -10,7 +10,8 @@
 #   Rscript r_scripts/lme4_fit.R data.csv "frequency ~ gender + attitude + (1 | subject)" subject,gender,attitude
 #
 # A fourth argument ML fits by maximum likelihood (`parity run --ml`); REML is the default.
-# A fifth names the family (gaussian, binomial, poisson), a sixth a binomial trials column.
+# A fifth names the family (gaussian, binomial, poisson), a sixth a binomial trials column,
+# a seventh a column of prior weights (lmer's and glmer's `weights`).
 # Both paths go through parity_fit() and print or return the same JSON.
 
 if (!exists("parity_main", mode = "function")) {
@@ -27,18 +28,19 @@ if (!exists("parity_main", mode = "function")) {
 suppressPackageStartupMessages(library(lme4))
 
 parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.94,
-                       family = "gaussian", trials = NULL, nagq = 1L) {
-  prepared <- parity_prepare(data, formula_text, levels, trials)
+                       family = "gaussian", trials = NULL, nagq = 1L, weights = NULL) {
+  prepared <- parity_prepare(data, formula_text, levels, trials, weights)
   f <- prepared$formula
   data <- prepared$data
   mixed <- !is.null(lme4::findbars(f))
   glmm <- family != "gaussian"
   fam <- parity_family(family)
   caught <- parity_quietly(
-    if (mixed && glmm) lme4::glmer(f, data = data, family = fam, nAGQ = as.integer(nagq))
-    else if (mixed) lme4::lmer(f, data = data, REML = reml)
-    else if (glmm) stats::glm(f, data = data, family = fam)
-    else stats::lm(f, data = data)
+    if (mixed && glmm) parity_weighted_call(lme4::glmer, f, data, weights, family = fam,
+                                            nAGQ = as.integer(nagq))
+    else if (mixed) parity_weighted_call(lme4::lmer, f, data, weights, REML = reml)
+    else if (glmm) parity_weighted_call(stats::glm, f, data, weights, family = fam)
+    else parity_weighted_call(stats::lm, f, data, weights)
   )
   fit <- caught$value
   warnings <- caught$warnings
@@ -152,11 +154,11 @@ parity_theta <- function(cnms, comps, scale) {
 # theta, its fixed effects (JSON term -> estimate, in lme4's names) beta, and glmer's own
 # stage-2 deviance function (devFunOnly) evaluates them.
 parity_glmer_at <- function(data, formula_text, levels, components_json, fixed_json,
-                            family, trials = NULL) {
-  prepared <- parity_prepare(data, formula_text, levels, trials)
+                            family, trials = NULL, weights = NULL) {
+  prepared <- parity_prepare(data, formula_text, levels, trials, weights)
   devfun <- suppressWarnings(suppressMessages(
-    lme4::glmer(prepared$formula, data = prepared$data, family = parity_family(family),
-                nAGQ = 1L, devFunOnly = TRUE)))
+    parity_weighted_call(lme4::glmer, prepared$formula, prepared$data, weights,
+                         family = parity_family(family), nAGQ = 1L, devFunOnly = TRUE)))
   comps <- jsonlite::fromJSON(components_json, simplifyVector = FALSE)
   fixed <- jsonlite::fromJSON(fixed_json, simplifyVector = FALSE)
   lf <- lme4::glFormula(prepared$formula, data = prepared$data, family = parity_family(family))
@@ -171,9 +173,11 @@ parity_glmer_at <- function(data, formula_text, levels, components_json, fixed_j
                                 digits = NA))
 }
 
-parity_reml_at <- function(data, formula_text, levels, components_json, reml = TRUE) {
-  prepared <- parity_prepare(data, formula_text, levels)
-  lf <- lme4::lFormula(prepared$formula, data = prepared$data, REML = reml)
+parity_reml_at <- function(data, formula_text, levels, components_json, reml = TRUE,
+                           weights = NULL) {
+  prepared <- parity_prepare(data, formula_text, levels, weights = weights)
+  lf <- parity_weighted_call(lme4::lFormula, prepared$formula, prepared$data, weights,
+                             REML = reml)
   devfun <- do.call(lme4::mkLmerDevfun, lf)
   comps <- jsonlite::fromJSON(components_json, simplifyVector = FALSE)
   sigma <- NULL

@@ -5,16 +5,20 @@
 # in each *_fit.R). An engine script defines one fit function with the signature
 #
 #   fit(data, formula_text, levels = list(), reml = TRUE, level = 0.94,
-#       family = "gaussian", trials = NULL, nagq = 1L)
+#       family = "gaussian", trials = NULL, nagq = 1L, weights = NULL)
+#
+# (`weights` is given only to engines that fit prior weights.)
 #
 # that returns parity_record(...), and ends with `parity_main(args, fit)`, so that any R
 # row of a parity report can be reproduced in R alone:
 #
-#   Rscript r_scripts/lme4_fit.R data.csv "Reaction ~ Days + (Days | Subject)" Subject [REML|ML] [family] [trials]
+#   Rscript r_scripts/lme4_fit.R data.csv "Reaction ~ Days + (Days | Subject)" Subject [REML|ML] [family] [trials] [weights]
 #
 # A formula is data here, never code: before R sees it as a formula, its parse tree is
-# checked to hold only column names, 0, 1 and the operators ~ + - * / : ( | ||. R's
-# model.frame() would otherwise evaluate any call inside it.
+# checked to hold only column names, 0, 1, the operators ~ + - * / : ( | || and
+# offset(column), a column added to the linear predictor (parity computes a transformed
+# offset itself and names its column here). R's model.frame() would otherwise evaluate
+# any call inside it.
 #
 # The JSON a fit function returns is written down field by field in
 # docs/results-schema.md ("The R side").
@@ -30,6 +34,12 @@ parity_check_formula <- function(expr, columns) {
     return(invisible(TRUE))
   }
   if (is.numeric(expr) && length(expr) == 1 && expr %in% c(0, 1)) return(invisible(TRUE))
+  if (is.call(expr) && identical(expr[[1]], as.symbol("offset"))) {
+    if (length(expr) != 2 || !is.symbol(expr[[2]])) {
+      stop("offset() may hold only a column: ", paste(deparse(expr), collapse = " "))
+    }
+    return(parity_check_formula(expr[[2]], columns))
+  }
   if (is.call(expr)) {
     op <- expr[[1]]
     if (!is.symbol(op) || !(as.character(op) %in% parity_allowed_ops)) {
@@ -71,7 +81,8 @@ parity_group_columns <- function(expr) {
 # The formula checked and built, the model's complete rows, factors with the given levels.
 # `trials` (a binomial count's number of trials) is a column name, checked like the others;
 # with it the response becomes cbind(y, trials - y), built as a call, never from text.
-parity_prepare <- function(data, formula_text, levels, trials = NULL) {
+# `weights` names the column of prior weights, kept with the rows.
+parity_prepare <- function(data, formula_text, levels, trials = NULL, weights = NULL) {
   expr <- str2lang(formula_text)
   if (!is.call(expr) || !identical(expr[[1]], as.symbol("~")) || length(expr) != 3) {
     stop("formula must be of the form response ~ terms")
@@ -84,15 +95,31 @@ parity_prepare <- function(data, formula_text, levels, trials = NULL) {
     y <- expr[[2]]
     expr[[2]] <- call("cbind", y, call("-", as.symbol(trials), y))
   }
+  if (!is.null(weights) && (!is.character(weights) || length(weights) != 1 ||
+                            !(weights %in% names(data)))) {
+    stop("weights must name a column")
+  }
   f <- stats::formula(expr)  # checked above: builds the formula object, runs nothing else
-  environment(f) <- baseenv()  # symbols are all columns (checked), found in data first
-  vars <- all.vars(f)
+  # Symbols are all columns (checked), found in data first; offset() is the one function
+  # a checked formula calls, and lme4 keeps its weights in the formula's environment.
+  env <- new.env(parent = baseenv())
+  env$offset <- stats::offset
+  environment(f) <- env
+  vars <- union(all.vars(f), weights)
   n_total <- nrow(data)
   data <- data[stats::complete.cases(data[, vars, drop = FALSE]), vars, drop = FALSE]
   for (v in names(levels)) {
     if (v %in% vars) data[[v]] <- factor(as.character(data[[v]]), levels = unlist(levels[[v]]))
   }
-  list(formula = f, data = data, n_dropped = n_total - nrow(data))
+  list(formula = f, data = data, n_dropped = n_total - nrow(data), weights = weights)
+}
+
+# `fit(f, data = data, ...)`, with `weights = <column>` when the model has weights: the
+# column's name as a symbol, which model.frame() looks up among the data's columns (the
+# formula's environment is baseenv(), so a local vector would not be found).
+parity_weighted_call <- function(fit, f, data, weights, ...) {
+  if (is.null(weights)) return(fit(f, data = data, ...))
+  do.call(fit, list(f, data = data, weights = as.symbol(weights), ...))
 }
 
 # The value of `expr`, and its warnings and messages as text (kept in the result's
@@ -193,10 +220,10 @@ parity_record <- function(engine, formula, method, family, n_obs, n_dropped, fix
 
 # Rscript's entry: read the CSV as parity reads it, code its factors with parity's
 # levels, fit with `fit_function` and print the record. Arguments: data.csv "formula"
-# [cat1,cat2,...] [REML|ML] [family] [trials].
+# [cat1,cat2,...] [REML|ML] [family] [trials] [weights].
 parity_main <- function(args, fit_function, script = "<engine>_fit.R") {
   if (length(args) < 2) {
-    cat(sprintf("usage: Rscript %s data.csv \"formula\" [cat1,cat2,...] [REML|ML] [family] [trials]\n",
+    cat(sprintf("usage: Rscript %s data.csv \"formula\" [cat1,cat2,...] [REML|ML] [family] [trials] [weights]\n",
                 script), file = stderr())
     quit(status = 2)
   }
@@ -223,6 +250,7 @@ parity_main <- function(args, fit_function, script = "<engine>_fit.R") {
   if (!(criterion %in% c("REML", "ML"))) stop("the fourth argument must be REML or ML")
   family <- if (length(args) >= 5) args[[5]] else "gaussian"
   trials <- if (length(args) >= 6 && nzchar(args[[6]])) args[[6]] else NULL
-  cat(fit_function(data, args[[2]], levels, reml = criterion == "REML", family = family,
-                   trials = trials), "\n")
+  weights <- if (length(args) >= 7 && nzchar(args[[7]])) list(weights = args[[7]]) else list()
+  cat(do.call(fit_function, c(list(data, args[[2]], levels, reml = criterion == "REML",
+                                   family = family, trials = trials), weights)), "\n")
 }

@@ -216,7 +216,8 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
         categorical: Iterable[str] | None = None, engines: str | Sequence[str] | None = None,
         *, tolerances: str | Path | None = None, cache: bool = True, keep_draws: bool = False,
         reml: bool = True, family: str = "gaussian", trials: str | None = None,
-        compare_unconverged: bool = False, **sampler_settings: Any) -> Run:
+        weights: str | None = None, compare_unconverged: bool = False,
+        **sampler_settings: Any) -> Run:
     """Fit `formulas` on `data` with `engines` (default: lme4, statsmodels and bambi, as
     `parity run`) and compare them, as `parity run` does, without writing anything.
 
@@ -226,9 +227,10 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     `chains`, `seed`, `target_accept`, `interval`, `nagq`) are checked like the CLI's
     options. With `keep_draws`, the posterior draws are kept (in a temporary folder) for
     :meth:`Run.idata`. `reml=False` fits lme4 and statsmodels by maximum likelihood;
-    `family` ("binomial", "poisson") and `trials` (a binomial count's trials column)
-    apply to every formula. A fit that did not converge has rows that say so and are
-    not compared, unless `compare_unconverged` (as `--compare-unconverged`)."""
+    `family` ("binomial", "poisson"), `trials` (a binomial count's trials column) and
+    `weights` (a column of prior weights, as lme4's `weights`; engines without them
+    refuse the model) apply to every formula. A fit that did not converge has rows that
+    say so and are not compared, unless `compare_unconverged` (as `--compare-unconverged`)."""
     from parity.compare.tolerances import load_policy
     from parity.engines import DEFAULT_ENGINES
     from parity.inputs.request import python_request
@@ -249,7 +251,8 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
         settings = replace(settings, save_draws=str(base / DRAWS_DIR))
     policy = load_policy(Path(tolerances) if tolerances is not None else None)
     request = python_request(named, data, tuple(categorical or ()),
-                             tuple(chosen or DEFAULT_ENGINES), settings, policy, family, trials)
+                             tuple(chosen or DEFAULT_ENGINES), settings, policy, family, trials,
+                             weights)
     results = execute(request.models, request.frame, request.engines, request.settings,
                       request.policy, FitCache(enabled=cache),
                       compare_unconverged=compare_unconverged)

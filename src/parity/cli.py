@@ -73,6 +73,9 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", default=None, metavar="COLUMN",
                         help="binomial counts: the column holding each row's number of "
                              "trials (without it a binomial response is 0/1)")
+    parser.add_argument("--weights", default=None, metavar="COLUMN",
+                        help="prior weights of the --formula models (lme4's `weights`): "
+                             "finite numbers above 0; engines without them refuse the model")
     parser.add_argument("--nagq", type=int, default=None,
                         help="glmer's nAGQ for a GLMM: 1 the Laplace approximation (the "
                              "default); 2-25 adaptive Gauss-Hermite points, for one scalar "
@@ -287,7 +290,8 @@ def _default_groups(model: Model, frame: pd.DataFrame) -> tuple[int, ...]:
     from parity.study.design import study_factor
 
     factor = study_factor(model)
-    data = prepare(frame, model.spec, model.categorical, model.fam, model.trials)
+    data = prepare(frame, model.spec, model.categorical, model.fam, model.trials,
+                   model.weights)
     n = len(data.levels.get(factor) or data.frame[factor].unique())
     return (n, 2 * n, 4 * n)
 

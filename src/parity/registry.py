@@ -38,6 +38,10 @@ CAPABILITIES: dict[str, str] = {
     "correlations": "correlation parameters within a ( … | g) block",
     "crossed_correlations": "correlated blocks beside other grouping factors",
     "crossed": "crossed grouping factors (several factors, not nested in one another)",
+    "offset": "an offset(...) term: a column added to the linear predictor",
+    "weights": "prior weights (lme4's `weights`), of any family",
+    "gaussian_weights": "prior weights of a Gaussian model, as lme4's precision weights "
+                        "(residual variance sigma^2 / w)",
 }
 
 
@@ -117,19 +121,29 @@ _ROWS = (
                cannot=(("crossed_correlations",
                         "MixedLM fits a full covariance only for the random terms of one "
                         "grouping factor; crossed or `||` models are independent variance "
-                        "components"),)),
+                        "components"),
+                       ("offset", "statsmodels' MixedLM and its Bayesian mixed GLMs "
+                        "(BinomialBayesMixedGLM, PoissonBayesMixedGLM) take no offset"),
+                       ("weights", "statsmodels' MixedLM and its Bayesian mixed GLMs take no "
+                        "prior weights"))),
     EngineInfo("bambi", "parity.engines.bambi:BambiEngine", "bayesian", process="jax",
                stack=_BAYES_STACK, settings=_SAMPLER_SETTINGS,
                requires=("bambi", "numpyro", "jax"), slow=True, draws=True,
                compiled="parity.engines.compiled_fits:CompiledBambi",
                cannot=(("correlations", "Bambi has no correlation parameters: every "
                         "( … | g) block has independent coefficients (bambi#702)"),
-                       ("crossed_correlations", "Bambi has no correlation parameters"))),
+                       ("crossed_correlations", "Bambi has no correlation parameters"),
+                       ("weights", "Bambi has no prior weights: its likelihood counts every "
+                        "row once"))),
     # A second frequentist opinion, opt-in: it needs the R package glmmTMB.
     EngineInfo("glmmtmb", "parity.engines.glmmtmb:GlmmTMBEngine", "frequentist", process="r",
                stack=("rpy2",), settings=("reml", "interval"), requires=("rpy2",),
                default=False, r_scripts=("parity.R", "glmmtmb_fit.R"),
-               r_packages=("glmmTMB", "TMB")),
+               r_packages=("glmmTMB", "TMB"),
+               cannot=(("gaussian_weights",
+                        "glmmTMB's weights multiply each row's log-likelihood, so in a "
+                        "Gaussian model they are not lme4's precision weights (residual "
+                        "variance sigma^2 / w): the two fit different models"),)),
     # R's nlme::lme, opt-in: Gaussian models with one grouping factor or nested ones.
     EngineInfo("nlme", "parity.engines.nlme:NlmeEngine", "frequentist", process="r",
                stack=("rpy2",), settings=("reml", "interval"), families=("gaussian",),
@@ -137,13 +151,18 @@ _ROWS = (
                r_packages=("nlme",),
                cannot=(("crossed", "nlme::lme nests its grouping factors (random = ~ x | "
                         "a/b); crossed factors would need a pdBlocked construction that "
-                        "parity does not build"),)),
+                        "parity does not build"),
+                       ("offset", "nlme::lme takes no offset"),
+                       ("weights", "nlme expresses weights as a variance function "
+                        "(varFixed), which parity does not build"))),
     # Bambi's model with lme4's covariance structure, opt-in: sampled like Bambi.
     EngineInfo("pymc", "parity.engines.pymc_model:PymcEngine", "bayesian", process="jax",
                stack=_BAYES_STACK, settings=_SAMPLER_SETTINGS,
                families=("gaussian",), requires=("pymc", "bambi", "numpyro", "jax"),
                slow=True, draws=True, default=False,
-               compiled="parity.engines.compiled_fits:CompiledPymc"),
+               compiled="parity.engines.compiled_fits:CompiledPymc",
+               cannot=(("offset", "parity's PyMC model has no offset term"),
+                       ("weights", "parity's PyMC model has no prior weights"))),
 )
 _REGISTRY: dict[str, EngineInfo] = {row.name: row for row in _ROWS}
 

@@ -117,6 +117,7 @@ def assert_parity(
     reml: bool = True,
     family: str = "gaussian",
     trials: str | None = None,
+    weights: str | None = None,
     **sampler_settings: Any,
 ) -> list[Comparison]:
     """Fit `formula` with `reference` and `engines`; return the comparison rows of each
@@ -127,10 +128,12 @@ def assert_parity(
     against the reference. A fit that did not run is a failure, with its reason; a bad
     formula, file or engine name raises parity's own UsageError. `reml=False` compares
     maximum-likelihood fits (lme4's `REML = FALSE`); Bayesian engines are unaffected.
-    `family` ("binomial", "poisson") and `trials` fit a GLM(M), compared on its link scale.
+    `family` ("binomial", "poisson") and `trials` fit a GLM(M), compared on its link scale;
+    `weights` names a column of prior weights (an engine without them fails the check
+    with its reason).
     """
     return run_check("assert_parity", formula, data, categorical, engines, reference, rtol,
-                     atol, reml, family, trials, **sampler_settings)
+                     atol, reml, family, trials, weights, **sampler_settings)
 
 
 def run_check(caller: str, formula: str, data: pd.DataFrame | str | Path,
@@ -138,7 +141,8 @@ def run_check(caller: str, formula: str, data: pd.DataFrame | str | Path,
               engines: str | Sequence[str] = ("statsmodels", "bambi"),
               reference: str = "lme4", rtol: float | None = None,
               atol: float | None = None, reml: bool = True, family: str = "gaussian",
-              trials: str | None = None, **sampler_settings: Any) -> list[Comparison]:
+              trials: str | None = None, weights: str | None = None,
+              **sampler_settings: Any) -> list[Comparison]:
     """assert_parity's work, with its errors naming `caller` (the pytest plugin's
     `parity_check` calls it too, so that its mistakes are reported under its own name)."""
     names = engine_names(engines, caller)
@@ -153,7 +157,8 @@ def run_check(caller: str, formula: str, data: pd.DataFrame | str | Path,
     try:
         check_tolerances(rtol, atol, caller)
         rows = _compare(formula, data, categorical, names, reference, rtol, atol,
-                        settings_from(sampler_settings, reml, caller), family, trials)
+                        settings_from(sampler_settings, reml, caller), family, trials,
+                        weights)
     except Exception as exc:  # every failed call appears in the summary, then propagates
         record(False, " ".join(str(exc).split()) or type(exc).__name__)
         raise
@@ -169,7 +174,7 @@ def run_check(caller: str, formula: str, data: pd.DataFrame | str | Path,
 def _compare(formula: str, data: pd.DataFrame | str | Path, categorical: Iterable[str] | None,
              engines: tuple[str, ...], reference: str, rtol: float | None, atol: float | None,
              settings: Settings, family: str = "gaussian",
-             trials: str | None = None) -> list[Comparison]:
+             trials: str | None = None, weights: str | None = None) -> list[Comparison]:
     """The rows of `engines` against `reference`; AssertionError when a fit did not run."""
     from parity.compare.tolerances import load_policy
     from parity.inputs.request import python_request
@@ -180,7 +185,7 @@ def _compare(formula: str, data: pd.DataFrame | str | Path, categorical: Iterabl
         policy = policy.with_override("estimate", rtol, atol)
     request = python_request([("assert_parity", formula)], data, tuple(categorical or ()),
                              tuple(dict.fromkeys((reference, *engines))), settings, policy,
-                             family, trials)
+                             family, trials, weights)
     # The one pipeline, with the CLI's up-front checks (Bambi's reserved names, memory).
     results = execute(request.models, request.frame, request.engines, request.settings,
                       request.policy)

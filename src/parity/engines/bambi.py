@@ -62,8 +62,9 @@ def _device_count() -> int:
 
 def bambi_formula(spec: ModelSpec, trials: str | None = None) -> str:
     """Bambi's formula: lme4 notation, with `||` written as `|` (Bambi's blocks are
-    independent either way); a binomial count out of `trials` is Bambi's `p(y, trials)`."""
-    parts = [spec.fixed_rhs()]
+    independent either way); a binomial count out of `trials` is Bambi's `p(y, trials)`,
+    and an offset is formulae's `offset(column)`, as in R."""
+    parts = [spec.fixed_rhs(), *spec.offset_terms()]
     for block in spec.random:
         parts.append(f"({block.rhs()} | {block.group_label})")
     response = spec.response if trials is None else f"p({spec.response}, {trials})"

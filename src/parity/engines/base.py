@@ -71,13 +71,20 @@ class Engine(ABC):
     def refuses(self, model: Model, settings: Settings) -> Refusal | None:
         """The one refusal: why this engine does not fit `model` with `settings`, or
         None. The base class reads the registry row (the families it fits, and crossed
-        grouping factors where the row says it `cannot` fit them); an engine
+        grouping factors, offsets and weights where the row says it `cannot` fit them); an
+        engine
         with rules of its own (Bambi's reserved names, lme4's nAGQ) adds them in an
         override. The run asks it up front (`parity.pipeline.job.execute`), and the
         worker again before each fit, so no path fits what the engine refuses."""
         why = self.info.family_problem(model.family)
         if why is None and crossed(model):
             why = self.info.cannot_do("crossed")
+        if why is None and model.spec.offset:
+            why = _named(self.name, "an offset", self.info.cannot_do("offset"))
+        if why is None and model.weights is not None:
+            why = _named(self.name, "weights", self.info.cannot_do("weights")
+                         or (self.info.cannot_do("gaussian_weights") if model.gaussian
+                             else None))
         return Refusal(why) if why else None
 
     def fallback(self, model: Model, data: PreparedData, settings: Settings) -> Fit | None:
@@ -87,6 +94,11 @@ class Engine(ABC):
     def fallback_hint(self) -> str:
         """What to do when the library is missing and no fallback matches."""
         return ""
+
+
+def _named(engine: str, what: str, reason: str | None) -> str | None:
+    """A refusal of `what` that names the engine and says why."""
+    return None if reason is None else f"{engine} does not fit a model with {what}: {reason}"
 
 
 def status_fit(

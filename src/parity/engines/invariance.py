@@ -125,7 +125,7 @@ def _rename_spec(spec: ModelSpec, names: Mapping[str, str]) -> ModelSpec:
                             + ("" if d.part is None else str(d.part)))
                     for d in spec.derived)
     return ModelSpec(names.get(spec.response, spec.response), spec.intercept,
-                     tuple(term(t) for t in spec.fixed), blocks, derived)
+                     tuple(term(t) for t in spec.fixed), blocks, derived, spec.offset)
 
 
 def _rename_expr(expr: Expr, names: Mapping[str, str]) -> Expr:

@@ -77,16 +77,17 @@ class Lme4Engine(RScriptEngine):
 
         levels = self.r_levels(data)
         rows = [_component_json(v) for v in components]
+        weights = ro.NULL if model.weights is None else model.weights
         if not model.gaussian:
             fn = self.r_function("parity_glmer_at")
             trials = ro.NULL if model.trials is None else model.trials
             out = fn(self.r_frame(data), model.spec.lme4_formula(), levels, json.dumps(rows),
-                     json.dumps(fixed or {}), model.family, trials)
+                     json.dumps(fixed or {}), model.family, trials, weights=weights)
             doc = json.loads(str(out[0]))
             return {"criterion": float(doc["criterion"]), "reml": False, "fixed": {}}
         fn = self.r_function("parity_reml_at")
         out = fn(self.r_frame(data), model.spec.lme4_formula(), levels, json.dumps(rows),
-                 reml=reml)
+                 reml=reml, weights=weights)
         doc = json.loads(str(out[0]))
         return {"criterion": float(doc["criterion"]), "reml": bool(doc.get("reml", reml)),
                 "fixed": {str(k): float(v) for k, v in (doc.get("fixed") or {}).items()}}

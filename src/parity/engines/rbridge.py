@@ -227,9 +227,11 @@ class RScriptEngine(Engine):
         try:
             fn = self.r_function()
             trials = ro.NULL if model.trials is None else model.trials
+            # Only engines that fit weights take them (the others refuse such a model).
+            weights = {} if model.weights is None else {"weights": model.weights}
             out = fn(self.r_frame(data), model.spec.lme4_formula(), self.r_levels(data),
                      reml=settings.reml, level=settings.interval, family=model.family,
-                     trials=trials, nagq=settings.nagq)
+                     trials=trials, nagq=settings.nagq, **weights)
         except RRuntimeError as exc:
             return status_fit(self.name, model, data, "failed",
                               f"{self.label}: {str(exc).strip()}", settings,

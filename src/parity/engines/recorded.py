@@ -63,6 +63,8 @@ def _key(model: Model, data: PreparedData, settings: Settings,
     }
     if not model.gaussian:  # Gaussian records (the first kind) name no family
         key.update(family=model.family, trials=model.trials, nagq=settings.nagq)
+    if model.weights is not None:  # unweighted records name no weights; an offset is in
+        key["weights"] = model.weights  # the engine formula
     return key if engine == "lme4" else {**key, "engine": engine}
 
 

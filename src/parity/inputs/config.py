@@ -19,6 +19,7 @@ to a default), and every formula is parsed by parity's grammar as the file is re
     formula = "incidence ~ period + (1 | herd)"
     family = "binomial"               # gaussian (default), binomial, poisson
     trials = "size"                   # binomial counts out of this column
+    weights = "w"                     # prior weights (lme4's `weights`), any family
 
     [sampler]                         # draws, tune, chains, seed, target_accept, interval
     draws = 1000
@@ -41,6 +42,7 @@ from parity.inputs.r_datasets import parse_r_dataset
 from parity.settings import SAMPLER_KEYS, Settings
 from parity.spec.family import check_family
 from parity.spec.grammar import parse_formula
+from parity.spec.models import check_weights_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,8 +64,9 @@ class RunConfig:
     r_dataset: str | None = None
     categorical: tuple[str, ...] = ()
     models: dict[str, str] = field(default_factory=dict)
-    # A model's family and trials column, where its table names them (else gaussian).
-    families: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    # A model's family, trials and weights columns, where its table names them (else
+    # gaussian, unweighted).
+    families: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
     engines: tuple[str, ...] | None = None
     sampler: dict[str, Any] = field(default_factory=dict)
     tolerances: dict[str, Any] = field(default_factory=dict)
@@ -83,29 +86,37 @@ def _unknown(keys: Any, known: tuple[str, ...], where: str) -> None:
                          f"(known: {', '.join(known)})")
 
 
-MODEL_KEYS = ("formula", "family", "trials")
+MODEL_KEYS = ("formula", "family", "trials", "weights")
 
 
 def _models(table: Any, where: str
-            ) -> tuple[dict[str, str], dict[str, tuple[str, str | None]]]:
-    """Each model's formula, and the family and trials of those given as tables."""
+            ) -> tuple[dict[str, str], dict[str, tuple[str, str | None, str | None]]]:
+    """Each model's formula, and the family, trials and weights of those given as
+    tables."""
     if not isinstance(table, dict) or not table:
         raise UsageError(f"{where}: [models] must be a table of name = \"formula\" "
                          "with at least one model")
     formulas: dict[str, str] = {}
-    families: dict[str, tuple[str, str | None]] = {}
+    families: dict[str, tuple[str, str | None, str | None]] = {}
     for name, entry in table.items():
         if not MODEL_NAME.fullmatch(name):
             raise UsageError(f"{where}: model name {name!r} is not an identifier "
                              "(letters, digits, _; starting with a letter)")
         if isinstance(entry, dict):
             _unknown(entry, MODEL_KEYS, f"{where} [models.{name}]")
-            formula, family, trials = (entry.get("formula"), entry.get("family", "gaussian"),
-                                       entry.get("trials"))
-            if not isinstance(family, str) or not (trials is None or isinstance(trials, str)):
-                raise UsageError(f"{where}: model {name!r}: family and trials must be strings")
-            check_family(family, trials)
-            families[name] = (family, trials)
+            formula, family, trials, weights = (
+                entry.get("formula"), entry.get("family", "gaussian"), entry.get("trials"),
+                entry.get("weights"))
+            if not isinstance(family, str) or not all(v is None or isinstance(v, str)
+                                                      for v in (trials, weights)):
+                raise UsageError(f"{where}: model {name!r}: family, trials and weights must "
+                                 "be strings")
+            try:
+                check_family(family, trials)
+                check_weights_name(weights)
+            except UsageError as exc:
+                raise UsageError(f"{where}: model {name!r}: {exc}") from None
+            families[name] = (family, trials, weights)
         else:
             formula = entry
         if not isinstance(formula, str):

@@ -87,13 +87,15 @@ def resolve_request(args: Any, default_engines: Sequence[str] = DEFAULT_ENGINES,
 def python_request(named: Sequence[tuple[str, str]], data: pd.DataFrame | str | Path,
                    categorical: Sequence[str], engines: Sequence[str], settings: Settings,
                    policy: Policy, family: str = "gaussian",
-                   trials: str | None = None) -> RunRequest:
+                   trials: str | None = None, weights: str | None = None) -> RunRequest:
     """The request of a Python call (`parity.run`, `assert_parity`): each (name, formula)
-    parsed as a model of `family` before the data is read (a CSV's categorical and
-    grouping columns as text), and `settings` checked by the caller in its own words."""
+    parsed as a model of `family` (with `weights`, if given) before the data is read (a
+    CSV's categorical and grouping columns as text), and `settings` checked by the
+    caller in its own words."""
     from parity.spec.models import make_model
 
-    models = tuple(make_model(name, text, categorical, family, trials) for name, text in named)
+    models = tuple(make_model(name, text, categorical, family, trials, weights)
+                   for name, text in named)
     grouping = [g for m in models for g in m.spec.grouping_factors]
     frame = read_data(data, [*categorical, *grouping])
     source = "a DataFrame" if frame is data else str(data)

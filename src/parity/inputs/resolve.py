@@ -22,7 +22,7 @@ from parity.inputs.config import RunConfig, load_config
 from parity.inputs.seed import seed_models
 from parity.spec.columns import column_hint, describe_columns, rename_advice, unusable_columns
 from parity.spec.family import check_family
-from parity.spec.models import Model, make_model, select
+from parity.spec.models import Model, check_weights_name, make_model, select
 
 
 @dataclass(frozen=True)
@@ -97,15 +97,16 @@ def _header(path: Path | None) -> list[str]:
         return []
 
 
-Named = tuple[str, str, str, "str | None"]  # name, formula, family, trials
+Named = tuple[str, str, str, "str | None", "str | None"]  # name, formula, family, trials, weights
 
 
 def _parse(named: Sequence[Named], header: list[str]) -> list[Model]:
     """Every formula through the grammar, before any data is read or R is started."""
     models = []
-    for name, formula, family, trials in named:
+    for name, formula, family, trials, weights in named:
         try:
-            models.append(make_model(name, formula, family=family, trials=trials))
+            models.append(make_model(name, formula, family=family, trials=trials,
+                                     weights=weights))
         except FormulaError as exc:
             hint = column_hint(formula, header)
             if hint is None:
@@ -119,9 +120,10 @@ def _named_models(args: Any, config: RunConfig | None, has_data: bool) -> list[N
     wanted = getattr(args, "models", None)
     family = getattr(args, "family", None)
     trials = getattr(args, "trials", None)
-    if (family is not None or trials is not None) and not formulas:
-        raise UsageError("--family and --trials apply to --formula models; a models.toml "
-                         "names each model's family in its table")
+    weights = getattr(args, "weights", None)
+    if (family is not None or trials is not None or weights is not None) and not formulas:
+        raise UsageError("--family, --trials and --weights apply to --formula models; a "
+                         "models.toml names each model's family and weights in its table")
     if formulas:
         if not has_data:
             raise UsageError("--formula needs --data or --r-dataset "
@@ -130,9 +132,10 @@ def _named_models(args: Any, config: RunConfig | None, has_data: bool) -> list[N
             raise UsageError("--models names seed or config models; with --formula, "
                              "give only formulas")
         fam, tri = check_family(family or "gaussian", trials)
-        return [(f"m{i}", f, fam, tri) for i, f in enumerate(formulas, start=1)]
+        wts = check_weights_name(weights)
+        return [(f"m{i}", f, fam, tri, wts) for i, f in enumerate(formulas, start=1)]
     if config is not None:
-        named: list[Named] = [(n, f, *config.families.get(n, ("gaussian", None)))
+        named: list[Named] = [(n, f, *config.families.get(n, ("gaussian", None, None)))
                               for n, f in config.models.items()]
         if wanted:
             unknown = [n for n in wanted if n not in config.models]
@@ -143,7 +146,8 @@ def _named_models(args: Any, config: RunConfig | None, has_data: bool) -> list[N
         return named
     if has_data:
         raise UsageError("--data and --r-dataset need at least one --formula")
-    return [(m.name, m.formula, m.family, m.trials) for m in select(seed_models(), wanted)]
+    return [(m.name, m.formula, m.family, m.trials, m.weights)
+            for m in select(seed_models(), wanted)]
 
 
 def _check_categorical(frame: pd.DataFrame, categorical: Sequence[str]) -> None:

@@ -128,6 +128,7 @@ def key_material(engine: str, model: Model, data: PreparedData,
         "engine": engine,
         "formula": model.spec.lme4_formula(),
         "family": [model.family, model.trials],
+        "weights": model.weights,  # the offset is in the formula
         "data": data.digest(),
         "settings": {k: getattr(settings, k) for k in info.settings},
         "stack": package_versions(info.stack),

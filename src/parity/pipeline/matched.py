@@ -74,8 +74,9 @@ def independent_variant(model: Model, data: PreparedData) -> Variant | None:
                 frame[column] = design.matrix[:, j]
                 mapping[column] = name
             blocks.append(RandomTerm(block.group, False, (Term((column,)),), True))
-    new_spec = ModelSpec(spec.response, spec.intercept, spec.fixed, tuple(blocks))
-    new_model = replace(model, spec=new_spec)  # its family and trials too
+    new_spec = ModelSpec(spec.response, spec.intercept, spec.fixed, tuple(blocks),
+                         derived=spec.derived, offset=spec.offset)
+    new_model = replace(model, spec=new_spec)  # its family, trials and weights too
     new_data = PreparedData(frame=frame, levels=data.levels, n_dropped=data.n_dropped,
                             response_levels=data.response_levels)
     return Variant(INDEPENDENT, new_model, new_data, mapping)

@@ -176,7 +176,8 @@ def evaluate_at(judge: str, model: Model, data: PreparedData, solution: Fit,
 
 def prepare_all(models: Sequence[Model], frame: pd.DataFrame) -> dict[str, PreparedData]:
     """Each model's complete rows; bad data is a usage error before anything is fitted."""
-    return {m.name: prepare(frame, m.spec, m.categorical, m.family, m.trials) for m in models}
+    return {m.name: prepare(frame, m.spec, m.categorical, m.family, m.trials, m.weights)
+            for m in models}
 
 
 def with_response_coding(fit: Fit, model: Model, data: PreparedData) -> Fit:
@@ -216,6 +217,7 @@ class _Job:
     variant: Variant | None = None
     material: dict[str, Any] | None = None
     fit: Fit | None = None
+    cached: bool = False  # the fit came from the cache (not from a refusal up front)
 
 
 class _Pools:
@@ -290,6 +292,7 @@ def run_models(
     main, refits = _plan(models, engines, prepared, matched_references)
     every = main + list(refits.values())
     _from_cache(every, cache, settings)
+    _refused(every, settings)
     pools = _Pools(jobs or default_jobs(), cache.jax_dir() if cache.enabled else None,
                    settings.chains if parallel_chains else 1)
     try:
@@ -346,6 +349,18 @@ def _plan(models: Sequence[Model], engines: Sequence[str], prepared: dict[str, P
     return main, refits
 
 
+def _refused(jobs: Sequence[_Job], settings: Settings) -> None:
+    """Each fit its engine refuses (`Engine.refuses`: a family, a structure, weights or
+    an offset it does not fit) is `unsupported` with the reason, decided here: no worker
+    starts, no library loads, for a fit that would not run. The worker asks again."""
+    for job in jobs:
+        if job.fit is None:
+            refusal = load_engine(job.engine).refuses(job.model, settings)
+            if refusal is not None:
+                job.fit = status_fit(job.engine, job.model, job.data, "unsupported",
+                                     refusal.reason, settings)
+
+
 def _from_cache(jobs: Sequence[_Job], cache: FitCache, settings: Settings) -> None:
     """Fill each job the cache holds a fit for. The key leaves out what does not change
     the numbers (the model's name, the formula as typed, the rows dropped before the
@@ -360,6 +375,7 @@ def _from_cache(jobs: Sequence[_Job], cache: FitCache, settings: Settings) -> No
         job.fit = None if cached is None else replace(
             cached, model=job.model.name, formula=job.model.formula,
             n_dropped=job.data.n_dropped)
+        job.cached = cached is not None
 
 
 def _submit(pending: Sequence[_Job], pools: _Pools,
@@ -378,11 +394,11 @@ def _submit(pending: Sequence[_Job], pools: _Pools,
 def _announce(main: Sequence[_Job], futures: dict[Future[Fit], _Job],
               on_start: StartHook) -> None:
     """Tell the progress display of every fit: cached, or queued (and how to ask
-    whether it is running yet)."""
+    whether it is running yet); a fit refused up front is neither, and ends at once."""
     future_of = {id(j): f for f, j in futures.items()}
     for job in main:
         fut = future_of.get(id(job))
-        on_start(job.model.name, job.engine, job.fit is not None,
+        on_start(job.model.name, job.engine, job.cached,
                  fut.running if fut is not None else None)
 
 

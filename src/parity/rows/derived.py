@@ -79,6 +79,15 @@ def _value(value: object) -> str:
     return repr(item() if callable(item) else value)
 
 
+def _refuse_text(offset: Derived, frame: pd.DataFrame) -> None:
+    """An offset is a number per row; one that reads a factor has no meaning."""
+    for c in offset.expr.columns():
+        column = frame[c]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise DataError(f"{offset.name}: column {c!r} is not numeric; an offset is a "
+                            "number per row")
+
+
 def refuse_alias_columns(columns: Iterable[object], spec: ModelSpec) -> None:
     """A data column named like an alias would be confused with the computed one."""
     taken = [d.alias for d in spec.derived if d.alias in set(columns)]
@@ -96,6 +105,8 @@ def add_derived(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     out = frame.copy()
     with np.errstate(all="ignore"):
         for d in spec.derived:
+            if d.alias in spec.offset:
+                _refuse_text(d, frame)
             values = _column(d, frame)
             bad = ~np.isfinite(values)
             if bad.any():

@@ -165,17 +165,21 @@ def _refuse_stray_text(values: pd.Series, column: str) -> None:
 def prepare(
     frame: pd.DataFrame, spec: ModelSpec, categorical: Iterable[str] = (),
     family: str | Family = "gaussian", trials: str | None = None,
+    weights: str | None = None,
 ) -> PreparedData:
-    """Keep the model's columns (and a binomial count's trials column), drop incomplete
-    rows, and code categoricals.
+    """Keep the model's columns (and a binomial count's trials column, and the weights
+    column), drop incomplete rows, and code categoricals.
 
     Declared categoricals, grouping factors and non-numeric columns are categorical.
     Levels come from the complete rows (as R's `drop.unused.levels`). A response that its
-    family cannot model is refused here, before any engine sees it.
+    family cannot model is refused here, before any engine sees it, and so are weights
+    that are not finite positive numbers (lme4 refuses negative ones; a zero weight
+    would drop a row that parity counts).
     """
     columns = spec.variables()
     sources = spec.source_columns()
-    needed = [*sources, *([trials] if trials and trials not in sources else [])]
+    extra = [c for c in dict.fromkeys((trials, weights)) if c]  # columns beside the formula's
+    needed = [*sources, *(c for c in extra if c not in sources)]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         bad = unusable_columns(frame.columns) if frame.shape[1] > 1 else []
@@ -186,13 +190,22 @@ def prepare(
         )
     refuse_alias_columns(frame.columns, spec)
     declared = set(categorical)
+    factors = declared | set(spec.grouping_factors)
+    if weights is not None and weights in factors:
+        raise DataError(f"the weights column {weights!r} is categorical (declared, or a "
+                        "grouping factor); weights are a positive number per row")
+    for d in spec.derived:
+        read = [c for c in d.expr.columns() if c in factors]
+        if d.alias in spec.offset and read:
+            raise DataError(f"{d.name} reads {read[0]!r}, which is categorical (declared, "
+                            "or a grouping factor); an offset is a number per row")
     sub = frame.loc[:, needed]
     complete = _numbers_as_floats(sub.dropna(), declared | set(spec.grouping_factors))
     n_dropped = len(sub) - len(complete)
     if complete.empty:
         raise DataError("no complete rows for the columns the model uses")
     if spec.derived:
-        keep = [*columns, *([trials] if trials and trials not in columns else [])]
+        keep = [*columns, *(c for c in extra if c not in columns)]
         complete = add_derived(complete, spec).loc[:, keep]
     fam = family if isinstance(family, Family) else family_of(family)
     response = complete[spec.response]
@@ -209,6 +222,8 @@ def prepare(
     if trials is not None and trials not in columns:
         _refuse_stray_text(complete[trials], trials)
     check_response(complete, spec.response, fam, trials)
+    if weights is not None:
+        check_weights(complete, weights)
     for c in columns[1:]:
         if c not in declared and c not in spec.grouping_factors:
             _refuse_stray_text(complete[c], c)
@@ -219,8 +234,9 @@ def prepare(
     ]
     out = complete.reset_index(drop=True).copy()
     out[spec.response] = out[spec.response].astype(float)
-    if trials is not None and trials not in columns:
-        out[trials] = out[trials].astype(float)
+    for c in extra:
+        if c not in columns:
+            out[c] = out[c].astype(float)
     levels: dict[str, tuple[str, ...]] = {}
     for c in cats:
         _refuse_label_clashes(complete[c], c)
@@ -266,6 +282,23 @@ def _code_factor_response(frame: pd.DataFrame, response: str, trials: str | None
     out = frame.copy()
     out[response] = (values.astype(object).map(_label) == order[1]).astype(float).to_numpy()
     return out, (order[0], order[1])
+
+
+def check_weights(frame: pd.DataFrame, weights: str) -> None:
+    """Weights are finite numbers above 0, or a one-line DataError naming the first row
+    (1-based, as the data's rows are counted) that is not."""
+    column = frame[weights]
+    _refuse_stray_text(column, weights)
+    if not is_numeric_dtype(column) or is_bool_dtype(column):
+        row = column.index[0]
+        raise DataError(f"the weights column {weights!r} is not numeric (row "
+                        f"{int(row) + 1} is {column[row]!r})")
+    values = column.to_numpy(dtype=float)
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"weight {weights} = {float(values[i])!r} at row "
+                        f"{int(column.index[i]) + 1}; weights must be finite numbers above 0")
 
 
 def check_response(frame: pd.DataFrame, response: str, family: str | Family,

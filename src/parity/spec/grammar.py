@@ -12,11 +12,15 @@ either side. This module accepts only:
     group   := NAME ((':' | '/') NAME)*
     call    := FN '(' expr (',' expr)* ')'
     expr    := R's arithmetic (+ - * / ^, unary -, parentheses) over NAME, NUMBER, call
+    offset  := 'offset' '(' expr ')'   (a top-level term of the right-hand side only)
 
 with FN one of :data:`parity.spec.transforms.ALLOWED` (`poly(x, k)` takes a whole k; a
 call inside `I(...)` is refused; calls nest at most MAX_NESTING deep). A call is a
 derived column: it enters the spec under a safe alias, and parity computes its values
-(:mod:`parity.rows.derived`).
+(:mod:`parity.rows.derived`). An offset's expression is one too, and the spec keeps its
+alias as an offset (R's meaning: added to the linear predictor, with no coefficient);
+as R does, several offsets add up. Inside an interaction, a block, parentheses or
+another call an offset has no meaning R gives it alone, so it is refused there.
 
 with NAME a plain identifier (letters, digits, underscore; starting with a letter) that
 is not a reserved word of R or Python. Bar blocks may appear only as top-level terms of
@@ -37,6 +41,7 @@ from parity.spec.spec import ModelSpec, RandomTerm, Term
 from parity.spec.transforms import (
     ALLOWED,
     MAX_NESTING,
+    OFFSET,
     Derived,
     Expr,
     allowed_text,
@@ -99,6 +104,7 @@ class _Terms:
     terms: list[tuple[str, ...]]
     intercept: bool | None = None  # None: not said
     blocks: list[RandomTerm] | None = None
+    offsets: list[str] | None = None  # aliases of `offset(...)` terms
 
 
 # Limits that keep parsing about linear in the formula's length: `x0*x1*…*x15` (66
@@ -238,6 +244,9 @@ class _Parser:
         """`f(...)` for an allowed `f`; the current token is its name."""
         tok = self.tok
         fn = tok.text
+        if fn == OFFSET:
+            raise FormulaError(f"offset() at position {tok.pos + 1} must be a term of the "
+                               "right-hand side of its own, not inside a call or the response")
         if fn not in ALLOWED:
             raise FormulaError(f"function {fn!r} at position {tok.pos + 1} is not allowed "
                                f"in a formula; the allowed ones are {allowed_text()}")
@@ -261,6 +270,28 @@ class _Parser:
                 raise FormulaError(f"poly() at position {tok.pos + 1} needs a whole "
                                    "degree of at least 1 as its second argument")
         return Expr("call", fn, tuple(args))
+
+    def offset(self) -> str:
+        """`offset(expr)`, the current token its name: the alias of the column parity
+        computes from `expr` (one alias for one expression, however often written)."""
+        tok = self.tok
+        self.i += 1
+        self.expect("(")
+        if self.tok.kind == "op" and self.tok.text == ")":
+            raise FormulaError(f"offset() at position {tok.pos + 1} is empty; it takes a "
+                               "column or a transform of one")
+        expr = self.expr(False, 1)
+        if self.tok.kind == "op" and self.tok.text == ",":
+            raise FormulaError(f"offset() at position {tok.pos + 1} takes 1 argument")
+        self.expect(")")
+        if not expr.columns():
+            raise FormulaError(f"offset() at position {tok.pos + 1} reads no column; an "
+                               "offset is a column or a transform of one")
+        name = f"{OFFSET}({expr.label})"
+        if name not in self.derived:
+            alias = f"parity_dv{len(self.derived) + 1}_"
+            self.derived[name] = Derived(alias, name, expr)
+        return self.derived[name].alias
 
     def fail(self, what: str) -> FormulaError:
         t = self.tok
@@ -298,7 +329,15 @@ class _Parser:
         sign = "-" if self.eat("-") else "+"
         while True:
             part = self.nest(top)
+            if part.offsets and not top:
+                raise FormulaError("offset() must be a top-level term, not inside "
+                                   "parentheses or a ( … | group) block")
+            if part.offsets and sign == "-":
+                raise FormulaError("an offset cannot be subtracted")
             if sign == "+":
+                result.offsets = [*(result.offsets or []),
+                                  *(a for a in part.offsets or [] if a not in (result.offsets
+                                                                            or []))]
                 result.terms = _add(result.terms, [t for t in part.terms if t])
                 if part.intercept is not None:
                     result.intercept = part.intercept
@@ -329,6 +368,8 @@ class _Parser:
             self.i += 1
             right = self.inter(top)
             for side in (left, right):
+                if side.offsets:
+                    raise FormulaError(f"'{op}' applies to columns, not to offset()")
                 if side.blocks or side.intercept is not None:
                     raise self.fail(f"'{op}' applies to columns, not to 0, 1 or bar blocks")
             if op == "*":
@@ -346,6 +387,8 @@ class _Parser:
         while self.eat(":"):
             right = self.atom(top)
             for side in (left, right):
+                if side.offsets:
+                    raise FormulaError("':' applies to columns, not to offset()")
                 if side.blocks or side.intercept is not None:
                     raise self.fail("':' applies to columns, not to 0, 1 or bar blocks")
             left = _Terms(_interact(left.terms, right.terms))
@@ -353,6 +396,8 @@ class _Parser:
 
     def atom(self, top: bool) -> _Terms:
         tok = self.tok
+        if self.is_call() and tok.text == OFFSET:
+            return _Terms([], offsets=[self.offset()])
         if self.is_call():
             return _Terms([(v,) for v in self.variables_of(self.call(1))])
         if tok.kind == "name":
@@ -459,6 +504,7 @@ def parse_formula(text: str) -> ModelSpec:
         fixed=fixed,
         random=random,
         derived=tuple(parser.derived.values()),
+        offset=tuple(rhs.offsets or ()),
     )
     used = {v for t in spec.fixed for v in t.variables}
     for block in spec.random:
@@ -466,6 +512,12 @@ def parse_formula(text: str) -> ModelSpec:
         used.update(v for t in block.terms for v in t.variables)
     if response in used:
         raise FormulaError(f"the response {response!r} also appears on the right-hand side")
+    by_alias = {d.alias: d for d in spec.derived}
+    read = set(by_alias[response].expr.columns() if response in by_alias else (response,))
+    for alias in spec.offset:
+        if read & set(by_alias[alias].expr.columns()):
+            raise FormulaError(f"{by_alias[alias].name} reads the response "
+                               f"{', '.join(sorted(read))}; an offset must not")
     if not spec.intercept and not spec.fixed:
         raise FormulaError("the model has no fixed terms and no intercept (statsmodels "
                            "cannot fit a model without fixed effects; write '1 +')")

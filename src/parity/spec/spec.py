@@ -59,6 +59,11 @@ class ModelSpec:
     its safe alias, a plain identifier, and `derived` says how parity computes it: every
     engine is handed the same numbers and a formula over plain names, and `rename` gives
     the results lme4's names back.
+
+    `offset` holds the aliases of the model's `offset(...)` terms: columns parity
+    computes like any transform (`offset(log(size))` is one), added to the linear
+    predictor with a fixed coefficient of 1. They have no coefficient, so no name of a
+    fit refers to them; R sums several, as it does in its own formulas.
     """
 
     response: str
@@ -66,6 +71,7 @@ class ModelSpec:
     fixed: tuple[Term, ...]
     random: tuple[RandomTerm, ...] = ()
     derived: tuple[Derived, ...] = ()
+    offset: tuple[str, ...] = ()
 
     def source_columns(self) -> tuple[str, ...]:
         """The data columns the model reads (a transform's inputs in place of its
@@ -78,10 +84,12 @@ class ModelSpec:
         return tuple(seen)
 
     def rename(self, text: str) -> str:
-        """`text` (a coefficient's or a formula's) with each alias as lme4 names it."""
+        """`text` (a coefficient's or a formula's) with each alias as lme4 names it (an
+        offset's alias by its expression, which the engines' text wraps in `offset()`)."""
         if not self.derived:
             return text
-        names = {d.alias: d.name for d in self.derived}
+        names = {d.alias: d.expr.label if d.alias in self.offset else d.name
+                 for d in self.derived}
         return _ALIAS.sub(lambda m: names.get(m.group(0), m.group(0)), text)
 
     def written_formula(self) -> str:
@@ -93,7 +101,8 @@ class ModelSpec:
             labels = [":".join(calls.get(v, v) for v in t.variables) for t in terms]
             return " + ".join(["1" if intercept else "0", *dict.fromkeys(labels)])
 
-        parts = [rhs(self.intercept, self.fixed)]
+        names = {d.alias: d.name for d in self.derived}
+        parts = [rhs(self.intercept, self.fixed), *(names[a] for a in self.offset)]
         for block in self.random:
             bar = "|" if block.correlated else "||"
             parts.append(f"({rhs(block.intercept, block.terms)} {bar} {block.group_label})")
@@ -128,15 +137,22 @@ class ModelSpec:
                     seen.setdefault(v, None)
             for g in block.group:
                 seen.setdefault(g, None)
+        for v in self.offset:
+            seen.setdefault(v, None)
         return tuple(seen)
 
     def fixed_rhs(self) -> str:
         parts = ["1" if self.intercept else "0"] + [t.label for t in self.fixed]
         return " + ".join(parts)
 
+    def offset_terms(self) -> list[str]:
+        """`offset(alias)` for each offset: a call on one column, the only call R's
+        side of parity accepts in a formula."""
+        return [f"offset({a})" for a in self.offset]
+
     def lme4_formula(self) -> str:
-        """lme4 / R notation; also what Bambi (formulae) reads."""
-        parts = [self.fixed_rhs()]
+        """lme4 / R notation (offsets as `offset(alias)`), the text the R engines fit."""
+        parts = [self.fixed_rhs(), *self.offset_terms()]
         for block in self.random:
             bar = "|" if block.correlated else "||"
             parts.append(f"({block.rhs()} {bar} {block.group_label})")

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 # One-argument functions, plus `scale(x)` and `poly(x, k)`; `I(...)` is arithmetic.
 UNARY = ("log", "log2", "log10", "log1p", "exp", "sqrt", "abs")
 ALLOWED = (*UNARY, "scale", "poly", "I")
+# `offset(expr)`: a term of its own, an expression of the above added to the linear
+# predictor with coefficient 1; it is no transform, so it may not appear inside one.
+OFFSET = "offset"
 MAX_NESTING = 10
 
 
@@ -67,4 +70,4 @@ class Derived:
 
 def allowed_text() -> str:
     """The allowed functions, for error messages."""
-    return ", ".join(ALLOWED)
+    return ", ".join((*ALLOWED, OFFSET))

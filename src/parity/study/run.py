@@ -226,6 +226,9 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
     if not model.gaussian:
         raise UsageError(f"a study simulates Gaussian models; {model.name!r} is "
                          f"{model.family}")
+    if model.weights is not None or model.spec.offset:
+        raise UsageError(f"a study simulates unweighted models without offsets; "
+                         f"{model.name!r} has {'weights' if model.weights else 'an offset'}")
     say = on_stage or (lambda _: None)
     started = time.monotonic()
     settings = options.settings
