@@ -71,7 +71,7 @@ def test_models_toml_tables_name_a_family(tmp_path: Path) -> None:
                     'trials = "n"\n')
     config = load_config(path)
     assert config.models == {"plain": "y ~ x", "herd": "y ~ x + (1 | g)"}
-    assert config.families == {"herd": ("binomial", "n")}
+    assert config.families == {"herd": ("binomial", "n", None)}  # family, trials, weights
     path.write_text('data = "d.csv"\n[models.m]\nformula = "y ~ x"\nfamily = "poisson"\n'
                     'trials = "n"\n')
     with pytest.raises(UsageError, match="belongs to the binomial family"):
