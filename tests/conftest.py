@@ -47,11 +47,20 @@ def _r_packages_missing(packages: tuple[str, ...]) -> str | None:
     return None
 
 
+# Engines a tox environment leaves to another one on the same stack (`nor` leaves the
+# Bayesian engines to py311, whose constraints it shares): comma-separated names.
+LEFT_OUT = "PARITY_TESTS_LEAVE_OUT"
+
+
 @cache
 def engine_missing(engine: str) -> str | None:
     """Why `engine` cannot fit live here, or None, read from its registry row: the Python
     modules it requires, and for an R engine, R with its packages (and jsonlite, which
     every R script writes its record with). A new engine needs no edit here."""
+    left_out = [e.strip() for e in os.environ.get(LEFT_OUT, "").split(",") if e.strip()]
+    if engine in left_out:
+        return (f"{engine} is tested in another environment on the same stack "
+                f"({LEFT_OUT}={','.join(left_out)})")
     info = engine_info(engine)
     if info.embeds_r:
         reason = _r_packages_missing(("jsonlite", *info.r_packages))
