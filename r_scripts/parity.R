@@ -251,6 +251,12 @@ parity_main <- function(args, fit_function, script = "<engine>_fit.R") {
   family <- if (length(args) >= 5) args[[5]] else "gaussian"
   trials <- if (length(args) >= 6 && nzchar(args[[6]])) args[[6]] else NULL
   weights <- if (length(args) >= 7 && nzchar(args[[7]])) list(weights = args[[7]]) else list()
+  response <- vars[[1]]
+  if (family == "binomial" && is.null(trials) && !is.numeric(data[[response]])) {
+    # A two-level factor response, as R's binomial family reads one: its first level (in
+    # parity's order) is failure, the other success.
+    data[[response]] <- factor(data[[response]], levels = parity_levels(complete[[response]]))
+  }
   cat(do.call(fit_function, c(list(data, args[[2]], levels, reml = criterion == "REML",
                                    family = family, trials = trials), weights)), "\n")
 }
