@@ -11,7 +11,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,17 @@ def available_engines() -> list[str]:
     """The default engines present here; an R engine always: without R it uses the
     shipped recorded references."""
     return [e for e in DEFAULT_ENGINES if engine_info(e).embeds_r or not engine_missing(e)]
+
+
+@pytest.fixture(autouse=True)
+def _r_is_never_embedded_here() -> Iterator[None]:
+    """The test process never embeds R: rpy2 beside JAX is not safe, and starting R sets
+    LD_LIBRARY_PATH (R's and the system's libraries first) for every process the suite
+    starts after it, which then loads the system's libpython under this Python's. Fits
+    and R's judgements run in spawned workers, as in a run."""
+    yield
+    assert "rpy2.rinterface" not in sys.modules, (
+        "this test embedded R in the test process; run R in a spawned worker")
 
 
 @pytest.fixture(scope="session")

@@ -131,14 +131,21 @@ def test_lme4s_criterion_judges_with_the_weights() -> None:
     """The judge's REML criterion at lme4's own optimum is the one lmer reports: the
     weights reach `parity_reml_at` too."""
     need("R")
-    from parity.engines.lme4 import Lme4Engine
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from parity.pipeline.workers import evaluate_at, init_worker
     from parity.rows.prepare import prepare
 
     model, outcome = weighted_outcome()
     fit = fit_of(outcome, "lme4")
     frame, factors = weighted_sleepstudy()
     data = prepare(frame, model.spec, factors, model.family, None, model.weights)
-    at = Lme4Engine().evaluate_at(model, data, fit.variance_components)
+    # In a spawned worker, as a run judges: embedded R would set LD_LIBRARY_PATH in this
+    # process, and every process the suite starts after it would load R's libraries.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=init_worker, initargs=(None, 1)) as pool:
+        at = pool.submit(evaluate_at, "lme4", model, data, fit).result()
     assert at["criterion"] == pytest.approx(fit.fit_statistics["reml_criterion"], rel=1e-9)
 
 
