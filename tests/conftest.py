@@ -125,6 +125,15 @@ def seed_comparisons(seed_outcome: Outcome) -> list[Comparison]:
 
 
 @pytest.fixture(scope="session")
+def cbpp() -> Any:
+    """lme4's cbpp, read once per session through Rscript (the GLMM and nAGQ tests)."""
+    need("R")
+    from parity.inputs.r_datasets import load_r_dataset
+
+    return load_r_dataset("lme4::cbpp").frame
+
+
+@pytest.fixture(scope="session")
 def seed_models_by_name() -> dict[str, Model]:
     return {m.name: m for m in seed_models()}
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import engine_missing, need
+from conftest import engine_missing
 from parity.schema import Fit
 
 CBPP = "incidence ~ period + (1 | herd)"
@@ -29,14 +29,6 @@ def poisson_crossed(seed: int = 7, subjects: int = 20, items: int = 15) -> pd.Da
     y = rng.poisson(np.exp(0.5 + 0.3 * x + u[s] + v[i]))
     return pd.DataFrame({"y": y, "x": x, "subject": [f"s{k:02d}" for k in s],
                          "item": [f"i{k:02d}" for k in i]})
-
-
-@pytest.fixture(scope="module")
-def cbpp() -> pd.DataFrame:
-    need("R")
-    from parity.inputs.r_datasets import load_r_dataset
-
-    return load_r_dataset("lme4::cbpp").frame
 
 
 def _fit(fits: tuple[Fit, ...], engine: str) -> Fit:

@@ -11,7 +11,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from conftest import engine_missing, need
+from conftest import engine_missing
 from parity.schema import Fit
 
 CBPP = "incidence ~ period + (1 | herd)"
@@ -25,14 +25,6 @@ cat(jsonlite::toJSON(list(fixef = as.list(fixef(m)), se = as.list(sqrt(diag(vcov
                           sd = attr(VarCorr(m)$herd, "stddev")[[1]],
                           loglik = as.numeric(logLik(m))), auto_unbox = TRUE, digits = NA))
 """
-
-
-@pytest.fixture(scope="module")
-def cbpp() -> pd.DataFrame:
-    need("R")
-    from parity.inputs.r_datasets import load_r_dataset
-
-    return load_r_dataset("lme4::cbpp").frame
 
 
 def _fit(fits: tuple[Fit, ...], engine: str) -> Fit:
