@@ -91,14 +91,30 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                                 "REML = FALSE); Bayesian engines are unaffected")
 
 
+_OPTION_HELP = {
+    "interval": "the level of every engine's interval, one for all (Wald, profile or "
+                "posterior)",
+    "ddf": "lme4's degrees of freedom for its t-tests: satterthwaite (lmerTest) or "
+           "kenward-roger (pbkrtest; REML fits only)",
+    "profile": "lme4's profile-likelihood intervals of fixed effects and variance "
+               "components in place of Wald intervals (slower)",
+}
+
+
 def _add_sampler_args(parser: argparse.ArgumentParser) -> None:
     """`--draws`, `--tune`, `--chains`, `--target-accept`, `--seed`: the Settings fields
     that are options, typed as their defaults (their ranges are checked by Settings)."""
     defaults = Settings()
     for name in OPTION_SETTINGS:
         default = getattr(defaults, name)
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(default),
-                            default=None, help=f"sampler setting (default {default})")
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=name, action="store_const", const=True,
+                                default=None, help=_OPTION_HELP.get(name))
+        else:
+            parser.add_argument(flag, dest=name, type=type(default), default=None,
+                                help=_OPTION_HELP.get(name, "sampler setting") +
+                                f" (default {default})")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,9 +43,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the reference engine of parity_check (default: lme4)")
     defaults = Settings()
     for name in OPTION_SETTINGS:  # the options `parity run` takes, typed as their defaults
-        group.addoption(f"--parity-{name.replace('_', '-')}",
-                        type=type(getattr(defaults, name)), default=None,
-                        help=f"sampler {name} for parity_check (default: parity's)")
+        default = getattr(defaults, name)
+        flag = f"--parity-{name.replace('_', '-')}"
+        if isinstance(default, bool):
+            group.addoption(flag, action="store_const", const=True, default=None,
+                            help=f"{name} for parity_check")
+        else:
+            group.addoption(flag, type=type(default), default=None,
+                            help=f"{name} for parity_check (default: {default})")
 
 
 class _Reporter:

@@ -112,8 +112,11 @@ _SAMPLER_SETTINGS = ("draws", "tune", "chains", "target_accept", "seed", "interv
 
 _ROWS = (
     EngineInfo("lme4", "parity.engines.lme4:Lme4Engine", "frequentist", process="r",
-               stack=("rpy2",), settings=("reml", "interval", "nagq"), requires=("rpy2",),
-               r_scripts=("parity.R", "lme4_fit.R"), r_packages=("lme4", "Matrix"),
+               stack=("rpy2",), settings=("reml", "interval", "nagq", "ddf", "profile"),
+               requires=("rpy2",), r_scripts=("parity.R", "lme4_fit.R"),
+               # lmerTest's Satterthwaite df and pbkrtest's Kenward-Roger df for lmer's
+               # t-tests.
+               r_packages=("lme4", "Matrix", "lmerTest", "pbkrtest"),
                roles=frozenset({"reference", "judge", "refitter"})),
     EngineInfo("statsmodels", "parity.engines.statsmodels:StatsmodelsEngine", "frequentist",
                process="python", stack=("statsmodels", "numpy", "scipy", "pandas"),

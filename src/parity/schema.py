@@ -25,8 +25,14 @@ from parity.atomic import write_text_atomic
 # parity.compare.trust), each Bayesian quantity's Monte-Carlo standard error (`mcse`, and
 # `se_mcse` of a posterior SD), `diagnostics.ess_tail_min`, `chains` and `draws`, and a
 # comparison row's `unconverged` (the labels of its fits that did not converge).
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# 4 added what analysts publish: per fixed effect its test `statistic` and
+# `statistic_kind` (t or z), `df` and `df_method`, `p_value`, the `interval_method` of
+# `lower`/`upper`, and a posterior's `p_direction`; a variance component's
+# `interval_method`; a fit's `interval` (the level of every interval it holds); and the
+# comparison quantities `lower`, `upper`, `df` and `conclusion`. Older files still read:
+# the new fields are empty there.
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 # `unconverged`: the fit returned numbers, but its optimiser or sampler did not converge
 # (parity.compare.trust); its numbers are reported, and compared only when asked.
@@ -100,12 +106,26 @@ def parse_criterion(text: str | None) -> ParsedCriterion | None:
                      "nAGQ=0)")
 
 
+StatisticKind = Literal["t", "z"]
+
+
 @dataclass(frozen=True)
 class FixedEffect:
     """One coefficient under lme4's name; for Bambi, posterior mean and SD.
 
     `mcse` is the Monte-Carlo standard error of a posterior mean, `se_mcse` that of the
-    posterior SD (None for an engine without draws): what sampling alone can move them."""
+    posterior SD (None for an engine without draws): what sampling alone can move them.
+
+    What an analyst publishes of it comes from the engine's own library, as that library
+    reports it: the test `statistic` (`statistic_kind` t or z), its degrees of freedom
+    `df` and how they were found (`df_method`: "Satterthwaite", "Kenward-Roger",
+    "residual" for least squares, "containment" for nlme's between/within rule; None for
+    a z-test), the two-sided `p_value`, and how `lower`/`upper` were found
+    (`interval_method`: "Wald-t", "Wald-z", "profile" or "posterior equal-tailed"). A
+    posterior has no test: it gives `p_direction`, the posterior probability that the
+    coefficient has the sign of its posterior median, instead. A method followed by
+    "(parity)" names a value parity computed because the library has no function for it.
+    """
 
     term: str
     estimate: float
@@ -114,6 +134,20 @@ class FixedEffect:
     upper: float
     mcse: float | None = None
     se_mcse: float | None = None
+    statistic: float | None = None
+    statistic_kind: StatisticKind | None = None
+    df: float | None = None
+    df_method: str | None = None
+    p_value: float | None = None
+    interval_method: str | None = None
+    p_direction: float | None = None
+
+    @property
+    def excludes_zero(self) -> bool | None:
+        """Whether the interval lies on one side of 0 (None without a finite interval)."""
+        if not (math.isfinite(self.lower) and math.isfinite(self.upper)):
+            return None
+        return self.lower > 0 or self.upper < 0
 
 
 @dataclass(frozen=True)
@@ -132,6 +166,9 @@ class VarianceComponent:
     lower: float | None = None
     upper: float | None = None
     mcse: float | None = None  # of a posterior mean (None without draws)
+    # How lower/upper were found: "profile" (lme4's profile likelihood, `--profile`),
+    # "posterior equal-tailed", "Wald (log scale)" (glmmTMB, nlme); None without them.
+    interval_method: str | None = None
 
     @property
     def label(self) -> str:
@@ -239,6 +276,9 @@ class Fit:
     # The fit's own kind where it differs from its engine's (statsmodels' mixed GLMMs are
     # approximate Bayesian fits: "approximate"); None means the engine's registry kind.
     kind: str | None = None
+    # The level of every interval the fit holds (`--interval`); None in records written
+    # before it was kept (the run's settings say it there).
+    interval: float | None = None
 
     @property
     def has_numbers(self) -> bool:
@@ -299,7 +339,8 @@ class Fit:
 
 
 Verdict = Literal["agree", "disagree", "not_comparable"]
-Quantity = Literal["estimate", "std_error", "sd", "corr", "group_effect", "loglik"]
+Quantity = Literal["estimate", "std_error", "sd", "corr", "group_effect", "loglik",
+                   "lower", "upper", "df", "conclusion"]
 
 
 @dataclass(frozen=True)
@@ -459,13 +500,19 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
         n_dropped=int(d.get("n_dropped", 0)),
         fixed_effects=tuple(
             FixedEffect(f["term"], num(f["estimate"]), num(f["std_error"]), num(f["lower"]),
-                        num(f["upper"]), _opt(f.get("mcse")), _opt(f.get("se_mcse")))
+                        num(f["upper"]), _opt(f.get("mcse")), _opt(f.get("se_mcse")),
+                        statistic=_opt(f.get("statistic")),
+                        statistic_kind=f.get("statistic_kind"), df=_opt(f.get("df")),
+                        df_method=f.get("df_method"), p_value=_opt(f.get("p_value")),
+                        interval_method=f.get("interval_method"),
+                        p_direction=_opt(f.get("p_direction")))
             for f in d.get("fixed_effects", [])
         ),
         variance_components=tuple(
             VarianceComponent(
                 v["group"], v.get("term"), v.get("term2"), v["kind"], num(v["estimate"]),
                 v.get("std_error"), v.get("lower"), v.get("upper"), _opt(v.get("mcse")),
+                v.get("interval_method"),
             )
             for v in d.get("variance_components", [])
         ),
@@ -505,6 +552,7 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
         family=str(d.get("family") or "gaussian"),
         link=str(d.get("link") or "identity"),
         kind=d.get("kind"),
+        interval=_opt(d.get("interval")),
     )
 
 

@@ -54,6 +54,15 @@ def _flag(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be True or False"
 
 
+# How lme4's fixed-effect t-tests find their denominator degrees of freedom (lmerTest's
+# `ddf`): Satterthwaite's approximation, or Kenward and Roger's (through pbkrtest).
+DDF_METHODS = ("satterthwaite", "kenward-roger")
+
+
+def _ddf(value: Any) -> str | None:
+    return None if value in DDF_METHODS else f"must be one of {', '.join(DDF_METHODS)}"
+
+
 def _folder_or_none(value: Any) -> str | None:
     return None if value is None or isinstance(value, str) else "must be a folder or None"
 
@@ -69,8 +78,14 @@ def _setting(default: Any, check: Check, group: Group, option: bool = False) -> 
 class Settings:
     """Defaults are the seed notebook's sampler settings.
 
-    `interval` is the coverage of every engine's interval (Wald or t for lme4 and
-    statsmodels, equal-tailed posterior interval for Bambi), so intervals are comparable.
+    `interval` is the coverage of every engine's interval (Wald-t or Wald-z for the
+    frequentist engines, profile likelihood with `profile`, the equal-tailed posterior
+    interval for the Bayesian ones), one level for all, so intervals are comparable; 0.95
+    by default, as analysts publish them. `ddf` is how lme4's Gaussian mixed models find
+    the degrees of freedom of their t-tests (lmerTest's Satterthwaite, or Kenward-Roger
+    through pbkrtest, which adjusts REML fits only). `profile` asks lme4 for
+    profile-likelihood intervals of its fixed effects and variance components in place
+    of Wald intervals: exact under the likelihood, and slower.
     """
 
     draws: int = _setting(2000, _whole(1), "sampler", option=True)
@@ -78,7 +93,7 @@ class Settings:
     chains: int = _setting(4, _whole(1), "sampler", option=True)
     target_accept: float = _setting(0.95, _probability, "sampler", option=True)
     seed: int = _setting(42, _whole(0), "sampler", option=True)
-    interval: float = _setting(0.94, _probability, "sampler")
+    interval: float = _setting(0.95, _probability, "sampler", option=True)
     reml: bool = _setting(True, _flag, "fit")
     # glmer's nAGQ for a GLMM: 1 the Laplace approximation; more, adaptive Gauss-Hermite
     # quadrature points, only where lme4 allows it (one scalar random-effect term); 0
@@ -91,6 +106,8 @@ class Settings:
     # cache key holds it; a fit asked to save its draws is sampled afresh rather than
     # read from the cache.
     save_draws: str | None = _setting(None, _folder_or_none, "output")
+    ddf: str = _setting("satterthwaite", _ddf, "fit", option=True)
+    profile: bool = _setting(False, _flag, "fit", option=True)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +120,9 @@ class Settings:
             problem = f.metadata["check"](value)
             if problem:
                 out.append((f.name, value, problem))
+        if not out and self.ddf == "kenward-roger" and not self.reml:
+            out.append(("ddf", self.ddf, "kenward-roger adjusts REML fits only (pbkrtest); "
+                        "use satterthwaite with maximum likelihood"))
         return out
 
     def check(self, say: Say | None = None) -> Settings:

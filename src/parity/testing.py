@@ -22,8 +22,9 @@ if TYPE_CHECKING:  # pandas is imported on use, so loading the pytest plugin sta
     import pandas as pd
 
 # The settings taken as keyword arguments: a models.toml's [sampler] keys and lme4's
-# quadrature points (`reml` is a parameter of its own; `save_draws` is `keep_draws`).
-SAMPLER_SETTINGS = (*SAMPLER_KEYS, "nagq")
+# quadrature points, lme4's df method and its profile intervals (`reml` is a parameter of
+# its own; `save_draws` is `keep_draws`).
+SAMPLER_SETTINGS = (*SAMPLER_KEYS, "nagq", "ddf", "profile")
 
 
 @dataclass(frozen=True)
