@@ -149,6 +149,24 @@ class FixedEffect:
             return None
         return self.lower > 0 or self.upper < 0
 
+    @property
+    def conclusion(self) -> float | None:
+        """The coefficient's conclusion at its interval's level, as a number a comparison
+        row can hold (:data:`CONCLUSIONS`): 1 or -1 where the interval excludes 0 (the
+        effect is there, with that sign), 0.5 or -0.5 where it does not (no effect
+        shown, the estimate's sign kept: two engines reach the same conclusion only with
+        the same sign and the same exclusion). None without a finite interval."""
+        excludes = self.excludes_zero
+        if excludes is None or not math.isfinite(self.estimate):
+            return None
+        sign = 1.0 if self.estimate >= 0 else -1.0
+        return sign if excludes else sign / 2
+
+
+# What a conclusion row's values mean.
+CONCLUSIONS = {1.0: "effect > 0", -1.0: "effect < 0", 0.5: "not shown (estimate > 0)",
+               -0.5: "not shown (estimate < 0)"}
+
 
 @dataclass(frozen=True)
 class VarianceComponent:
@@ -418,12 +436,20 @@ class Value:
 
 
 def values(fit: Fit) -> Iterator[Value]:
-    """Each number of `fit`, in the order of the record: per fixed effect its estimate
-    then its SE, the variance components, the group effects, the log-likelihood."""
+    """Each number of `fit`, in the order of the record: per fixed effect its estimate,
+    its SE, its interval's ends, its t-test's df and its conclusion (each where the fit
+    has it), the variance components, the group effects, the log-likelihood."""
     for fe in fit.fixed_effects:
         yield Value("estimate", fe.term, fe.estimate, fe.std_error, fe.lower, fe.upper,
                     terms=(fe.term,), mcse=fe.mcse)
         yield Value("std_error", fe.term, fe.std_error, terms=(fe.term,), mcse=fe.se_mcse)
+        if math.isfinite(fe.lower) and math.isfinite(fe.upper):
+            yield Value("lower", fe.term, fe.lower, fe.std_error, terms=(fe.term,))
+            yield Value("upper", fe.term, fe.upper, fe.std_error, terms=(fe.term,))
+        if fe.df is not None:
+            yield Value("df", fe.term, fe.df, terms=(fe.term,))
+        if (code := fe.conclusion) is not None:
+            yield Value("conclusion", fe.term, code, terms=(fe.term,))
     for vc in fit.variance_components:
         yield Value(vc.kind, vc.label, vc.estimate, vc.std_error, vc.lower, vc.upper,
                     group=vc.group, mcse=vc.mcse,

@@ -77,7 +77,8 @@ def test_bayesian_estimate_tolerance_scales_with_posterior_sd(policy: Policy) ->
     ref = make_fit("lme4", {"x": (2.0, 0.5)}, [])
     near = make_fit("bambi", {"x": (2.2, 1.0)}, [])   # 0.2 posterior SD away
     far = make_fit("bambi", {"x": (2.6, 1.0)}, [])    # 0.6 posterior SD away
-    (a, _), (b, _) = (compare_pair(f, ref, policy, KINDS.__getitem__) for f in (near, far))
+    (a, b) = (next(r for r in compare_pair(f, ref, policy, KINDS.__getitem__)
+                   if r.quantity == "estimate") for f in (near, far))
     assert a.verdict == "agree"
     assert b.verdict == "disagree" and "0.60 posterior SD" in (b.reason or "")
     verdict_rule_holds([a, b])

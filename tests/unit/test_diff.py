@@ -74,13 +74,14 @@ def test_unchanged_files_move_nothing(tmp_path: Path, policy: Policy,
     report = diff_results(baseline(), baseline(), policy)
     assert not report.moved and not report.flips and not report.version_changes
     assert not report.flipped
-    # two fits and the lme4:independent refit, 2 fixed effects x 2 + 2 SDs each
-    assert len(report.rows) == 18
+    # two fits and the lme4:independent refit, 2 fixed effects x 5 (estimate, SE, the
+    # interval's ends, the conclusion) + 2 SDs each
+    assert len(report.rows) == 36
     assert {r.engine for r in report.rows} == {"lme4", "statsmodels", "lme4:independent"}
     a, b = write(tmp_path / "a.json", baseline()), write(tmp_path / "b.json", baseline())
     assert main(["diff", a, b]) == 0
     out = capsys.readouterr().out
-    assert "18 values compared: 0 moved beyond tolerance" in out
+    assert "36 values compared: 0 moved beyond tolerance" in out
     assert "0 verdicts flipped" in out
     assert "values moved" not in out
 

@@ -19,7 +19,14 @@ from parity.compare.quantities import (
     spec_of,
 )
 from parity.compare.rules import compare_pair
-from parity.compare.tolerances import PAIR_QUANTITIES, PAIRS, QUANTITIES, Policy, load_policy
+from parity.compare.tolerances import (
+    EXACT,
+    PAIR_QUANTITIES,
+    PAIRS,
+    QUANTITIES,
+    Policy,
+    load_policy,
+)
 from parity.reports.agreement import QUANTITY_MARKERS
 from parity.schema import (
     Diagnostics,
@@ -76,28 +83,37 @@ def test_each_entry_is_complete(quantity: str, policy: Policy) -> None:
         assert spec.structure is not None and spec.boundary is not None
     for pair in spec.pairs or PAIRS:
         assert pair in PAIRS
+        if spec.exact or spec.rule_of is not None:
+            # an interval's ends follow the estimate's rule, a conclusion is exact
+            assert quantity not in PAIR_QUANTITIES.get(pair, QUANTITIES)
+            kinds = pair.split("-")
+            rule = policy.rule(kinds[0], kinds[1], quantity)
+            assert rule == (EXACT if spec.exact else policy.rules[(pair, spec.rule_of)])
+            continue
         assert quantity in PAIR_QUANTITIES.get(pair, QUANTITIES)
         assert (pair, quantity) in policy.rules
 
 
 @pytest.mark.parametrize("quantity", list(QUANTITY_SPECS))
 def test_the_tolerance_quantities_come_from_the_table(quantity: str) -> None:
-    pairs = spec_of(quantity).pairs
-    assert (quantity in QUANTITIES) == (pairs is None)
+    spec = spec_of(quantity)
+    pairs = spec.pairs
+    ruled = spec.rule_of is None and not spec.exact
+    assert (quantity in QUANTITIES) == (pairs is None and ruled)
     for pair in PAIRS:
         assert (quantity in PAIR_QUANTITIES.get(pair, QUANTITIES)) == (
-            pairs is None or pair in pairs)
+            ruled and (pairs is None or pair in pairs))
 
 
-def test_loglik_is_a_rule_of_frequentist_pairs_only() -> None:
-    assert "loglik" not in QUANTITIES
-    assert PAIR_QUANTITIES["frequentist-frequentist"][-1] == "loglik"
+def test_loglik_and_df_are_rules_of_frequentist_pairs_only() -> None:
+    assert "loglik" not in QUANTITIES and "df" not in QUANTITIES
+    assert PAIR_QUANTITIES["frequentist-frequentist"][-2:] == ("loglik", "df")
 
 
 def test_unknown_quantity_is_named_with_the_known_ones() -> None:
     with pytest.raises(KeyError, match="known: estimate, std_error"):
-        spec_of("df")
-    assert row_name("df", "x") == "x"  # a newer file's quantity keeps its term
+        spec_of("bayes_factor")
+    assert row_name("bayes_factor", "x") == "x"  # a newer file's quantity keeps its term
 
 
 def test_row_names_and_markers() -> None:

@@ -40,7 +40,7 @@ def sample_fit() -> Fit:
 
 def test_contract_fields() -> None:
     doc = results_document([sample_fit()])
-    assert doc["schema_version"] == SCHEMA_VERSION == 3
+    assert doc["schema_version"] == SCHEMA_VERSION == 4
     assert doc["comparisons"] == []
     fit = doc["fits"][0]
     for key in ("model", "formula", "engine", "status", "reason", "n_obs", "n_dropped",
@@ -123,7 +123,9 @@ def test_contrast_uses_the_covariance() -> None:
 def test_values_flatten_every_number_once() -> None:
     fit = fit_with_version_2_fields()
     got = list(values(fit))
-    assert len(got) == (2 * len(fit.fixed_effects) + len(fit.variance_components)
+    # per fixed effect: estimate, SE, the interval's two ends and the conclusion (no df:
+    # these fixed effects have no t-test)
+    assert len(got) == (5 * len(fit.fixed_effects) + len(fit.variance_components)
                         + len(fit.group_effects) + 1)
     assert len({v.key for v in got}) == len(got)
     by = {(v.quantity, v.term): v for v in got}
@@ -136,6 +138,20 @@ def test_values_flatten_every_number_once() -> None:
     effect = by[("group_effect", "ranef(g a: (Intercept))")]
     assert (effect.group, effect.level, effect.terms) == ("g", "a", ("(Intercept)",))
     assert by[("loglik", "logLik (ML)")].estimate == -10.0
+    assert (by[("lower", "x")].estimate, by[("upper", "x")].estimate) == (1.5, 2.5)
+    assert by[("conclusion", "x")].estimate == 1.0  # [1.5, 2.5] excludes 0, above it
+    assert by[("conclusion", "(Intercept)")].estimate == 0.5  # [0, 2] holds 0
+
+
+def test_a_t_test_gives_its_df_and_the_fields_round_trip() -> None:
+    fe = FixedEffect("x", -2.0, 0.5, -3.1, -0.9, statistic=-4.0, statistic_kind="t",
+                     df=4.2, df_method="Satterthwaite", p_value=0.015,
+                     interval_method="Wald-t")
+    fit = replace(sample_fit(), fixed_effects=(fe,), interval=0.95)
+    by = {v.quantity: v for v in values(fit)}
+    assert by["df"].estimate == 4.2 and by["conclusion"].estimate == -1.0
+    back = fit_from_dict(json.loads(json.dumps(fit_to_dict(fit))))
+    assert back.fixed_effects == (fe,) and back.interval == 0.95
 
 
 def test_values_key_ignores_the_criterion_in_the_loglik_label() -> None:
@@ -147,5 +163,5 @@ def test_values_key_ignores_the_criterion_in_the_loglik_label() -> None:
 
 def test_values_follow_the_record_order() -> None:
     order = [v.quantity for v in values(fit_with_version_2_fields())]
-    assert order == ["estimate", "std_error", "estimate", "std_error", "sd", "sd",
-                     "group_effect", "group_effect", "loglik"]
+    fixed = ["estimate", "std_error", "lower", "upper", "conclusion"]
+    assert order == [*fixed, *fixed, "sd", "sd", "group_effect", "group_effect", "loglik"]

@@ -152,7 +152,8 @@ def test_each_field_carries_its_range_and_group() -> None:
         assert f.metadata["group"] in ("sampler", "fit", "output"), f.name
         assert SETTING_CHECKS[f.name] is f.metadata["check"]
     assert SAMPLER_KEYS == ("draws", "tune", "chains", "target_accept", "seed", "interval")
-    assert set(OPTION_SETTINGS) == {"draws", "tune", "chains", "target_accept", "seed"}
+    assert set(OPTION_SETTINGS) == {"draws", "tune", "chains", "target_accept", "seed",
+                                    "interval", "ddf", "profile"}
 
 
 @pytest.mark.parametrize("command", ["run", "study"])

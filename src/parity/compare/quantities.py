@@ -20,7 +20,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from parity.schema import Fit, ParsedCriterion, Quantity, Value, parse_criterion
+from parity.schema import (
+    Fit,
+    FixedEffect,
+    ParsedCriterion,
+    Quantity,
+    Value,
+    parse_criterion,
+)
 
 if TYPE_CHECKING:
     from parity.compare.tolerances import Policy
@@ -110,6 +117,12 @@ class QuantitySpec:
     boundary: Callable[[Pair, Value | None, Value | None, list[tuple[str, str]]], str] | None \
         = None
     term: Callable[[Pair, Value], str] | None = None
+    # The quantity whose tolerance rule this one follows (an interval's endpoints follow
+    # the estimate's), or None for a rule of its own in the tolerance file.
+    rule_of: str | None = None
+    # Compared exactly (a conclusion: the same or not), with its reason kept on every
+    # row, agreeing or not, since the reason is what a reader wants from it.
+    exact: bool = False
 
 
 # ---- shared wording helpers ---------------------------------------------------------------
@@ -430,6 +443,135 @@ def _loglik_why(p: Pair, a: Value, b: Value, unc: float | None) -> str:
     return p.optimum or f"log-likelihoods differ by {abs(a.estimate - b.estimate):.3g}"
 
 
+# ---- what analysts publish: intervals, df and conclusions ----------------------------------
+
+
+def _fixed_of(fit: Fit, v: Value) -> FixedEffect | None:
+    return fit.fixed(v.terms[0]) if v.terms else None
+
+
+def _level(fit: Fit) -> str:
+    return f"{fit.interval:.0%}" if fit.interval is not None else "its"
+
+
+def _interval_name(fit: Fit, fe: FixedEffect | None) -> str:
+    """`Wald-t (Satterthwaite df 4.0)`, `Wald-z`, `profile`, `posterior equal-tailed`."""
+    if fe is None or fe.interval_method is None:
+        return "interval"
+    if fe.interval_method == "Wald-t" and fe.df is not None:
+        return f"Wald-t ({fe.df_method or 'df'} {fe.df:.3g} df)" if fe.df_method else \
+            f"Wald-t ({fe.df:.3g} df)"
+    return fe.interval_method
+
+
+def _levels_differ(p: Pair, a: Value | None, b: Value | None) -> str | None:
+    """Intervals at different levels (a recorded reference of another `--interval`)."""
+    la, lb = p.fit.interval, p.ref.interval
+    if la is None or lb is None or math.isclose(la, lb):
+        return None
+    return f"{p.fit.label} gives {la:.0%} intervals, {p.ref.label} {lb:.0%}: different levels"
+
+
+def _endpoint_why(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    fa, fb = _fixed_of(p.fit, a), _fixed_of(p.ref, b)
+    na, nb = _interval_name(p.fit, fa), _interval_name(p.ref, fb)
+    gap = abs(a.estimate - b.estimate)
+    why = f"{a.quantity} ends differ by {gap:.3g}"
+    if na != nb:
+        why += f": {poss(p.fit.label)} {na} interval against {poss(p.ref.label)} {nb}"
+        if "Wald-z" in (na, nb) and any(n.startswith("Wald-t") for n in (na, nb)):
+            why += ("; the z interval treats the SE as known, the t interval widens it "
+                    "for the uncertainty of the variance estimates")
+    if p.bayes:
+        why += f" ({_z(gap, unc):.2f} posterior SD)"
+    return why + _notes(p.structure, p.optimum)
+
+
+def _endpoint_missing(p: Pair, a: Value | None, b: Value | None) -> None:
+    return None  # an interval one fit lacks: its estimate's row is the row of record
+
+
+# df: methods that claim the same number (the denominator df of a coefficient's t-test)
+# are compared; others are different rules, said so.
+_DF_CLASSES = {"Satterthwaite": "approximate", "Kenward-Roger": "approximate",
+               "residual": "residual", "containment": "containment"}
+
+
+def _df_methods(p: Pair, a: Value | None, b: Value | None) -> str | None:
+    fa = _fixed_of(p.fit, a) if a else None
+    fb = _fixed_of(p.ref, b) if b else None
+    ma = fa.df_method if fa else None
+    mb = fb.df_method if fb else None
+    if ma == mb or _DF_CLASSES.get(ma or "", ma) == _DF_CLASSES.get(mb or "", mb):
+        return None
+    return (f"{poss(p.fit.label)} {ma} df and {poss(p.ref.label)} {mb} df are different "
+            "rules for the t-test's degrees of freedom")
+
+
+def _df_why(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    fa, fb = _fixed_of(p.fit, a), _fixed_of(p.ref, b)
+    ma = fa.df_method if fa else None
+    mb = fb.df_method if fb else None
+    what = f"{ma} against {mb}" if ma != mb else str(ma)
+    return f"df {a.estimate:.4g} against {b.estimate:.4g} ({what})"
+
+
+def evidence(fit: Fit, fe: FixedEffect | None) -> str:
+    """One side of a conclusion row: `lme4: p = 0.0067 (t, Satterthwaite df 4.0)`,
+    `statsmodels: p = 2.4e-07 (z)`, `bambi: 95% interval [-31.2, -12.1], P(direction) =
+    0.999`."""
+    if fe is None:
+        return f"{fit.label}: no such coefficient"
+    if fe.p_value is not None:
+        test: str = fe.statistic_kind or "test"
+        if fe.df is not None:
+            test += f", {fe.df_method + ' ' if fe.df_method else ''}df {fe.df:.3g}"
+        return f"{fit.label}: p = {fe.p_value:.2g} ({test})"
+    side = f"{fit.label}: {_level(fit)} interval [{fe.lower:.4g}, {fe.upper:.4g}]"
+    if fe.p_direction is not None:
+        side += f", P(direction) = {fe.p_direction:.3g}"
+    return side
+
+
+def _conclusion_why(p: Pair, a: Value, b: Value, unc: float | None) -> str:
+    fa, fb = _fixed_of(p.fit, a), _fixed_of(p.ref, b)
+    sides = f"{evidence(p.ref, fb)}; {evidence(p.fit, fa)}"
+    if a.estimate == b.estimate:
+        verdict = ("same conclusion: the effect is there in both"
+                   if abs(a.estimate) == 1 else "same conclusion: no effect shown in either")
+        caveat = _conclusion_caveat(p, fa, fb)
+        return f"{sides}; {verdict}" + (f", but {caveat}" if caveat else "")
+    level = _level(p.ref)
+    if abs(a.estimate) == 1 and abs(b.estimate) == 1:
+        diff = f"different conclusions: the {level} intervals exclude 0 on opposite sides"
+    elif abs(a.estimate) == 1 or abs(b.estimate) == 1:
+        shown, not_shown = (p.fit, p.ref) if abs(a.estimate) == 1 else (p.ref, p.fit)
+        diff = (f"different conclusions: {poss(shown.label)} {level} interval excludes 0, "
+                f"{poss(not_shown.label)} does not")
+    else:
+        diff = "different conclusions: the estimates have opposite signs, neither interval " \
+               "excludes 0"
+    caveat = _conclusion_caveat(p, fa, fb)
+    return f"{sides}; {diff}" + (f"; {caveat}" if caveat else "")
+
+
+def _conclusion_caveat(p: Pair, fa: FixedEffect | None, fb: FixedEffect | None) -> str | None:
+    """What a reader should know when two tests of one coefficient differ in kind: a
+    z-test against a t-test with few df, or a posterior against a test."""
+    sides = [(p.fit, fa), (p.ref, fb)]
+    z = [f for f, fe in sides if fe is not None and fe.statistic_kind == "z"]
+    t = [(f, fe) for f, fe in sides if fe is not None and fe.statistic_kind == "t"
+         and fe.df is not None]
+    if z and t:
+        f, fe = t[0]
+        assert fe is not None and fe.df is not None
+        if fe.df < 30:
+            return (f"{poss(z[0].label)} z-test treats the SE as known, where "
+                    f"{poss(f.label)} t-test has only {fe.df:.3g} {fe.df_method or ''} df "
+                    "(few groups carry this coefficient)").replace("  ", " ")
+    return None
+
+
 def _none(p: Pair, a: Value, b: Value) -> float | None:
     return None
 
@@ -483,6 +625,28 @@ QUANTITY_SPECS: dict[str, QuantitySpec] = {spec.name: spec for spec in (
                 _loglik_rows),
         missing=_loglik_missing, uncertainty=_none, why=_same_for_all(_loglik_why),
         pairs=("frequentist-frequentist",), term=_loglik_term),
+    # An interval's ends, under the estimate's rule: what an analyst publishes beside it.
+    QuantitySpec(
+        name="lower", part="fixed", guards=("missing", _levels_differ),
+        missing=_endpoint_missing, uncertainty=_sd_or_reference_se,
+        why=_same_for_all(_endpoint_why), row_name="lower({term})", marker="<",
+        rule_of="estimate"),
+    QuantitySpec(
+        name="upper", part="fixed", guards=("missing", _levels_differ),
+        missing=_endpoint_missing, uncertainty=_sd_or_reference_se,
+        why=_same_for_all(_endpoint_why), row_name="upper({term})", marker=">",
+        rule_of="estimate"),
+    # Degrees of freedom of a t-test, where both fits have them by comparable rules.
+    QuantitySpec(
+        name="df", part="fixed", guards=("missing", _df_methods), missing=_no_row,
+        uncertainty=_none, why=_same_for_all(_df_why), row_name="df({term})",
+        marker="x", pairs=("frequentist-frequentist",)),
+    # The analyst's question: the same sign, and an interval that excludes 0 in both or
+    # in neither.
+    QuantitySpec(
+        name="conclusion", part="fixed", guards=("missing", _levels_differ),
+        missing=_no_row, uncertainty=_none, why=_same_for_all(_conclusion_why),
+        row_name="conclusion({term})", marker="*", exact=True),
 )}
 
 # The parts of a fit in the order their rows come out.

@@ -245,8 +245,24 @@ def _pair_rows(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
     broken = "; ".join(n for f in (fit, ref) if (n := inconsistency(checks, f, policy)))
     if broken:
         # Numbers that contradict themselves explain a gap before any method does.
-        rows = [replace(r, reason=broken) if r.verdict == "disagree" else r for r in rows]
-    return rows
+        rows = [replace(r, reason=broken if r.quantity != "conclusion" else r.reason)
+                if r.verdict == "disagree" else r for r in rows]
+    return _conclusions_shown(rows)
+
+
+def _conclusions_shown(rows: list[Comparison]) -> list[Comparison]:
+    """An estimate that agrees within its tolerance while the two engines reach different
+    conclusions about it says so: a conclusion that differs is never hidden behind an
+    `agree` on the estimate."""
+    differ = {(r.model, r.term) for r in rows
+              if r.quantity == "conclusion" and r.verdict == "disagree"}
+    if not differ:
+        return rows
+    return [replace(r, reason=(f"{r.reason}; " if r.reason else "")
+                    + "the estimates agree, but the conclusions differ (see its "
+                    "conclusion row)")
+            if r.quantity == "estimate" and r.verdict == "agree"
+            and (r.model, r.term) in differ else r for r in rows]
 
 
 def _by_key(fit: Fit) -> dict[tuple[str, str | None, str | None, tuple[str, ...]], Value]:
@@ -302,7 +318,9 @@ def _compare(p: Pair, spec: QuantitySpec, a: Value | None, b: Value | None
     tol = p.policy.rule(p.kf, p.kr, spec.name, p.fit.family).tolerance(b.estimate, unc)
     why = spec.why[p.pair_class](p, a, b, unc)
     row = _row(p.fit, p.ref, spec.name, term, proto.group, a.estimate, b.estimate, tol,
-               why, mc=_mc(p, a.mcse, b.mcse), level=proto.level)
+               why, mc=None if spec.exact else _mc(p, a.mcse, b.mcse), level=proto.level)
+    if spec.exact:  # its reason is the row's content: both sides, agreeing or not
+        return replace(row, reason=why)
     return row if p.criteria is None else _of_criteria(row, p.criteria)
 
 

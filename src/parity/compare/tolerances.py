@@ -28,12 +28,16 @@ PAIRS = ("frequentist-frequentist", "bayesian-frequentist", "bayesian-bayesian",
          "approximate-frequentist", "approximate-bayesian", "approximate-approximate")
 # The quantities every pair compares, and those only some pairs do (a maximised
 # log-likelihood exists for frequentist fits), as the quantity table says.
-QUANTITIES = tuple(q for q, s in QUANTITY_SPECS.items() if s.pairs is None)
+# An interval's ends follow the estimate's rule, and a conclusion is compared exactly:
+# neither has a rule of its own.
+_RULED = {q: s for q, s in QUANTITY_SPECS.items() if s.rule_of is None and not s.exact}
+QUANTITIES = tuple(q for q, s in _RULED.items() if s.pairs is None)
 PAIR_QUANTITIES: dict[str, tuple[str, ...]] = {
-    pair: tuple(q for q, s in QUANTITY_SPECS.items() if s.pairs is None or pair in s.pairs)
+    pair: tuple(q for q, s in _RULED.items() if s.pairs is None or pair in s.pairs)
     for pair in PAIRS
-    if any(s.pairs is not None and pair in s.pairs for s in QUANTITY_SPECS.values())
+    if any(s.pairs is not None and pair in s.pairs for s in _RULED.values())
 }
+
 PARTS = ("rtol", "atol", "sd_mult")
 # Checks of one engine against itself, with the quantities each one judges.
 CHECKS: dict[str, tuple[str, ...]] = {"self-consistency": ("estimate",)}
@@ -67,6 +71,10 @@ class Rule:
         return self.atol + self.rtol * abs(reference) + extra
 
 
+# The rule of a quantity compared exactly (a conclusion: the same or not).
+EXACT = Rule(rtol=0.0, atol=0.0, sd_mult=0.0)
+
+
 @dataclass(frozen=True)
 class Policy:
     """Every rule of the tolerance file: per pair and quantity, the self-checks, which
@@ -80,7 +88,13 @@ class Policy:
     def rule(self, kind_a: str, kind_b: str, quantity: str,
              family: str = "gaussian") -> Rule:
         """The rule of a pair and quantity; a binomial or Poisson model's own rule where
-        the policy has one (`[glmm.<pair>.<quantity>]`)."""
+        the policy has one (`[glmm.<pair>.<quantity>]`). An interval's ends follow their
+        estimate's rule; a conclusion is compared exactly."""
+        spec = QUANTITY_SPECS.get(quantity)
+        if spec is not None and spec.exact:
+            return EXACT
+        if spec is not None and spec.rule_of is not None:
+            quantity = spec.rule_of
         pair = pair_key(kind_a, kind_b)
         if not family_of(family).residual_sd and (f"{GLMM}.{pair}", quantity) in self.rules:
             return self.rules[(f"{GLMM}.{pair}", quantity)]
