@@ -298,12 +298,20 @@ def test_p_values_are_their_own_statistics(engine: str, case: str,
                                            fits: dict[tuple[str, str], Fit]) -> None:
     """A z statistic's p-value is 2 (1 - Phi(|z|)), without degrees of freedom; a t
     statistic's is 2 (1 - F_t(|t|, df)), on positive degrees of freedom that say how they
-    were found; a posterior has no test, only its probability of direction."""
+    were found; a posterior has no test, only its probability of direction, which
+    agrees with whether its equal-tailed interval holds 0."""
     fit = _fit(fits, engine, case)
     for fe in fit.fixed_effects:
         if _posterior(engine, fit):
             assert (fe.statistic, fe.statistic_kind, fe.df, fe.p_value) == (None,) * 4, fe
             assert fe.p_direction is not None and 0.5 <= fe.p_direction <= 1.0, fe
+            # An equal-tailed interval at level L excludes 0 exactly when more than
+            # (1 + L) / 2 of the posterior lies on one side (to a draw's share or so).
+            edge = (1 + SAMPLER.interval) / 2
+            if fe.excludes_zero:
+                assert fe.p_direction >= edge - 0.01, fe
+            else:
+                assert fe.p_direction <= edge + 0.01, fe
             continue
         assert fe.statistic is not None and fe.p_value is not None, fe
         assert fe.p_direction is None, fe
