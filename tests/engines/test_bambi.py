@@ -50,5 +50,13 @@ def test_settings_read_back_from_the_fit() -> None:
     ran = fit.provenance.settings["ran"]
     assert (ran["chains"], ran["draws"], ran["tune"]) == (2, 150, 100)
     assert fit.provenance.settings["requested"]["seed"] == 7
+    # The run's interval level, the equal-tailed posterior interval, no test.
+    assert fit.interval == settings.interval == 0.95
+    for fe in fit.fixed_effects:
+        assert fe.interval_method == "posterior equal-tailed"
+        assert (fe.statistic, fe.df, fe.p_value) == (None, None, None)
+        assert fe.p_direction is not None and 0.5 <= fe.p_direction <= 1.0
+    assert all(v.interval_method == "posterior equal-tailed"
+               for v in fit.variance_components)
     again = run_fits(select(seed_models(), ["additive"]), politeness(), ["bambi"], settings)[0]
     assert again.fixed_effects == fit.fixed_effects  # a fixed seed reproduces the draws

@@ -8,8 +8,10 @@ row's reason (ibis's `notimpl` / `never`): the suite fails the day the limit goe
 Each engine must: name coefficients and components as lme4 does; report the structure it
 fitted for exactly the model's grouping factors; carry a residual SD; count the rows it
 saw as parity prepared them; record the versions that ran; set `singular` by the one
-boundary rule; and turn a library failure into `status="failed"` with a reason, never an
-exception.
+boundary rule; turn a library failure into `status="failed"` with a reason, never an
+exception; and publish each coefficient as its library reports it: every interval at the
+run's level and named by its method, a p-value that is its own statistic's (z, or t on
+its degrees of freedom), or for a posterior its probability of direction.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from conftest import engine_missing
 from parity import boundary
@@ -33,7 +36,7 @@ from parity.rows.design import build_design
 from parity.rows.prepare import prepare
 from parity.schema import Fit
 from parity.spec.models import make_model
-from support import Workers, worker_pool
+from support import SAMPLER, Workers, worker_pool
 
 FRAME = sleepstudy_like()
 FRAME.loc[3, "y"] = None  # one incomplete row: every engine must count it as dropped
@@ -266,3 +269,87 @@ def test_likelihood_statistics_belong_to_the_criterion(
     assert stats["deviance"] == pytest.approx(-2 * ll, rel=1e-12)
     assert stats["aic"] == pytest.approx(-2 * ll + 2 * df, rel=1e-12)
     assert stats["bic"] == pytest.approx(-2 * ll + df * np.log(fit.n_obs), rel=1e-12)
+
+
+def _posterior(engine: str, fit: Fit) -> bool:
+    """Whether the fit is a posterior (sampled, or statsmodels' variational one)."""
+    return (fit.kind or engine_info(engine).kind) != "frequentist"
+
+
+@pytest.mark.parametrize(("engine", "case"), engine_cases())
+def test_intervals_are_at_the_runs_level_and_named(engine: str, case: str,
+                                                   fits: dict[tuple[str, str], Fit]) -> None:
+    """Every fit records the level of its intervals, the run's; each coefficient's
+    interval says how it was found and holds the estimate, and so does each variance
+    component's that has one."""
+    fit = _fit(fits, engine, case)
+    assert fit.interval == SAMPLER.interval
+    for fe in fit.fixed_effects:
+        assert fe.interval_method, fe
+        assert fe.lower <= fe.estimate <= fe.upper, fe
+    for v in fit.variance_components:
+        if v.lower is not None and v.upper is not None:
+            assert v.interval_method, v
+            assert v.lower <= v.upper, v
+
+
+@pytest.mark.parametrize(("engine", "case"), engine_cases())
+def test_p_values_are_their_own_statistics(engine: str, case: str,
+                                           fits: dict[tuple[str, str], Fit]) -> None:
+    """A z statistic's p-value is 2 (1 - Phi(|z|)), without degrees of freedom; a t
+    statistic's is 2 (1 - F_t(|t|, df)), on positive degrees of freedom that say how they
+    were found; a posterior has no test, only its probability of direction, which
+    agrees with whether its equal-tailed interval holds 0."""
+    fit = _fit(fits, engine, case)
+    for fe in fit.fixed_effects:
+        if _posterior(engine, fit):
+            assert (fe.statistic, fe.statistic_kind, fe.df, fe.p_value) == (None,) * 4, fe
+            assert fe.p_direction is not None and 0.5 <= fe.p_direction <= 1.0, fe
+            # An equal-tailed interval at level L excludes 0 exactly when more than
+            # (1 + L) / 2 of the posterior lies on one side (to a draw's share or so).
+            edge = (1 + SAMPLER.interval) / 2
+            if fe.excludes_zero:
+                assert fe.p_direction >= edge - 0.01, fe
+            else:
+                assert fe.p_direction <= edge + 0.01, fe
+            continue
+        assert fe.statistic is not None and fe.p_value is not None, fe
+        assert fe.p_direction is None, fe
+        if fe.statistic_kind == "z":
+            assert fe.df is None and fe.df_method is None, fe
+            p = 2 * stats.norm.sf(abs(fe.statistic))
+        else:
+            assert fe.statistic_kind == "t", fe
+            assert fe.df is not None and fe.df > 0 and fe.df_method, fe
+            p = 2 * stats.t.sf(abs(fe.statistic), fe.df)
+        assert fe.p_value == pytest.approx(p, rel=1e-6), fe
+
+
+# Each closed-form interval method's critical value at a level (and df for Wald-t).
+_CRITICAL = {
+    "Wald-z": lambda level, df: stats.norm.ppf(1 - (1 - level) / 2),
+    "Wald-t": lambda level, df: stats.t.ppf(1 - (1 - level) / 2, df),
+    "variational normal (parity)": lambda level, df: stats.norm.ppf(1 - (1 - level) / 2),
+}
+
+
+@pytest.mark.parametrize(("engine", "case"), engine_cases())
+def test_intervals_have_the_asked_coverage(engine: str, case: str,
+                                           fits: dict[tuple[str, str], Fit]) -> None:
+    """A Wald interval (and a normal approximation's) is the estimate -/+ the critical
+    value at the run's level times the SE, to 1e-6 relative; a posterior's equal-tailed
+    interval is near that of a normal of its SD (within the sampling error of two
+    quantiles of the suite's few draws), which tells the level of any other apart."""
+    fit = _fit(fits, engine, case)
+    level = SAMPLER.interval
+    for fe in fit.fixed_effects:
+        width = fe.upper - fe.lower
+        critical = _CRITICAL.get(fe.interval_method or "")
+        if critical is not None:
+            assert width == pytest.approx(2 * critical(level, fe.df) * fe.std_error,
+                                          rel=1e-6), fe
+            assert (fe.lower + fe.upper) / 2 == pytest.approx(
+                fe.estimate, rel=1e-6, abs=1e-9 * fe.std_error), fe
+        elif fe.interval_method == "posterior equal-tailed":
+            ratio = width / (2 * stats.norm.ppf(1 - (1 - level) / 2) * fe.std_error)
+            assert 0.85 < ratio < 1.15, (ratio, fe)

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import SEED_NAMES
 from parity.schema import Fit
+from parity.settings import Settings
 from parity.spec.models import Model
 
 
@@ -54,3 +55,25 @@ def test_warnings_are_captured_not_printed(seed_fits: dict[tuple[str, str], Fit]
     fit = seed_fits[("subject_slope", "statsmodels")]
     assert all(isinstance(w, str) for w in fit.diagnostics.warnings)
     assert fit.fit_statistics["loglik"] < 0
+
+
+@pytest.mark.parametrize("name", SEED_NAMES)
+def test_coefficients_carry_statsmodels_own_tests(
+        name: str, seed_fits: dict[tuple[str, str], Fit],
+        seed_models_by_name: dict[str, Model]) -> None:
+    """OLS: t on the residual degrees of freedom (83 rows less the coefficients), Wald-t;
+    MixedLM: z, no degrees of freedom, Wald-z. The statistic is the estimate over its SE,
+    and every interval is at the run's level (the seed's settings: 95%)."""
+    fit = seed_fits[(name, "statsmodels")]
+    assert fit.interval == Settings().interval == 0.95
+    mixed = seed_models_by_name[name].spec.is_mixed
+    for fe in fit.fixed_effects:
+        assert fe.statistic == pytest.approx(fe.estimate / fe.std_error, rel=1e-9)
+        assert fe.p_value is not None and 0 <= fe.p_value <= 1
+        assert fe.p_direction is None
+        if mixed:
+            assert (fe.statistic_kind, fe.df, fe.df_method, fe.interval_method) == (
+                "z", None, None, "Wald-z")
+        else:
+            assert (fe.statistic_kind, fe.df, fe.df_method, fe.interval_method) == (
+                "t", 83.0 - len(fit.fixed_effects), "residual", "Wald-t")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parity.engines.posterior import ess_bulk, ess_tail, mcse_mean, mcse_sd, rhat, summarize
+from parity.engines.posterior import (
+    ess_bulk,
+    ess_tail,
+    mcse_mean,
+    mcse_sd,
+    p_direction,
+    rhat,
+    summarize,
+)
 
 
 def ar1(phi: float, chains: int = 4, n: int = 1000, seed: int = 0) -> np.ndarray:
@@ -46,12 +54,36 @@ def test_matches_arviz(phi: float) -> None:
 
 def test_summary_is_from_the_draws() -> None:
     x = ar1(0.3, seed=3) * 2.0 + 10.0
-    s = summarize(x, 0.94)
+    s = summarize(x, 0.95)
     flat = x.ravel()
     assert s.mean == pytest.approx(flat.mean())
     assert s.sd == pytest.approx(flat.std(ddof=1))
-    assert s.lower == pytest.approx(np.quantile(flat, 0.03))
-    assert s.upper == pytest.approx(np.quantile(flat, 0.97))
+    assert s.lower == pytest.approx(np.quantile(flat, 0.025))
+    assert s.upper == pytest.approx(np.quantile(flat, 0.975))
+    assert s.p_direction == p_direction(x) == 1.0  # every draw is above 0
+
+
+@pytest.mark.parametrize(("draws", "expected"), [
+    ([[0.1, 2.0, 3.0, 0.5]], 1.0),                  # all positive
+    ([[-0.1, -2.0], [-3.0, -0.5]], 1.0),            # all negative, over chains
+    ([[-1.0, 1.0, -2.0, 2.0]], 0.5),                # half each side
+    ([[-1.0, 1.0, 2.0, 3.0]], 0.75),                # the median's side: above 0
+    ([[-1.0, -2.0, -3.0, 4.0, 0.0]], 0.6),          # a draw at exactly 0 counts to neither
+])
+def test_probability_of_direction_counts_draws_on_the_median_side(
+        draws: list[list[float]], expected: float) -> None:
+    assert p_direction(np.array(draws)) == pytest.approx(expected, abs=1e-15)
+
+
+def test_probability_of_direction_is_the_median_sides_share_and_at_least_half() -> None:
+    x = ar1(0.5, seed=7) * 0.8 + 0.3
+    flat = x.ravel()
+    side = np.sign(np.median(flat))
+    assert p_direction(x) == pytest.approx(np.mean(np.sign(flat) == side), abs=1e-15)
+    assert 0.5 <= p_direction(x) <= 1.0
+    assert p_direction(-x) == p_direction(x)
+    assert np.isnan(p_direction(np.array([[1.0, np.nan]])))
+    assert np.isnan(p_direction(np.empty((1, 0))))
 
 
 def _arviz_number(value: object) -> float:
@@ -103,7 +135,7 @@ def test_tail_ess_and_monte_carlo_errors_match_arviz(phi: float) -> None:
         assert mcse_sd(x) == pytest.approx(want["sd"], rel=0.5)
     else:
         assert mcse_sd(x) == pytest.approx(want["sd"], rel=1e-6)
-    s = summarize(x, 0.94)
+    s = summarize(x, 0.95)
     assert (s.mcse_mean, s.mcse_sd, s.ess_tail) == (mcse_mean(x), mcse_sd(x), ess_tail(x))
 
 

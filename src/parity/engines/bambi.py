@@ -31,6 +31,7 @@ from parity.engines import engine_info
 from parity.engines.base import Engine, Refusal, status_fit
 from parity.engines.limits import bambi_problem
 from parity.engines.posterior import (
+    INTERVAL_METHOD,
     Summary,
     ess_bulk,
     ess_tail,
@@ -167,16 +168,19 @@ def _fixed_effects(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]
 
 def fixed_effect(term: str, s: Summary) -> FixedEffect:
     """A coefficient's posterior summary as the record holds it, Monte-Carlo errors
-    included."""
+    included: the equal-tailed interval and the probability of direction from the draws
+    (:func:`parity.engines.posterior.p_direction`); a posterior has no test statistic,
+    degrees of freedom or p-value."""
     return FixedEffect(term, s.mean, s.sd, s.lower, s.upper, finite_or_none(s.mcse_mean),
-                       finite_or_none(s.mcse_sd))
+                       finite_or_none(s.mcse_sd), interval_method=INTERVAL_METHOD,
+                       p_direction=finite_or_none(s.p_direction))
 
 
 def component(group: str, term: str | None, term2: str | None, kind: Literal["sd", "corr"],
               s: Summary) -> VarianceComponent:
     """A variance component's posterior summary as the record holds it."""
     return VarianceComponent(group, term, term2, kind, s.mean, s.sd, s.lower, s.upper,
-                             finite_or_none(s.mcse_mean))
+                             finite_or_none(s.mcse_mean), INTERVAL_METHOD)
 
 
 def _worst(pick: Any, values: list[float]) -> float | None:
@@ -373,6 +377,7 @@ class BambiEngine(Engine):
             link=model.fam.link,
             group_effects=tuple(effects),
             fixed_effects_cov=cov,
+            interval=settings.interval,
         )
 
     def _diagnostics(self, idata: Any, settings: Settings, notes: list[str],

@@ -7,6 +7,9 @@ tail ESS of Vehtari, Gelman, Simpson, Carpenter & Bürkner (2021), and the Monte
 standard errors of a mean and of an SD those of ArviZ's `mcse(method="mean" | "sd")`, as
 ArviZ and Stan compute them; the test suite checks each against ArviZ where it is
 installed.
+
+The interval is equal-tailed (`INTERVAL_METHOD`), and the probability of direction is
+:func:`p_direction`'s, as bayestestR's `p_direction(method = "direct")` counts it.
 """
 
 from __future__ import annotations
@@ -16,18 +19,37 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+# How a posterior's lower/upper are found: the (1 - interval)/2 and (1 + interval)/2
+# quantiles of the draws (the record's `interval_method`).
+INTERVAL_METHOD = "posterior equal-tailed"
+
 
 @dataclass(frozen=True)
 class Summary:
     mean: float
     sd: float
-    lower: float
+    lower: float  # the equal-tailed interval: quantiles (1 -/+ interval) / 2 of the draws
     upper: float
     r_hat: float
     ess_bulk: float
     ess_tail: float = float("nan")
     mcse_mean: float = float("nan")  # Monte-Carlo SE of `mean`
     mcse_sd: float = float("nan")  # Monte-Carlo SE of `sd`
+    p_direction: float = float("nan")  # see `p_direction`
+
+
+def p_direction(draws: np.ndarray) -> float:
+    """The posterior probability of direction: the share of draws on the side of 0 that
+    holds more of them, max(#{x > 0}, #{x < 0}) / n over every draw of every chain.
+
+    It is the share of draws with the sign of the posterior median whenever that median
+    is not 0, and lies in [0.5, 1] unless draws are exactly 0 (which count to neither
+    side, as in bayestestR's `p_direction(method = "direct")`). NaN without draws or
+    with a non-finite one."""
+    x = np.asarray(draws, dtype=float).reshape(-1)
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        return float("nan")
+    return float(max(np.count_nonzero(x > 0), np.count_nonzero(x < 0)) / x.size)
 
 
 def _split(x: np.ndarray) -> np.ndarray:
@@ -160,8 +182,9 @@ def mcse_sd(draws: np.ndarray) -> float:
 
 
 def summarize(draws: np.ndarray, interval: float) -> Summary:
-    """Posterior mean, SD and equal-tailed interval of a (chains, draws) array, with
-    its diagnostics and Monte-Carlo errors."""
+    """Posterior mean, SD, equal-tailed interval (its `interval` share of the draws
+    between the two quantiles) and probability of direction of a (chains, draws) array,
+    with its diagnostics and Monte-Carlo errors."""
     x = np.asarray(draws, dtype=float)
     flat = x.reshape(-1)
     tail = (1.0 - interval) / 2.0
@@ -177,6 +200,7 @@ def summarize(draws: np.ndarray, interval: float) -> Summary:
         ess_tail=ess_tail(x2),
         mcse_mean=mcse_mean(x2),
         mcse_sd=mcse_sd(x2),
+        p_direction=p_direction(flat),
     )
 
 

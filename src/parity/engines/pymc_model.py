@@ -306,4 +306,5 @@ class PymcEngine(BambiEngine):
             structure=structure_of(list(model.spec.grouping_labels()), components),
             group_effects=tuple(effects),
             fixed_effects_cov=tuple(tuple(float(x) for x in row) for row in cov),
+            interval=interval,
         )

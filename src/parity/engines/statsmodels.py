@@ -5,6 +5,15 @@ names), not a formula. MixedLM can fit a full covariance matrix only for the ran
 terms of a single grouping factor; any other structure (crossed or nested factors,
 `||`, several blocks) is fitted as independent variance components, and the fit records
 that its structure differs from lme4's.
+
+What an analyst publishes of each coefficient is statsmodels' own: its test statistic,
+p-value and `conf_int` at the run's interval level. OLS reports t-tests on its residual
+degrees of freedom (Wald-t); GLM and MixedLM report z-tests (Wald-z, no degrees of
+freedom: MixedLM's `tvalues` are z statistics, and its p-values are normal). The Bayesian
+mixed GLMs have no test: their interval is the equal-tailed interval of the variational
+normal posterior, and their probability of direction is that posterior's,
+Phi(|mean| / sd); the library has a function for neither, so both are parity's
+(`VARIATIONAL_INTERVAL`).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from parity.schema import (
     FixedEffect,
     GroupEffect,
     Provenance,
+    StatisticKind,
     VarianceComponent,
     criterion_of,
     structure_of,
@@ -39,6 +49,12 @@ from parity.schema import (
 from parity.settings import Settings
 from parity.spec.models import Model
 from parity.spec.spec import RandomTerm
+
+# How the Bayesian mixed GLMs' intervals are found: the equal-tailed interval of the
+# mean-field normal posterior, mean -/+ z sd, for a fixed effect; for an SD, exp of that
+# interval of its log (the log SD's posterior is normal). Computed by parity.
+VARIATIONAL_INTERVAL = "variational normal (parity)"
+VARIATIONAL_SD_INTERVAL = "variational normal, log scale (parity)"
 
 
 @dataclass
@@ -131,14 +147,24 @@ class StatsmodelsEngine(Engine):
             family=model.family,
             link=model.fam.link,
             kind=parts.kind,
+            interval=settings.interval,
         )
 
     @staticmethod
-    def _fixed(names: tuple[str, ...], est: np.ndarray, se: np.ndarray,
-               crit: float) -> tuple[FixedEffect, ...]:
+    def _tested(names: tuple[str, ...], res: Any, k: int, interval: float, kind: StatisticKind,
+                df: float | None = None) -> tuple[FixedEffect, ...]:
+        """The first `k` coefficients of a statsmodels result as it reports them: estimate,
+        SE, test statistic (`tvalues`, z statistics unless `kind` is t), p-value and
+        `conf_int` at `interval`; a t-test's `df` are the residual degrees of freedom."""
+        est, se = np.asarray(res.params)[:k], np.asarray(res.bse)[:k]
+        stat, p = np.asarray(res.tvalues)[:k], np.asarray(res.pvalues)[:k]
+        ci = np.asarray(res.conf_int(alpha=1 - interval))[:k]
+        method = "Wald-t" if kind == "t" else "Wald-z"
         return tuple(
-            FixedEffect(n, float(e), float(s), float(e - crit * s), float(e + crit * s))
-            for n, e, s in zip(names, est, se, strict=True)
+            FixedEffect(n, float(e), float(s), float(lo), float(hi), statistic=float(t),
+                        statistic_kind=kind, df=df, df_method=None if df is None else
+                        "residual", p_value=float(pv), interval_method=method)
+            for n, e, s, (lo, hi), t, pv in zip(names, est, se, ci, stat, p, strict=True)
         )
 
     def _ols(self, model: Model, data: PreparedData, settings: Settings) -> _Parts:
@@ -148,8 +174,8 @@ class StatsmodelsEngine(Engine):
         X = build_design(data.frame, spec.fixed, spec.intercept, data.levels)
         y = data.frame[spec.response].to_numpy(dtype=float)
         res = sm.OLS(y, X.matrix).fit()
-        crit = float(stats.t.ppf(1 - (1 - settings.interval) / 2, res.df_resid))
-        fixed = self._fixed(X.names, np.asarray(res.params), np.asarray(res.bse), crit)
+        fixed = self._tested(X.names, res, len(X.names), settings.interval, "t",
+                             float(res.df_resid))
         resid = VarianceComponent("Residual", None, None, "sd", float(np.sqrt(res.scale)))
         # lm's df counts the residual variance too; statsmodels' own AIC does not.
         stats_ = likelihood_statistics(float(res.llf), len(X.names) + 1, len(y), None)
@@ -171,8 +197,7 @@ class StatsmodelsEngine(Engine):
             endog = y if model.trials is None else np.column_stack(
                 [y, data.frame[model.trials].to_numpy(dtype=float) - y])
         res = sm.GLM(endog, X.matrix, family=family).fit()
-        crit = float(stats.norm.ppf(1 - (1 - settings.interval) / 2))
-        fixed = self._fixed(X.names, np.asarray(res.params), np.asarray(res.bse), crit)
+        fixed = self._tested(X.names, res, len(X.names), settings.interval, "z")
         stats_ = likelihood_statistics(float(res.llf), len(X.names), len(y), None)
         return _Parts(fixed, (), bool(res.converged), False, f"GLM {model.family}", {},
                       stats_, np.asarray(res.cov_params()), criterion="ML")
@@ -220,7 +245,12 @@ class StatsmodelsEngine(Engine):
         res = mod.fit_vb()
         crit = float(stats.norm.ppf(1 - (1 - settings.interval) / 2))
         fe_mean, fe_sd = np.asarray(res.fe_mean), np.asarray(res.fe_sd)
-        fixed = self._fixed(X.names, fe_mean, fe_sd, crit)
+        # No test: the variational posterior's interval and probability of direction.
+        fixed = tuple(
+            FixedEffect(n, float(m), float(sd), float(m - crit * sd), float(m + crit * sd),
+                        interval_method=VARIATIONAL_INTERVAL,
+                        p_direction=float(stats.norm.cdf(abs(m) / sd)) if sd > 0 else None)
+            for n, m, sd in zip(X.names, fe_mean, fe_sd, strict=True))
         components = []
         for (group, term), m, s in zip(vc_terms, np.asarray(res.vcp_mean),
                                        np.asarray(res.vcp_sd), strict=True):
@@ -229,7 +259,8 @@ class StatsmodelsEngine(Engine):
             sd = mean * float(np.sqrt(np.expm1(s**2)))
             components.append(VarianceComponent(group, term, None, "sd", mean, sd,
                                                 float(np.exp(m - crit * s)),
-                                                float(np.exp(m + crit * s))))
+                                                float(np.exp(m + crit * s)),
+                                                interval_method=VARIATIONAL_SD_INTERVAL))
         effects = tuple(GroupEffect(g, lv, t, float(m), float(s)) for (g, lv, t), m, s in
                         zip(names, np.asarray(res.vc_mean), np.asarray(res.vc_sd),
                             strict=True))
@@ -294,10 +325,9 @@ class StatsmodelsEngine(Engine):
             method = "MixedLM (independent variance components)"
         _check_group_order(mod)
         res = mod.fit(reml=settings.reml)
-        crit = float(stats.norm.ppf(1 - (1 - settings.interval) / 2))
         k = len(X.names)
-        fixed = self._fixed(X.names, np.asarray(res.fe_params), np.asarray(res.bse_fe)[:k],
-                            crit)
+        # MixedLM's params are the fixed effects, then the covariance parameters.
+        fixed = self._tested(X.names, res, k, settings.interval, "z")
         scale = float(res.scale)
         components: list[VarianceComponent] = []
         if single:
