@@ -472,6 +472,37 @@ def _levels_differ(p: Pair, a: Value | None, b: Value | None) -> str | None:
     return f"{p.fit.label} gives {la:.0%} intervals, {p.ref.label} {lb:.0%}: different levels"
 
 
+def _method_class(fe: FixedEffect | None) -> str | None:
+    """An interval's method, a Wald-t's with its df rule's class (Satterthwaite and
+    Kenward-Roger claim the same df; nlme's containment rule does not)."""
+    if fe is None or fe.interval_method is None:
+        return None
+    if fe.interval_method == "Wald-t":
+        return f"Wald-t {_DF_CLASSES.get(fe.df_method or '', fe.df_method)}"
+    return fe.interval_method
+
+
+def _methods_differ(p: Pair, a: Value | None, b: Value | None) -> str | None:
+    """Two frequentist intervals found by different methods (Wald-z against Wald-t with
+    few df, Wald against profile) differ by design, not by an engine's error: their ends
+    are set apart, and the conclusion row says whether the difference matters. A
+    posterior interval against a frequentist one is compared, as its estimate is."""
+    if p.bayes:
+        return None
+    fa = _fixed_of(p.fit, a) if a else None
+    fb = _fixed_of(p.ref, b) if b else None
+    ma, mb = _method_class(fa), _method_class(fb)
+    if ma is None or mb is None or ma == mb:
+        return None
+    ma, mb = ma.split(" ")[0], mb.split(" ")[0]
+    why = (f"{poss(p.fit.label)} {_interval_name(p.fit, fa)} interval and "
+           f"{poss(p.ref.label)} {_interval_name(p.ref, fb)} are different methods")
+    if {ma, mb} == {"Wald-z", "Wald-t"}:
+        why += (": the z interval treats the SE as known, the t interval widens it for the "
+                "uncertainty of the variance estimates")
+    return why + "; see the conclusion row"
+
+
 def _endpoint_why(p: Pair, a: Value, b: Value, unc: float | None) -> str:
     fa, fb = _fixed_of(p.fit, a), _fixed_of(p.ref, b)
     na, nb = _interval_name(p.fit, fa), _interval_name(p.ref, fb)
@@ -627,12 +658,12 @@ QUANTITY_SPECS: dict[str, QuantitySpec] = {spec.name: spec for spec in (
         pairs=("frequentist-frequentist",), term=_loglik_term),
     # An interval's ends, under the estimate's rule: what an analyst publishes beside it.
     QuantitySpec(
-        name="lower", part="fixed", guards=("missing", _levels_differ),
+        name="lower", part="fixed", guards=("missing", _levels_differ, _methods_differ),
         missing=_endpoint_missing, uncertainty=_sd_or_reference_se,
         why=_same_for_all(_endpoint_why), row_name="lower({term})", marker="<",
         rule_of="estimate"),
     QuantitySpec(
-        name="upper", part="fixed", guards=("missing", _levels_differ),
+        name="upper", part="fixed", guards=("missing", _levels_differ, _methods_differ),
         missing=_endpoint_missing, uncertainty=_sd_or_reference_se,
         why=_same_for_all(_endpoint_why), row_name="upper({term})", marker=">",
         rule_of="estimate"),

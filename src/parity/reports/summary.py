@@ -105,6 +105,41 @@ def refit_sentence(comparisons: Sequence[Comparison]) -> str:
     return text + "."
 
 
+CONCLUSION = "conclusion"
+
+
+def conclusion_changes(comparisons: Sequence[Comparison]
+                       ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The (model, term)s with a conclusion row between two engines, and those among
+    them whose conclusion changes between some pair (a `disagree` conclusion row of fits
+    that converged)."""
+    rows = [c for c in between_engines(comparisons)
+            if c.quantity == CONCLUSION and not c.unconverged]
+    judged = list(dict.fromkeys((c.model, c.term) for c in rows
+                                if c.verdict != "not_comparable"))
+    changed = list(dict.fromkeys((c.model, c.term) for c in rows if c.verdict == "disagree"))
+    return judged, changed
+
+
+def conclusion_sentence(comparisons: Sequence[Comparison]) -> str:
+    """How many terms change conclusion between engines, and which (pairs named), or ""
+    where no conclusion was compared."""
+    judged, changed = conclusion_changes(comparisons)
+    if not judged:
+        return ""
+    if not changed:
+        return (f"Conclusions: every one of {len(judged)} terms reaches the same conclusion "
+                "in every pair of engines.")
+    where = []
+    for model, term in changed:
+        pairs = ", ".join(pair_label(c) for c in between_engines(comparisons)
+                          if c.quantity == CONCLUSION and c.verdict == "disagree"
+                          and c.model == model and c.term == term and not c.unconverged)
+        where.append(f"{term} in {model} ({pairs})")
+    return (f"Conclusions: {len(changed)} of {len(judged)} terms change conclusion between "
+            f"engines: {'; '.join(where)}.")
+
+
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?=x\b|(?!\w|\.\d))")
 
 
@@ -231,8 +266,9 @@ def headline(comparisons: Sequence[Comparison], models: Sequence[str] = ()) -> s
             parts.append(f"not compared where a fit did not converge ({', '.join(stuck)})")
         if parts:
             text.append(f"{pair}: {'; '.join(parts)}.")
+    conclusions = conclusion_sentence(comparisons)
     refit = refit_sentence(comparisons)
-    return " ".join(text + ([refit] if refit else []))
+    return " ".join(text + [t for t in (conclusions, refit) if t])
 
 
 def summary_blocks(comparisons: Sequence[Comparison],
@@ -278,18 +314,39 @@ def summary_blocks(comparisons: Sequence[Comparison],
 ALL_MODELS = "all models"
 
 
+CONCLUSIONS_COLUMN = "conclusions"
+
+
 def _cell_rows(comparisons: Sequence[Comparison], model: str, pair: str) -> list[Comparison]:
-    """The rows of one matrix cell (the last line, `all models`, takes every model)."""
-    return [c for c in comparisons if pair_label(c) == pair
+    """The rows of one matrix cell (the last line, `all models`, takes every model): an
+    engine pair's rows but its conclusions, or the conclusions column's rows of every
+    pair between engines."""
+    if pair == CONCLUSIONS_COLUMN:
+        return [c for c in between_engines(comparisons) if c.quantity == CONCLUSION
+                and (model == ALL_MODELS or c.model == model)]
+    return [c for c in comparisons if pair_label(c) == pair and c.quantity != CONCLUSION
             and (model == ALL_MODELS or c.model == model)]
+
+
+def _conclusions_cell(rows: list[Comparison]) -> str:
+    """`same for 3 terms`, or `1 of 3 terms differ`, over the pairs between engines."""
+    judged, changed = conclusion_changes(rows)
+    if not judged:
+        return "–"
+    if not changed:
+        return f"same for {len(judged)} term{'s' if len(judged) != 1 else ''}"
+    return f"{len(changed)} of {len(judged)} terms differ"
 
 
 def summary_matrix(comparisons: Sequence[Comparison],
                    models: Sequence[str] = ()) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per model (and a total), one column per engine pair, each
-    cell `agree/comparable`, with the not-comparable count beside it."""
+    cell `agree/comparable`, with the not-comparable count beside it; and a last column,
+    where conclusions were compared, saying how many terms change conclusion between
+    engines."""
     order = list(dict.fromkeys([*models, *(c.model for c in comparisons)]))
-    pairs = list(pair_counts(comparisons))
+    pairs = list(pair_counts([c for c in comparisons if c.quantity != CONCLUSION]))
+    with_conclusions = any(c.quantity == CONCLUSION for c in between_engines(comparisons))
 
     def cell(rows: list[Comparison]) -> str:
         if not rows:
@@ -299,11 +356,16 @@ def summary_matrix(comparisons: Sequence[Comparison],
         text += f" (+{n['not_comparable']} n/c)" if n["not_comparable"] else ""
         return text + (f" (+{n[UNCONVERGED]} unconv.)" if n[UNCONVERGED] else "")
 
-    body = [[m] + [cell(_cell_rows(comparisons, m, p)) for p in pairs] for m in order]
+    def cells(model: str) -> list[str]:
+        out = [cell(_cell_rows(comparisons, model, p)) for p in pairs]
+        if with_conclusions:
+            out.append(_conclusions_cell(_cell_rows(comparisons, model, CONCLUSIONS_COLUMN)))
+        return out
+
+    body = [[m, *cells(m)] for m in order]
     if comparisons:
-        body.append([ALL_MODELS] + [cell(_cell_rows(comparisons, ALL_MODELS, p))
-                                    for p in pairs])
-    return ["model", *pairs], body
+        body.append([ALL_MODELS, *cells(ALL_MODELS)])
+    return ["model", *pairs, *([CONCLUSIONS_COLUMN] if with_conclusions else [])], body
 
 
 def matrix_states(comparisons: Sequence[Comparison], header: Sequence[str],
@@ -329,8 +391,11 @@ def matrix_blocks(comparisons: Sequence[Comparison], models: Sequence[str] = ())
     header, body = summary_matrix(comparisons, models)
     states = tuple(tuple(row) for row in matrix_states(comparisons, header, body))
     return [Heading(2, "Summary matrix"),
-            Para(("Each cell: rows that agree / comparable rows; n/c: rows not comparable; "
-                  "unconv.: rows of a fit that did not converge, counted apart.",)),
+            Para(("Each cell: rows that agree / comparable rows (conclusions apart); n/c: "
+                  "rows not comparable; unconv.: rows of a fit that did not converge, "
+                  "counted apart. Conclusions: the terms whose conclusion at the interval's "
+                  "level (the sign, and whether the interval excludes 0) changes between "
+                  "some pair of engines.",)),
             Table(tuple(header), tuple(tuple((c,) for c in row) for row in body), states)]
 
 
