@@ -34,7 +34,7 @@ parity_tmb_expr <- function(expr) {
 }
 
 parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
-                               level = 0.94, family = "gaussian", trials = NULL, nagq = 1L,
+                               level = 0.95, family = "gaussian", trials = NULL, nagq = 1L,
                                weights = NULL) {
   prepared <- parity_prepare(data, formula_text, levels, trials, weights)
   f <- prepared$formula
@@ -49,11 +49,23 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
   )
   fit <- caught$value
   warnings <- caught$warnings
-  z <- stats::qnorm(1 - (1 - level) / 2)
   est <- glmmTMB::fixef(fit)$cond
   V <- as.matrix(stats::vcov(fit)$cond)
-  se <- sqrt(diag(V))
-  fixed <- parity_fixed(est, se, z)
+  se <- stats::setNames(sqrt(diag(V)), names(est))
+  # glmmTMB's own z-tests (summary()) and Wald intervals (confint(method = "wald")) of
+  # the conditional model's coefficients.
+  co <- summary(fit)$coefficients$cond
+  ci <- tryCatch(stats::confint(fit, parm = "beta_", method = "wald", level = level),
+                 error = function(e) e)
+  if (inherits(ci, "error")) {
+    warnings <- c(warnings, paste("no glmmTMB Wald intervals:", conditionMessage(ci)))
+    ci <- matrix(NA_real_, length(est), 2, dimnames = list(names(est), NULL))
+  }
+  rownames(ci) <- sub("^cond\\.", "", rownames(ci))
+  fixed <- parity_fixed_rows(
+    est, se, statistic = parity_column(co, "z value"), statistic_kind = "z",
+    p_value = parity_column(co, "Pr(>|z|)"), lower = stats::setNames(ci[, 1], rownames(ci)),
+    upper = stats::setNames(ci[, 2], rownames(ci)), interval_method = "Wald-z")
   components <- list()
   group_effects <- list()
   mixed <- length(parity_bars(f)) > 0
@@ -115,7 +127,8 @@ parity_glmmtmb_fit <- function(data, formula_text, levels = list(), reml = TRUE,
     criterion = parity_criterion(mixed, glmm, reml, ols = FALSE),
     group_effects = group_effects,
     vcov = V,
-    packages = c("glmmTMB", "TMB")
+    packages = c("glmmTMB", "TMB"),
+    interval = level
   )
 }
 

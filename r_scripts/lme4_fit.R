@@ -11,7 +11,11 @@
 #
 # A fourth argument ML fits by maximum likelihood (`parity run --ml`); REML is the default.
 # A fifth names the family (gaussian, binomial, poisson), a sixth a binomial trials column,
-# a seventh a column of prior weights (lmer's and glmer's `weights`).
+# a seventh a column of prior weights (lmer's and glmer's `weights`). Settings follow as
+# name=value anywhere after the formula: level=0.95 (the intervals' level, 0.95 as
+# parity's default), nagq=1, ddf=satterthwaite|kenward-roger (lmerTest's df for lmer's
+# t-tests; Kenward-Roger through pbkrtest) and profile=TRUE (profile-likelihood intervals
+# in place of Wald ones); without them the defaults, Satterthwaite and Wald, are used.
 # Both paths go through parity_fit() and print or return the same JSON.
 
 if (!exists("parity_main", mode = "function")) {
@@ -27,8 +31,108 @@ if (!exists("parity_main", mode = "function")) {
 }
 suppressPackageStartupMessages(library(lme4))
 
-parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.94,
-                       family = "gaussian", trials = NULL, nagq = 1L, weights = NULL) {
+# lmerTest's name of a ddf setting.
+parity_ddf_method <- function(ddf) {
+  switch(ddf, satterthwaite = "Satterthwaite", "kenward-roger" = "Kenward-Roger",
+         stop("ddf must be satterthwaite or kenward-roger, not ", ddf))
+}
+
+# lmer's t-tests as lmerTest reports them: its summary()'s t value, df and Pr(>|t|) under
+# `ddf`, and each coefficient's Wald-t interval at `level` from contest1D(). With
+# Kenward-Roger, pbkrtest's adjusted covariance gives the t value and interval (the fit's
+# SE stays lme4's own vcov()). lmerTest re-evaluates the fit's call, lmer(formula, data =
+# data, REML = ...), in its caller's frame: the call gets REML as a value, and `data`,
+# the rows fitted, is bound there.
+parity_lmer_tests <- function(fit, ddf, level, data, reml) {
+  method <- parity_ddf_method(ddf)
+  call <- fit@call
+  call$REML <- reml
+  fit@call <- call
+  frame <- new.env(parent = baseenv())
+  frame$data <- data
+  frame$fit <- fit
+  m <- eval(quote(lmerTest::as_lmerModLmerTest(fit)), frame)
+  co <- summary(m, ddf = method)$coefficients
+  p <- nrow(co)
+  ci <- vapply(seq_len(p), function(i) {
+    L <- numeric(p)
+    L[i] <- 1
+    r <- lmerTest::contest1D(m, L, ddf = method, confint = TRUE, level = level)
+    c(r$lower, r$upper)
+  }, numeric(2))
+  list(statistic = parity_column(co, "t value"), df = parity_column(co, "df"),
+       p = parity_column(co, "Pr(>|t|)"),
+       lower = stats::setNames(ci[1, ], rownames(co)),
+       upper = stats::setNames(ci[2, ], rownames(co)), df_method = method)
+}
+
+# The fixed-effect rows of a fit: its test and its interval as its own library reports
+# them (lmer: lmerTest; glmer, glm: the z-test of summary(); lm: the t-test on the
+# residual df), and the warnings met on the way.
+parity_lme4_fixed <- function(fit, est, se, mixed, glmm, ddf, level, data, reml) {
+  warnings <- character(0)
+  z <- stats::qnorm(1 - (1 - level) / 2)
+  if (mixed && !glmm) {
+    tests <- tryCatch(parity_quietly(parity_lmer_tests(fit, ddf, level, data, reml)),
+                      error = function(e) e)
+    if (!inherits(tests, "error")) {
+      t <- tests$value
+      bad <- !all(is.finite(c(t$df, t$p, t$lower, t$upper)))
+      if (!bad) {
+        warnings <- c(warnings, if (length(tests$warnings))
+          paste("lmerTest:", tests$warnings))
+        return(list(rows = parity_fixed_rows(
+          est, se, statistic = t$statistic, statistic_kind = "t", df = t$df,
+          df_method = t$df_method, p_value = t$p, lower = t$lower, upper = t$upper,
+          interval_method = "Wald-t"), warnings = warnings))
+      }
+      why <- "its df or p-values are not finite"
+    } else {
+      why <- conditionMessage(tests)
+    }
+    warnings <- c(warnings, sprintf(paste(
+      "no lmerTest %s df (%s): t = estimate / SE without df or p-value, and a Wald-z",
+      "interval"), parity_ddf_method(ddf), why))
+    return(list(rows = parity_fixed_rows(
+      est, se, statistic = est / se, statistic_kind = "t", lower = est - z * se,
+      upper = est + z * se, interval_method = "Wald-z"), warnings = warnings))
+  }
+  co <- summary(fit)$coefficients
+  if (glmm) {
+    ci <- if (mixed) stats::confint(fit, parm = "beta_", method = "Wald", level = level)
+      else stats::confint.default(fit, level = level)
+    rows <- parity_fixed_rows(
+      est, se, statistic = parity_column(co, "z value"), statistic_kind = "z",
+      p_value = parity_column(co, "Pr(>|z|)"),
+      lower = stats::setNames(ci[, 1], rownames(ci)),
+      upper = stats::setNames(ci[, 2], rownames(ci)), interval_method = "Wald-z")
+  } else {
+    ci <- stats::confint(fit, level = level)
+    rows <- parity_fixed_rows(
+      est, se, statistic = parity_column(co, "t value"), statistic_kind = "t",
+      df = fit$df.residual, df_method = "residual", p_value = parity_column(co, "Pr(>|t|)"),
+      lower = stats::setNames(ci[, 1], rownames(ci)),
+      upper = stats::setNames(ci[, 2], rownames(ci)), interval_method = "Wald-t")
+  }
+  list(rows = rows, warnings = warnings)
+}
+
+# Profile-likelihood intervals at `level` (confint(method = "profile")) of a mixed model:
+# `fixed` (term -> c(lower, upper)) and `theta`, one row per row of
+# as.data.frame(VarCorr(fit), order = "lower.tri") (whose rows name confint()'s .sig01,
+# .sig02, ..., .sigma); or an error.
+parity_lme4_profile <- function(fit, level) {
+  ci <- suppressWarnings(suppressMessages(
+    stats::confint(fit, method = "profile", level = level, oldNames = TRUE, quiet = TRUE)))
+  vc <- as.data.frame(lme4::VarCorr(fit), order = "lower.tri")
+  if (nrow(ci) < nrow(vc)) stop("the profile has fewer rows than VarCorr()")
+  list(fixed = ci[-seq_len(nrow(vc)), , drop = FALSE], vc = vc,
+       theta = ci[seq_len(nrow(vc)), , drop = FALSE])
+}
+
+parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.95,
+                       family = "gaussian", trials = NULL, nagq = 1L, weights = NULL,
+                       ddf = "satterthwaite", profile = FALSE) {
   prepared <- parity_prepare(data, formula_text, levels, trials, weights)
   f <- prepared$formula
   data <- prepared$data
@@ -44,16 +148,48 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
   )
   fit <- caught$value
   warnings <- caught$warnings
-  z <- if (mixed || glmm) stats::qnorm(1 - (1 - level) / 2) else stats::qt(1 - (1 - level) / 2, fit$df.residual)
   est <- if (mixed) lme4::fixef(fit) else stats::coef(fit)
   V <- as.matrix(stats::vcov(fit))
-  fixed <- parity_fixed(est, sqrt(diag(V)), z)
+  se <- stats::setNames(sqrt(diag(V)), colnames(V))
+  published <- parity_lme4_fixed(fit, est, se, mixed, glmm, ddf, level, data, reml)
+  fixed <- published$rows
+  warnings <- c(warnings, published$warnings)
+  profiled <- NULL
+  if (profile && mixed) {
+    profiled <- tryCatch(parity_lme4_profile(fit, level), error = function(e) e)
+    if (inherits(profiled, "error")) {
+      warnings <- c(warnings, paste("no profile intervals:", conditionMessage(profiled)))
+      profiled <- NULL
+    } else {
+      for (i in seq_along(fixed)) {
+        term <- fixed[[i]]$term
+        bounds <- if (term %in% rownames(profiled$fixed)) profiled$fixed[term, ] else c(NA, NA)
+        if (all(is.finite(bounds))) {
+          fixed[[i]]$lower <- unname(bounds[1])
+          fixed[[i]]$upper <- unname(bounds[2])
+          fixed[[i]]$interval_method <- "profile"
+        } else {
+          warnings <- c(warnings, sprintf(
+            "no profile interval of %s: the profile did not reach both bounds", term))
+        }
+      }
+    }
+  }
   if (mixed) {
     vc <- as.data.frame(lme4::VarCorr(fit))
     components <- lapply(seq_len(nrow(vc)), function(i) {
       residual <- vc$grp[i] == "Residual"
+      bounds <- NULL
+      if (!is.null(profiled)) {
+        p <- profiled$vc
+        same <- which(p$grp == vc$grp[i] & (p$var1 %in% vc$var1[i]) & (p$var2 %in% vc$var2[i]))
+        if (length(same) == 1) bounds <- profiled$theta[same, ]
+      }
       parity_component(vc$grp[i], if (residual) NULL else vc$var1[i],
-                       if (is.na(vc$var2[i])) NULL else vc$var2[i], vc$sdcor[i])
+                       if (is.na(vc$var2[i])) NULL else vc$var2[i], vc$sdcor[i],
+                       lower = if (is.null(bounds)) NULL else unname(bounds[1]),
+                       upper = if (is.null(bounds)) NULL else unname(bounds[2]),
+                       interval_method = if (is.null(bounds)) NULL else "profile")
     })
     conv <- fit@optinfo$conv$lme4$messages
     opt_warnings <- fit@optinfo$warnings
@@ -101,7 +237,9 @@ parity_fit <- function(data, formula_text, levels = list(), reml = TRUE, level =
     criterion = parity_criterion(mixed, glmm, reml, nagq),
     group_effects = group_effects,
     vcov = V,
-    packages = c("lme4", "Matrix")
+    packages = c("lme4", "Matrix", "lmerTest", "pbkrtest"),
+    interval = level,
+    settings = list(ddf = ddf, profile = isTRUE(profile))
   )
 }
 

@@ -7,7 +7,7 @@
 # as.data.frame(VarCorr(fit), order = "lower.tri"), whose rows name them.
 
 parity_sd_profile <- function(data, formula_text, levels = list(), reml = TRUE,
-                              level = 0.94) {
+                              level = 0.95) {
   prepared <- parity_prepare(data, formula_text, levels)
   caught <- parity_quietly(lme4::lmer(prepared$formula, data = prepared$data, REML = reml))
   fit <- caught$value

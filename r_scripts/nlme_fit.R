@@ -83,7 +83,7 @@ parity_nlme_root <- function(S) {
   e$vectors %*% diag(sqrt(pmax(e$values, 0)), nrow(S)) %*% t(e$vectors)
 }
 
-parity_nlme_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.94,
+parity_nlme_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.95,
                             family = "gaussian", trials = NULL, nagq = 1L) {
   if (family != "gaussian") stop("nlme fits Gaussian models only")
   prepared <- parity_prepare(data, formula_text, levels, trials)
@@ -103,10 +103,32 @@ parity_nlme_fit <- function(data, formula_text, levels = list(), reml = TRUE, le
   })
   fit <- caught$value
   sigma <- fit$sigma
-  z <- stats::qnorm(1 - (1 - level) / 2)
   est <- if (mixed) nlme::fixef(fit) else stats::coef(fit)
   V <- as.matrix(stats::vcov(fit))
-  fixed <- parity_fixed(est, sqrt(diag(V)), z)
+  se <- stats::setNames(sqrt(diag(V)), names(est))
+  # nlme's own t-tests (summary()'s tTable): lme's df by its between/within
+  # ("containment") rule, gls's the residual df n - p; and its Wald-t intervals
+  # (intervals()).
+  tt <- summary(fit)$tTable
+  df <- if (mixed) parity_column(tt, "DF") else fit$dims$N - fit$dims$p
+  ci <- tryCatch(
+    if (mixed) nlme::intervals(fit, level = level, which = "fixed")$fixed
+    else nlme::intervals(fit, level = level, which = "coef")$coef,
+    error = function(e) e)
+  interval_method <- "Wald-t"
+  if (inherits(ci, "error")) {
+    caught$warnings <- c(caught$warnings, sprintf(
+      "no nlme intervals (%s): Wald-t computed by parity", conditionMessage(ci)))
+    q <- stats::qt(1 - (1 - level) / 2, df)
+    ci <- cbind(lower = est - q * se, est. = est, upper = est + q * se)
+    interval_method <- "Wald-t (parity)"
+  }
+  fixed <- parity_fixed_rows(
+    est, se, statistic = parity_column(tt, "t-value"), statistic_kind = "t", df = df,
+    df_method = if (mixed) "containment" else "residual",
+    p_value = parity_column(tt, "p-value"),
+    lower = stats::setNames(ci[, "lower"], rownames(ci)),
+    upper = stats::setNames(ci[, "upper"], rownames(ci)), interval_method = interval_method)
   components <- list()
   group_effects <- list()
   if (mixed) {
@@ -189,7 +211,8 @@ parity_nlme_fit <- function(data, formula_text, levels = list(), reml = TRUE, le
     criterion = parity_criterion(mixed, FALSE, reml, ols = FALSE),
     group_effects = group_effects,
     vcov = V,
-    packages = c("nlme")
+    packages = c("nlme"),
+    interval = level
   )
 }
 

@@ -4,15 +4,16 @@
 # script, or by that script itself when it runs under Rscript (see parity_source_shared()
 # in each *_fit.R). An engine script defines one fit function with the signature
 #
-#   fit(data, formula_text, levels = list(), reml = TRUE, level = 0.94,
+#   fit(data, formula_text, levels = list(), reml = TRUE, level = 0.95,
 #       family = "gaussian", trials = NULL, nagq = 1L, weights = NULL)
 #
-# (`weights` is given only to engines that fit prior weights.)
+# (`weights` is given only to engines that fit prior weights; lme4's also takes
+# `ddf` and `profile`.)
 #
 # that returns parity_record(...), and ends with `parity_main(args, fit)`, so that any R
 # row of a parity report can be reproduced in R alone:
 #
-#   Rscript r_scripts/lme4_fit.R data.csv "Reaction ~ Days + (Days | Subject)" Subject [REML|ML] [family] [trials] [weights]
+#   Rscript r_scripts/lme4_fit.R data.csv "Reaction ~ Days + (Days | Subject)" Subject [REML|ML] [family] [trials] [weights] [level=0.95] [ddf=satterthwaite] [profile=TRUE]
 #
 # A formula is data here, never code: before R sees it as a formula, its parse tree is
 # checked to hold only column names, 0, 1, the operators ~ + - * / : ( | || and
@@ -163,19 +164,58 @@ parity_criterion <- function(mixed, glmm, reml, nagq = 1L, ols = TRUE) {
   }
 }
 
-# Fixed-effect rows: estimate, SE and the Wald interval estimate -/+ z SE.
+# Fixed-effect rows: estimate, SE and the Wald interval estimate -/+ z SE, with no test.
 parity_fixed <- function(est, se, z) {
+  parity_fixed_rows(est, se, lower = est - z * se, upper = est + z * se,
+                    interval_method = "Wald-z")
+}
+
+# Fixed-effect rows as an analyst publishes them, each number from the engine's own
+# library: estimate and SE, the test `statistic` ("t" or "z", `statistic_kind`), its
+# degrees of freedom `df` and how they were found (`df_method`), the two-sided `p_value`,
+# and the interval `lower`/`upper` with how it was found (`interval_method`). Each
+# vector is indexed by term where it has names (the names of `est`), else by position;
+# one not given (NULL) is null in every row, and a term it lacks is null in its row.
+parity_fixed_rows <- function(est, se, statistic = NULL, statistic_kind = NULL, df = NULL,
+                              df_method = NULL, p_value = NULL, lower = NULL, upper = NULL,
+                              interval_method = NULL) {
+  terms <- names(est)
+  at <- function(x, i) {
+    if (is.null(x)) return(NULL)
+    if (length(x) == 1 && is.null(names(x)) && length(est) > 1) return(unname(x[[1]]))
+    if (!is.null(names(x))) {
+      return(if (terms[i] %in% names(x)) unname(x[[terms[i]]]) else NA)
+    }
+    unname(x[[i]])
+  }
   lapply(seq_along(est), function(i) list(
-    term = names(est)[i], estimate = unname(est[i]), std_error = unname(se[i]),
-    lower = unname(est[i] - z * se[i]), upper = unname(est[i] + z * se[i])
+    term = terms[i], estimate = unname(est[[i]]), std_error = at(se, i),
+    lower = at(lower, i), upper = at(upper, i),
+    statistic = at(statistic, i), statistic_kind = statistic_kind,
+    df = at(df, i), df_method = df_method, p_value = at(p_value, i),
+    interval_method = at(interval_method, i)
   ))
+}
+
+# A coefficient table's column (summary()'s `coefficients`, nlme's `tTable`) by term.
+parity_column <- function(table, column) {
+  if (!(column %in% colnames(table))) stop(sprintf("no column %s in the coefficient table", column))
+  stats::setNames(unname(table[, column]), rownames(table))
 }
 
 # One variance component row: an SD (term2 NULL) or a correlation of term and term2;
 # the residual SD is group "Residual" with no term.
-parity_component <- function(group, term, term2, estimate) {
-  list(group = group, term = term, term2 = term2,
-       kind = if (is.null(term2)) "sd" else "corr", estimate = estimate)
+# An interval (`lower`, `upper`, found by `interval_method`) is kept where one is given.
+parity_component <- function(group, term, term2, estimate, lower = NULL, upper = NULL,
+                             interval_method = NULL) {
+  row <- list(group = group, term = term, term2 = term2,
+              kind = if (is.null(term2)) "sd" else "corr", estimate = estimate)
+  if (!is.null(interval_method)) {
+    row$lower <- lower
+    row$upper <- upper
+    row$interval_method <- interval_method
+  }
+  row
 }
 
 # The likelihood statistics under the criterion fitted: logLik, AIC, BIC, deviance as
@@ -193,9 +233,12 @@ parity_versions <- function(packages) {
 
 # The one JSON record every R fit function returns (and parity_main prints); the Python
 # bridge reads it into a Fit. Fields, in order, as docs/results-schema.md lists them.
+# `interval` is the level of every interval the record holds; `settings` what the engine
+# ran beyond the common arguments (lme4's ddf and profile).
 parity_record <- function(engine, formula, method, family, n_obs, n_dropped, fixed,
                           components, converged, singular, warnings, fit_statistics,
-                          criterion, group_effects, vcov, packages) {
+                          criterion, group_effects, vcov, packages, interval = NULL,
+                          settings = NULL) {
   V <- as.matrix(vcov)
   out <- list(
     engine = engine,
@@ -213,17 +256,35 @@ parity_record <- function(engine, formula, method, family, n_obs, n_dropped, fix
     group_effects = group_effects,
     # I(): rows stay arrays, even for a 1 x 1 matrix
     fixed_effects_cov = lapply(seq_len(nrow(V)), function(i) I(unname(V[i, ]))),
-    versions = parity_versions(packages)
+    versions = parity_versions(packages),
+    interval = interval,
+    settings = if (is.null(settings)) NULL else as.list(settings)
   )
+  out <- out[!vapply(out, is.null, TRUE) | !(names(out) %in% c("interval", "settings"))]
   as.character(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null"))
 }
 
 # Rscript's entry: read the CSV as parity reads it, code its factors with parity's
 # levels, fit with `fit_function` and print the record. Arguments: data.csv "formula"
-# [cat1,cat2,...] [REML|ML] [family] [trials] [weights].
+# [cat1,cat2,...] [REML|ML] [family] [trials] [weights], and anywhere after the formula
+# settings as name=value: level=0.95 (the interval's level), nagq=1, and for lme4
+# ddf=satterthwaite|kenward-roger and profile=TRUE (a setting the fit function does not
+# take is refused).
 parity_main <- function(args, fit_function, script = "<engine>_fit.R") {
+  named <- grepl("^(level|nagq|ddf|profile)=", args)
+  named[seq_len(min(2, length(args)))] <- FALSE
+  options <- list()
+  for (a in args[named]) {
+    key <- sub("=.*$", "", a)
+    value <- sub("^[^=]*=", "", a)
+    if (!(key %in% names(formals(fit_function)))) stop(sprintf("%s does not take %s", script, key))
+    options[[key]] <- switch(key, level = as.numeric(value), nagq = as.integer(value),
+                             profile = toupper(value) %in% c("TRUE", "T", "1", "YES"),
+                             value)
+  }
+  args <- args[!named]
   if (length(args) < 2) {
-    cat(sprintf("usage: Rscript %s data.csv \"formula\" [cat1,cat2,...] [REML|ML] [family] [trials] [weights]\n",
+    cat(sprintf("usage: Rscript %s data.csv \"formula\" [cat1,cat2,...] [REML|ML] [family] [trials] [weights] [level=0.95] [nagq=1] [ddf=satterthwaite|kenward-roger] [profile=TRUE]\n",
                 script), file = stderr())
     quit(status = 2)
   }
@@ -258,5 +319,6 @@ parity_main <- function(args, fit_function, script = "<engine>_fit.R") {
     data[[response]] <- factor(data[[response]], levels = parity_levels(complete[[response]]))
   }
   cat(do.call(fit_function, c(list(data, args[[2]], levels, reml = criterion == "REML",
-                                   family = family, trials = trials), weights)), "\n")
+                                   family = family, trials = trials), weights, options)),
+      "\n")
 }

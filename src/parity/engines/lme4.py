@@ -57,6 +57,10 @@ class Lme4Engine(RScriptEngine):
     # lme4 reproduces itself to this, not to 1e-6. The optimum's value is held to 1e-9.
     invariance_rtol = 1e-3
 
+    def r_settings(self, settings: Settings) -> dict[str, Any]:
+        """lmerTest's df method for lmer's t-tests, and profile-likelihood intervals."""
+        return {"ddf": settings.ddf, "profile": settings.profile}
+
     def refuses(self, model: Model, settings: Settings) -> Refusal | None:
         why = nagq_problem(model, settings)
         return Refusal(why, stops_run=True) if why else super().refuses(model, settings)

@@ -61,6 +61,27 @@ def _number(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
+def _optional(x: Any) -> float | None:
+    """An optional number from R's JSON: absent or null (R's NA) is None."""
+    return None if x is None else float(x)
+
+
+def _text(x: Any) -> str | None:
+    return None if x is None else str(x)
+
+
+def fixed_from_r(f: dict[str, Any]) -> FixedEffect:
+    """One fixed-effect row of the R record; the test and interval fields, absent in
+    records written before they were kept, are None."""
+    kind = f.get("statistic_kind")
+    return FixedEffect(
+        f["term"], _number(f["estimate"]), _number(f["std_error"]), _number(f["lower"]),
+        _number(f["upper"]), statistic=_optional(f.get("statistic")),
+        statistic_kind=kind if kind in ("t", "z") else None, df=_optional(f.get("df")),
+        df_method=_text(f.get("df_method")), p_value=_optional(f.get("p_value")),
+        interval_method=_text(f.get("interval_method")))
+
+
 def fit_from_r_json(
     model: Model, doc: dict[str, Any], settings: Settings, seconds: float
 ) -> Fit:
@@ -72,10 +93,17 @@ def fit_from_r_json(
     package = packages[0] if packages else engine
     diag = doc["diagnostics"]
     groups = model.spec.grouping_labels()
+    # The level of every interval in the record (records written before it was kept:
+    # the run's setting, which the R side was given).
+    interval = _optional(doc.get("interval"))
+    if interval is None:
+        interval = settings.interval
     components = tuple(
         VarianceComponent(lme4_group(v["group"], groups), v.get("term"), v.get("term2"),
                           v["kind"],
-                          float("nan") if v["estimate"] is None else float(v["estimate"]))
+                          float("nan") if v["estimate"] is None else float(v["estimate"]),
+                          lower=_optional(v.get("lower")), upper=_optional(v.get("upper")),
+                          interval_method=_text(v.get("interval_method")))
         for v in doc["variance_components"]
     )
     # R's versions, and the Python side of the bridge (rpy2) that carried them.
@@ -89,11 +117,7 @@ def fit_from_r_json(
         reason=None,
         n_obs=int(doc["n_obs"]),
         n_dropped=int(doc["n_dropped"]),
-        fixed_effects=tuple(
-            FixedEffect(f["term"], _number(f["estimate"]), _number(f["std_error"]),
-                        _number(f["lower"]), _number(f["upper"]))
-            for f in doc["fixed_effects"]
-        ),
+        fixed_effects=tuple(fixed_from_r(f) for f in doc["fixed_effects"]),
         variance_components=components,
         diagnostics=Diagnostics(
             converged=bool(diag["converged"]),
@@ -106,8 +130,13 @@ def fit_from_r_json(
             engine_version=versions.get(package, ""),
             r_version=versions.get("r"),
             settings={"method": doc.get("method"), "reml": settings.reml,
-                      "interval": settings.interval,
-                      **({"nagq": settings.nagq} if not model.fam.residual_sd else {})},
+                      "interval": interval,
+                      **({"nagq": settings.nagq} if not model.fam.residual_sd else {}),
+                      # What the engine ran beyond the common arguments (lme4's ddf and
+                      # profile), as the record says, else as asked.
+                      **{k: getattr(settings, k) for k in ("ddf", "profile")
+                         if k in engine_info(engine).settings},
+                      **{str(k): v for k, v in (doc.get("settings") or {}).items()}},
             seconds=seconds,
             versions=versions,
         ),
@@ -126,6 +155,7 @@ def fit_from_r_json(
                                 for row in doc.get("fixed_effects_cov") or []),
         family=str(doc.get("family") or model.family),
         link=str(doc.get("link") or "identity"),
+        interval=interval,
     )
 
 
@@ -136,6 +166,11 @@ class RScriptEngine(Engine):
 
     function: str
     label: str
+
+    def r_settings(self, settings: Settings) -> dict[str, Any]:
+        """Settings the engine's fit function takes beyond the common arguments (reml,
+        level, family, trials, nagq, weights); none by default."""
+        return {}
 
     def __init__(self) -> None:
         self._sourced: set[str] = set()
@@ -231,7 +266,8 @@ class RScriptEngine(Engine):
             weights = {} if model.weights is None else {"weights": model.weights}
             out = fn(self.r_frame(data), model.spec.lme4_formula(), self.r_levels(data),
                      reml=settings.reml, level=settings.interval, family=model.family,
-                     trials=trials, nagq=settings.nagq, **weights)
+                     trials=trials, nagq=settings.nagq, **weights,
+                     **self.r_settings(settings))
         except RRuntimeError as exc:
             return status_fit(self.name, model, data, "failed",
                               f"{self.label}: {str(exc).strip()}", settings,

@@ -52,20 +52,50 @@ def _r_code_hash(engine: str) -> str:
     return r_code_sha256(engine_info(engine).r_scripts)
 
 
+# The key's entries that say how the record's tests and intervals were found, not which
+# fit it is: a record of the same fit under other ones is skipped with the reason.
+PUBLISHED_KEYS = ("interval", "ddf", "profile")
+
+
 def _key(model: Model, data: PreparedData, settings: Settings,
          engine: str = "lme4") -> dict[str, Any]:
-    """What a record must match. lme4's records (the first kind) name no engine."""
+    """What a record must match. lme4's records (the first kind) name no engine. An
+    engine whose registry row takes `ddf` (lme4) is keyed on it for a Gaussian mixed
+    model, the only one lmerTest's df apply to, and on `profile` for any mixed model."""
+    from parity.engines import engine_info
+
     key: dict[str, Any] = {
         "engine_formula": model.spec.lme4_formula(),
         "data_sha256": data.digest(),
         "reml": settings.reml,
         "interval": settings.interval,
     }
+    taken = engine_info(engine).settings
+    mixed = model.spec.is_mixed
+    if "ddf" in taken and mixed and model.gaussian:
+        key["ddf"] = settings.ddf
+    if "profile" in taken and mixed:
+        key["profile"] = settings.profile
     if not model.gaussian:  # Gaussian records (the first kind) name no family
         key.update(family=model.family, trials=model.trials, nagq=settings.nagq)
     if model.weights is not None:  # unweighted records name no weights; an offset is in
         key["weights"] = model.weights  # the engine formula
     return key if engine == "lme4" else {**key, "engine": engine}
+
+
+def _published_mismatch(doc: dict[str, Any], key: dict[str, Any]) -> str | None:
+    """Why a record of this very fit cannot stand in for it: its intervals or tests were
+    found at another level or by another method than the run asks (`interval 0.94, this
+    run asks 0.95`), or were recorded before the setting was kept. None when they match."""
+    said = []
+    for k in PUBLISHED_KEYS:
+        if k in key and doc.get(k) != key[k]:
+            recorded = "not recorded" if k not in doc else f"{doc[k]!r}"
+            said.append(f"{k} {recorded}, this run asks {key[k]!r}")
+    if not said:
+        return None
+    return ("its tests and intervals were recorded under other settings ("
+            + "; ".join(said) + "); re-record it with `parity record`")
 
 
 def recordable(engine: str) -> bool:
@@ -132,13 +162,15 @@ def check_overwrite(directory: Path, model: Model, data: PreparedData, settings:
                     variant: str | None, engine: str = "lme4") -> None:
     """Refuse to replace a record of other data or another model under the same name
     (`m1.json` of one data set by `m1.json` of the next): the next run would silently
-    skip lme4 for the first. Re-recording the same model and data is allowed."""
+    skip lme4 for the first. Re-recording the same model and data is allowed, under
+    other interval, ddf or profile settings too."""
     path = Path(directory) / record_name(model.name, variant, settings.reml, engine)
     if not path.exists():
         return
     doc = _load(path)
     key = _key(model, data, settings, engine)
-    if doc is None or any(doc.get(k) != v for k, v in key.items()):
+    # Re-recording under another interval, ddf or profile replaces the record.
+    if doc is None or any(doc.get(k) != v for k, v in key.items() if k not in PUBLISHED_KEYS):
         what = "is not a parity record" if doc is None else "records another model or data"
         raise UsageError(f"{str(path)!r} {what}; record into another directory, or remove "
                          "it first")
@@ -237,7 +269,11 @@ def find_recorded(model: Model, data: PreparedData, settings: Settings,
             if fit is None:
                 continue
             assert doc is not None
-            if any(doc.get(k) != v for k, v in key.items()):
+            if any(doc.get(k) != v for k, v in key.items() if k not in PUBLISHED_KEYS):
+                continue  # another model, data set or fit: not this one's record
+            why = _published_mismatch(doc, key)
+            if why is not None:
+                _SKIPPED.append(f"skipped recorded reference {str(path)!r}: {why}")
                 continue
             settings_out = dict(fit.provenance.settings)
             settings_out["recorded"] = {
