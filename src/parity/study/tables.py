@@ -3,7 +3,7 @@ design × engine × quantity × term.
 
 A row's `covered` says whether the engine's interval (Wald or t for lme4's and
 statsmodels' fixed effects, the equal-tailed posterior interval for a Bayesian engine,
-all at the run's `interval`, 94% by default; lme4's profile-likelihood interval for an SD
+all at the run's `interval`, 95% by default; lme4's profile-likelihood interval for an SD
 or a correlation) holds the true value; it is None where the engine gives no interval
 (statsmodels gives none for an SD). `verdict` is the
 comparison of the engine's fit of that replicate with the reference engine's, by the
