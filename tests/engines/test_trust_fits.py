@@ -8,6 +8,7 @@ perfectly separated data, and Bambi sampled far too briefly to converge."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +21,14 @@ from parity.schema import RunResults
 from support import misplaced_blame  # type: ignore[import-not-found]
 
 
-def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], RunResults]:
+def _run(tmp_path: Path, *args: str, cache: Path | None = None
+         ) -> tuple[subprocess.CompletedProcess[str], RunResults]:
+    """A run into `tmp_path/out`, with no cache, or with a cache of its own in `cache`."""
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "parity.cli", "run", *args, "--no-cache",
-                           "--quiet", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PARITY_CACHE_DIR": str(cache)} if cache else None
+    proc = subprocess.run([sys.executable, "-m", "parity.cli", "run", *args,
+                           *(() if cache else ("--no-cache",)), "--quiet", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     results = RunResults.from_dict(json.loads((out / "results.json").read_text()))
     assert misplaced_blame(results.comparisons, [*results.fits, *results.reference_fits]) == []
@@ -103,8 +107,9 @@ def test_a_bambi_run_too_short_to_converge_compares_nothing(tmp_path: Path) -> N
     anyway, the rows are marked and counted apart."""
     need("bambi")
     need("lme4")
+    cache = tmp_path / "cache"  # the second run reads both fits back, vetted again
     _, results = _run(tmp_path, "--models", "subject_intercept", "--engines", "lme4,bambi",
-                      "--draws", "50", "--tune", "50")
+                      "--draws", "50", "--tune", "50", cache=cache)
     bambi = next(f for f in results.fits if f.engine == "bambi")
     assert bambi.status == "unconverged"
     assert bambi.reason and bambi.reason.startswith("bambi did not converge (")
@@ -115,7 +120,8 @@ def test_a_bambi_run_too_short_to_converge_compares_nothing(tmp_path: Path) -> N
     text = (tmp_path / "out" / "comparison.md").read_text()
     assert "against fits that did not converge" in text
     _, asked = _run(tmp_path, "--models", "subject_intercept", "--engines", "lme4,bambi",
-                    "--draws", "50", "--tune", "50", "--compare-unconverged")
+                    "--draws", "50", "--tune", "50", "--compare-unconverged", cache=cache)
+    assert all(f.from_cache for f in asked.fits)
     marked = [c for c in asked.comparisons if "bambi" in (c.engine, c.reference)]
     assert any(c.verdict != "not_comparable" for c in marked)
     assert all(c.unconverged == ("bambi",) for c in marked)
