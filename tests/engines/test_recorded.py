@@ -70,7 +70,8 @@ def test_a_record_is_matched_by_formula_data_and_settings() -> None:
     assert fit is not None and fit.is_recorded
     assert fit.model == "mine" and fit.fixed("genderM") is not None
     assert fit.provenance.settings["recorded"]["data_sha256"] == data.digest()
-    assert find_recorded(model, data, Settings(interval=0.95)) is None
+    # intervals at another level, or tests by another df rule, are another record
+    assert find_recorded(model, data, Settings(interval=0.9)) is None
     changed = politeness()
     changed.loc[0, "frequency"] += 1.0
     assert find_recorded(model, prepare(changed, model.spec, model.categorical),

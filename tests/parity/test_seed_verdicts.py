@@ -29,6 +29,13 @@ def test_every_row_obeys_the_verdict_rule(seed_comparisons: list[Comparison]) ->
             assert c.reason, c
 
 
+def _by_method(c: Comparison) -> bool:
+    """An interval's end set apart because the two frequentist intervals are found by
+    different methods (statsmodels' Wald-z, lme4's Wald-t on Satterthwaite df)."""
+    return (c.quantity in ("lower", "upper") and c.verdict == "not_comparable"
+            and "are different methods" in (c.reason or ""))
+
+
 @pytest.mark.parametrize("name", SEED_NAMES)
 def test_statsmodels_fixed_effect_tolerance_is_tight(
     name: str, seed_comparisons: list[Comparison]
@@ -48,8 +55,8 @@ def test_statsmodels_and_lme4_agree_where_the_model_is_the_same(
 ) -> None:
     need("lme4")
     pair = rows(seed_comparisons, model=name, engine="statsmodels", reference="lme4")
-    assert {c.quantity for c in pair} >= {"estimate", "std_error", "sd"}
-    bad = [c for c in pair if c.verdict != "agree"]
+    assert {c.quantity for c in pair} >= {"estimate", "std_error", "sd", "conclusion"}
+    bad = [c for c in pair if c.verdict != "agree" and not _by_method(c)]
     assert not bad, bad
 
 
