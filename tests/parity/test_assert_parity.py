@@ -250,11 +250,16 @@ def test_every_sampler_option_of_parity_run_is_a_plugin_option(
     from parity.settings import OPTION_SETTINGS
 
     config = pytester.parseconfig(*_plugin_args(), "--parity-seed", "7",
-                                  "--parity-target-accept", "0.9", "--parity-tune", "30")
+                                  "--parity-target-accept", "0.9", "--parity-tune", "30",
+                                  "--parity-interval", "0.9", "--parity-ddf",
+                                  "kenward-roger", "--parity-profile")
     defaults = check_defaults(config, None)
-    assert {k: defaults[k] for k in ("seed", "target_accept", "tune")} == \
-        {"seed": 7, "target_accept": 0.9, "tune": 30}
-    assert set(OPTION_SETTINGS) == {"draws", "tune", "chains", "seed", "target_accept"}
+    assert {k: defaults[k] for k in ("seed", "target_accept", "tune", "interval", "ddf",
+                                     "profile")} == \
+        {"seed": 7, "target_accept": 0.9, "tune": 30, "interval": 0.9,
+         "ddf": "kenward-roger", "profile": True}
+    assert set(OPTION_SETTINGS) == {"draws", "tune", "chains", "seed", "target_accept",
+                                    "interval", "ddf", "profile"}
 
 
 def test_nagq_is_a_setting_of_assert_parity_not_a_probability() -> None:
