@@ -1,8 +1,9 @@
 """parity from Python: `parity.run(...)` in a notebook, `parity.load(...)` of a results.json.
 
 A :class:`Run` wraps the one record of a run (:class:`~parity.schema.RunResults`): its
-fits and comparison rows as pandas DataFrames, the summary matrix, an HTML view for
-Jupyter, and the same files the CLI writes. It goes through the same pipeline as the CLI
+fits and comparison rows as pandas DataFrames (and every fit's numbers in broom.mixed's
+`tidy()` layout), the summary matrix, an HTML view for Jupyter, and the same files the
+CLI writes. It goes through the same pipeline as the CLI
 and `assert_parity` (:func:`parity.pipeline.job.execute`), so it gets the same up-front checks.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from parity.errors import DataError, UsageError
-from parity.schema import SCHEMA_VERSION, Fit, RunResults, values
+from parity.schema import SCHEMA_VERSION, Fit, RunResults, VarianceComponent, values
 
 # The columns of an empty Run's tables (a run of no fits still has them).
 FIT_COLUMNS = ["model", "engine", "status", "reason", "n_obs", "n_dropped", "converged",
@@ -26,13 +27,23 @@ FIT_COLUMNS = ["model", "engine", "status", "reason", "n_obs", "n_dropped", "con
                "criterion", "loglik"]
 ESTIMATE_COLUMNS = ["model", "engine", "quantity", "group", "term", "estimate", "std_error",
                     "lower", "upper"]
+# Run.comparisons: comparison.csv's columns (`terms` and `unconverged` as tuples).
+COMPARISON_COLUMNS = ["model", "engine", "reference", "quantity", "term", "value",
+                      "reference_value", "tolerance", "verdict", "reason", "group", "level",
+                      "unconverged", "terms", "label"]
+# Run.tidy: broom.mixed's `tidy()` columns, after the engine and the model.
+TIDY_COLUMNS = ["engine", "model", "effect", "group", "level", "term", "estimate",
+                "std.error", "statistic", "df", "p.value", "conf.low", "conf.high"]
+_TIDY_NUMBERS = ["estimate", "std.error", "statistic", "df", "p.value", "conf.low",
+                 "conf.high"]
 MODEL_SPEC = ('a model is a formula string such as "y ~ x + (1 | g)"; give one, a list '
               'of them, or a {name: formula} mapping')
 
 
 class Run:
-    """The result of one run: `fits` and `comparisons` as DataFrames, `matrix()`,
-    `report(dir)`, `to_json(path)`; `results` is the underlying record.
+    """The result of one run: `fits` and `comparisons` as DataFrames, `tidy()` (the
+    broom.mixed layout), `matrix()`, `report(dir)`, `to_json(path)`; `results` is the
+    underlying record.
 
     `base` is the run's output folder (where its results.json was read from): saved
     draws are recorded relative to it, so a moved folder still finds them."""
@@ -83,10 +94,37 @@ class Run:
 
     @property
     def comparisons(self) -> pd.DataFrame:
-        """One row per comparison row, as in comparison.csv."""
-        columns = ["model", "engine", "reference", "quantity", "term", "value",
-                   "reference_value", "tolerance", "verdict", "reason", "group", "level"]
-        return pd.DataFrame([asdict(c) for c in self.results.comparisons], columns=columns)
+        """One row per comparison row, as in comparison.csv: after the row's own fields,
+        `unconverged` (its fits that did not converge), `terms` (the coefficient names it
+        is of) and `label` (the row as the reports name it, `SE(genderM)`)."""
+        from parity.compare.quantities import row_name
+
+        rows = [{**asdict(c), "label": row_name(c.quantity, c.term)}
+                for c in self.results.comparisons]
+        return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+    def tidy(self) -> pd.DataFrame:
+        """Every fit's numbers in broom.mixed's `tidy()` layout, so that an analyst can
+        set them beside `broom.mixed::tidy(fit, effects = c("fixed", "ran_pars",
+        "ran_vals"), conf.int = TRUE)` on the R side, row for row and column for column.
+
+        Columns: `engine` (the fit's label, `lme4:independent` for a matched-structure
+        refit) and `model`, then broom.mixed's `effect`, `group`, `level`, `term`,
+        `estimate`, `std.error`, `statistic`, `df`, `p.value`, `conf.low`, `conf.high`.
+        Per fit (those with numbers: status ok or unconverged; the run's fits, then the
+        reference refits) come its fixed effects (`effect` "fixed", `term` the
+        coefficient's name, the test and interval the engine reported), its variance
+        components (`effect` "ran_pars", `group` the grouping factor or "Residual",
+        `term` as broom.mixed names them: `sd__(Intercept)`,
+        `cor__(Intercept).attitudepol`, `sd__Observation` for the residual SD; the
+        interval where the fit has one) and its group effects (`effect` "ran_vals", with
+        `level`, `estimate` and `std.error`, as `ranef()` gives them). A value a fit does
+        not have is NaN (None for a text column)."""
+        rows = [row for f in (*self.results.fits, *self.results.reference_fits)
+                if f.has_numbers for row in _tidy_rows(f)]
+        table = pd.DataFrame(rows, columns=TIDY_COLUMNS)
+        table[_TIDY_NUMBERS] = table[_TIDY_NUMBERS].astype(float)
+        return table
 
     def matrix(self) -> pd.DataFrame:
         """The summary matrix: one row per model (and all models), one column per engine
@@ -189,6 +227,32 @@ class Run:
             paths = {"results": self.to_json(out / RESULTS_NAME)}
             paths.update(write_run_reports(out, self.results))
         return paths
+
+
+def _tidy_term(vc: VarianceComponent) -> str:
+    """A variance component as broom.mixed names it: `sd__(Intercept)`,
+    `cor__(Intercept).attitudepol`, and `sd__Observation` for the residual SD."""
+    if vc.kind == "corr":
+        return f"cor__{vc.term}.{vc.term2}"
+    return f"sd__{vc.term if vc.term is not None else 'Observation'}"
+
+
+def _tidy_rows(fit: Fit) -> list[dict[str, Any]]:
+    """One fit's rows of :meth:`Run.tidy`."""
+    head = {"engine": fit.label, "model": fit.model}
+    rows = [{**head, "effect": "fixed", "group": None, "level": None, "term": fe.term,
+             "estimate": fe.estimate, "std.error": fe.std_error, "statistic": fe.statistic,
+             "df": fe.df, "p.value": fe.p_value, "conf.low": fe.lower,
+             "conf.high": fe.upper} for fe in fit.fixed_effects]
+    rows += [{**head, "effect": "ran_pars", "group": vc.group, "level": None,
+              "term": _tidy_term(vc), "estimate": vc.estimate, "std.error": vc.std_error,
+              "statistic": None, "df": None, "p.value": None, "conf.low": vc.lower,
+              "conf.high": vc.upper} for vc in fit.variance_components]
+    rows += [{**head, "effect": "ran_vals", "group": g.group, "level": g.level,
+              "term": g.term, "estimate": g.estimate, "std.error": g.std_error,
+              "statistic": None, "df": None, "p.value": None, "conf.low": None,
+              "conf.high": None} for g in fit.group_effects]
+    return rows
 
 
 def _named(formulas: Any) -> list[tuple[str, str]]:

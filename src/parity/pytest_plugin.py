@@ -4,7 +4,8 @@ An analyst's suite calls `parity_check(formula, data, ...)` (or `assert_parity`)
 tests; defaults come from the test's `@pytest.mark.parity(...)`, then the command line
 (`--parity-engines`, `--parity-reference`, and `--parity-draws`, `-tune`, `-chains`,
 `-seed`, `-target-accept`: the sampler options of `parity run`), so one suite can be run
-quickly on a laptop and with full sampler settings in CI. At the end of the
+quickly on a laptop and with full sampler settings in CI; a marker's
+`quantities=["conclusion"]` limits its test's checks to those rows. At the end of the
 session a "parity" section lists every call: which test, which formula, the counts, and
 whether it passed.
 
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 # The session reporter is registered as a plugin under this name, once per config.
 REPORTER = "parity-session-reporter"
 MARKER = ("parity(engines=..., reference=..., **settings): defaults for the parity_check "
-          "fixture (engines, reference, rtol, atol, draws, tune, chains, seed, ...)")
+          "fixture (engines, reference, rtol, atol, quantities, draws, tune, chains, "
+          "seed, ...)")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -147,8 +149,10 @@ def parity_check(request: pytest.FixtureRequest) -> Callable[..., list[Compariso
     def check(formula: str, data: Any, categorical: Iterable[str] | None = None,
               engines: str | Sequence[str] | None = None, reference: str | None = None,
               rtol: float | None = None, atol: float | None = None,
+              quantities: str | Iterable[str] | None = None,
               **sampler_settings: Any) -> list[Comparison]:
-        given = {"engines": engines, "reference": reference, "rtol": rtol, "atol": atol}
+        given = {"engines": engines, "reference": reference, "rtol": rtol, "atol": atol,
+                 "quantities": quantities}
         kwargs = {**defaults, **{k: v for k, v in given.items() if v is not None},
                   **sampler_settings}
         return run_check("parity_check", formula, data, categorical, **kwargs)

@@ -29,8 +29,9 @@ from parity.atomic import write_text_atomic
 # `statistic_kind` (t or z), `df` and `df_method`, `p_value`, the `interval_method` of
 # `lower`/`upper`, and a posterior's `p_direction`; a variance component's
 # `interval_method`; a fit's `interval` (the level of every interval it holds); and the
-# comparison quantities `lower`, `upper`, `df` and `conclusion`. Older files still read:
-# the new fields are empty there.
+# comparison quantities `lower`, `upper`, `df` and `conclusion`; and a comparison row's
+# `terms` (the coefficient names it is of). Older files still read: the new fields are
+# empty there.
 SCHEMA_VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, 4)
 
@@ -391,6 +392,10 @@ class Comparison:
     # `not_comparable`, or, when asked for (`--compare-unconverged`), compared but
     # counted apart from the rows of trusted fits.
     unconverged: tuple[str, ...] = ()
+    # The coefficient names the row is of, as the engines name them (`genderM`;
+    # `(Intercept)` and `attitudepol` for a correlation); none for the residual SD and
+    # the log-likelihood. `term` is the readable label built from them.
+    terms: tuple[str, ...] = ()
 
     @property
     def self_refit(self) -> bool:
@@ -589,6 +594,7 @@ def comparison_from_dict(d: dict[str, Any]) -> Comparison:
         reference_value=d.get("reference_value"), tolerance=d.get("tolerance"),
         verdict=d["verdict"], reason=d.get("reason"), group=d.get("group"),
         level=d.get("level"), unconverged=tuple(d.get("unconverged") or ()),
+        terms=tuple(str(t) for t in d.get("terms") or ()),
     )
 
 

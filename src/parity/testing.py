@@ -26,6 +26,14 @@ if TYPE_CHECKING:  # pandas is imported on use, so loading the pytest plugin sta
 # its own; `save_draws` is `keep_draws`).
 SAMPLER_SETTINGS = (*SAMPLER_KEYS, "nagq", "ddf", "profile")
 
+# The quantities whose rows assert_parity checks unless told otherwise: every one but the
+# interval ends and the t-test's df. Those of different methods differ by design (a
+# Wald-z interval against a Satterthwaite t one, a z-test's missing df against lmerTest's),
+# and the conclusion row says whether that changes what an analyst concludes; pass
+# `quantities=` to assert them too.
+DEFAULT_QUANTITIES: tuple[str, ...] = ("estimate", "std_error", "sd", "corr",
+                                       "group_effect", "loglik", "conclusion")
+
 
 @dataclass(frozen=True)
 class ParityCall:
@@ -90,6 +98,26 @@ def engine_names(engines: str | Iterable[str], caller: str = "assert_parity") ->
     return names
 
 
+def quantity_names(quantities: str | Iterable[str] | None,
+                   caller: str = "assert_parity") -> tuple[str, ...]:
+    """The quantities whose rows are checked: one name, a list of them, or None for
+    :data:`DEFAULT_QUANTITIES`; a name parity does not know is a UsageError naming the
+    ones it does."""
+    from parity.compare.quantities import QUANTITY_SPECS
+
+    if quantities is None:
+        return DEFAULT_QUANTITIES
+    names = (quantities,) if isinstance(quantities, str) else tuple(quantities)
+    known = ", ".join(QUANTITY_SPECS)
+    bad = [q for q in names if not isinstance(q, str) or q not in QUANTITY_SPECS]
+    if bad:
+        raise UsageError(f"{caller}(): unknown quantity {bad[0]!r} in quantities=; "
+                         f"known: {known}")
+    if not names:
+        raise UsageError(f"{caller}(): quantities= names no quantity; known: {known}")
+    return tuple(dict.fromkeys(names))
+
+
 def _cell(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
 
@@ -119,6 +147,7 @@ def assert_parity(
     family: str = "gaussian",
     trials: str | None = None,
     weights: str | None = None,
+    quantities: str | Iterable[str] | None = None,
     **sampler_settings: Any,
 ) -> list[Comparison]:
     """Fit `formula` with `reference` and `engines`; return the comparison rows of each
@@ -132,9 +161,16 @@ def assert_parity(
     `family` ("binomial", "poisson") and `trials` fit a GLM(M), compared on its link scale;
     `weights` names a column of prior weights (an engine without them fails the check
     with its reason).
+
+    `quantities` limits the rows checked, and returned, to some quantities (one name or
+    a list: "estimate", "std_error", "sd", "corr", "group_effect", "loglik", "lower",
+    "upper", "df", "conclusion"): `quantities="conclusion"` asserts that the engines
+    reach the same conclusions, whatever their SEs. By default every quantity is checked
+    but the interval ends and df (:data:`DEFAULT_QUANTITIES`), which differ by design
+    between methods; the conclusion rows say whether that matters.
     """
     return run_check("assert_parity", formula, data, categorical, engines, reference, rtol,
-                     atol, reml, family, trials, weights, **sampler_settings)
+                     atol, reml, family, trials, weights, quantities, **sampler_settings)
 
 
 def run_check(caller: str, formula: str, data: pd.DataFrame | str | Path,
@@ -143,10 +179,12 @@ def run_check(caller: str, formula: str, data: pd.DataFrame | str | Path,
               reference: str = "lme4", rtol: float | None = None,
               atol: float | None = None, reml: bool = True, family: str = "gaussian",
               trials: str | None = None, weights: str | None = None,
+              quantities: str | Iterable[str] | None = None,
               **sampler_settings: Any) -> list[Comparison]:
     """assert_parity's work, with its errors naming `caller` (the pytest plugin's
     `parity_check` calls it too, so that its mistakes are reported under its own name)."""
     names = engine_names(engines, caller)
+    chosen = quantity_names(quantities, caller)
     counts = {"agree": 0, "disagree": 0, "not_comparable": 0}
 
     def record(passed: bool, error: str | None = None) -> None:
@@ -163,9 +201,12 @@ def run_check(caller: str, formula: str, data: pd.DataFrame | str | Path,
     except Exception as exc:  # every failed call appears in the summary, then propagates
         record(False, " ".join(str(exc).split()) or type(exc).__name__)
         raise
+    compared = bool(rows)
+    rows = [r for r in rows if r.quantity in chosen]
     for r in rows:
         counts[r.verdict] += 1
-    message = _failure(formula, names, reference, rows)
+    message = _failure(formula, names, reference, rows,
+                       chosen if compared and quantities is not None else None)
     record(message is None, message)
     if message is not None:
         raise AssertionError(message)
@@ -199,8 +240,14 @@ def _compare(formula: str, data: pd.DataFrame | str | Path, categorical: Iterabl
 
 
 def _failure(formula: str, engines: tuple[str, ...], reference: str,
-             rows: Sequence[Comparison]) -> str | None:
+             rows: Sequence[Comparison],
+             quantities: tuple[str, ...] | None = None) -> str | None:
+    """The failure message, or None; `quantities` where rows were compared but limited
+    to some (none of which the fits have: say which were asked for)."""
     if not rows:
+        if quantities is not None:
+            return (f"parity: nothing was compared for {formula!r}: no rows of "
+                    f"{', '.join(quantities)} of {', '.join(engines)} against {reference}")
         return (f"parity: nothing was compared for {formula!r}: no rows of "
                 f"{', '.join(engines)} against {reference} (only frequentist engines serve "
                 "as references)")
@@ -212,5 +259,6 @@ def _failure(formula: str, engines: tuple[str, ...], reference: str,
             f"({', '.join(engines)} vs {reference}):\n{disagreement_table(bad)}")
 
 
-__all__ = ["CALL_HOOKS", "ParityCall", "ParityFitError", "assert_parity", "check_tolerances",
-           "disagreement_table", "engine_names", "run_check", "settings_from"]
+__all__ = ["CALL_HOOKS", "DEFAULT_QUANTITIES", "ParityCall", "ParityFitError", "assert_parity",
+           "check_tolerances", "disagreement_table", "engine_names", "quantity_names",
+           "run_check", "settings_from"]

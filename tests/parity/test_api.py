@@ -4,6 +4,7 @@ notebook, executed so that it cannot rot."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import shutil
 from pathlib import Path
 
@@ -36,10 +37,16 @@ def test_run_gives_dataframes_and_a_matrix(run: parity.Run) -> None:
     assert set(fits["status"]) == {"ok"}
     comparisons = run.comparisons
     assert len(comparisons) == len(run.results.comparisons) > 0
-    assert set(comparisons["verdict"]) == {"agree"}  # statsmodels reproduces lme4 here
+    # statsmodels reproduces lme4 here; only the mixed model's intervals are of different
+    # methods (Wald-z against lme4's Satterthwaite t), set apart with their reason
+    apart = comparisons[comparisons["verdict"] != "agree"]
+    assert set(apart["verdict"]) == {"not_comparable"}
+    assert set(apart["quantity"]) == {"lower", "upper"}
+    assert set(apart["model"]) == {"subject_intercept"}
+    assert apart["reason"].str.contains("different methods").all()
     matrix = run.matrix()
     assert list(matrix.index) == ["additive", "subject_intercept", "all models"]
-    assert list(matrix.columns) == ["statsmodels vs lme4"]
+    assert list(matrix.columns) == ["statsmodels vs lme4", "conclusions"]
     assert "agree" in run._repr_html_() and "<table" in run._repr_html_()
     estimates = run.estimates
     assert {"(Intercept)", "genderM", "attitudepol"} <= set(estimates["term"])
@@ -47,6 +54,31 @@ def test_run_gives_dataframes_and_a_matrix(run: parity.Run) -> None:
     six = effects[(effects["model"] == "subject_intercept") & (effects["engine"] == "lme4")]
     assert len(six) == 6 and set(six["term"]) == {"(Intercept)"}
     assert set(run.fits["criterion"]) == {"OLS", "REML"}
+
+
+def test_tidy_is_broom_mixed_s_layout_of_real_fits(run: parity.Run) -> None:
+    """What an analyst sets beside `broom.mixed::tidy(fit, effects = c("fixed",
+    "ran_pars", "ran_vals"))`: lme4's Satterthwaite tests, statsmodels' z-tests."""
+    from parity.api import TIDY_COLUMNS
+
+    table = run.tidy()
+    assert list(table.columns) == TIDY_COLUMNS
+    mixed = table[(table["model"] == "subject_intercept") & (table["engine"] == "lme4")]
+    assert list(mixed["effect"]) == ["fixed"] * 3 + ["ran_pars"] * 2 + ["ran_vals"] * 6
+    pars = mixed[mixed["effect"] == "ran_pars"]
+    assert list(zip(pars["group"], pars["term"], strict=True)) == [
+        ("subject", "sd__(Intercept)"), ("Residual", "sd__Observation")]
+    fixed = table[table["effect"] == "fixed"].set_index(["model", "engine", "term"])
+    lme4 = fixed.loc[("subject_intercept", "lme4", "genderM")]
+    statsmodels = fixed.loc[("subject_intercept", "statsmodels", "genderM")]
+    assert lme4["df"] > 0 and 0 < lme4["p.value"] < 1 and lme4["conf.low"] < lme4["estimate"]
+    assert math.isnan(statsmodels["df"]) and 0 < statsmodels["p.value"] < 1  # a z-test
+    assert lme4["estimate"] == pytest.approx(statsmodels["estimate"], rel=1e-4)
+    comparisons = run.comparisons
+    assert list(comparisons.columns[-3:]) == ["unconverged", "terms", "label"]
+    se = comparisons[(comparisons["quantity"] == "std_error")
+                     & (comparisons["term"] == "genderM")]
+    assert set(se["label"]) == {"SE(genderM)"} and set(se["terms"]) == {("genderM",)}
 
 
 def test_report_writes_the_cli_files_and_load_reads_them_back(run: parity.Run,

@@ -15,7 +15,14 @@ import pytest
 from conftest import need
 from parity.errors import DataError, UsageError
 from parity.inputs.seed import politeness, politeness_path
-from parity.testing import CALL_HOOKS, ParityCall, ParityFitError, assert_parity, settings_from
+from parity.testing import (
+    CALL_HOOKS,
+    DEFAULT_QUANTITIES,
+    ParityCall,
+    ParityFitError,
+    assert_parity,
+    settings_from,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -41,8 +48,67 @@ def test_statsmodels_agrees_with_lme4(calls: list[ParityCall]) -> None:
     assert {(r.engine, r.reference) for r in rows} == {("statsmodels", "lme4")}
     terms = {r.term for r in rows}
     assert {"(Intercept)", "genderM", "attitudepol", "sd(Residual)"} <= terms
+    # by default every quantity but the interval ends and df, which differ by method
+    assert {r.quantity for r in rows} <= set(DEFAULT_QUANTITIES)
+    assert "conclusion" in {r.quantity for r in rows}
     [call] = calls
     assert call.passed and call.agree == len(rows) and call.disagree == 0
+
+
+def test_the_conclusions_alone(calls: list[ParityCall]) -> None:
+    """`quantities="conclusion"`: the engines reach the same conclusions (statsmodels'
+    z-tests and lme4's Satterthwaite t-tests); no other row is checked or returned."""
+    need("lme4")
+    rows = assert_parity(FORMULA, politeness(), CATEGORICAL, engines="statsmodels",
+                         quantities="conclusion")
+    assert [r.term for r in rows] == ["(Intercept)", "genderM", "attitudepol"]
+    assert {(r.quantity, r.verdict) for r in rows} == {("conclusion", "agree")}
+    assert all("same conclusion" in (r.reason or "") for r in rows)
+    [call] = calls
+    assert call.passed and call.agree == 3 and call.not_comparable == 0
+
+
+def test_interval_ends_of_different_methods_are_not_comparable_not_failures() -> None:
+    """statsmodels' Wald-z interval against lme4's Wald-t one: asked for, the interval's
+    lower ends are rows that say why they are not compared, and the check passes."""
+    need("lme4")
+    rows = assert_parity(FORMULA, politeness(), CATEGORICAL, engines="statsmodels",
+                         quantities=["lower"])
+    assert [r.term for r in rows] == ["(Intercept)", "genderM", "attitudepol"]
+    assert {(r.quantity, r.verdict) for r in rows} == {("lower", "not_comparable")}
+    assert all("Wald-z" in (r.reason or "") and "Wald-t" in (r.reason or "") for r in rows)
+
+
+def test_limited_quantities_check_only_their_rows() -> None:
+    """A tolerance tightened on estimates fails no SE or SD check; asked for estimates,
+    the failure still lists the failing rows."""
+    need("lme4")
+    rows = assert_parity(FORMULA, politeness(), CATEGORICAL, engines="statsmodels",
+                         quantities=("std_error", "sd"), rtol=1e-12, atol=0)
+    assert {r.quantity for r in rows} == {"std_error", "sd"}
+    with pytest.raises(AssertionError) as info:
+        assert_parity(FORMULA, politeness(), CATEGORICAL, engines="statsmodels",
+                      quantities="estimate", rtol=1e-12, atol=0)
+    message = str(info.value)
+    assert "comparisons disagree" in message and "statsmodels vs lme4" in message
+    listed = [ln for ln in message.splitlines() if " / " in ln and "model / term" not in ln]
+    assert listed and all(" estimate " in ln for ln in listed)
+    # statsmodels' z-tests have no df: asked for df alone, nothing is compared
+    with pytest.raises(AssertionError, match="nothing was compared .* no rows of df of "
+                                             "statsmodels against lme4"):
+        assert_parity(FORMULA, politeness(), CATEGORICAL, engines="statsmodels",
+                      quantities="df")
+
+
+@pytest.mark.parametrize("quantities", ["se", ["estimate", "SE"], [3], []])
+def test_an_unknown_quantity_is_a_usage_error_naming_the_known_ones(
+        quantities: object, calls: list[ParityCall]) -> None:
+    with pytest.raises(UsageError, match=r"^assert_parity\(\): .*quantit.*; known: "
+                                         r"estimate, std_error, sd, corr, group_effect, "
+                                         r"loglik, lower, upper, df, conclusion$"):
+        assert_parity(FORMULA, politeness(), CATEGORICAL, engines="statsmodels",
+                      quantities=quantities)  # type: ignore[arg-type]
+    assert not calls  # refused before anything was fitted
 
 
 def test_tight_tolerance_fails_with_a_readable_table(calls: list[ParityCall]) -> None:
@@ -184,11 +250,16 @@ def test_every_sampler_option_of_parity_run_is_a_plugin_option(
     from parity.settings import OPTION_SETTINGS
 
     config = pytester.parseconfig(*_plugin_args(), "--parity-seed", "7",
-                                  "--parity-target-accept", "0.9", "--parity-tune", "30")
+                                  "--parity-target-accept", "0.9", "--parity-tune", "30",
+                                  "--parity-interval", "0.9", "--parity-ddf",
+                                  "kenward-roger", "--parity-profile")
     defaults = check_defaults(config, None)
-    assert {k: defaults[k] for k in ("seed", "target_accept", "tune")} == \
-        {"seed": 7, "target_accept": 0.9, "tune": 30}
-    assert set(OPTION_SETTINGS) == {"draws", "tune", "chains", "seed", "target_accept"}
+    assert {k: defaults[k] for k in ("seed", "target_accept", "tune", "interval", "ddf",
+                                     "profile")} == \
+        {"seed": 7, "target_accept": 0.9, "tune": 30, "interval": 0.9,
+         "ddf": "kenward-roger", "profile": True}
+    assert set(OPTION_SETTINGS) == {"draws", "tune", "chains", "seed", "target_accept",
+                                    "interval", "ddf", "profile"}
 
 
 def test_nagq_is_a_setting_of_assert_parity_not_a_probability() -> None:
@@ -251,3 +322,38 @@ def test_parity_check_refuses_bad_tolerances_before_fitting(pytester: pytest.Pyt
     pytester.makepyfile(test_tolerances=BAD_TOLERANCE_TESTS)
     result = pytester.runpytest_subprocess(*_plugin_args())
     result.assert_outcomes(passed=6)
+
+
+QUANTITY_TESTS = '''
+import pytest
+from parity.errors import UsageError
+from parity.inputs.seed import politeness
+
+FORMULA = "frequency ~ gender + attitude + (1 | subject)"
+CATS = ["subject", "gender", "attitude"]
+
+
+@pytest.mark.parity(engines="statsmodels", quantities="conclusion")
+def test_conclusions_from_the_marker(parity_check):
+    rows = parity_check(FORMULA, politeness(), CATS)
+    assert rows and {r.quantity for r in rows} == {"conclusion"}
+
+
+@pytest.mark.parity(engines="statsmodels", quantities=["nosuch"])
+def test_unknown_quantity_in_the_marker(parity_check):
+    with pytest.raises(UsageError, match=r"^parity_check\\(\\): unknown quantity 'nosuch'"):
+        parity_check(FORMULA, politeness(), CATS)
+
+
+def test_unknown_quantity_in_the_call(parity_check):
+    with pytest.raises(UsageError, match=r"known: estimate, std_error"):
+        parity_check(FORMULA, politeness(), CATS, engines="statsmodels", quantities="SE")
+'''
+
+
+def test_parity_check_takes_quantities_from_the_marker_and_the_call(
+        pytester: pytest.Pytester) -> None:
+    need("lme4")
+    pytester.makepyfile(test_quantities=QUANTITY_TESTS)
+    result = pytester.runpytest_subprocess(*_plugin_args())
+    result.assert_outcomes(passed=3)

@@ -314,3 +314,73 @@ def test_a_frequentist_fit_without_a_recorded_criterion_is_not_a_posterior(
     assert {(c.engine, c.a, c.b) for c in changes} == {
         ("lme4", "ok (gaussian/identity, REML)", "ok (gaussian/identity, ML)"),
         ("statsmodels", "ok (gaussian/identity, REML)", "ok (gaussian/identity, ML)")}
+
+
+# Fields schema version 4 added (schema.py): a version-3 file has none of them.
+_V4_FIXED_FIELDS = ("statistic", "statistic_kind", "df", "df_method", "p_value",
+                    "interval_method", "p_direction")
+_V4_QUANTITIES = ("lower", "upper", "df", "conclusion")
+
+
+def _published(fit: Fit) -> Fit:
+    """`fit` with what version 4 added: each coefficient's t-test, df and interval method."""
+    fixed = tuple(replace(fe, statistic=fe.estimate / fe.std_error, statistic_kind="t",
+                          df=4.2, df_method="Satterthwaite", p_value=0.01,
+                          interval_method="Wald-t") for fe in fit.fixed_effects)
+    return replace(fit, fixed_effects=fixed, interval=0.95)
+
+
+def _schema_3(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-3 document of the same run: the fields version 4 added dropped, and the
+    comparison rows of quantities version 3 did not have."""
+    old = json.loads(json.dumps(doc))
+    old["schema_version"] = 3
+    for fit in [*old["fits"], *old["reference_fits"]]:
+        fit.pop("interval", None)
+        for fe in fit["fixed_effects"]:
+            for key in _V4_FIXED_FIELDS:
+                fe.pop(key, None)
+        for vc in fit["variance_components"]:
+            vc.pop("interval_method", None)
+    old["comparisons"] = [c for c in old["comparisons"]
+                          if c["quantity"] not in _V4_QUANTITIES]
+    for c in old["comparisons"]:
+        c.pop("terms", None)
+    return old
+
+
+def test_schema_3_reads_and_what_it_lacks_is_absent_not_moved(
+        tmp_path: Path, policy: Policy, capsys: pytest.CaptureFixture[str]) -> None:
+    """A version-3 file against a version-4 one of the same run: it reads; the df it
+    never recorded, and the comparison rows of the new quantities, are in the new file
+    only (shown as such), never a moved value or a flipped verdict (exit 0)."""
+    rows = [replace(row(), terms=("genderM",)),
+            Comparison("m1", "statsmodels", "lme4", "conclusion", "genderM", -1.0, -1.0,
+                       0.0, "agree", "same conclusion", terms=("genderM",)),
+            Comparison("m1", "statsmodels", "lme4", "lower", "genderM", -148.0, -149.0,
+                       None, "not_comparable", "Wald-z against Wald-t", terms=("genderM",))]
+    new = document([_published(make_fit("lme4")), _published(make_fit("statsmodels"))], rows)
+    old = _schema_3(new)
+    assert "df" not in old["fits"][0]["fixed_effects"][0]
+    report = diff_results(old, new, policy)
+    assert not report.moved and not report.flips and not report.flipped
+    assert report.fit_changes == ()
+    # the interval's ends and the conclusion come from lower/upper, which version 3 has
+    both = {(r.engine, r.quantity, r.term) for r in report.rows
+            if r.a is not None and r.b is not None}
+    assert ("lme4", "lower", "genderM") in both and ("lme4", "conclusion", "genderM") in both
+    only_new = {(r.engine, r.quantity, r.term) for r in report.rows if r.a is None}
+    assert only_new == {(e, "df", t) for e in ("lme4", "statsmodels")
+                        for t in ("(Intercept)", "genderM")}
+    assert all(r.b is not None for r in report.rows)  # nothing vanished
+    absent = {v.key[3] for v in report.verdicts if v.a is None}
+    assert absent == {"conclusion", "lower"}
+    text = report.render()
+    assert "only in B" in text and "MOVED" not in text and "(absent)" in text
+    # and read the other way round, the same values are in the old file's other side
+    back = diff_results(new, old, policy)
+    assert not back.flipped and not back.moved
+    assert {(r.engine, r.quantity, r.term) for r in back.rows if r.b is None} == only_new
+    paths = [write(tmp_path / "a.json", old), write(tmp_path / "b.json", new)]
+    assert main(["diff", *paths]) == 0
+    assert "4 in one file only" in capsys.readouterr().out

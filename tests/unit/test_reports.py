@@ -4,6 +4,7 @@ CSV that round-trips, a summary generated from the verdicts, failures that stay 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from parity.reports import figures as report_figures
 from parity.reports.content import ReportData, report_blocks
-from parity.reports.csv_ import COLUMNS
+from parity.reports.csv_ import COLUMNS, render_csv
 from parity.reports.formats import FORMATS
 from parity.reports.markdown import render_markdown
 from parity.reports.summary import (
@@ -126,7 +127,8 @@ def test_csv_matches_comparisons(written: dict[str, Path]) -> None:
         rows = list(csv.reader(fh))
     assert tuple(rows[0]) == COLUMNS == (
         "model", "engine", "reference", "quantity", "term", "group", "value",
-        "reference_value", "tolerance", "verdict", "reason", "level", "unconverged")
+        "reference_value", "tolerance", "verdict", "reason", "level", "unconverged",
+        "terms", "label")
     assert len(rows) - 1 == len(COMPARISONS)
     first = dict(zip(COLUMNS, rows[1], strict=True))
     assert float(first["value"]) == 0.1 + 0.2  # full precision, not rounded
@@ -134,6 +136,46 @@ def test_csv_matches_comparisons(written: dict[str, Path]) -> None:
     assert first["unconverged"] == ""
     nc = dict(zip(COLUMNS, rows[5], strict=True))
     assert nc["value"] == "" and nc["group"] == "subject"
+
+
+def test_csv_names_each_row_s_coefficients_and_labels_it_as_the_reports_do() -> None:
+    """`terms`: the raw coefficient names beside the label, `;`-joined (empty for the
+    residual SD); `label`: the row as a reader names it."""
+    rows = [replace(row("statsmodels", "lme4", "agree"), terms=("attitudepol",)),
+            replace(row("statsmodels", "lme4", "agree", quantity="std_error"),
+                    terms=("attitudepol",)),
+            replace(row("bambi", "lme4", "not_comparable", "no correlation",
+                        quantity="corr", term="corr(subject: (Intercept), attitudepol)",
+                        group="subject"), terms=("(Intercept)", "attitudepol")),
+            row("statsmodels", "lme4", "agree", quantity="sd", term="sd(Residual)",
+                group="Residual")]
+    text = render_csv(rows + [replace(rows[0], quantity="conclusion")])
+    read = [dict(zip(COLUMNS, r, strict=True)) for r in csv.reader(io.StringIO(text))][1:]
+    assert [(r["terms"], r["label"]) for r in read] == [
+        ("attitudepol", "attitudepol"), ("attitudepol", "SE(attitudepol)"),
+        ("(Intercept);attitudepol", "corr(subject: (Intercept), attitudepol)"),
+        ("", "sd(Residual)"), ("attitudepol", "conclusion(attitudepol)")]
+
+
+def test_compared_rows_carry_their_coefficient_names() -> None:
+    """Every row the comparison builds, comparable or not, has `terms`."""
+    from parity.compare.rules import compare_pair
+    from parity.compare.tolerances import load_policy
+    from parity.engines import engine_kind
+
+    lme4 = replace(make_fit("lme4"), fit_statistics={"loglik": -400.0}, criterion="REML")
+    bambi = replace(make_fit("bambi", shift=0.9), structure={"subject": "independent"},
+                    variance_components=make_fit("bambi").variance_components[::2])
+    rows = compare_pair(bambi, lme4, load_policy(), engine_kind)
+    by = {(r.quantity, r.term): r.terms for r in rows}
+    assert by[("estimate", "attitudepol")] == ("attitudepol",)
+    assert by[("std_error", "(Intercept)")] == ("(Intercept)",)
+    assert by[("sd", "sd(subject: (Intercept))")] == ("(Intercept)",)
+    assert by[("sd", "sd(Residual)")] == ()
+    corr = next(r for r in rows if r.quantity == "corr")
+    assert corr.verdict == "not_comparable" and corr.terms == ("(Intercept)", "attitudepol")
+    assert {r.terms for r in rows if r.quantity == "loglik"} <= {()}
+    assert all(r.terms for r in rows if r.quantity != "loglik" and r.group != "Residual")
 
 
 def test_markdown_has_summary_matrix_reasons_and_marks(written: dict[str, Path]) -> None:

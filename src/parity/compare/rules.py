@@ -83,14 +83,17 @@ def boundary(fit: Fit, group: str, term: str | None, term2: str | None) -> str |
 def _row(fit: Fit, ref: Fit, quantity: Quantity, term: str, group: str | None,
          value: float | None, ref_value: float | None, tolerance: float | None,
          reason: str | None, comparable: bool = True,
-         mc: tuple[float, float] | None = None, level: str | None = None) -> Comparison:
+         mc: tuple[float, float] | None = None, level: str | None = None,
+         terms: tuple[str, ...] = ()) -> Comparison:
     """One row. `mc` is (k, MCSE of the gap) where a side has draws: the tolerance
-    widens by k × MCSE, and the reason says where Monte-Carlo error decides the row."""
+    widens by k × MCSE, and the reason says where Monte-Carlo error decides the row.
+    `terms` are the coefficient names the row is of."""
     if not comparable or value is None or ref_value is None or tolerance is None \
             or not (math.isfinite(value) and math.isfinite(ref_value)):
         return Comparison(fit.model, fit.label, ref.label, quantity, term,
                           value, ref_value, tolerance, "not_comparable",
-                          reason or "a value is missing or not finite", group, level)
+                          reason or "a value is missing or not finite", group, level,
+                          terms=terms)
     gap = abs(value - ref_value)
     k, mcse = mc if mc is not None else (0.0, 0.0)
     width = k * mcse
@@ -106,7 +109,7 @@ def _row(fit: Fit, ref: Fit, quantity: Quantity, term: str, group: str | None,
             why += f"; beyond Monte-Carlo error (the gap is {gap / mcse:.1f} MCSE)"
     return Comparison(fit.model, fit.label, ref.label, quantity, term,
                       value, ref_value, tolerance + width,
-                      "agree" if agree else "disagree", why, group, level)
+                      "agree" if agree else "disagree", why, group, level, terms=terms)
 
 
 def _mc(p: Pair, a: float | None, b: float | None) -> tuple[float, float] | None:
@@ -312,13 +315,14 @@ def _compare(p: Pair, spec: QuantitySpec, a: Value | None, b: Value | None
         if why is not None:
             return _row(p.fit, p.ref, spec.name, term, proto.group,
                         a.estimate if a else None, b.estimate if b else None, None, why,
-                        comparable=False, level=proto.level)
+                        comparable=False, level=proto.level, terms=proto.terms)
     assert a is not None and b is not None, f"{spec.name} has no missing-value check"
     unc = spec.uncertainty(p, a, b)
     tol = p.policy.rule(p.kf, p.kr, spec.name, p.fit.family).tolerance(b.estimate, unc)
     why = spec.why[p.pair_class](p, a, b, unc)
     row = _row(p.fit, p.ref, spec.name, term, proto.group, a.estimate, b.estimate, tol,
-               why, mc=None if spec.exact else _mc(p, a.mcse, b.mcse), level=proto.level)
+               why, mc=None if spec.exact else _mc(p, a.mcse, b.mcse), level=proto.level,
+               terms=proto.terms)
     if spec.exact:  # its reason is the row's content: both sides, agreeing or not
         return replace(row, reason=why)
     return row if p.criteria is None else _of_criteria(row, p.criteria)

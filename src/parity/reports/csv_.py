@@ -10,12 +10,18 @@ import csv
 import io
 from collections.abc import Sequence
 
+from parity.compare.quantities import row_name
 from parity.schema import Comparison
 
 # `unconverged`: the row's fits that did not converge, separated by ";" (empty for a row
-# of trusted fits).
+# of trusted fits). `terms`: the coefficient names the row is of, as the engines name
+# them, separated by ";" (empty for the residual SD and the log-likelihood), so that a
+# script can join the rows to its own coefficient table without parsing labels. `label`:
+# the row as the reports name it (`SE(genderM)`, `conclusion(genderM)`). New columns are
+# appended, so a script reading columns by position keeps working.
 COLUMNS = ("model", "engine", "reference", "quantity", "term", "group", "value",
-           "reference_value", "tolerance", "verdict", "reason", "level", "unconverged")
+           "reference_value", "tolerance", "verdict", "reason", "level", "unconverged",
+           "terms", "label")
 
 
 def _field(x: object) -> str:
@@ -34,5 +40,6 @@ def render_csv(comparisons: Sequence[Comparison]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     for c in comparisons:
-        writer.writerow([_field(getattr(c, name)) for name in COLUMNS])
+        writer.writerow([_field(row_name(c.quantity, c.term) if name == "label"
+                                else getattr(c, name)) for name in COLUMNS])
     return buf.getvalue()
