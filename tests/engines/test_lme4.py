@@ -91,11 +91,13 @@ def test_standalone_script_prints_the_same_numbers(
             # of this same Rscript command gave two results 2e-11 apart, so "the same
             # numbers" is held at 1e-8 (relative) for every model.
             assert row[key] == pytest.approx(getattr(fe, key), rel=1e-8)
-        for key in ("lower", "upper", "statistic", "df", "p_value"):
+        assert row["statistic"] == pytest.approx(fe.statistic, rel=1e-8)
+        for key in ("lower", "upper", "df", "p_value"):
             # Satterthwaite's df is a numerical derivative at the optimum: on the singular
-            # crossed model it turns those 2e-11 into 8e-7 in the df and 4.5e-8 in an
-            # interval's end.
-            assert row[key] == pytest.approx(getattr(fe, key), rel=1e-5)
+            # crossed model it turns those 2e-11 into up to 2.7e-5 in the df (6.07200
+            # against 6.07216 in two runs of the same command) and in an interval's end.
+            rel = 1e-3 if fit.diagnostics.singular else 1e-6
+            assert row[key] == pytest.approx(getattr(fe, key), rel=rel)
         assert (row["df_method"], row["interval_method"]) == (fe.df_method,
                                                               fe.interval_method)
     assert len(doc["variance_components"]) == len(fit.variance_components)

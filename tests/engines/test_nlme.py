@@ -89,6 +89,14 @@ def gaps(nlme: Fit, lme4: Fit) -> dict[str, float]:
     return out
 
 
+
+def _by_design(quantity: str, verdict: str, reason: str | None) -> bool:
+    """A row set apart because nlme's t-tests use its containment df (161 on
+    sleepstudy) where lme4's use Satterthwaite's (17): intervals and df of two rules."""
+    return (quantity in ("lower", "upper", "df") and verdict == "not_comparable"
+            and ("different methods" in (reason or "") or "different rules" in (reason or "")))
+
+
 @pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
 def test_nlme_agrees_with_lme4_on_sleepstudy(reml: bool) -> None:
     need_nlme()
@@ -103,7 +111,9 @@ def test_nlme_agrees_with_lme4_on_sleepstudy(reml: bool) -> None:
     mine = [r for r in rows if r.engine == "nlme" and r.reference == "lme4"]
     assert {r.quantity for r in mine} >= {"estimate", "std_error", "sd", "corr",
                                           "group_effect", "loglik"}
-    assert [r for r in mine if r.verdict != "agree"] == []
+    assert [r for r in mine if r.verdict != "agree" and not _by_design(r.quantity, r.verdict,
+                                                                       r.reason)] == []
+    assert {r.quantity for r in mine} >= {"estimate", "lower", "df", "conclusion"}
     measured = gaps(nlme, lme4)
     assert measured["estimate"] < 1e-8, measured
     for quantity, bound in BOUNDS.items():
@@ -124,7 +134,8 @@ def test_the_command_line_run_agrees(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "results.json").read_text())
     rows = [r for r in doc["comparisons"] if r["engine"] == "nlme"]
-    assert rows and all(r["verdict"] == "agree" for r in rows), \
+    assert rows and all(r["verdict"] == "agree" or _by_design(r["quantity"], r["verdict"],
+                                                               r["reason"]) for r in rows), \
         [r for r in rows if r["verdict"] != "agree"]
 
 
