@@ -364,29 +364,64 @@ def diff_results(a: dict[str, Any], b: dict[str, Any], policy: Policy,
     versions = [VersionChange(*k, rec_a.get(k), rec_b.get(k))
                 for k in dict.fromkeys([*rec_a, *rec_b]) if rec_a.get(k) != rec_b.get(k)]
     values = _value_rows(fits_a, fits_b, policy)
-    old = [name for name, doc in ((a_name, a), (b_name, b)) if doc.get("schema_version") == 1]
-    lacking = _V1_LACKS if len(old) == 1 else frozenset()
-    kept_values = [r for r in values if not (_one_sided(r) and r.quantity in lacking)]
-    kept_verdicts = [v for v in verdicts if not (_one_sided(v) and v.key[3] in lacking)]
-    notes = _v1_note(old[0], len(values) - len(kept_values),
-                     len(verdicts) - len(kept_verdicts)) if lacking else ()
+    kept_values, kept_verdicts, notes = list(values), list(verdicts), []
+    versions_of = {a_name: _version(a), b_name: _version(b)}
+    newest = max(versions_of.values())
+    for name, version in versions_of.items():
+        lacks_values, lacks_rows = _lacks(version, newest)
+        if not (lacks_values or lacks_rows):
+            continue
+        before = len(kept_values), len(kept_verdicts)
+        kept_values = [r for r in kept_values
+                       if not (_one_sided(r) and r.quantity in lacks_values)]
+        kept_verdicts = [v for v in kept_verdicts
+                         if not (_one_sided(v) and v.key[3] in lacks_rows)]
+        notes.append(_old_note(name, version, before[0] - len(kept_values),
+                               before[1] - len(kept_verdicts)))
     return DiffReport(tuple(kept_values), tuple(kept_verdicts),
                       tuple(_fit_changes(fits_a, fits_b)), tuple(versions), a_name, b_name,
-                      notes)
+                      tuple(notes))
 
 
-# The quantities a version-1 results file cannot hold: group effects and log-likelihoods
-# came with version 2 (as did criteria, families and links: see `_same_question`).
-_V1_LACKS = frozenset({"group_effect", "loglik"})
+def _version(doc: dict[str, Any]) -> int:
+    version = doc.get("schema_version")
+    return version if isinstance(version, int) else SCHEMA_VERSION
 
 
-def _v1_note(name: str, values: int, rows: int) -> tuple[str, ...]:
-    """What a version-1 file (diffed against a later one) cannot hold, and how many of
-    the other file's values and comparison rows were left out for it, said once rather
-    than listed row by row as if they had appeared or vanished."""
-    return (f"{name} is schema version 1, which records no group effects, log-likelihoods "
-            f"or criteria: {values} values and {rows} comparison rows of those are in the "
-            "other file only and not compared",)
+# What each schema version added, as values of a fit and as quantities of comparison
+# rows: a file of an older version cannot hold them, so a value or row of those
+# quantities found in the newer file only is what the older one could not record, not
+# something that appeared. Version 2 added group effects and log-likelihoods (and
+# criteria, families and links: see `_same_question`); version 4 the t-tests' df, and
+# the comparison rows of interval ends, df and conclusions (interval ends were recorded
+# from version 1 on, so a conclusion is a value of every version).
+_ADDED: dict[int, tuple[frozenset[str], frozenset[str], str]] = {
+    2: (frozenset({"group_effect", "loglik"}), frozenset({"group_effect", "loglik"}),
+        "group effects, log-likelihoods or criteria"),
+    4: (frozenset({"df"}), frozenset({"lower", "upper", "df", "conclusion"}),
+        "t-test df, nor rows of interval ends, df or conclusions"),
+}
+
+
+def _lacks(version: int, newest: int) -> tuple[frozenset[str], frozenset[str]]:
+    """The value quantities and row quantities a file of `version` cannot hold that a
+    file of `newest` can."""
+    values: frozenset[str] = frozenset()
+    rows: frozenset[str] = frozenset()
+    for added, (v, r, _) in _ADDED.items():
+        if version < added <= newest:
+            values, rows = values | v, rows | r
+    return values, rows
+
+
+def _old_note(name: str, version: int, values: int, rows: int) -> str:
+    """What an older file (diffed against a newer one) cannot hold, and how many of the
+    other file's values and comparison rows were left out for it, said once rather than
+    listed row by row as if they had appeared or vanished."""
+    missing = "; nor ".join(what for added, (_, _, what) in _ADDED.items() if version < added)
+    return (f"{name} is schema version {version}, which records no {missing}: {values} "
+            f"values and {rows} comparison rows of those are in the other file only and "
+            "not compared")
 
 
 def diff_files(a: Path, b: Path, policy: Policy) -> DiffReport:
