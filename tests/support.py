@@ -80,3 +80,13 @@ def misplaced_blame(rows: Sequence[Comparison], fits: Sequence[Fit]) -> list[str
             bad.append(f"{r.model} {r.engine} vs {r.reference} {r.term}: blames a method "
                        f"on an unconverged fit: {r.reason}")
     return bad
+
+
+def by_design(quantity: str, verdict: str, reason: str | None) -> bool:
+    """A row set apart because two frequentist engines find an interval, or a t-test's
+    df, by different methods (statsmodels' or glmmTMB's Wald-z against lme4's Wald-t on
+    Satterthwaite df, nlme's containment df): not comparable by design, with both
+    methods named. Tests that hold two engines to agree on every row leave these out."""
+    why = reason or ""
+    return (quantity in ("lower", "upper", "df") and verdict == "not_comparable"
+            and ("different methods" in why or "different rules" in why))

@@ -123,6 +123,9 @@ class QuantitySpec:
     # Compared exactly (a conclusion: the same or not), with its reason kept on every
     # row, agreeing or not, since the reason is what a reader wants from it.
     exact: bool = False
+    # The tolerance where it is not the rule's of the reference value and `uncertainty`
+    # (an interval's end, which carries the errors of its estimate and of its SE).
+    tolerance: Callable[[Pair, Value, Value, float | None], float] | None = None
 
 
 # ---- shared wording helpers ---------------------------------------------------------------
@@ -503,6 +506,21 @@ def _methods_differ(p: Pair, a: Value | None, b: Value | None) -> str | None:
     return why + "; see the conclusion row"
 
 
+def _endpoint_tolerance(p: Pair, a: Value, b: Value, unc: float | None) -> float:
+    """An interval's end is estimate ± q SE (q = 1.96 for a 95% Wald-z interval), so it
+    carries the estimate's error and q times the SE's: the estimate's rule at the
+    reference's estimate, plus q times the SE rule's tolerance at the reference's SE (a
+    posterior's SD for a posterior)."""
+    fe = _fixed_of(p.ref, b)
+    rule = p.policy.rule(p.kf, p.kr, "estimate", p.fit.family)
+    if fe is None or not (fe.std_error > 0 and math.isfinite(fe.std_error)):
+        return rule.tolerance(b.estimate, unc)
+    q = abs(b.estimate - fe.estimate) / fe.std_error
+    se_rule = p.policy.rule(p.kf, p.kr, "std_error", p.fit.family)
+    return (rule.tolerance(fe.estimate, unc)
+            + q * se_rule.tolerance(fe.std_error, None))
+
+
 def _endpoint_why(p: Pair, a: Value, b: Value, unc: float | None) -> str:
     fa, fb = _fixed_of(p.fit, a), _fixed_of(p.ref, b)
     na, nb = _interval_name(p.fit, fa), _interval_name(p.ref, fb)
@@ -661,12 +679,12 @@ QUANTITY_SPECS: dict[str, QuantitySpec] = {spec.name: spec for spec in (
         name="lower", part="fixed", guards=("missing", _levels_differ, _methods_differ),
         missing=_endpoint_missing, uncertainty=_sd_or_reference_se,
         why=_same_for_all(_endpoint_why), row_name="lower({term})", marker="<",
-        rule_of="estimate"),
+        rule_of="estimate", tolerance=_endpoint_tolerance),
     QuantitySpec(
         name="upper", part="fixed", guards=("missing", _levels_differ, _methods_differ),
         missing=_endpoint_missing, uncertainty=_sd_or_reference_se,
         why=_same_for_all(_endpoint_why), row_name="upper({term})", marker=">",
-        rule_of="estimate"),
+        rule_of="estimate", tolerance=_endpoint_tolerance),
     # Degrees of freedom of a t-test, where both fits have them by comparable rules.
     QuantitySpec(
         name="df", part="fixed", guards=("missing", _df_methods), missing=_no_row,

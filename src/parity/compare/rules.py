@@ -318,13 +318,14 @@ def _compare(p: Pair, spec: QuantitySpec, a: Value | None, b: Value | None
                         comparable=False, level=proto.level, terms=proto.terms)
     assert a is not None and b is not None, f"{spec.name} has no missing-value check"
     unc = spec.uncertainty(p, a, b)
-    tol = p.policy.rule(p.kf, p.kr, spec.name, p.fit.family).tolerance(b.estimate, unc)
+    tol = spec.tolerance(p, a, b, unc) if spec.tolerance is not None else \
+        p.policy.rule(p.kf, p.kr, spec.name, p.fit.family).tolerance(b.estimate, unc)
     why = spec.why[p.pair_class](p, a, b, unc)
     row = _row(p.fit, p.ref, spec.name, term, proto.group, a.estimate, b.estimate, tol,
                why, mc=None if spec.exact else _mc(p, a.mcse, b.mcse), level=proto.level,
                terms=proto.terms)
     if spec.exact:  # its reason is the row's content: both sides, agreeing or not
-        return replace(row, reason=why)
+        return replace(row, reason=why + (f"; {p.criteria}" if p.criteria else ""))
     return row if p.criteria is None else _of_criteria(row, p.criteria)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -222,10 +223,14 @@ def differences(base: Fit, other: Fit, renamed: Mapping[str, str] | None = None,
     for key in a:
         if key[0] in skip or key in exclude:
             continue
+        if mc_sds is not None and key[0] == "conclusion":
+            continue  # read off the interval's ends, held below at their own MC error
         (x, ux), (y, uy) = a[key], b[key]
         if mc_sds is not None:
             # The posterior SD of the quantity, or for an SE-like quantity its own size.
             spread = max(ux, uy) if math.isfinite(ux) and math.isfinite(uy) else abs(x)
+            if key[0] in ("lower", "upper"):
+                spread *= _quantile_mcse_factor(base.interval or 0.95)
             tol = mc_sds * math.sqrt(2.0) * spread / math.sqrt(ess) if math.isfinite(
                 ess) else math.inf
             tol = max(tol, atol)
@@ -241,6 +246,15 @@ def differences(base: Fit, other: Fit, renamed: Mapping[str, str] | None = None,
         problems.append(f"singular {base.diagnostics.singular} -> "
                         f"{other.diagnostics.singular}")
     return problems
+
+
+def _quantile_mcse_factor(level: float) -> float:
+    """How many times a posterior mean's Monte-Carlo error an equal-tailed interval's end
+    has, for a normal posterior: sqrt(p (1 - p)) / phi(z_p) with p = (1 - level) / 2
+    (2.67 at 95%), since a tail quantile rests on the few draws beyond it."""
+    p = (1.0 - level) / 2.0
+    z = NormalDist().inv_cdf(p)
+    return math.sqrt(p * (1.0 - p)) / NormalDist().pdf(z)
 
 
 def criterion_difference(base: Fit, other: Fit) -> float | None:
