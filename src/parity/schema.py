@@ -510,7 +510,7 @@ def _source(prov: dict[str, Any]) -> Literal["fit", "cache", "recorded"]:
     return "fit"
 
 
-def _opt(x: Any) -> float | None:
+def optional_float(x: Any) -> float | None:
     """An optional number as written (null stays None)."""
     return None if x is None else float(x)
 
@@ -531,18 +531,19 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
         n_dropped=int(d.get("n_dropped", 0)),
         fixed_effects=tuple(
             FixedEffect(f["term"], num(f["estimate"]), num(f["std_error"]), num(f["lower"]),
-                        num(f["upper"]), _opt(f.get("mcse")), _opt(f.get("se_mcse")),
-                        statistic=_opt(f.get("statistic")),
-                        statistic_kind=f.get("statistic_kind"), df=_opt(f.get("df")),
-                        df_method=f.get("df_method"), p_value=_opt(f.get("p_value")),
+                        num(f["upper"]), optional_float(f.get("mcse")),
+                        optional_float(f.get("se_mcse")),
+                        statistic=optional_float(f.get("statistic")),
+                        statistic_kind=f.get("statistic_kind"), df=optional_float(f.get("df")),
+                        df_method=f.get("df_method"), p_value=optional_float(f.get("p_value")),
                         interval_method=f.get("interval_method"),
-                        p_direction=_opt(f.get("p_direction")))
+                        p_direction=optional_float(f.get("p_direction")))
             for f in d.get("fixed_effects", [])
         ),
         variance_components=tuple(
             VarianceComponent(
                 v["group"], v.get("term"), v.get("term2"), v["kind"], num(v["estimate"]),
-                v.get("std_error"), v.get("lower"), v.get("upper"), _opt(v.get("mcse")),
+                v.get("std_error"), v.get("lower"), v.get("upper"), optional_float(v.get("mcse")),
                 v.get("interval_method"),
             )
             for v in d.get("variance_components", [])
@@ -575,7 +576,7 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
         criterion=d.get("criterion"),
         group_effects=tuple(
             GroupEffect(str(g["group"]), str(g["level"]), str(g["term"]), num(g["estimate"]),
-                        _opt(g.get("std_error")), _opt(g.get("mcse")))
+                        optional_float(g.get("std_error")), optional_float(g.get("mcse")))
             for g in d.get("group_effects") or []
         ),
         fixed_effects_cov=tuple(tuple(num(x) for x in row)
@@ -583,7 +584,7 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
         family=str(d.get("family") or "gaussian"),
         link=str(d.get("link") or "identity"),
         kind=d.get("kind"),
-        interval=_opt(d.get("interval")),
+        interval=optional_float(d.get("interval")),
     )
 
 

@@ -30,6 +30,7 @@ from parity.pipeline.workers import Outcome, run_models
 from parity.schema import Comparison, Fit
 from parity.settings import Settings
 from parity.spec.models import make_model
+from support import by_design  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.r
 
@@ -90,13 +91,6 @@ def gaps(nlme: Fit, lme4: Fit) -> dict[str, float]:
 
 
 
-def _by_design(quantity: str, verdict: str, reason: str | None) -> bool:
-    """A row set apart because nlme's t-tests use its containment df (161 on
-    sleepstudy) where lme4's use Satterthwaite's (17): intervals and df of two rules."""
-    return (quantity in ("lower", "upper", "df") and verdict == "not_comparable"
-            and ("different methods" in (reason or "") or "different rules" in (reason or "")))
-
-
 @pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
 def test_nlme_agrees_with_lme4_on_sleepstudy(reml: bool) -> None:
     need_nlme()
@@ -111,7 +105,7 @@ def test_nlme_agrees_with_lme4_on_sleepstudy(reml: bool) -> None:
     mine = [r for r in rows if r.engine == "nlme" and r.reference == "lme4"]
     assert {r.quantity for r in mine} >= {"estimate", "std_error", "sd", "corr",
                                           "group_effect", "loglik"}
-    assert [r for r in mine if r.verdict != "agree" and not _by_design(r.quantity, r.verdict,
+    assert [r for r in mine if r.verdict != "agree" and not by_design(r.quantity, r.verdict,
                                                                        r.reason)] == []
     assert {r.quantity for r in mine} >= {"estimate", "lower", "df", "conclusion"}
     measured = gaps(nlme, lme4)
@@ -134,7 +128,7 @@ def test_the_command_line_run_agrees(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "results.json").read_text())
     rows = [r for r in doc["comparisons"] if r["engine"] == "nlme"]
-    assert rows and all(r["verdict"] == "agree" or _by_design(r["quantity"], r["verdict"],
+    assert rows and all(r["verdict"] == "agree" or by_design(r["quantity"], r["verdict"],
                                                                r["reason"]) for r in rows), \
         [r for r in rows if r["verdict"] != "agree"]
 

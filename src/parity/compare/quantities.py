@@ -467,6 +467,11 @@ def _interval_name(fit: Fit, fe: FixedEffect | None) -> str:
     return fe.interval_method
 
 
+# Why a Wald-z interval and a Wald-t one part.
+_Z_AGAINST_T = ("the z interval treats the SE as known, the t interval widens it for the "
+                "uncertainty of the variance estimates")
+
+
 def _levels_differ(p: Pair, a: Value | None, b: Value | None) -> str | None:
     """Intervals at different levels (a recorded reference of another `--interval`)."""
     la, lb = p.fit.interval, p.ref.interval
@@ -501,8 +506,7 @@ def _methods_differ(p: Pair, a: Value | None, b: Value | None) -> str | None:
     why = (f"{poss(p.fit.label)} {_interval_name(p.fit, fa)} interval and "
            f"{poss(p.ref.label)} {_interval_name(p.ref, fb)} are different methods")
     if {ma, mb} == {"Wald-z", "Wald-t"}:
-        why += (": the z interval treats the SE as known, the t interval widens it for the "
-                "uncertainty of the variance estimates")
+        why += f": {_Z_AGAINST_T}"
     return why + "; see the conclusion row"
 
 
@@ -529,8 +533,7 @@ def _endpoint_why(p: Pair, a: Value, b: Value, unc: float | None) -> str:
     if na != nb:
         why += f": {poss(p.fit.label)} {na} interval against {poss(p.ref.label)} {nb}"
         if "Wald-z" in (na, nb) and any(n.startswith("Wald-t") for n in (na, nb)):
-            why += ("; the z interval treats the SE as known, the t interval widens it "
-                    "for the uncertainty of the variance estimates")
+            why += f"; {_Z_AGAINST_T}"
     if p.bayes:
         why += f" ({_z(gap, unc):.2f} posterior SD)"
     return why + _notes(p.structure, p.optimum)
@@ -546,11 +549,14 @@ _DF_CLASSES = {"Satterthwaite": "approximate", "Kenward-Roger": "approximate",
                "residual": "residual", "containment": "containment"}
 
 
+def _df_method(fit: Fit, v: Value | None) -> str | None:
+    """The df rule of the coefficient a value is of."""
+    fe = _fixed_of(fit, v) if v else None
+    return fe.df_method if fe else None
+
+
 def _df_methods(p: Pair, a: Value | None, b: Value | None) -> str | None:
-    fa = _fixed_of(p.fit, a) if a else None
-    fb = _fixed_of(p.ref, b) if b else None
-    ma = fa.df_method if fa else None
-    mb = fb.df_method if fb else None
+    ma, mb = _df_method(p.fit, a), _df_method(p.ref, b)
     if ma == mb or _DF_CLASSES.get(ma or "", ma) == _DF_CLASSES.get(mb or "", mb):
         return None
     return (f"{poss(p.fit.label)} {ma} df and {poss(p.ref.label)} {mb} df are different "
@@ -558,9 +564,7 @@ def _df_methods(p: Pair, a: Value | None, b: Value | None) -> str | None:
 
 
 def _df_why(p: Pair, a: Value, b: Value, unc: float | None) -> str:
-    fa, fb = _fixed_of(p.fit, a), _fixed_of(p.ref, b)
-    ma = fa.df_method if fa else None
-    mb = fb.df_method if fb else None
+    ma, mb = _df_method(p.fit, a), _df_method(p.ref, b)
     what = f"{ma} against {mb}" if ma != mb else str(ma)
     return f"df {a.estimate:.4g} against {b.estimate:.4g} ({what})"
 

@@ -41,6 +41,7 @@ from parity.schema import (
     GroupEffect,
     Provenance,
     VarianceComponent,
+    optional_float,
     structure_of,
 )
 from parity.settings import Settings
@@ -61,11 +62,6 @@ def _number(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
-def _optional(x: Any) -> float | None:
-    """An optional number from R's JSON: absent or null (R's NA) is None."""
-    return None if x is None else float(x)
-
-
 def _text(x: Any) -> str | None:
     return None if x is None else str(x)
 
@@ -76,9 +72,9 @@ def fixed_from_r(f: dict[str, Any]) -> FixedEffect:
     kind = f.get("statistic_kind")
     return FixedEffect(
         f["term"], _number(f["estimate"]), _number(f["std_error"]), _number(f["lower"]),
-        _number(f["upper"]), statistic=_optional(f.get("statistic")),
-        statistic_kind=kind if kind in ("t", "z") else None, df=_optional(f.get("df")),
-        df_method=_text(f.get("df_method")), p_value=_optional(f.get("p_value")),
+        _number(f["upper"]), statistic=optional_float(f.get("statistic")),
+        statistic_kind=kind if kind in ("t", "z") else None, df=optional_float(f.get("df")),
+        df_method=_text(f.get("df_method")), p_value=optional_float(f.get("p_value")),
         interval_method=_text(f.get("interval_method")))
 
 
@@ -95,14 +91,15 @@ def fit_from_r_json(
     groups = model.spec.grouping_labels()
     # The level of every interval in the record (records written before it was kept:
     # the run's setting, which the R side was given).
-    interval = _optional(doc.get("interval"))
+    interval = optional_float(doc.get("interval"))
     if interval is None:
         interval = settings.interval
     components = tuple(
         VarianceComponent(lme4_group(v["group"], groups), v.get("term"), v.get("term2"),
                           v["kind"],
                           float("nan") if v["estimate"] is None else float(v["estimate"]),
-                          lower=_optional(v.get("lower")), upper=_optional(v.get("upper")),
+                          lower=optional_float(v.get("lower")),
+                          upper=optional_float(v.get("upper")),
                           interval_method=_text(v.get("interval_method")))
         for v in doc["variance_components"]
     )

@@ -83,6 +83,12 @@ def _key(model: Model, data: PreparedData, settings: Settings,
     return key if engine == "lme4" else {**key, "engine": engine}
 
 
+def _other_fit(doc: dict[str, Any], key: dict[str, Any]) -> bool:
+    """Whether a record is of another model, data set or fit than `key` names (its
+    interval, ddf and profile aside: :func:`_published_mismatch`)."""
+    return any(doc.get(k) != v for k, v in key.items() if k not in PUBLISHED_KEYS)
+
+
 def _published_mismatch(doc: dict[str, Any], key: dict[str, Any]) -> str | None:
     """Why a record of this very fit cannot stand in for it: its intervals or tests were
     found at another level or by another method than the run asks (`interval 0.94, this
@@ -170,7 +176,7 @@ def check_overwrite(directory: Path, model: Model, data: PreparedData, settings:
     doc = _load(path)
     key = _key(model, data, settings, engine)
     # Re-recording under another interval, ddf or profile replaces the record.
-    if doc is None or any(doc.get(k) != v for k, v in key.items() if k not in PUBLISHED_KEYS):
+    if doc is None or _other_fit(doc, key):
         what = "is not a parity record" if doc is None else "records another model or data"
         raise UsageError(f"{str(path)!r} {what}; record into another directory, or remove "
                          "it first")
@@ -269,7 +275,7 @@ def find_recorded(model: Model, data: PreparedData, settings: Settings,
             if fit is None:
                 continue
             assert doc is not None
-            if any(doc.get(k) != v for k, v in key.items() if k not in PUBLISHED_KEYS):
+            if _other_fit(doc, key):
                 continue  # another model, data set or fit: not this one's record
             why = _published_mismatch(doc, key)
             if why is not None:
