@@ -10,5 +10,6 @@ Modules: `design` (the designs and their rows), `truth` (lme4's fit as the value
 recover), `simulate` (responses drawn from it), `tasks` and `child` (what a Dask worker runs),
 `store` (batches persisted as they finish, for resuming), `tables` (rows, summary),
 `calibrate` (the calibrated tolerances), `report` (study.md, study.html, figures) and
-`run` (the orchestration).
+`run` (the orchestration: `options`, `checks`, `plan`, `cluster`, `progress` and
+`assemble` hold its parts).
 """

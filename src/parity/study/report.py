@@ -28,7 +28,7 @@ from parity.schema import write_json_atomic
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from parity.study.run import StudyOptions, StudyResult
+    from parity.study.options import StudyOptions, StudyResult
 
 FIGURES = "figures"
 STUDY_JSON = "study.json"
