@@ -44,6 +44,8 @@ def _csv_list(text: str) -> list[str]:
 
 
 def _int_list(text: str) -> list[int]:
+    """Whole numbers, comma-separated; empty items are dropped, so `--groups ,` is an
+    empty list, which the study refuses (it must not fall back to the defaults)."""
     try:
         return [int(p) for p in _csv_list(text)]
     except ValueError:
@@ -274,7 +276,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         raise UsageError(f"a study is of one model; name it with --model (have "
                          f"{', '.join(m.name for m in request.models)})")
     model = request.models[0]
-    groups = tuple(args.groups) if args.groups else _default_groups(model, request.frame)
+    groups = tuple(args.groups) if args.groups is not None else \
+        _default_groups(model, request.frame)
     options = StudyOptions(groups=groups, replicates=args.replicates,
                            engines=request.engines, settings=request.settings,
                            out=args.out, reference=args.reference,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -25,6 +25,13 @@ RESULTS_NAME = "results.json"
 PARTIAL_NAME = "results.partial.json"
 LOCK_NAME = ".parity.lock"
 DRAWS_DIR = "draws"  # posterior draws, with --save-draws
+
+# What `parity study` writes (parity.study.report names them for writing; they are said
+# here too, as this stage is below the study's, so a new study clears an older one's).
+# A study's batch folder (`study.batches`) is not among them: it is what a rerun resumes
+# from, and each batch file is checked against its key and checksum when read.
+STUDY_NAMES = ("study.json", "study.md", "study.html", "tolerances.calibrated.toml")
+STUDY_BATCHES_DIR = "study.batches"
 
 
 def refuse_a_file(out: Path, option: str = "--out") -> None:
@@ -56,9 +63,10 @@ def check_writable(out: Path, option: str = "--out") -> Path:
 
 
 @contextmanager
-def claimed(out: Path) -> Iterator[Path]:
+def claimed(out: Path, clear: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """The directory checked, locked for this run, and cleared of an older run's
-    results and reports; the lock is held until the block ends."""
+    results and reports (`clear`, by default :func:`clear_previous`; a study passes
+    :func:`clear_study`); the lock is held until the block ends."""
     out = check_writable(out)
     handle: IO[str] = open(out / LOCK_NAME, "a+")  # noqa: SIM115 (held across the block)
     try:
@@ -66,14 +74,15 @@ def claimed(out: Path) -> Iterator[Path]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise UsageError(f"another parity run is writing to {str(out)!r}; wait for "
-                                 "it to finish, or give another --out") from None
+                raise UsageError(f"another parity run (or study) is writing to "
+                                 f"{str(out)!r}; wait for it to finish, or give another "
+                                 "--out") from None
             raise
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        clear_previous(out)
+        (clear or clear_previous)(out)
         yield out
     finally:
         handle.close()  # closing releases the lock
@@ -87,3 +96,14 @@ def clear_previous(out: Path) -> None:
         if (out / folder).is_dir():
             for path in (out / folder).glob(pattern):
                 path.unlink(missing_ok=True)
+
+
+def clear_study(out: Path) -> None:
+    """Remove the files and figures an earlier study left, so that a smaller study (one
+    without Bayesian engines draws no differences figure) leaves none of them beside its
+    own; keep the batch files a rerun resumes from."""
+    for name in STUDY_NAMES:
+        (out / name).unlink(missing_ok=True)
+    if (out / FIGURES_DIR).is_dir():
+        for path in (out / FIGURES_DIR).glob("*.png"):
+            path.unlink(missing_ok=True)

@@ -1,54 +1,187 @@
 """The Dask cluster a study runs on: a LocalCluster of worker processes (one per core,
 or `workers`), or an existing cluster at `scheduler`, so that a study that outgrows one
-machine runs on many unchanged."""
+machine runs on many unchanged.
+
+Three things keep Dask's own behaviour from reaching the terminal:
+
+* An address given with `--scheduler` is probed before Dask's client is aimed at it: a
+  TCP connection and the first message of Dask's handshake, read with a bounded time and
+  size. Dask's client reads the first 8 bytes of whatever answers as the length of a
+  message and allocates it (a web server's reply asks for exabytes), or waits past its
+  own timeout on a service that says nothing.
+* Dask's loggers (and tornado's and asyncio's, which its event loop uses) are silenced
+  while the study runs: a lost scheduler, or a Ctrl-C, is said once by parity.
+* SIGINT is blocked while the local cluster starts, so the worker processes are born
+  with it blocked (a blocked signal is inherited across fork and exec) and never print
+  a KeyboardInterrupt traceback of their own; a Ctrl-C meanwhile is delivered to the
+  study once the cluster is up, and the study closes the cluster.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import socket
+import struct
+import time
+import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
-from parity.errors import UsageError
+from parity.errors import ParityError, UsageError
 from parity.study.options import StudyOptions
+
+# Seconds an existing scheduler has to answer the probe, and to take the client.
+PROBE_SECONDS = 10.0
+CONNECT_SECONDS = 20
+# Dask's handshake is a few hundred bytes; a longer first message is not Dask's.
+HANDSHAKE_MAX_BYTES = 1 << 20
+_LOGGERS = ("distributed", "tornado", "asyncio", "bokeh")
+
+
+class SchedulerLost(ParityError):
+    """The cluster stopped answering mid-study: the finished batches are on disk."""
+
+    exit_code = 1
+
+
+def local_workers(options: StudyOptions) -> int:
+    """The worker processes of the local cluster: `--workers`, or one per core."""
+    return options.workers or os.cpu_count() or 1
+
+
+def _read_exactly(sock: socket.socket, n: int, deadline: float) -> bytes:
+    data = b""
+    while len(data) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no answer")
+        sock.settimeout(left)
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("the connection was closed")
+        data += chunk
+    return data
+
+
+def probe_scheduler(address: str, seconds: float = PROBE_SECONDS) -> None:
+    """UsageError unless a Dask scheduler answers at `address` (tcp://host:port, or
+    host:port) within `seconds`: it sends its handshake first on a new connection, a
+    length-prefixed message naming its compression and pickle protocol. Other schemes
+    (tls://, ucx://) are left to Dask's client and its timeout."""
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp":
+        return
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or port is None:
+        raise UsageError(f"--scheduler {address!r} is not a Dask address "
+                         "(tcp://host:port)")
+    deadline = time.monotonic() + seconds
+
+    def refuse(why: str) -> UsageError:
+        return UsageError(f"no Dask scheduler answered at {address} within "
+                          f"{seconds:g}s ({why})")
+
+    try:
+        with socket.create_connection((host, port), timeout=seconds) as sock:
+            head = _read_exactly(sock, 8, deadline)
+            (length,) = struct.unpack("<Q", head)
+            if not 0 < length <= HANDSHAKE_MAX_BYTES:
+                raise refuse(f"it answered, but not as Dask does: a first message of "
+                             f"{length} bytes")
+            body = _read_exactly(sock, length, deadline)
+    except TimeoutError:
+        raise refuse("it accepted the connection but sent no Dask handshake") from None
+    except OSError as exc:
+        raise refuse(exc.strerror or str(exc) or type(exc).__name__) from None
+    if b"pickle-protocol" not in body:
+        raise refuse("it answered, but not with a Dask handshake")
+
+
+@contextmanager
+def quiet_dask() -> Iterator[None]:
+    """Dask's, tornado's and asyncio's loggers (and Dask's warnings) silenced for the
+    block, then restored."""
+    saved = {name: logging.getLogger(name).level for name in _LOGGERS}
+    for name in _LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        with warnings.catch_warnings():
+            # "Port 8787 is already in use" and the like: Dask's, not the study's news.
+            warnings.filterwarnings("ignore", module=r"distributed(\..*)?$")
+            yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """SIGINT held back from this thread (and every thread and process started in the
+    block) until the block ends, when a Ctrl-C that came meanwhile is delivered."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 @contextmanager
 def client_for(options: StudyOptions) -> Iterator[tuple[Any, dict[str, Any]]]:
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise UsageError(f"parity study needs dask.distributed ({exc}); install it with "
-                         "pip install 'parity[study]'") from None
-    import logging
-
+    with quiet_dask(), sigint_blocked():
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:
+            raise UsageError(f"parity study needs dask.distributed ({exc}); install it "
+                             "with pip install 'parity[study]'") from None
     if options.scheduler is not None:
-        try:
-            client = Client(options.scheduler, timeout="20s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise UsageError(f"no Dask scheduler at {options.scheduler!r} "
-                             f"({type(exc).__name__}: {exc})") from None
-        try:
-            info = client.scheduler_info()
-            workers = len(info.get("workers", {}))
-            yield client, {"kind": "existing cluster", "address": options.scheduler,
-                           "workers": workers}
-        finally:
-            client.close()
+        probe_scheduler(options.scheduler)
+        with quiet_dask():
+            try:
+                with sigint_blocked():
+                    client = Client(options.scheduler, timeout=f"{CONNECT_SECONDS}s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise UsageError(f"no Dask scheduler answered at {options.scheduler} "
+                                 f"within {CONNECT_SECONDS}s ({type(exc).__name__}: "
+                                 f"{' '.join(str(exc).split())})") from None
+            try:
+                info = client.scheduler_info()
+                workers = len(info.get("workers", {}))
+                yield client, {"kind": "existing cluster", "address": options.scheduler,
+                               "workers": workers}
+            finally:
+                _close(client)
         return
-    n = options.workers or os.cpu_count() or 1
+    n = local_workers(options)
     # Each worker's chains run side by side on as many XLA host devices (PyMC's JAX
     # sampler otherwise asks for 100), as `parity run` runs them.
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" not in flags:
         flags = f"{flags} --xla_force_host_platform_device_count={options.settings.chains}"
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR,
-                           env={"XLA_FLAGS": flags.strip()})
-    client = Client(cluster)
-    try:
+    with quiet_dask(), ExitStack() as stack:
+        with sigint_blocked():
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   dashboard_address=None,
+                                   silence_logs=logging.CRITICAL + 1,
+                                   env={"XLA_FLAGS": flags.strip()})
+            # Registered before a Ctrl-C held back meanwhile is delivered.
+            stack.callback(_close, cluster)
+            client = Client(cluster)
+            stack.callback(_close, client)
         yield client, {"kind": "LocalCluster", "address": cluster.scheduler_address,
                        "workers": n, "threads_per_worker": 1}
-    finally:
-        client.close()
-        cluster.close()
+
+
+def _close(thing: Any) -> None:
+    """Close a client or cluster; a second Ctrl-C does not cut the closing short."""
+    with sigint_blocked():
+        thing.close()

@@ -9,6 +9,7 @@ only fit, so they need no access to the output directory.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,16 +18,16 @@ from typing import Any
 import pandas as pd
 
 from parity.compare.tolerances import Policy
-from parity.errors import UsageError
+from parity.pipeline.outdir import claimed, clear_study, refuse_a_file
 from parity.registry import engine_with_role
 from parity.rows.prepare import prepare
 from parity.schema import Fit
 from parity.settings import Settings
 from parity.spec.models import Model
 from parity.study.assemble import assemble
-from parity.study.checks import check_options
-from parity.study.cluster import client_for
-from parity.study.design import make_design
+from parity.study.checks import check_draws, check_model, check_options, check_size
+from parity.study.cluster import SchedulerLost, client_for, probe_scheduler
+from parity.study.design import Design, make_design
 from parity.study.options import StudyOptions, StudyResult
 from parity.study.plan import batch_size, plan
 from parity.study.progress import StudyProgress
@@ -47,24 +48,44 @@ def _truth(model: Model, original: Any, settings: Settings) -> tuple[Truth, Fit]
 
 def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: Policy,
               on_stage: Callable[[str], None] | None = None) -> StudyResult:
-    """Fit every replicate of every design with every engine; write the study."""
+    """Fit every replicate of every design with every engine; write the study.
+
+    Every option is checked before the truth is fitted, as `parity run` checks them, and
+    the output directory is claimed (checked, locked, cleared of an older study's files
+    but for the batches a rerun resumes from) for the whole study."""
     check_options(options)
-    if not model.gaussian:
-        raise UsageError(f"a study simulates Gaussian models; {model.name!r} is "
-                         f"{model.family}")
-    if model.weights is not None or model.spec.offset:
-        raise UsageError(f"a study simulates unweighted models without offsets; "
-                         f"{model.name!r} has {'weights' if model.weights else 'an offset'}")
+    check_model(model, options)
+    out = Path(options.out)
+    refuse_a_file(out)
+    store = BatchStore(out)
+    store.refuse_a_file()
     say = on_stage or (lambda _: None)
     started = time.monotonic()
     settings = options.settings
     original = prepare(frame, model.spec, model.categorical, model.family, model.trials)
+    check_size(model, original, options)
     designs = [make_design(model, original, g) for g in options.groups]
-    say("fitting lme4 to the original data (the truth)")
-    truth, truth_fit = _truth(model, original, settings)
-    out = Path(options.out)
-    out.mkdir(parents=True, exist_ok=True)
-    store = BatchStore(out)
+    check_draws(model, designs, options)
+    if options.scheduler is not None:
+        probe_scheduler(options.scheduler)
+    with claimed(out, clear=clear_study):
+        store.make()
+        say("fitting lme4 to the original data (the truth)")
+        truth, truth_fit = _truth(model, original, settings)
+        return _fit_and_write(model, designs, truth, truth_fit, options, policy, store,
+                              say, started)
+
+
+def _warn(text: str) -> None:
+    """A warning the study goes on after, shown even with --quiet: it says that
+    something on disk was not as written, or could not be written."""
+    print(f"study: warning: {text}", file=sys.stderr, flush=True)
+
+
+def _fit_and_write(model: Model, designs: list[Design], truth: Truth, truth_fit: Fit,
+                   options: StudyOptions, policy: Policy, store: BatchStore,
+                   say: Callable[[str], None], started: float) -> StudyResult:
+    out, settings = Path(options.out), options.settings
     by_design = {d.groups: d for d in designs}
     fits: dict[tuple[int, int, str], Fit] = {}
     with client_for(options) as (client, scheduler):
@@ -73,12 +94,15 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
         digests = {g: d.data.digest() for g, d in by_design.items()}
         keys = {b.name: batch_key(b, model, digests[b.groups], settings) for b in batches}
         pending: list[Batch] = []
+        unsaved: list[str] = []
         for b in batches:
-            done = store.load(b, keys[b.name])
-            if done is None or len(done) != len(b.replicates):
+            loaded = store.load(b, keys[b.name])
+            if loaded.problem is not None:
+                _warn(f"{store.path(b)} {loaded.problem}; it is refitted")
+            if loaded.fits is None:
                 pending.append(b)
                 continue
-            for r, f in zip(b.replicates, done, strict=True):
+            for r, f in zip(b.replicates, loaded.fits, strict=True):
                 fits[(b.groups, r, b.engine)] = f
         # A replicate is done when every engine has fitted it.
         left: dict[tuple[int, int], int] = {}
@@ -88,6 +112,7 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
         total = len(designs) * options.replicates
         progress = StudyProgress(total, total - len(left), options.quiet)
         from dask.distributed import as_completed
+        from distributed.client import FutureCancelledError
 
         futures = {client.submit(run_batch, b, model, by_design[b.groups].data, settings,
                                  pure=False, key=f"parity-{b.name}-{keys[b.name][:12]}"): b
@@ -96,6 +121,15 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
             b = futures[future]
             try:
                 batch_fits: list[Fit] = future.result()
+            except FutureCancelledError as exc:
+                # The scheduler was lost (or the batch cancelled on the cluster): what
+                # finished is on disk, and a rerun resumes from it.
+                kept = sum(1 for p in store.dir.glob("*.json") if p.is_file())
+                raise SchedulerLost(
+                    f"the Dask cluster at {scheduler.get('address')} stopped the study "
+                    f"({getattr(exc, 'reason', 'cancelled')}); the finished batches "
+                    f"({kept} files) are kept in {store.dir} and a rerun resumes from "
+                    "them") from None
             except Exception as exc:
                 from parity.engines.base import status_fit
 
@@ -103,7 +137,11 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
                 batch_fits = [status_fit(b.engine, model, by_design[b.groups].data,
                                          "failed", why, settings) for _ in b.replicates]
             else:
-                store.save(b, keys[b.name], batch_fits)
+                why_not = store.save(b, keys[b.name], batch_fits)
+                if why_not is not None:
+                    unsaved.append(b.name)
+                    _warn(f"{store.path(b)} could not be saved ({why_not}); its fits "
+                          "are kept for this study, and a rerun refits them")
             for r, f in zip(b.replicates, batch_fits, strict=True):
                 fits[(b.groups, r, b.engine)] = f
             for r in b.replicates:
@@ -112,6 +150,7 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
         scheduler["resumed_batches"] = len(batches) - len(pending)
         scheduler["fitted_batches"] = len(pending)
         scheduler["batch_size"] = size
+        scheduler["unsaved_batches"] = len(unsaved)
     say("comparing")
     result = assemble(model, designs, truth, truth_fit, fits, options, policy, scheduler)
     result.document["seconds"] = round(time.monotonic() - started, 3)
