@@ -138,6 +138,16 @@ def test_study_runs_on_an_existing_cluster(tmp_path: Path) -> None:
      "existing cluster"),
     (("--groups", "6", "--reference", "bambi"), "must be frequentist"),
     (("--groups", "6", "--model", "additive"), "no grouping factor"),
+    # Checked by `parity run`'s own code (Settings.check, nagq_problem, check_memory),
+    # and bounded before planning, each before the truth is fitted.
+    (("--groups", "6", "--nagq", "-1"), "--nagq must be from 0"),
+    (("--groups", "6", "--nagq", "5"), "--nagq 5: model subject_intercept is Gaussian"),
+    (("--groups", "6", "--engines", "lme4,bambi", "--draws", "1000000000"),
+     "the sampler settings need about"),
+    (("--groups", "100000000",), "the study would hold about"),
+    (("--groups", "6", "--replicates", "1000000000"), "the study would hold about"),
+    (("--groups", ","), "--groups names no design"),
+    (("--groups", "6,8,6"), "--groups names 6 twice"),
 ])
 def test_bad_study_options_are_one_line_errors(tmp_path: Path, args: tuple[str, ...],
                                                message: str) -> None:
