@@ -108,8 +108,12 @@ def probe_scheduler(address: str, seconds: float = PROBE_SECONDS) -> None:
 def quiet_dask() -> Iterator[None]:
     """Dask's, tornado's and asyncio's loggers (and Dask's warnings) silenced for the
     block, then restored."""
-    saved = {name: logging.getLogger(name).level for name in _LOGGERS}
-    for name in _LOGGERS:
+    # Dask's logging configuration gives some loggers their own level
+    # (`distributed.client`), so every logger under each name is silenced, not its root.
+    names = [n for n in logging.root.manager.loggerDict
+             if any(n == root or n.startswith(f"{root}.") for root in _LOGGERS)]
+    saved = {name: logging.getLogger(name).level for name in {*_LOGGERS, *names}}
+    for name in saved:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     try:
         with warnings.catch_warnings():
