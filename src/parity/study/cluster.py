@@ -11,10 +11,11 @@ Three things keep Dask's own behaviour from reaching the terminal:
   own timeout on a service that says nothing.
 * Dask's loggers (and tornado's and asyncio's, which its event loop uses) are silenced
   while the study runs: a lost scheduler, or a Ctrl-C, is said once by parity.
-* SIGINT is blocked while the local cluster starts, so the worker processes are born
-  with it blocked (a blocked signal is inherited across fork and exec) and never print
-  a KeyboardInterrupt traceback of their own; a Ctrl-C meanwhile is delivered to the
-  study once the cluster is up, and the study closes the cluster.
+* SIGINT is ignored while the local cluster starts, so that its worker processes are
+  born ignoring it (a terminal's Ctrl-C reaches every process of its group: each worker
+  would print a KeyboardInterrupt traceback of its own). The client closes the cluster
+  when the study is interrupted. A Ctrl-C in the seconds the workers take to start is
+  ignored with them; the next one stops the study.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -126,22 +128,24 @@ def quiet_dask() -> Iterator[None]:
 
 
 @contextmanager
-def sigint_blocked() -> Iterator[None]:
-    """SIGINT held back from this thread (and every thread and process started in the
-    block) until the block ends, when a Ctrl-C that came meanwhile is delivered."""
-    if not hasattr(signal, "pthread_sigmask"):
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored for the block, then the handler it had (only the main thread can
+    set one; elsewhere the block runs as it is). A process started in the block is born
+    ignoring it too: an ignored signal stays ignored across fork and exec, and Python,
+    finding SIGINT ignored at startup, installs no KeyboardInterrupt for it."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, old)
 
 
 @contextmanager
 def client_for(options: StudyOptions) -> Iterator[tuple[Any, dict[str, Any]]]:
-    with quiet_dask(), sigint_blocked():
+    with quiet_dask():
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError as exc:
@@ -151,8 +155,7 @@ def client_for(options: StudyOptions) -> Iterator[tuple[Any, dict[str, Any]]]:
         probe_scheduler(options.scheduler)
         with quiet_dask():
             try:
-                with sigint_blocked():
-                    client = Client(options.scheduler, timeout=f"{CONNECT_SECONDS}s")
+                client = Client(options.scheduler, timeout=f"{CONNECT_SECONDS}s")
             except (OSError, TimeoutError, ValueError) as exc:
                 raise UsageError(f"no Dask scheduler answered at {options.scheduler} "
                                  f"within {CONNECT_SECONDS}s ({type(exc).__name__}: "
@@ -172,12 +175,12 @@ def client_for(options: StudyOptions) -> Iterator[tuple[Any, dict[str, Any]]]:
     if "xla_force_host_platform_device_count" not in flags:
         flags = f"{flags} --xla_force_host_platform_device_count={options.settings.chains}"
     with quiet_dask(), ExitStack() as stack:
-        with sigint_blocked():
+        with sigint_ignored():
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                    dashboard_address=None,
                                    silence_logs=logging.CRITICAL + 1,
                                    env={"XLA_FLAGS": flags.strip()})
-            # Registered before a Ctrl-C held back meanwhile is delivered.
+            # Registered at once, so that the cluster is closed whatever comes next.
             stack.callback(_close, cluster)
             client = Client(cluster)
             stack.callback(_close, client)
@@ -186,6 +189,7 @@ def client_for(options: StudyOptions) -> Iterator[tuple[Any, dict[str, Any]]]:
 
 
 def _close(thing: Any) -> None:
-    """Close a client or cluster; a second Ctrl-C does not cut the closing short."""
-    with sigint_blocked():
+    """Close a client or cluster; a second Ctrl-C does not cut the closing short (nor
+    make the worker processes print a KeyboardInterrupt as they stop)."""
+    with sigint_ignored():
         thing.close()
