@@ -132,18 +132,18 @@ def error_summary(estimates: Sequence[float], truth: float | None) -> dict[str, 
     out: dict[str, float | None] = dict.fromkeys(
         ("bias", "bias_mcse", "empse", "empse_mcse", "rmse", "rmse_mcse"))
     if n >= 2:
-        out["empse"] = float(np.std(est, ddof=1))
-        out["empse_mcse"] = out["empse"] / math.sqrt(2 * (n - 1))
+        empse = float(np.std(est, ddof=1))
+        out["empse"], out["empse_mcse"] = empse, empse / math.sqrt(2 * (n - 1))
     if truth is None or n == 0:
         return out
     err = est - truth
     mse = float(np.mean(err ** 2))
-    out["bias"] = float(np.mean(err))
-    out["rmse"] = math.sqrt(mse)
+    rmse = math.sqrt(mse)
+    out["bias"], out["rmse"] = float(np.mean(err)), rmse
     if n >= 2:
         out["bias_mcse"] = math.sqrt(float(np.var(est, ddof=1)) / n)
         mse_mcse = math.sqrt(float(np.sum((err ** 2 - mse) ** 2)) / (n * (n - 1)))
-        out["rmse_mcse"] = mse_mcse / (2 * out["rmse"]) if out["rmse"] > 0 else 0.0
+        out["rmse_mcse"] = mse_mcse / (2 * rmse) if rmse > 0 else 0.0
     return out
 
 
