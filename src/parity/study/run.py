@@ -46,6 +46,14 @@ def _truth(model: Model, original: Any, settings: Settings) -> tuple[Truth, Fit]
     return truth_from(fit), fit
 
 
+def timed_batch(batch: Batch, model: Model, design: Any, settings: Settings
+                ) -> tuple[list[Fit], float]:
+    """A batch's fits and the seconds it held its worker (what the Dask task ran)."""
+    start = time.perf_counter()
+    fits = run_batch(batch, model, design, settings)
+    return fits, time.perf_counter() - start
+
+
 def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: Policy,
               on_stage: Callable[[str], None] | None = None) -> StudyResult:
     """Fit every replicate of every design with every engine; write the study.
@@ -104,23 +112,25 @@ def _fit_and_write(model: Model, designs: list[Design], truth: Truth, truth_fit:
                 continue
             for r, f in zip(b.replicates, loaded.fits, strict=True):
                 fits[(b.groups, r, b.engine)] = f
-        # A replicate is done when every engine has fitted it.
-        left: dict[tuple[int, int], int] = {}
+        total: dict[str, int] = {}
+        for b in batches:
+            total[b.engine] = total.get(b.engine, 0) + len(b.replicates)
+        resumed: dict[str, int] = dict(total)
         for b in pending:
-            for r in b.replicates:
-                left[(b.groups, r)] = left.get((b.groups, r), 0) + 1
-        total = len(designs) * options.replicates
-        progress = StudyProgress(total, total - len(left), options.quiet)
+            resumed[b.engine] -= len(b.replicates)
+        progress = StudyProgress(total, resumed, options.quiet)
         from dask.distributed import as_completed
         from distributed.client import FutureCancelledError
 
-        futures = {client.submit(run_batch, b, model, by_design[b.groups].data, settings,
+        futures = {client.submit(timed_batch, b, model, by_design[b.groups].data, settings,
                                  pure=False, key=f"parity-{b.name}-{keys[b.name][:12]}"): b
                    for b in pending}
+        held: dict[str, float] = {}
         for future in as_completed(list(futures)):
             b = futures[future]
+            seconds: float | None = None
             try:
-                batch_fits: list[Fit] = future.result()
+                batch_fits, seconds = future.result()
             except FutureCancelledError as exc:
                 # The scheduler was lost (or the batch cancelled on the cluster): what
                 # finished is on disk, and a rerun resumes from it.
@@ -142,11 +152,14 @@ def _fit_and_write(model: Model, designs: list[Design], truth: Truth, truth_fit:
                     unsaved.append(b.name)
                     _warn(f"{store.path(b)} could not be saved ({why_not}); its fits "
                           "are kept for this study, and a rerun refits them")
+                held[b.engine] = held.get(b.engine, 0.0) + seconds
             for r, f in zip(b.replicates, batch_fits, strict=True):
                 fits[(b.groups, r, b.engine)] = f
-            for r in b.replicates:
-                left[(b.groups, r)] -= 1
-            progress.add(sum(1 for r in b.replicates if left[(b.groups, r)] == 0))
+            progress.add(b.engine, len(b.replicates), seconds)
+        # Worker seconds each engine's batches held, beside its fits' own recorded
+        # seconds (study.json's fits table): the difference is what a batch costs beyond
+        # fitting (a child process and its R, lme4's profile intervals, transfers).
+        scheduler["batch_seconds"] = {e: round(t, 3) for e, t in held.items()}
         scheduler["resumed_batches"] = len(batches) - len(pending)
         scheduler["fitted_batches"] = len(pending)
         scheduler["batch_size"] = size
