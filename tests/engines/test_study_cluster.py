@@ -149,7 +149,7 @@ def test_a_lost_scheduler_is_one_line_and_keeps_the_finished_batches(
 
 
 @needs_cluster
-@pytest.mark.parametrize("marker, after", [("fitting lme4", 0.5), ("replicates", 0.3)],
+@pytest.mark.parametrize("marker, after", [("fitting lme4", 0.5), ("study: 0/", 0.3)],
                          ids=["while the truth is fitted", "as the workers fit"])
 def test_ctrl_c_is_one_line_without_a_traceback(tmp_path: Path, marker: str,
                                                 after: float) -> None:
