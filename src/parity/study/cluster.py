@@ -41,6 +41,8 @@ PROBE_SECONDS = 10.0
 CONNECT_SECONDS = 20
 # Dask's handshake is a few hundred bytes; a longer first message is not Dask's.
 HANDSHAKE_MAX_BYTES = 1 << 20
+# The port Dask's scheduler listens on when an address names none.
+DEFAULT_PORT = 8786
 _LOGGERS = ("distributed", "tornado", "asyncio", "bokeh")
 
 
@@ -78,10 +80,10 @@ def probe_scheduler(address: str, seconds: float = PROBE_SECONDS) -> None:
     if parts.scheme != "tcp":
         return
     try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host, port = None, None
-    if not host or port is None:
+        host, port = parts.hostname, parts.port or DEFAULT_PORT
+    except ValueError:  # a port that is not a number
+        host, port = None, DEFAULT_PORT
+    if not host:
         raise UsageError(f"--scheduler {address!r} is not a Dask address "
                          "(tcp://host:port)")
     deadline = time.monotonic() + seconds
@@ -91,17 +93,24 @@ def probe_scheduler(address: str, seconds: float = PROBE_SECONDS) -> None:
                           f"{seconds:g}s ({why})")
 
     try:
-        with socket.create_connection((host, port), timeout=seconds) as sock:
+        sock = socket.create_connection((host, port), timeout=seconds)
+    except TimeoutError:
+        raise refuse("no connection") from None
+    except OSError as exc:
+        raise refuse(exc.strerror or str(exc) or type(exc).__name__) from None
+    with sock:
+        try:
             head = _read_exactly(sock, 8, deadline)
             (length,) = struct.unpack("<Q", head)
             if not 0 < length <= HANDSHAKE_MAX_BYTES:
                 raise refuse(f"it answered, but not as Dask does: a first message of "
                              f"{length} bytes")
             body = _read_exactly(sock, length, deadline)
-    except TimeoutError:
-        raise refuse("it accepted the connection but sent no Dask handshake") from None
-    except OSError as exc:
-        raise refuse(exc.strerror or str(exc) or type(exc).__name__) from None
+        except TimeoutError:
+            raise refuse("it accepted the connection but sent no Dask handshake") \
+                from None
+        except OSError as exc:
+            raise refuse(exc.strerror or str(exc) or type(exc).__name__) from None
     if b"pickle-protocol" not in body:
         raise refuse("it answered, but not with a Dask handshake")
 
