@@ -79,7 +79,7 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
                 pending.append(b)
                 continue
             for r, f in zip(b.replicates, done, strict=True):
-                fits[(b.groups, r, b.engine)] = f
+                fits[(b.groups, r, b.label)] = f
         # A replicate is done when every engine has fitted it.
         left: dict[tuple[int, int], int] = {}
         for b in pending:
@@ -105,7 +105,7 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
             else:
                 store.save(b, keys[b.name], batch_fits)
             for r, f in zip(b.replicates, batch_fits, strict=True):
-                fits[(b.groups, r, b.engine)] = f
+                fits[(b.groups, r, b.label)] = f
             for r in b.replicates:
                 left[(b.groups, r)] -= 1
             progress.add(sum(1 for r in b.replicates if left[(b.groups, r)] == 0))
