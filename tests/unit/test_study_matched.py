@@ -186,6 +186,9 @@ def test_no_matched_refit_leaves_an_independent_fit_not_comparable_and_says_why(
                "lme4:independent failed" in (r.reason or "") for r in rows)
     # Never judged against, nor learned from, lme4's correlated fit.
     assert "statsmodels vs lme4" not in result.document["calibrated_from"]["used"]
+    # The failed refit is the reference's, not a failed fit of lme4 the engine.
+    assert {s["failed_fits"] for s in result.document["summary"]
+            if s["engine"] == "lme4"} == {0}
 
 
 def test_verdicts_against_carry_the_reason_of_non_agree_rows() -> None:

@@ -108,8 +108,6 @@ def assemble(model: Model, designs: Sequence[Design], truth: Truth, truth_fit: F
     # The engines' own fits (a matched refit is not one of the study's engines).
     all_fits = [(g, f) for (g, _, label), f in fits.items() if label != matched]
     calibrated = calibrate(needs, policy, options.quantile)
-    all_fits = [(g, f) for (g, _, _), f in fits.items()]
-    calibrated = calibrate(needs, policy, options.quantile)
     design_text = (f"{model.name} ({model.formula}), groups of "
                    f"{designs[0].factor}: {', '.join(str(d.groups) for d in designs)}, "
                    f"{options.replicates} replicates each, engines {', '.join(order)}")
