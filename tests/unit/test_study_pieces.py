@@ -142,10 +142,21 @@ def _study_document(model: str = "subject_intercept") -> dict[str, Any]:
     """A study's document as `run_study` leaves it, for two designs and three engines."""
     engines = ["lme4", "statsmodels", "bambi"]
     terms = [("estimate", "(Intercept)", 256.7), ("sd", "sd(subject: (Intercept))", 24.6)]
+    # Shares of 3 replicates, with their binomial MCSEs and 95% Wilson intervals.
+    none = {"mcse": 0.0, "lower": 0.0, "upper": 0.5615}
     summary = [{"groups": g, "engine": e, "quantity": q, "term": t, "group": None,
-                "truth": truth, "bias": 0.1 * g, "rmse": 1.0 + g, "coverage": 0.9,
-                "agree_rate": None if e == "lme4" else 1.0, "singular_rate": 0.0,
-                "divergence_rate": 0.0 if e == "bambi" else None, "n": 3}
+                "truth": truth, "bias": 0.1 * g, "bias_mcse": 0.05, "rmse": 1.0 + g,
+                "rmse_mcse": 0.2, "coverage": 2 / 3, "coverage_mcse": 0.2722,
+                "coverage_lower": 0.2077, "coverage_upper": 0.9385, "n_intervals": 3,
+                "agree_rate": None if e == "lme4" else 1.0, "n_verdicts": 3,
+                **({} if e == "lme4" else
+                   {"agree_rate_mcse": 0.0, "agree_rate_lower": 0.4385,
+                    "agree_rate_upper": 1.0}),
+                "singular_rate": 0.0, **{f"singular_rate_{k}": v for k, v in none.items()},
+                "divergence_rate": 0.0 if e == "bambi" else None,
+                "n_divergence": 3 if e == "bambi" else 0,
+                **({f"divergence_rate_{k}": v for k, v in none.items()} if e == "bambi"
+                   else {}), "n": 3}
                for g in (6, 12) for e in engines for q, t, truth in terms]
     differences = [{"groups": 6, "replicate": k, "engine": "bambi", "reference": "lme4",
                     "quantity": q, "term": t, "difference": 0.1 * k, "tolerance": 1.0,
@@ -189,7 +200,9 @@ def test_the_study_report_is_the_run_reports_blocks_in_every_format(tmp_path: Pa
     assert "Model `a*b_<x>`" in md  # verbatim in a code span
     assert "**bias**" in md and "![coverage of each engine" in md
     assert "| groups | engine | parameter | truth |" in md
-    assert "| 12 | bambi | sd(subject: (Intercept)) | 24.6 | 1.2 | 13 | 0.9 | 1 | 0 | 0 | 3 |" \
+    assert ("| 12 | bambi | sd(subject: (Intercept)) | 24.6 | 1.2 ± 0.05 † | 13 ± 0.2 † "
+            "| 0.67 ± 0.3 † | 1 (≥0.43) † | 0 (≤0.57) † | 0 (≤0.57) † | 3 |") in md
+    assert "† fewer than 20 replicates: Monte-Carlo error too large to read as a finding." \
         in md
     assert "| bayesian-frequentist | estimate | 0.8 | — | 0 | 0.4 | 5 |" in md
 

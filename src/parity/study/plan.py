@@ -61,4 +61,16 @@ def plan(model: Model, designs: Sequence[Design], truth: Truth, options: StudyOp
                 batches.append(Batch(d.groups, index, refitter, reps,
                                      tuple(ys[r] for r in reps),
                                      tuple(seeds[r] for r in reps), INDEPENDENT))
-    return batches
+    return interleaved(batches, options.engines)
+
+
+def interleaved(batches: Sequence[Batch], engines: Sequence[str]) -> list[Batch]:
+    """The batches in the order they are submitted: design by design, and within a
+    design by first replicate, every engine's batch of those replicates side by side.
+    Engine after engine would hold every worker with lme4's batches before Bambi's began,
+    so the replicates would complete only at the end and the machine would idle while
+    the last engine's batches ran alone."""
+    designs = list(dict.fromkeys(b.groups for b in batches))
+    return sorted(batches, key=lambda b: (designs.index(b.groups), b.replicates[0],
+                                          engines.index(b.engine)
+                                          if b.engine in engines else len(engines)))

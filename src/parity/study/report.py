@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from parity.reports.figures import engine_style, save_png
 from parity.reports.formats import BLOCK_FORMATS, Report, write_formats
 from parity.reports.text import sig
 from parity.schema import write_json_atomic
+from parity.study.tables import MC_LEVEL, MIN_REPLICATES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,6 +37,8 @@ STUDY_JSON = "study.json"
 CALIBRATED = "tolerances.calibrated.toml"
 STEM = "study"
 MISSING = "—"
+IMPRECISE = "†"  # a number with fewer than MIN_REPLICATES replicates behind it
+Z = NormalDist().inv_cdf(0.5 + MC_LEVEL / 2)  # ±Z MCSEs: a bias's band
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -43,6 +47,36 @@ def _fmt(x: Any, digits: int = 3) -> str:
     if x is None or isinstance(x, float):
         return sig(x, digits, MISSING)
     return str(x)
+
+
+def _count(s: dict[str, Any], what: str) -> int:
+    """How many replicates a summary number rests on: intervals for coverage, verdicts
+    for agree_rate, fits with a divergence count for divergence_rate, rows otherwise."""
+    key = {"coverage": "n_intervals", "agree_rate": "n_verdicts",
+           "divergence_rate": "n_divergence"}.get(what, "n")
+    return int(s.get(key, s["n"]))
+
+
+def _imprecise(s: dict[str, Any], what: str) -> bool:
+    return s.get(what) is not None and _count(s, what) < MIN_REPLICATES
+
+
+def _with_error(s: dict[str, Any], what: str, digits: int) -> str:
+    """A summary number with its Monte-Carlo SE, "0.94 ± 0.02". A share of 0 or 1, whose
+    binomial SE is 0 and says nothing, shows the far end of its Wilson interval instead:
+    "1 (≥0.83)". A number on fewer than MIN_REPLICATES replicates is marked †."""
+    value, mcse = s.get(what), s.get(f"{what}_mcse")
+    if value is None:
+        return MISSING
+    text = _fmt(value, digits)
+    lower, upper = s.get(f"{what}_lower"), s.get(f"{what}_upper")
+    if mcse == 0 and value == 1 and lower is not None:
+        text += f" (≥{math.floor(lower * 100) / 100:.2f})"
+    elif mcse == 0 and value == 0 and upper is not None:
+        text += f" (≤{math.ceil(upper * 100) / 100:.2f})"
+    elif mcse is not None:
+        text += f" ± {sig(mcse, digits - 1)}"
+    return f"{text} {IMPRECISE}" if _imprecise(s, what) else text
 
 
 def _parameters(summary: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -73,17 +107,27 @@ def _trend_figure(path: Path, doc: dict[str, Any], what: str, ylabel: str) -> Pa
     # Engines that agree exactly (lme4 and statsmodels) would hide each other: each
     # engine keeps its colour and marker of the run report, and is drawn a little aside.
     span = (designs[-1] - designs[0]) or 1.0
+    hollow = False
     for ax, (quantity, term) in zip(axes.ravel(), params, strict=False):
         for i, engine in enumerate(engines):
-            pts = [(s["groups"], s[what]) for s in summary
-                   if s["engine"] == engine and s["quantity"] == quantity
-                   and s["term"] == term and s[what] is not None]
+            pts = sorted(((s["groups"], s) for s in summary
+                          if s["engine"] == engine and s["quantity"] == quantity
+                          and s["term"] == term and s.get(what) is not None),
+                         key=lambda gs: gs[0])
             if pts:
-                xs, ys = zip(*sorted(pts), strict=True)
                 colour, marker = engine_style(engine, i)
                 dodge = (i - (len(engines) - 1) / 2) * 0.015 * span
-                ax.plot([x + dodge for x in xs], ys, marker=marker, color=colour,
-                        label=engine)
+                xs = [g + dodge for g, _ in pts]
+                ax.plot(xs, [s[what] for _, s in pts], color=colour, label=engine)
+                for x, (_, s) in zip(xs, pts, strict=True):
+                    lo, hi = _band(s, what)
+                    if lo is not None and hi is not None:
+                        ax.errorbar([x], [s[what]], yerr=[[s[what] - lo], [hi - s[what]]],
+                                    fmt="none", ecolor=colour, elinewidth=1, capsize=2)
+                    # A hollow marker: too few replicates to read the point as a finding.
+                    hollow |= _imprecise(s, what)
+                    ax.plot([x], [s[what]], marker=marker, color=colour, linestyle="none",
+                            markerfacecolor="white" if _imprecise(s, what) else colour)
         ax.set_xticks(designs)
         ax.set_xlim(designs[0] - 0.1 * span, designs[-1] + 0.1 * span)
         if what == "coverage":
@@ -98,9 +142,24 @@ def _trend_figure(path: Path, doc: dict[str, Any], what: str, ylabel: str) -> Pa
         ax.set_visible(False)
     handles = [Line2D([], [], color=engine_style(e, i)[0], marker=engine_style(e, i)[1],
                       label=e) for i, e in enumerate(engines)]
-    fig.legend(handles=handles, loc="outside lower center", ncols=max(len(engines), 1),
+    if hollow:
+        handles.append(Line2D([], [], color="grey", marker="o", markerfacecolor="white",
+                              linestyle="none",
+                              label=f"fewer than {MIN_REPLICATES} replicates"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=max(len(handles), 1),
                fontsize=8, frameon=False)
     return save_png(fig, path)
+
+
+def _band(s: dict[str, Any], what: str) -> tuple[float | None, float | None]:
+    """A figure's bar: a share's Wilson interval (informative at 0 and 1), otherwise
+    ±Z (1.96) Monte-Carlo SEs."""
+    if s.get(f"{what}_lower") is not None and s.get(f"{what}_upper") is not None:
+        return max(min(s[f"{what}_lower"], s[what]), 0.0), max(s[f"{what}_upper"], s[what])
+    mcse = s.get(f"{what}_mcse")
+    if mcse is None:
+        return None, None
+    return s[what] - Z * mcse, s[what] + Z * mcse
 
 
 def _differences_figure(path: Path, doc: dict[str, Any],
@@ -141,8 +200,10 @@ def _figures(out: Path, doc: dict[str, Any]) -> dict[str, Image]:
     bayes = [d for d in diffs if _posterior_pair(doc, d)]
     if bayes:
         paths["differences"] = _differences_figure(fig_dir / "differences.png", doc, bayes)
-    alts = {"coverage": "coverage of each engine's interval against the number of groups",
-            "bias": "bias of each engine against the number of groups",
+    alts = {"coverage": "coverage of each engine's interval against the number of groups "
+                        f"(bars: {MC_LEVEL:.0%} Wilson intervals)",
+            "bias": "bias of each engine against the number of groups "
+                    f"(bars: ±{Z:.2f} Monte-Carlo SEs)",
             "differences": "Bayesian − frequentist differences, in tolerances"}
     return {name: Image(alts[name], path, f"{FIGURES}/{path.name}")
             for name, path in paths.items()}
@@ -165,9 +226,11 @@ def _tables(doc: dict[str, Any]) -> list[Block]:
     header = ["groups", "engine", "parameter", "truth", "bias", "RMSE", "coverage",
               "agree", "singular", "divergent", "n"]
     rows = [[str(s["groups"]), s["engine"], s["term"], _fmt(s["truth"], 4),
-             _fmt(s["bias"]), _fmt(s["rmse"]), _fmt(s["coverage"], 2),
-             _fmt(s["agree_rate"], 2), _fmt(s["singular_rate"], 2),
-             _fmt(s["divergence_rate"], 2), str(s["n"])] for s in summary]
+             _with_error(s, "bias", 3), _with_error(s, "rmse", 3),
+             *(_with_error(s, what, 2) for what in
+               ("coverage", "agree_rate", "singular_rate", "divergence_rate")),
+             str(s["n"])] for s in summary]
+    marked = any(IMPRECISE in cell for row in rows for cell in row)
     fits = [[str(f["groups"]), f["engine"], str(f["ok"]), str(f["failed"]),
              _fmt(f["seconds_median"]), _fmt(f["seconds_max"]),
              "; ".join(f["reasons"]) or MISSING] for f in doc["fits"]]
@@ -175,6 +238,8 @@ def _tables(doc: dict[str, Any]) -> list[Block]:
             _fmt(c["sd_mult"]), str(c["n"])] for c in doc["calibrated"]]
     return [
         Heading(2, "Per design, engine and parameter"), _table(header, rows),
+        *([Para((f"{IMPRECISE} fewer than {MIN_REPLICATES} replicates: Monte-Carlo error "
+                 "too large to read as a finding.",))] if marked else []),
         Heading(2, "Fits"),
         _table(["groups", "engine", "ok", "failed", "median s", "max s", "why failed"], fits),
         Heading(2, f"Calibrated tolerances ({doc['calibrate_quantile']:.1%} of rows agree)"),
@@ -196,8 +261,13 @@ def _reading(level: float, reference: str) -> Inline:
         Code("judged_against"), " says; a ", Code("not_comparable"),
         " row, as at a boundary, does not agree); ",
         Strong("singular"), " and ", Strong("divergent"), " are the shares of fits on the "
-        "boundary and with divergent transitions. With few replicates every share is "
-        "coarse: n says how many.")
+        "boundary and with divergent transitions. Each is a Monte-Carlo estimate from the "
+        "replicates and carries ± its Monte-Carlo SE (Morris, White and Crowther 2019); a "
+        "share of 0 or 1, whose binomial SE is 0, carries instead the far end of its "
+        f"{MC_LEVEL:.0%} Wilson interval, as 1 (≥0.83). {IMPRECISE} marks a number on "
+        f"fewer than {MIN_REPLICATES} replicates, and a hollow point in a figure: read it "
+        f"as a rough indication, not a finding. The figures' bars are {MC_LEVEL:.0%} "
+        f"Wilson intervals for coverage and ±{Z:.2f} Monte-Carlo SEs for bias.")
 
 
 def _intro(doc: dict[str, Any]) -> tuple[Inline, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,14 @@ def _truth(model: Model, original: Any, settings: Settings) -> tuple[Truth, Fit]
     assert reference is not None  # the registry names one (lme4)
     fit = fit_in_child(reference, model, [original], settings)[0]
     return truth_from(fit), fit
+
+
+def timed_batch(batch: Batch, model: Model, design: Any, settings: Settings
+                ) -> tuple[list[Fit], float]:
+    """A batch's fits and the seconds it held its worker (what the Dask task ran)."""
+    start = time.perf_counter()
+    fits = run_batch(batch, model, design, settings)
+    return fits, time.perf_counter() - start
 
 
 def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: Policy,
@@ -80,35 +89,42 @@ def run_study(model: Model, frame: pd.DataFrame, options: StudyOptions, policy: 
                 continue
             for r, f in zip(b.replicates, done, strict=True):
                 fits[(b.groups, r, b.label)] = f
-        # A replicate is done when every engine has fitted it.
-        left: dict[tuple[int, int], int] = {}
+        # Fits per label: each engine, and the reference's matched refit (lme4:independent).
+        total: dict[str, int] = {}
+        for b in batches:
+            total[b.label] = total.get(b.label, 0) + len(b.replicates)
+        resumed: dict[str, int] = dict(total)
         for b in pending:
-            for r in b.replicates:
-                left[(b.groups, r)] = left.get((b.groups, r), 0) + 1
-        total = len(designs) * options.replicates
-        progress = StudyProgress(total, total - len(left), options.quiet)
+            resumed[b.label] -= len(b.replicates)
+        progress = StudyProgress(total, resumed, options.quiet)
         from dask.distributed import as_completed
 
-        futures = {client.submit(run_batch, b, model, by_design[b.groups].data, settings,
+        futures = {client.submit(timed_batch, b, model, by_design[b.groups].data, settings,
                                  pure=False, key=f"parity-{b.name}-{keys[b.name][:12]}"): b
                    for b in pending}
+        held: dict[str, float] = {}
         for future in as_completed(list(futures)):
             b = futures[future]
+            seconds: float | None = None
             try:
-                batch_fits: list[Fit] = future.result()
+                batch_fits, seconds = future.result()
             except Exception as exc:
                 from parity.engines.base import status_fit
 
-                why = f"{b.engine}: the Dask task failed: {type(exc).__name__}: {exc}"
-                batch_fits = [status_fit(b.engine, model, by_design[b.groups].data,
-                                         "failed", why, settings) for _ in b.replicates]
+                why = f"{b.label}: the Dask task failed: {type(exc).__name__}: {exc}"
+                batch_fits = [replace(status_fit(b.engine, model, by_design[b.groups].data,
+                                                 "failed", why, settings), variant=b.variant)
+                              for _ in b.replicates]
             else:
                 store.save(b, keys[b.name], batch_fits)
+                held[b.label] = held.get(b.label, 0.0) + seconds
             for r, f in zip(b.replicates, batch_fits, strict=True):
                 fits[(b.groups, r, b.label)] = f
-            for r in b.replicates:
-                left[(b.groups, r)] -= 1
-            progress.add(sum(1 for r in b.replicates if left[(b.groups, r)] == 0))
+            progress.add(b.label, len(b.replicates), seconds)
+        # Worker seconds each engine's batches held, beside its fits' own recorded
+        # seconds (study.json's fits table): the difference is what a batch costs beyond
+        # fitting (a child process and its R, lme4's profile intervals, transfers).
+        scheduler["batch_seconds"] = {e: round(t, 3) for e, t in held.items()}
         scheduler["resumed_batches"] = len(batches) - len(pending)
         scheduler["fitted_batches"] = len(pending)
         scheduler["batch_size"] = size

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -98,12 +99,87 @@ def _mean(xs: Sequence[float]) -> float | None:
     return float(np.mean(xs)) if xs else None
 
 
+# Monte-Carlo error (Morris, White & Crowther 2019, "Using simulation studies to evaluate
+# statistical methods", Stat Med 38:2074, table 6; the conventions of R's rsimsum). A
+# number resting on fewer than MIN_REPLICATES replicates is reported but marked as too
+# imprecise to read as a finding; MC_LEVEL is the level of the Wilson intervals of the
+# shares, whatever the level of the engines' intervals.
+MIN_REPLICATES = 20
+MC_LEVEL = 0.95
+
+
+def share_mcse(p: float | None, n: int) -> float | None:
+    """The binomial Monte-Carlo SE of a share `p` of `n`: sqrt(p(1 − p)/n). It is 0 at
+    p = 0 or 1, which says nothing about how far the true share may be: read the Wilson
+    interval there."""
+    if p is None or n < 1:
+        return None
+    return math.sqrt(p * (1.0 - p) / n)
+
+
+def wilson(p: float | None, n: int, level: float = MC_LEVEL
+           ) -> tuple[float | None, float | None]:
+    """The Wilson score interval of a share `p` of `n` at `level`: unlike p ± z·MCSE it
+    stays inside [0, 1] and has width at p = 0 or 1 (there it is [0, z²/(n + z²)] or
+    [n/(n + z²), 1]), so a share that is all or nothing of a few replicates is not read
+    as certain."""
+    if p is None or n < 1:
+        return None, None
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    z2n = z * z / n
+    centre = (p + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(p * (1 - p) / n + z2n / (4 * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def error_summary(estimates: Sequence[float], truth: float | None) -> dict[str, float | None]:
+    """Bias, empirical SE and RMSE of `estimates` of `truth`, each with its Monte-Carlo SE:
+    bias's sqrt(var(θ̂)/n) (variance with n − 1), the empirical SE's
+    empSE/sqrt(2(n − 1)), the MSE's sqrt(Σ((θ̂ − θ)² − MSE)²/(n(n − 1))) and the RMSE's
+    from it by the delta method, MCSE(MSE)/(2·RMSE). None where a number needs more
+    estimates than there are (a Monte-Carlo SE needs two) or no truth."""
+    est = np.asarray(estimates, dtype=float)
+    n = len(est)
+    out: dict[str, float | None] = dict.fromkeys(
+        ("bias", "bias_mcse", "empse", "empse_mcse", "rmse", "rmse_mcse"))
+    if n >= 2:
+        empse = float(np.std(est, ddof=1))
+        out["empse"], out["empse_mcse"] = empse, empse / math.sqrt(2 * (n - 1))
+    if truth is None or n == 0:
+        return out
+    err = est - truth
+    mse = float(np.mean(err ** 2))
+    rmse = math.sqrt(mse)
+    out["bias"], out["rmse"] = float(np.mean(err)), rmse
+    if n >= 2:
+        out["bias_mcse"] = math.sqrt(float(np.var(est, ddof=1)) / n)
+        mse_mcse = math.sqrt(float(np.sum((err ** 2 - mse) ** 2)) / (n * (n - 1)))
+        out["rmse_mcse"] = mse_mcse / (2 * rmse) if rmse > 0 else 0.0
+    return out
+
+
+def share_summary(name: str, outcomes: Sequence[float]) -> dict[str, float | None]:
+    """A share of 0/1 `outcomes` as `name`, with `name_mcse` (binomial) and the Wilson
+    interval `name_lower`, `name_upper` (at MC_LEVEL)."""
+    p = _mean(outcomes)
+    lo, hi = wilson(p, len(outcomes))
+    return {name: p, f"{name}_mcse": share_mcse(p, len(outcomes)),
+            f"{name}_lower": lo, f"{name}_upper": hi}
+
+
 def summarize(rows: Sequence[StudyRow], fits: Sequence[tuple[int, Fit]]
               ) -> list[dict[str, Any]]:
-    """Per design × engine × quantity × term: bias and RMSE against the truth, interval
-    coverage, the share of rows whose verdict agrees (of the rows with a verdict; a
-    `not_comparable` row does not agree), the share of singular fits and of fits with
-    divergent transitions, and `n` rows (one per replicate the engine fitted)."""
+    """Per design × engine × quantity × term: bias, empirical SE and RMSE against the
+    truth, interval coverage, the share of rows whose verdict agrees (of the rows with a
+    verdict; a `not_comparable` row does not agree), the share of singular fits and of
+    fits with divergent transitions, and `n` rows (one per replicate the engine fitted).
+
+    Each is a Monte-Carlo estimate and carries its Monte-Carlo SE (`<name>_mcse`; see
+    `error_summary` and `share_mcse`); each share also carries its 95% Wilson interval
+    (`<name>_lower`, `<name>_upper`), which stays informative where the share is 0 or 1
+    and its binomial SE is 0. The count behind a share is `n_intervals` for coverage,
+    `n_verdicts` for agree_rate, `n` (rows; fits for divergence_rate, `n_divergence`) for
+    the others; a number with fewer than MIN_REPLICATES behind it is imprecise."""
     grouped: dict[tuple[int, str, str, str], list[StudyRow]] = {}
     for r in rows:
         grouped.setdefault((r.groups, r.engine, r.quantity, r.term), []).append(r)
@@ -114,22 +190,22 @@ def summarize(rows: Sequence[StudyRow], fits: Sequence[tuple[int, Fit]]
     out: list[dict[str, Any]] = []
     for (groups, engine, quantity, term), rs in sorted(grouped.items(),
                                                        key=lambda kv: kv[0]):
-        errors = [r.estimate - r.truth for r in rs if r.truth is not None]
+        truth = rs[0].truth  # one truth per quantity and term
         covered = [float(r.covered) for r in rs if r.covered is not None]
         verdicts = [r.verdict for r in rs if r.verdict not in (None, REFERENCE)]
         divergent = [float(bool(r.divergences)) for r in rs if r.divergences is not None]
         out.append({
             "groups": groups, "engine": engine, "quantity": quantity, "term": term,
             "group": rs[0].group,
-            "truth": rs[0].truth,
-            "bias": _mean(errors),
-            "rmse": float(np.sqrt(np.mean(np.square(errors)))) if errors else None,
-            "coverage": _mean(covered),
+            "truth": truth,
+            **error_summary([r.estimate for r in rs], truth),
+            **share_summary("coverage", covered),
             "n_intervals": len(covered),
-            "agree_rate": _mean([float(v == "agree") for v in verdicts]),
+            **share_summary("agree_rate", [float(v == "agree") for v in verdicts]),
             "n_verdicts": len(verdicts),
-            "singular_rate": _mean([float(r.singular) for r in rs]),
-            "divergence_rate": _mean(divergent),
+            **share_summary("singular_rate", [float(r.singular) for r in rs]),
+            **share_summary("divergence_rate", divergent),
+            "n_divergence": len(divergent),
             "n": len(rs),
             "failed_fits": failed.get((groups, engine), 0),
         })
