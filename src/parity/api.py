@@ -281,7 +281,7 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
         *, tolerances: str | Path | None = None, cache: bool = True, keep_draws: bool = False,
         reml: bool = True, family: str = "gaussian", trials: str | None = None,
         weights: str | None = None, compare_unconverged: bool = False,
-        **sampler_settings: Any) -> Run:
+        allow_loose_tolerances: bool = False, **sampler_settings: Any) -> Run:
     """Fit `formulas` on `data` with `engines` (default: lme4, statsmodels and bambi, as
     `parity run`) and compare them, as `parity run` does, without writing anything.
 
@@ -294,8 +294,10 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     `family` ("binomial", "poisson"), `trials` (a binomial count's trials column) and
     `weights` (a column of prior weights, as lme4's `weights`; engines without them
     refuse the model) apply to every formula. A fit that did not converge has rows that
-    say so and are not compared, unless `compare_unconverged` (as `--compare-unconverged`)."""
-    from parity.compare.tolerances import load_policy
+    say so and are not compared, unless `compare_unconverged` (as `--compare-unconverged`).
+    A `tolerances` file that loosens a default rule more than 10x is refused unless
+    `allow_loose_tolerances` (as `--allow-loose-tolerances`)."""
+    from parity.compare.tolerances import check_loosening, load_policy
     from parity.engines import DEFAULT_ENGINES
     from parity.inputs.request import python_request
     from parity.pipeline.cache import FitCache
@@ -313,6 +315,10 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     if keep_draws:  # laid out as `parity run --save-draws` lays out its --out folder
         base = Path(tempfile.mkdtemp(prefix="parity-draws-"))
         settings = replace(settings, save_draws=str(base / DRAWS_DIR))
+    if not isinstance(allow_loose_tolerances, bool):
+        raise UsageError(f"parity.run(): allow_loose_tolerances must be True or False, not "
+                         f"{allow_loose_tolerances!r}")
+    check_loosening(tolerances, allow_loose_tolerances, "allow_loose_tolerances=True")
     policy = load_policy(Path(tolerances) if tolerances is not None else None)
     request = python_request(named, data, tuple(categorical or ()),
                              tuple(chosen or DEFAULT_ENGINES), settings, policy, family, trials,

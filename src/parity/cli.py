@@ -137,7 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
                           f"also {_names(_OPT_IN)})")
     _add_sampler_args(run)
     run.add_argument("--tolerances", type=Path, default=None,
-                     help="a TOML file overriding the tolerance policy")
+                     help="a TOML file overriding the tolerance policy (refused if it "
+                          "loosens a default rule more than 10x)")
+    run.add_argument("--allow-loose-tolerances", action="store_true",
+                     help="accept a --tolerances file that loosens a default rule more "
+                          "than 10x (e.g. a study's tolerances.calibrated.toml)")
     run.add_argument("--out", type=Path, required=True, help="directory for the results")
     run.add_argument("--save-draws", action="store_true",
                      help=f"keep the posterior draws of {_names(_DRAWS)} as NetCDF in "
@@ -218,6 +222,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from parity.compare.tolerances import check_loosening
     from parity.inputs.request import resolve_request
     from parity.pipeline.cache import FitCache
     from parity.pipeline.job import run_job
@@ -226,6 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    check_loosening(args.tolerances, args.allow_loose_tolerances)
     draws_dir = str(Path(args.out) / DRAWS_DIR) if args.save_draws else None
     request = resolve_request(args, save_draws=draws_dir)
     models, engines = request.models, request.engines

@@ -3,11 +3,17 @@
 Defaults ship in `parity/data/tolerances.toml` (with the reasoning for each number in its
 comments); an analyst overrides parts of it in pyproject.toml under
 `[tool.parity.tolerances]`, or with a file of the same layout passed as `--tolerances`.
+
+A tolerance file that loosens any of parity's default rules by more than
+`MAX_LOOSENING` (10×) is refused (:func:`check_loosening`) unless the analyst asks for it
+(`parity run --allow-loose-tolerances`, `parity.run(allow_loose_tolerances=True)`): a rule
+that loose passes what a verdict exists to flag, so it is used only on purpose.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -52,6 +58,12 @@ MONTE_CARLO_PARTS = ("mcse_mult",)
 # Rules for binomial and Poisson models, where they differ from the Gaussian ones: a table
 # `[glmm.<pair>.<quantity>]` replaces `[<pair>.<quantity>]` for those families.
 GLMM = "glmm"
+
+
+# How far a tolerance file may loosen a default rule (its largest part's factor) before
+# `parity run` refuses it without --allow-loose-tolerances.
+MAX_LOOSENING = 10.0
+ALLOW_LOOSE_FLAG = "--allow-loose-tolerances"
 
 
 def _quantities(pair: str) -> tuple[str, ...]:
@@ -258,3 +270,61 @@ def load_policy(file: Path | None = None, project: Path | None = None, *,
             raise UsageError(f"tolerance policy lacks [{name}] "
                              f"{', '.join(sorted(set(need) - set(have)))}")
     return Policy(rules, tuple(sources), TrustRules(**trust), mc["mcse_mult"])
+
+
+def default_policy() -> Policy:
+    """parity's default policy alone (no pyproject.toml, no overrides)."""
+    return load_policy(project=Path(os.devnull))
+
+
+def rule_loosening(rule: Rule, default: Rule) -> float:
+    """How many times looser `rule` is than `default`: the largest factor of its parts
+    over the default's (infinite for a part the default holds at 0; below 1 when every
+    part is tighter)."""
+    factors = []
+    for part in PARTS:
+        new, old = getattr(rule, part), getattr(default, part)
+        if old > 0:
+            factors.append(new / old)
+        elif new > 0:
+            factors.append(math.inf)
+    return max(factors, default=1.0)
+
+
+def loosening(policy: Policy, defaults: Policy) -> dict[str, float]:
+    """Each rule's loosening against the default's (`rule_loosening`), named as a
+    tolerance file's table (`frequentist-frequentist.estimate`); a GLMM rule the defaults
+    lack is measured against the Gaussian rule it replaces; `monte-carlo.mcse_mult` too."""
+    out: dict[str, float] = {}
+    for (pair, quantity), rule in sorted(policy.rules.items()):
+        base = defaults.rules.get((pair, quantity))
+        if base is None and pair.startswith(f"{GLMM}."):
+            base = defaults.rules.get((pair.split(".", 1)[1], quantity))
+        if base is not None:
+            out[f"{pair}.{quantity}"] = rule_loosening(rule, base)
+    out[f"{MONTE_CARLO}.mcse_mult"] = rule_loosening(
+        Rule(0.0, 0.0, policy.mcse_mult), Rule(0.0, 0.0, defaults.mcse_mult))
+    return out
+
+
+def _times(factor: float) -> str:
+    return "an unbounded factor (a part the default holds at 0)" if math.isinf(factor) \
+        else f"{factor:.4g}x"
+
+
+def check_loosening(file: Path | str | None, allow: bool = False,
+                    how: str = ALLOW_LOOSE_FLAG, limit: float = MAX_LOOSENING) -> None:
+    """Refuse (UsageError) a tolerance file that loosens a default rule more than `limit`
+    times, naming the loosest rule and its factor, unless `allow`."""
+    if file is None or allow:
+        return
+    nowhere = Path(os.devnull)
+    found = loosening(load_policy(Path(file), project=nowhere), default_policy())
+    loose = sorted(((f, name) for name, f in found.items() if f > limit), reverse=True)
+    if not loose:
+        return
+    factor, name = loose[0]
+    more = f" (and {len(loose) - 1} other rule(s))" if len(loose) > 1 else ""
+    raise UsageError(f"tolerance file {str(file)!r} loosens parity's default rule {name} "
+                     f"by {_times(factor)}{more}, more than the {limit:g}x parity accepts; "
+                     f"use {how} to compare by it anyway")

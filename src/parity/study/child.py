@@ -1,5 +1,7 @@
 """A child process fitting one batch with an engine that embeds R (see
-:mod:`parity.study.tasks`): `python -m parity.study.child job.pkl fits.pkl`."""
+:mod:`parity.study.tasks`): `python -m parity.study.child job.pkl fits.pkl`. The job is
+(engine, model, datas, settings, sd_intervals); a matched-structure refit's batch comes
+as the variant's model and data and skips the profile intervals."""
 
 from __future__ import annotations
 
@@ -47,11 +49,12 @@ def main(argv: list[str]) -> int:
     init_worker(None, 1)
     job, out = argv
     with open(job, "rb") as fh:
-        engine, model, datas, settings = pickle.load(fh)
+        engine, model, datas, settings, sd_intervals = pickle.load(fh)
     fits = [fit_one(engine, model, d, settings) for d in datas]
-    fitted = worker_engine(engine)  # lme4's profile intervals of the SDs, where it has them
-    fits = [with_sd_intervals(fitted, model, d, settings, f)
-            for d, f in zip(datas, fits, strict=True)]
+    if sd_intervals:  # not for a matched-structure refit, which is only compared with
+        fitted = worker_engine(engine)  # lme4's profile intervals of the SDs, if any
+        fits = [with_sd_intervals(fitted, model, d, settings, f)
+                for d, f in zip(datas, fits, strict=True)]
     with open(out + ".tmp", "wb") as fh:
         pickle.dump(fits, fh)
     os.replace(out + ".tmp", out)

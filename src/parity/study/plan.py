@@ -1,10 +1,14 @@
-"""A study's tasks: each design's replicates drawn, and cut into batches per engine."""
+"""A study's tasks: each design's replicates drawn, and cut into batches per engine; and,
+where the model has correlated random coefficients that some engines fit as independent
+ones, batches of the reference engine's matched-structure refit (`lme4:independent`),
+as `parity run` refits it, so that each engine is judged against the model it fitted."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from parity.registry import engine_info
+from parity.pipeline.matched import INDEPENDENT, independent_variant
+from parity.registry import engine_info, engine_with_role
 from parity.spec.models import Model
 from parity.study.design import Design
 from parity.study.options import StudyOptions
@@ -34,6 +38,9 @@ def plan(model: Model, designs: Sequence[Design], truth: Truth, options: StudyOp
           size: int) -> list[Batch]:
     settings = options.settings
     r_size = r_batch_size(options, size)
+    refitter = engine_with_role("refitter", options.engines)
+    matched = refitter is not None and refitter == options.reference \
+        and len(options.engines) > 1
     batches: list[Batch] = []
     for d in designs:
         ys = [simulate(model, d.data, truth, replicate_rng(settings.seed, d.groups, r))
@@ -46,6 +53,14 @@ def plan(model: Model, designs: Sequence[Design], truth: Truth, options: StudyOp
                 batches.append(Batch(d.groups, index, engine, reps,
                                      tuple(ys[r] for r in reps),
                                      tuple(seeds[r] for r in reps)))
+        if matched and independent_variant(model, d.data) is not None:
+            assert refitter is not None
+            n = r_size if engine_info(refitter).embeds_r else size
+            for index, start in enumerate(range(0, options.replicates, n)):
+                reps = tuple(range(start, min(start + n, options.replicates)))
+                batches.append(Batch(d.groups, index, refitter, reps,
+                                     tuple(ys[r] for r in reps),
+                                     tuple(seeds[r] for r in reps), INDEPENDENT))
     return interleaved(batches, options.engines)
 
 

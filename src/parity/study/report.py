@@ -211,7 +211,9 @@ def _figures(out: Path, doc: dict[str, Any]) -> dict[str, Image]:
 
 def _posterior_pair(doc: dict[str, Any], d: dict[str, Any]) -> bool:
     kinds = doc.get("kinds", {})
-    return {kinds.get(d["engine"]), kinds.get(d["reference"])} == {"bayesian", "frequentist"}
+    # A matched-structure refit (`lme4:independent`) is of its engine's kind.
+    return {kinds.get(d["engine"]), kinds.get(d["reference"].split(":", 1)[0])} == \
+        {"bayesian", "frequentist"}
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
@@ -254,7 +256,10 @@ def _reading(level: float, reference: str) -> Inline:
         "the truth (lme4's SD intervals are profile-likelihood intervals; — where the "
         "engine gives none, as statsmodels for an SD); ", Strong("agree"),
         f" is the share of rows whose verdict against {reference} is ", Code("agree"),
-        " (a ", Code("not_comparable"), " row, as at a boundary, does not agree); ",
+        " (against its matched-structure refit, ", Code(f"{reference}:independent"),
+        ", for an engine fitting independent random coefficients, as a row's ",
+        Code("judged_against"), " says; a ", Code("not_comparable"),
+        " row, as at a boundary, does not agree); ",
         Strong("singular"), " and ", Strong("divergent"), " are the shares of fits on the "
         "boundary and with divergent transitions. Each is a Monte-Carlo estimate from the "
         "replicates and carries ± its Monte-Carlo SE (Morris, White and Crowther 2019); a "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,13 +112,14 @@ def _fit_and_write(model: Model, designs: list[Design], truth: Truth, truth_fit:
                 pending.append(b)
                 continue
             for r, f in zip(b.replicates, loaded.fits, strict=True):
-                fits[(b.groups, r, b.engine)] = f
+                fits[(b.groups, r, b.label)] = f
+        # Fits per label: each engine, and the reference's matched refit (lme4:independent).
         total: dict[str, int] = {}
         for b in batches:
-            total[b.engine] = total.get(b.engine, 0) + len(b.replicates)
+            total[b.label] = total.get(b.label, 0) + len(b.replicates)
         resumed: dict[str, int] = dict(total)
         for b in pending:
-            resumed[b.engine] -= len(b.replicates)
+            resumed[b.label] -= len(b.replicates)
         progress = StudyProgress(total, resumed, options.quiet)
         from dask.distributed import as_completed
         from distributed.client import FutureCancelledError
@@ -143,19 +145,20 @@ def _fit_and_write(model: Model, designs: list[Design], truth: Truth, truth_fit:
             except Exception as exc:
                 from parity.engines.base import status_fit
 
-                why = f"{b.engine}: the Dask task failed: {type(exc).__name__}: {exc}"
-                batch_fits = [status_fit(b.engine, model, by_design[b.groups].data,
-                                         "failed", why, settings) for _ in b.replicates]
+                why = f"{b.label}: the Dask task failed: {type(exc).__name__}: {exc}"
+                batch_fits = [replace(status_fit(b.engine, model, by_design[b.groups].data,
+                                                 "failed", why, settings), variant=b.variant)
+                              for _ in b.replicates]
             else:
                 why_not = store.save(b, keys[b.name], batch_fits)
                 if why_not is not None:
                     unsaved.append(b.name)
                     _warn(f"{store.path(b)} could not be saved ({why_not}); its fits "
                           "are kept for this study, and a rerun refits them")
-                held[b.engine] = held.get(b.engine, 0.0) + seconds
+                held[b.label] = held.get(b.label, 0.0) + seconds
             for r, f in zip(b.replicates, batch_fits, strict=True):
-                fits[(b.groups, r, b.engine)] = f
-            progress.add(b.engine, len(b.replicates), seconds)
+                fits[(b.groups, r, b.label)] = f
+            progress.add(b.label, len(b.replicates), seconds)
         # Worker seconds each engine's batches held, beside its fits' own recorded
         # seconds (study.json's fits table): the difference is what a batch costs beyond
         # fitting (a child process and its R, lme4's profile intervals, transfers).

@@ -7,7 +7,10 @@ all at the run's `interval`, 95% by default; lme4's profile-likelihood interval 
 or a correlation) holds the true value; it is None where the engine gives no interval
 (statsmodels gives none for an SD). `verdict` is the
 comparison of the engine's fit of that replicate with the reference engine's, by the
-tolerance policy of `parity run` (`reference` on the reference engine's own rows).
+tolerance policy of `parity run` (`reference` on the reference engine's own rows); an
+engine that fitted independent random coefficients is judged against the reference's
+matched-structure refit (`lme4:independent`), as in `parity run`, and `judged_against`
+names which; `reason` is the comparison's reason where the verdict is not `agree`.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ class StudyRow:
     verdict: str | None
     singular: bool
     divergences: int | None
+    # The label of the fit the verdict is against: the reference engine, or its
+    # matched-structure refit (`lme4:independent`) for an engine that fitted independent
+    # random coefficients; and the comparison's reason where the verdict is not `agree`.
+    judged_against: str | None = None
+    reason: str | None = None
 
 
 def _finite(x: float | None) -> float | None:
@@ -78,9 +86,12 @@ def fit_rows(fit: Fit, groups: int, replicate: int, truth: Truth,
 
 
 def verdicts_against(comparisons: Iterable[Comparison], engine: str,
-                     reference: str) -> dict[tuple[str, str], str]:
-    """(quantity, term) -> verdict of `engine` against `reference`."""
-    return {(c.quantity, c.term): c.verdict for c in comparisons
+                     reference: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(quantity, term) -> (verdict, reason) of `engine` against `reference` (a fit's
+    label: `lme4`, or the matched-structure `lme4:independent`); the reason is kept
+    where the verdict is not `agree`."""
+    return {(c.quantity, c.term): (c.verdict, None if c.verdict == "agree" else c.reason)
+            for c in comparisons
             if c.engine == engine and c.reference == reference and c.level is None}
 
 

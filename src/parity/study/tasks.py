@@ -1,5 +1,11 @@
 """What a Dask worker runs: one engine's fits of one batch of replicates.
 
+A batch with a `variant` ("independent") is the reference engine's matched-structure
+refit of its replicates (:mod:`parity.pipeline.matched`, as `parity run` refits lme4 for
+the engines that fit independent random coefficients): the variant is built from the
+design (its indicator columns come from the design's rows), each replicate's response is
+swapped in, and the fits are read back under the model's own names.
+
 R and JAX never share a process: an engine that embeds R fits its whole batch in a
 child process of the worker (`python -m parity.study.child`, one embedded R for the
 batch, as lme4 fits take milliseconds), so a Dask worker itself only ever holds JAX and
@@ -35,7 +41,8 @@ _COMPILED: dict[tuple[str, ...], Any] = {}
 
 @dataclass(frozen=True)
 class Batch:
-    """One task: `engine`'s fits of `replicates` of the design with `groups` groups."""
+    """One task: `engine`'s fits of `replicates` of the design with `groups` groups
+    (of the model's `variant`, when given: the matched-structure refit)."""
 
     groups: int
     index: int
@@ -44,10 +51,17 @@ class Batch:
     # One response per replicate, and the sampler seed of each.
     responses: tuple[np.ndarray, ...]
     seeds: tuple[int, ...]
+    variant: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The fits' label: the engine, or `engine:variant` (`lme4:independent`)."""
+        return self.engine if self.variant is None else f"{self.engine}:{self.variant}"
 
     @property
     def name(self) -> str:
-        return f"g{self.groups}-b{self.index:04d}-{self.engine}"
+        tail = "" if self.variant is None else f"-{self.variant}"
+        return f"g{self.groups}-b{self.index:04d}-{self.engine}{tail}"
 
 
 def _compiled(engine: str, model: Model, data: PreparedData, settings: Settings) -> Any:
@@ -67,6 +81,8 @@ def _compiled(engine: str, model: Model, data: PreparedData, settings: Settings)
 def run_batch(batch: Batch, model: Model, design: PreparedData,
               settings: Settings) -> list[Fit]:
     """The fits of one batch, in replicate order (a failed fit is a Fit saying why)."""
+    if batch.variant is not None:
+        return _run_variant(batch, model, design, settings)
     info = engine_info(batch.engine)
     datas = [with_response(design, model.spec.response, y) for y in batch.responses]
     if info.embeds_r:
@@ -85,13 +101,35 @@ def run_batch(batch: Batch, model: Model, design: PreparedData,
             for d, seed in zip(datas, batch.seeds, strict=True)]
 
 
-def fit_in_child(engine: str, model: Model, datas: list[PreparedData],
+def _run_variant(batch: Batch, model: Model, design: PreparedData,
                  settings: Settings) -> list[Fit]:
-    """`engine`'s fits of `datas` in one child process (its own embedded R)."""
+    """The matched-structure refits of a batch, read back under `model`'s names (a fit
+    that failed says so, under the variant's label)."""
+    from parity.pipeline.matched import INDEPENDENT, independent_variant, read_back
+
+    variant = independent_variant(model, design) if batch.variant == INDEPENDENT else None
+    if variant is None:
+        why = f"{batch.label}: {model.name!r} has no {batch.variant} variant"
+        return [replace(status_fit(batch.engine, model, design, "failed", why, settings),
+                        variant=batch.variant) for _ in batch.replicates]
+    datas = [with_response(variant.data, model.spec.response, y) for y in batch.responses]
+    if engine_info(batch.engine).embeds_r:
+        fits = fit_in_child(batch.engine, variant.model, datas, settings, sd_intervals=False)
+    else:
+        from parity.pipeline.workers import fit_one
+
+        fits = [fit_one(batch.engine, variant.model, d, settings) for d in datas]
+    return [read_back(f, variant, model) for f in fits]
+
+
+def fit_in_child(engine: str, model: Model, datas: list[PreparedData],
+                 settings: Settings, sd_intervals: bool = True) -> list[Fit]:
+    """`engine`'s fits of `datas` in one child process (its own embedded R), with
+    lme4's profile intervals of the SDs unless `sd_intervals` is False."""
     with tempfile.TemporaryDirectory(prefix="parity-study-") as tmp:
         job, out = os.path.join(tmp, "job.pkl"), os.path.join(tmp, "fits.pkl")
         with open(job, "wb") as fh:
-            pickle.dump((engine, model, datas, settings), fh)
+            pickle.dump((engine, model, datas, settings, sd_intervals), fh)
         done = subprocess.run([sys.executable, "-m", "parity.study.child", job, out],
                               capture_output=True, text=True, check=False)
         if done.returncode != 0 or not os.path.exists(out):
