@@ -11,7 +11,7 @@ of groups a design is the original data, row for row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -79,7 +79,10 @@ def make_design(model: Model, original: PreparedData, groups: int) -> Design:
         expanded[column] = pd.Categorical(expanded[column].astype(str),
                                           categories=categories).remove_unused_categories()
     categorical = tuple(dict.fromkeys((*model.categorical, *original.levels)))
-    data = prepare(expanded, model.spec, categorical, model.family, model.trials)
+    # The rows are prepared already: a transform's or an offset's column is there under
+    # its alias (its inputs are not), so it is read as a plain column, not computed again.
+    spec = replace(model.spec, derived=())
+    data = prepare(expanded, spec, categorical, model.family, model.trials)
     return Design(groups=groups, factor=factor, data=data)
 
 

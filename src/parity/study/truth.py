@@ -1,6 +1,10 @@
 """The truth a study's replicates are drawn from: lme4's fit of the original data (its
 fixed effects, SDs, correlations and residual SD), looked up by the labels comparison rows
-use (`genderM`, `sd(subject: (Intercept))`)."""
+use (`genderM`, `sd(subject: (Intercept))`).
+
+A binomial or Poisson truth (glmer's Laplace fit) has fixed effects and SDs on the link
+scale and no residual SD: the family's variance follows from its mean, so its components
+are the grouping factors' only, and no study row compares a residual SD."""
 
 from __future__ import annotations
 
