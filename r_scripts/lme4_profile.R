@@ -7,9 +7,16 @@
 # as.data.frame(VarCorr(fit), order = "lower.tri"), whose rows name them.
 
 parity_sd_profile <- function(data, formula_text, levels = list(), reml = TRUE,
-                              level = 0.95) {
-  prepared <- parity_prepare(data, formula_text, levels)
-  caught <- parity_quietly(lme4::lmer(prepared$formula, data = prepared$data, REML = reml))
+                              level = 0.95, family = "gaussian", trials = NULL,
+                              nagq = 1L, weights = NULL) {
+  prepared <- parity_prepare(data, formula_text, levels, trials, weights)
+  caught <- parity_quietly(
+    if (family == "gaussian") {
+      parity_weighted_call(lme4::lmer, prepared$formula, prepared$data, weights, REML = reml)
+    } else {
+      parity_weighted_call(lme4::glmer, prepared$formula, prepared$data, weights,
+                           family = parity_family(family), nAGQ = as.integer(nagq))
+    })
   fit <- caught$value
   vc <- as.data.frame(lme4::VarCorr(fit), order = "lower.tri")
   intervals <- tryCatch(

@@ -104,8 +104,13 @@ class Lme4Engine(RScriptEngine):
         term, term2); or no intervals and why (a profile that fails, as lme4's does when
         it finds a lower deviance). Used by `parity study`, not by `parity run`."""
         profile = self.r_function("parity_sd_profile", PROFILE_SCRIPT)
+        import rpy2.robjects as ro
+
         out = profile(self.r_frame(data), model.spec.lme4_formula(), self.r_levels(data),
-                      reml=settings.reml, level=settings.interval)
+                      reml=settings.reml, level=settings.interval, family=model.family,
+                      trials=ro.NULL if model.trials is None else model.trials,
+                      nagq=settings.nagq,
+                      weights=ro.NULL if model.weights is None else model.weights)
         doc = json.loads(str(out[0]))
         if "error" in doc:
             return {}, f"no profile intervals: {doc['error']}"

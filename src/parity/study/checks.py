@@ -23,6 +23,7 @@ from parity.spec.models import Model
 from parity.study.cluster import local_workers
 from parity.study.design import Design, study_factor
 from parity.study.options import StudyOptions
+from parity.study.simulate import check_drawable
 
 # Bytes a design's row costs beyond its responses: the expanded frame, its filtered and
 # categorical copies and the prepared one (four copies of a row), as pandas holds them.
@@ -64,12 +65,7 @@ def check_model(model: Model, options: StudyOptions) -> None:
     """What `parity run` would refuse of this model with these engines and settings
     (a column Bambi cannot take, `--nagq 5` on a Gaussian model), refused as it would,
     before the truth is fitted."""
-    if not model.gaussian:
-        raise UsageError(f"a study simulates Gaussian models; {model.name!r} is "
-                         f"{model.family}")
-    if model.weights is not None or model.spec.offset:
-        raise UsageError(f"a study simulates unweighted models without offsets; "
-                         f"{model.name!r} has {'weights' if model.weights else 'an offset'}")
+    check_drawable(model)  # a family and link the study can draw, no prior weights
     study_factor(model)  # a mixed model with a one-column grouping factor
     check_expressible([model], options.engines, options.settings)
 
