@@ -21,6 +21,9 @@ difference is what a batch costs beyond fitting), its compilations.
 
     .venv/bin/python benchmarks/study_bench.py --target --replicates 1000 --loop 3 \
         --json benchmarks/study_target.json
+
+`--sd-intervals none` runs it without lme4's SD profile intervals, so that the two runs
+side by side say what the profile costs and what coverage it buys.
 """
 
 from __future__ import annotations
@@ -105,14 +108,16 @@ def study(n: int, workers: int, draws: int, tune: int) -> tuple[float, dict]:
 TARGET_ENGINES = "lme4,statsmodels,bambi"
 
 
-def target(n: int, loop_n: int, draws: int, tune: int) -> dict:
-    """The speed goal's study, and the loop it replaces, with the breakdown by engine."""
+def target(n: int, loop_n: int, draws: int, tune: int, sd_intervals: str = "profile") -> dict:
+    """The speed goal's study, and the loop it replaces, with the breakdown by engine,
+    and what lme4's SD profile intervals bought: each SD's coverage (none without them)."""
     out = Path(tempfile.mkdtemp(prefix="parity-bench-target-"))
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "parity.cli", "study", "--model",
                            "subject_intercept", "--groups", "24", "--replicates", str(n),
                            "--engines", TARGET_ENGINES, "--draws", str(draws), "--tune",
-                           str(tune), "--chains", "4", "--out", str(out)],
+                           str(tune), "--chains", "4", "--sd-intervals", sd_intervals,
+                           "--out", str(out)],
                           capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # KiB -> GiB
@@ -130,7 +135,10 @@ def target(n: int, loop_n: int, draws: int, tune: int) -> dict:
             "outside_fits_seconds": (None if held.get(f["engine"]) is None
                                      else round(held[f["engine"]] - f["seconds_total"], 3)),
         }
+    sd_coverage = {f"{s['engine']} sd({s['term']}|{s['group']})": s["coverage"]
+                   for s in doc["summary"] if s["quantity"] == "sd"}
     result = {"replicates": n, "groups": 24, "engines": TARGET_ENGINES,
+              "sd_intervals": sd_intervals, "sd_coverage": sd_coverage,
               "workers": doc["scheduler"]["workers"], "seconds": round(seconds, 1),
               "minutes": round(seconds / 60, 2), "goal_minutes": 15 * n / 1000,
               "peak_rss_gib_largest_process": round(peak, 3), "by_engine": engines,
@@ -161,11 +169,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--target", action="store_true",
                         help="the speed goal: 24 groups, lme4, statsmodels and Bambi")
+    parser.add_argument("--sd-intervals", choices=("profile", "none"), default="profile",
+                        help="the study's --sd-intervals (lme4's SD profile, or none)")
     args = parser.parse_args()
     if args.target:
         got = {"machine": platform.platform(), "cores": os.cpu_count(),
                "draws": args.draws, "tune": args.tune,
-               **target(args.replicates, args.loop, args.draws, args.tune)}
+               **target(args.replicates, args.loop, args.draws, args.tune,
+                          args.sd_intervals)}
         print(json.dumps(got, indent=1))
         if args.json:
             args.json.write_text(json.dumps(got, indent=2) + "\n")

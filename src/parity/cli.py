@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an existing Dask scheduler (tcp://host:8786) to run on")
     study.add_argument("--batch-size", type=int, default=None,
                        help="replicates per task (default: enough tasks for every worker)")
+    study.add_argument("--sd-intervals", choices=("profile", "none"), default="profile",
+                       help="lme4's intervals of its SDs: profile likelihood (default; "
+                            "about three times the fit's own time), or none (lme4's SDs "
+                            "then have no coverage)")
     study.add_argument("--out", type=Path, required=True, help="directory for the study")
     study.add_argument("--quiet", action="store_true", help="no progress display")
     diff = sub.add_parser("diff", parents=[common],
@@ -289,7 +293,7 @@ def cmd_study(args: argparse.Namespace) -> int:
                            out=args.out, reference=args.reference,
                            workers=args.workers, scheduler=args.scheduler,
                            batch_size=args.batch_size, quantile=args.calibrate_quantile,
-                           quiet=args.quiet)
+                           quiet=args.quiet, sd_intervals=args.sd_intervals)
     try:
         result = run_study(model, request.frame, options, request.policy,
                            on_stage=None if args.quiet else

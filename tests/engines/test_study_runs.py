@@ -119,12 +119,17 @@ def test_study_runs_on_an_existing_cluster(tmp_path: Path) -> None:
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
         done = _study(tmp_path, "--groups", "6,8", "--replicates", "2",
-                      "--engines", "lme4,statsmodels", "--scheduler",
-                      cluster.scheduler_address)
+                      "--engines", "lme4,statsmodels", "--sd-intervals", "none",
+                      "--scheduler", cluster.scheduler_address)
     assert done.returncode == 0, done.stderr[-2000:]
     doc = json.loads((tmp_path / "study.json").read_text())
     assert doc["scheduler"]["kind"] == "existing cluster"
     assert doc["scheduler"]["address"] == cluster.scheduler_address
+    # Without lme4's SD profile its SDs have no interval, and the report says so.
+    assert doc["sd_intervals"] == "none"
+    sds = [r for r in doc["rows"] if r["quantity"] == "sd" and r["engine"] == "lme4"]
+    assert sds and all(r["covered"] is None and r["lower"] is None for r in sds)
+    assert "--sd-intervals none" in (tmp_path / "study.md").read_text()
     # lme4 and statsmodels find the same optimum of the same replicate.
     rows = [r for r in doc["rows"] if r["engine"] == "statsmodels"]
     assert rows and all(r["verdict"] == "agree" for r in rows)

@@ -114,6 +114,11 @@ def test_plan_adds_the_matched_refit_batches_where_the_model_has_correlations() 
     digest = d.data.digest()
     assert batch_key(plain, m, digest, Settings()) != \
         batch_key(variants[0], m, digest, Settings())
+    # lme4's SD profile is for its own fits, not for the refit it is compared with;
+    # --sd-intervals none leaves it out of every batch.
+    assert plain.sd_intervals and not any(b.sd_intervals for b in variants)
+    none = replace(_options(("lme4", "statsmodels")), sd_intervals="none")
+    assert not any(b.sd_intervals for b in plan(m, [d], TRUTH, none, 2))
 
 
 def test_plan_has_no_matched_batches_without_correlations_or_a_refitter() -> None:

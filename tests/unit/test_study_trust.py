@@ -197,6 +197,18 @@ def test_a_batch_file_for_other_options_is_refitted_silently(
     assert store.load(b, key).fits == fits
 
 
+def test_a_batch_with_sd_profiles_is_not_resumed_as_one_without(
+        batch: tuple[Batch, list[Fit], str]) -> None:
+    """--sd-intervals none and profile fit different things: neither resumes the other."""
+    from dataclasses import replace
+
+    b, _, key = batch
+    design = make_design(MODEL, prepare(politeness(), MODEL.spec, MODEL.categorical), 6)
+    other = batch_key(replace(b, sd_intervals=False), MODEL, design.data.digest(),
+                      Settings())
+    assert other != key
+
+
 def test_a_save_that_fails_says_why_and_raises_nothing(
         tmp_path: Path, batch: tuple[Batch, list[Fit], str]) -> None:
     b, fits, key = batch

@@ -122,6 +122,7 @@ def assemble(model: Model, designs: Sequence[Design], truth: Truth, truth_fit: F
         "settings": options.settings.as_dict(),
         "interval": options.settings.interval,
         "calibrate_quantile": options.quantile,
+        "sd_intervals": options.sd_intervals,
         "truth": {**truth.to_dict(), "singular": bool(truth_fit.diagnostics.singular)},
         "priors": "Bambi's default priors for the original data, for every replicate "
                   "(each design's model is built once, on its rows with the original "

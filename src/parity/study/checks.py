@@ -56,6 +56,8 @@ def check_options(options: StudyOptions) -> None:
         raise UsageError(f"the reference engine must be frequentist ({frequentist}), not "
                          f"{options.reference!r}: verdicts are against a "
                          "maximum-likelihood fit")
+    if options.sd_intervals not in ("profile", "none"):
+        raise UsageError(f"--sd-intervals is profile or none, not {options.sd_intervals!r}")
     if options.workers is not None and options.scheduler is not None:
         raise UsageError("--workers sizes a local cluster; an existing cluster "
                          "(--scheduler) has its own workers")

@@ -25,6 +25,10 @@ class StudyOptions:
     batch_size: int | None = None
     quantile: float = 0.99
     quiet: bool = False
+    # lme4's profile-likelihood intervals of its SDs ("profile"), or none ("none"): the
+    # profile costs about three times the fit itself (benchmarks/study_bench.py), and
+    # buys lme4 an SD coverage (without it, lme4's SD rows have no interval).
+    sd_intervals: str = "profile"
 
 
 @dataclass

@@ -41,6 +41,7 @@ def plan(model: Model, designs: Sequence[Design], truth: Truth, options: StudyOp
     refitter = engine_with_role("refitter", options.engines)
     matched = refitter is not None and refitter == options.reference \
         and len(options.engines) > 1
+    profile = options.sd_intervals == "profile"
     batches: list[Batch] = []
     for d in designs:
         ys = [simulate(model, d.data, truth, replicate_rng(settings.seed, d.groups, r))
@@ -52,7 +53,7 @@ def plan(model: Model, designs: Sequence[Design], truth: Truth, options: StudyOp
                 reps = tuple(range(start, min(start + n, options.replicates)))
                 batches.append(Batch(d.groups, index, engine, reps,
                                      tuple(ys[r] for r in reps),
-                                     tuple(seeds[r] for r in reps)))
+                                     tuple(seeds[r] for r in reps), sd_intervals=profile))
         if matched and independent_variant(model, d.data) is not None:
             assert refitter is not None
             n = r_size if engine_info(refitter).embeds_r else size
@@ -60,7 +61,8 @@ def plan(model: Model, designs: Sequence[Design], truth: Truth, options: StudyOp
                 reps = tuple(range(start, min(start + n, options.replicates)))
                 batches.append(Batch(d.groups, index, refitter, reps,
                                      tuple(ys[r] for r in reps),
-                                     tuple(seeds[r] for r in reps), INDEPENDENT))
+                                     tuple(seeds[r] for r in reps), INDEPENDENT,
+                                     sd_intervals=False))
     return interleaved(batches, options.engines)
 
 

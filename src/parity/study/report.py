@@ -247,14 +247,17 @@ def _tables(doc: dict[str, Any]) -> list[Block]:
     ]
 
 
-def _reading(level: float, reference: str) -> Inline:
+def _reading(level: float, reference: str, sd_intervals: str = "profile") -> Inline:
+    sd_note = ("lme4's SD intervals are profile-likelihood intervals"
+               if sd_intervals == "profile" else
+               "lme4's SDs have no intervals here: the study ran with --sd-intervals none")
     return (
         "Each replicate is drawn from lme4's fit of the original data (the truth above), "
         "on a design with the stated number of groups, and fitted by every engine. ",
         Strong("bias"), " and ", Strong("RMSE"), " are against the truth; ",
         Strong("coverage"), f" is the share of replicates whose {level:.0%} interval holds "
-        "the truth (lme4's SD intervals are profile-likelihood intervals; — where the "
-        "engine gives none, as statsmodels for an SD); ", Strong("agree"),
+        "the truth (", sd_note, "; — where the engine gives none, as statsmodels for "
+        "an SD); ", Strong("agree"),
         f" is the share of rows whose verdict against {reference} is ", Code("agree"),
         " (against its matched-structure refit, ", Code(f"{reference}:independent"),
         ", for an engine fitting independent random coefficients, as a row's ",
@@ -293,7 +296,8 @@ def _intro(doc: dict[str, Any]) -> tuple[Inline, ...]:
 def study_blocks(doc: dict[str, Any], figures: dict[str, Image]) -> list[Block]:
     """The study report: what was run, how to read it, the figures, then the tables."""
     blocks: list[Block] = [Heading(1, "parity study"), Bullets(_intro(doc)),
-                           Para(_reading(doc["interval"], doc["reference"]))]
+                           Para(_reading(doc["interval"], doc["reference"],
+                                    doc.get("sd_intervals", "profile")))]
     blocks += [figures[name] for name in ("coverage", "bias", "differences")
                if name in figures]
     return blocks + _tables(doc)

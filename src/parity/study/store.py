@@ -39,7 +39,8 @@ def batch_key(batch: Batch, model: Model, design_digest: str, settings: Settings
     h = hashlib.sha256()
     for part in (__version__, model.name, model.formula, repr(model.categorical),
                  model.family, design_digest, repr(sorted(settings.as_dict().items())),
-                 batch.label, repr(batch.replicates), repr(batch.seeds)):
+                 batch.label, repr(batch.replicates), repr(batch.seeds),
+                 repr(batch.sd_intervals)):
         h.update(part.encode())
         h.update(b"\0")
     for y in batch.responses:

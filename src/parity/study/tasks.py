@@ -52,6 +52,8 @@ class Batch:
     responses: tuple[np.ndarray, ...]
     seeds: tuple[int, ...]
     variant: str | None = None
+    # lme4's profile intervals of the SDs (an engine that embeds R; not for a variant).
+    sd_intervals: bool = True
 
     @property
     def label(self) -> str:
@@ -86,7 +88,8 @@ def run_batch(batch: Batch, model: Model, design: PreparedData,
     info = engine_info(batch.engine)
     datas = [with_response(design, model.spec.response, y) for y in batch.responses]
     if info.embeds_r:
-        return fit_in_child(batch.engine, model, datas, settings)
+        return fit_in_child(batch.engine, model, datas, settings,
+                            sd_intervals=batch.sd_intervals)
     if info.compiled is not None:
         try:
             compiled = _compiled(batch.engine, model, design, settings)
