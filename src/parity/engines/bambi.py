@@ -29,6 +29,7 @@ import numpy as np
 from parity import boundary
 from parity.engines import engine_info
 from parity.engines.base import Engine, Refusal, status_fit
+from parity.engines.cost import Cost, sampler_cost
 from parity.engines.limits import bambi_problem
 from parity.engines.posterior import (
     INTERVAL_METHOD,
@@ -41,6 +42,7 @@ from parity.engines.posterior import (
     summarize,
 )
 from parity.environment import package_versions
+from parity.rows.dims import DesignDims
 from parity.rows.prepare import PreparedData
 from parity.schema import (
     Diagnostics,
@@ -292,6 +294,10 @@ class BambiEngine(Engine):
         if why:
             return Refusal(f"model {model.name}: {why}", stops_run=True)
         return super().refuses(model, settings)
+
+    def cost(self, model: Model, dims: DesignDims, settings: Settings) -> Cost:
+        """The draws, formulae's dense indicators and each chain's linear predictor."""
+        return sampler_cost(dims, settings)
 
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         start = time.perf_counter()

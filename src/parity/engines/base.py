@@ -11,15 +11,17 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from parity.engines.cost import NO_ESTIMATE, Cost
 from parity.registry import EngineInfo, EngineKind, engine_info
 from parity.schema import Diagnostics, Fit, Provenance
 
 if TYPE_CHECKING:  # the registry imports this module; it must stay light
+    from parity.rows.dims import DesignDims
     from parity.rows.prepare import PreparedData
     from parity.settings import Settings
     from parity.spec.models import Model
 
-__all__ = ["Engine", "EngineKind", "Refusal", "crossed", "status_fit"]
+__all__ = ["Cost", "Engine", "EngineKind", "Refusal", "crossed", "status_fit"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,14 @@ class Engine(ABC):
                          or (self.info.cannot_do("gaussian_weights") if model.gaussian
                              else None))
         return Refusal(why) if why else None
+
+    def cost(self, model: Model, dims: DesignDims, settings: Settings) -> Cost:
+        """What fitting `model` on a design of `dims` will take (memory, time), estimated
+        before anything is fitted, so that a fit this machine cannot finish is refused
+        in a moment rather than failing after minutes (`parity.engines.budget`). By
+        default no estimate: the engine is never refused for its cost. An engine whose
+        memory grows with the data overrides it with its formula (`parity.engines.cost`)."""
+        return NO_ESTIMATE
 
     def fallback(self, model: Model, data: PreparedData, settings: Settings) -> Fit | None:
         """A result to use when the library is missing (a recorded reference), or None."""

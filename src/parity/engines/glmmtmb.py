@@ -10,7 +10,15 @@ by lme4's criterion like any other frequentist engine's. `(x || g)` is glmmTMB's
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from parity.engines.cost import GLMMTMB_BYTES_PER_NONZERO, Cost, sparse_cost
 from parity.engines.rbridge import RScriptEngine
+
+if TYPE_CHECKING:
+    from parity.rows.dims import DesignDims
+    from parity.settings import Settings
+    from parity.spec.models import Model
 
 
 class GlmmTMBEngine(RScriptEngine):
@@ -23,3 +31,7 @@ class GlmmTMBEngine(RScriptEngine):
     # presented: the invariance cases (regular fits, every transformation) hold to 1e-6,
     # far tighter than lme4's derivative-free BOBYQA.
     invariance_rtol = 1e-6
+
+    def cost(self, model: Model, dims: DesignDims, settings: Settings) -> Cost:
+        """glmmTMB's design is sparse too, its AD tape larger per nonzero than lme4's."""
+        return sparse_cost(dims, GLMMTMB_BYTES_PER_NONZERO)

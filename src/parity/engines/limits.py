@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
+from parity.engines.cost import BYTES_PER_DRAW_VALUE
 from parity.errors import UsageError
 from parity.settings import Settings
 from parity.spec.models import Model
@@ -43,9 +44,6 @@ def bambi_problem(model: Model) -> str | None:
     return None
 
 
-# Bytes per posterior value as a fit holds it: numpyro's draws, their NumPy and xarray
-# copies and the summaries computed from them (float64), with room to spare.
-BYTES_PER_DRAW_VALUE = 8 * 4
 
 
 def sampler_bytes(model: Model, frame: pd.DataFrame, settings: Settings) -> int:

@@ -17,8 +17,10 @@ from typing import Any
 
 from parity.engines import rbridge
 from parity.engines.base import Refusal
+from parity.engines.cost import LME4_BYTES_PER_NONZERO, Cost, sparse_cost
 from parity.engines.limits import nagq_problem
 from parity.engines.rbridge import FORCE_RECORDED, RScriptEngine
+from parity.rows.dims import DesignDims
 from parity.rows.prepare import PreparedData
 from parity.schema import VarianceComponent
 from parity.settings import Settings
@@ -64,6 +66,10 @@ class Lme4Engine(RScriptEngine):
     def refuses(self, model: Model, settings: Settings) -> Refusal | None:
         why = nagq_problem(model, settings)
         return Refusal(why, stops_run=True) if why else super().refuses(model, settings)
+
+    def cost(self, model: Model, dims: DesignDims, settings: Settings) -> Cost:
+        """lme4's random-effects design is sparse: its memory grows with the nonzeros."""
+        return sparse_cost(dims, LME4_BYTES_PER_NONZERO)
 
     def evaluate_at(self, model: Model, data: PreparedData,
                     components: Sequence[VarianceComponent], reml: bool = True,

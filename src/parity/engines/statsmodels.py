@@ -32,8 +32,10 @@ from scipy import stats
 from parity import boundary
 from parity.engines import engine_info
 from parity.engines.base import Engine, status_fit
+from parity.engines.cost import Cost, statsmodels_cost
 from parity.environment import package_versions
 from parity.rows.design import Design, build_design, group_codes
+from parity.rows.dims import DesignDims
 from parity.rows.prepare import PreparedData
 from parity.schema import (
     Diagnostics,
@@ -97,6 +99,10 @@ def _messages(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
 
 class StatsmodelsEngine(Engine):
     name = "statsmodels"
+
+    def cost(self, model: Model, dims: DesignDims, settings: Settings) -> Cost:
+        """Dense where MixedLM fits several grouping factors as variance components."""
+        return statsmodels_cost(dims, model.gaussian)
 
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         start = time.perf_counter()
