@@ -43,11 +43,13 @@ from parity.engines import (
     load_engine,
 )
 from parity.engines.base import status_fit
+from parity.engines.budget import cost_refusal, machine_budget
 from parity.pipeline.cache import FitCache, key_material
 from parity.pipeline.matched import Variant, independent_variant, read_back
 from parity.pipeline.naming import written_names
 from parity.pipeline.vetting import vet_fit
 from parity.processes import block_interrupts, quiet_spawn
+from parity.rows.dims import DesignDims, design_dims
 from parity.rows.prepare import PreparedData, prepare
 from parity.schema import Fit, OptimumCheck, parse_criterion
 from parity.settings import Settings
@@ -352,10 +354,22 @@ def _plan(models: Sequence[Model], engines: Sequence[str], prepared: dict[str, P
 def _refused(jobs: Sequence[_Job], settings: Settings) -> None:
     """Each fit its engine refuses (`Engine.refuses`: a family, a structure, weights or
     an offset it does not fit) is `unsupported` with the reason, decided here: no worker
-    starts, no library loads, for a fit that would not run. The worker asks again."""
+    starts, no library loads, for a fit that would not run. The worker asks again.
+
+    So is each fit whose estimated memory (`Engine.cost`, from the design's dimensions)
+    is over what this machine gives one fit (`parity.engines.budget`), with the
+    estimate as the reason; that is decided here only, once for the run."""
+    budget = machine_budget()
+    dims: dict[tuple[int, str], DesignDims] = {}
     for job in jobs:
         if job.fit is None:
-            refusal = load_engine(job.engine).refuses(job.model, settings)
+            engine = load_engine(job.engine)
+            refusal = engine.refuses(job.model, settings)
+            if refusal is None:
+                key = (id(job.data), job.model.name)
+                if key not in dims:
+                    dims[key] = design_dims(job.model, job.data)
+                refusal = cost_refusal(engine, job.model, dims[key], settings, budget)
             if refusal is not None:
                 job.fit = status_fit(job.engine, job.model, job.data, "unsupported",
                                      refusal.reason, settings)
