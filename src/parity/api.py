@@ -281,7 +281,8 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
         *, tolerances: str | Path | None = None, cache: bool = True, keep_draws: bool = False,
         reml: bool = True, family: str = "gaussian", trials: str | None = None,
         weights: str | None = None, compare_unconverged: bool = False,
-        allow_loose_tolerances: bool = False, **sampler_settings: Any) -> Run:
+        allow_loose_tolerances: bool = False, max_minutes: float | None = None,
+        **sampler_settings: Any) -> Run:
     """Fit `formulas` on `data` with `engines` (default: lme4, statsmodels and bambi, as
     `parity run`) and compare them, as `parity run` does, without writing anything.
 
@@ -296,9 +297,12 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     refuse the model) apply to every formula. A fit that did not converge has rows that
     say so and are not compared, unless `compare_unconverged` (as `--compare-unconverged`).
     A `tolerances` file that loosens a default rule more than 10x is refused unless
-    `allow_loose_tolerances` (as `--allow-loose-tolerances`)."""
+    `allow_loose_tolerances` (as `--allow-loose-tolerances`). A fit whose engine
+    estimates it over half this machine's memory, or (given `max_minutes`, as
+    `--max-minutes`) longer, is `unsupported` with the estimate as its reason."""
     from parity.compare.tolerances import check_loosening, load_policy
     from parity.engines import DEFAULT_ENGINES
+    from parity.engines.budget import minutes_problem
     from parity.inputs.request import python_request
     from parity.pipeline.cache import FitCache
     from parity.pipeline.job import execute
@@ -311,6 +315,9 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     if not isinstance(compare_unconverged, bool):
         raise UsageError(f"parity.run(): compare_unconverged must be True or False, not "
                          f"{compare_unconverged!r}")
+    problem = minutes_problem(max_minutes)
+    if problem:
+        raise UsageError(f"parity.run(): max_minutes {problem}, not {max_minutes!r}")
     base = None
     if keep_draws:  # laid out as `parity run --save-draws` lays out its --out folder
         base = Path(tempfile.mkdtemp(prefix="parity-draws-"))
@@ -325,7 +332,7 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
                              weights)
     results = execute(request.models, request.frame, request.engines, request.settings,
                       request.policy, FitCache(enabled=cache),
-                      compare_unconverged=compare_unconverged)
+                      compare_unconverged=compare_unconverged, max_minutes=max_minutes)
     return Run(results, base)
 
 

@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="worker processes for Bambi (default: 1, whose chains run in "
                           "parallel on every core; more fit models side by side, at one "
                           "JAX runtime's memory each)")
+    run.add_argument("--max-minutes", type=float, default=None, metavar="M",
+                     help="refuse (unsupported, with the estimate) a fit its engine "
+                          "estimates longer than M minutes; by default only memory limits")
     run.add_argument("--quiet", action="store_true", help="no progress display")
     record = sub.add_parser(
         "record", parents=[common],
@@ -227,6 +230,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from parity.compare.tolerances import check_loosening
+    from parity.engines.budget import minutes_problem
     from parity.inputs.request import resolve_request
     from parity.pipeline.cache import FitCache
     from parity.pipeline.job import run_job
@@ -235,6 +239,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    problem = minutes_problem(args.max_minutes)
+    if problem:
+        raise UsageError(f"--max-minutes {problem}")
     check_loosening(args.tolerances, args.allow_loose_tolerances)
     draws_dir = str(Path(args.out) / DRAWS_DIR) if args.save_draws else None
     request = resolve_request(args, save_draws=draws_dir)
@@ -245,7 +252,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          on_fit=progress.done, policy=request.policy,
                          cache=FitCache(enabled=not args.no_cache),
                          jobs=args.jobs, on_start=progress.start,
-                         compare_unconverged=args.compare_unconverged)
+                         compare_unconverged=args.compare_unconverged,
+                         max_minutes=args.max_minutes)
     if not args.quiet and result.comparisons:
         from parity.reports.terminal import matrix_text, use_colour, verdict_line
 

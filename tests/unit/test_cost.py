@@ -4,12 +4,21 @@ No engine library is needed: nothing here is fitted."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from parity.cli import main
 from parity.engines import ENGINE_NAMES, load_engine
-from parity.engines.budget import MEMORY_ENV, Budget, cost_refusal, machine_budget
+from parity.engines.budget import (
+    MEMORY_ENV,
+    Budget,
+    cost_refusal,
+    machine_budget,
+    minutes_problem,
+)
 from parity.engines.cost import NO_ESTIMATE
 from parity.errors import UsageError
 from parity.pipeline.workers import _Job, _refused
@@ -175,3 +184,60 @@ def test_the_run_makes_a_refused_fit_unsupported_before_any_worker(
     assert sm.fit is not None and sm.fit.status == "unsupported"
     assert sm.fit.reason is not None and "600 × 172 random-effects design" in sm.fit.reason
     assert f"the 16 MiB {MEMORY_ENV} allows" in sm.fit.reason
+
+
+def test_the_run_refuses_a_fit_over_its_time_limit_up_front() -> None:
+    model = make_model("m", CROSSED, categorical=["service"])
+    data = prepare(crossed_frame(600, 120, 50), model.spec, model.categorical)
+    jobs = [_Job(model, data, "lme4"), _Job(model, data, "statsmodels")]
+    _refused(jobs, Settings(), Budget(None, minutes=0.01))  # statsmodels: about 3 s
+    assert jobs[0].fit is None
+    assert jobs[1].fit is not None and jobs[1].fit.status == "unsupported"
+    assert "more than the 0.01-minute limit" in str(jobs[1].fit.reason)
+
+
+@pytest.mark.parametrize(("engine", "refused"), [("statsmodels", True), ("lme4", False),
+                                                 ("bambi", False)])
+def test_a_time_limit_refuses_only_what_an_engine_estimates_longer(engine: str,
+                                                                   refused: bool) -> None:
+    """Only statsmodels' dense design has a time estimate; memory is not limited here."""
+    model = make_model("m", CROSSED)
+    refusal = cost_refusal(load_engine(engine), model, INSTEVAL, Settings(),
+                           Budget(None, minutes=30))
+    assert (refusal is not None) is refused
+    if refusal is not None:
+        assert "would take about" in refusal.reason
+        assert "hours for a dense 73,421 × 4,114 random-effects design" in refusal.reason
+        assert "more than the 30-minute limit" in refusal.reason
+    assert cost_refusal(load_engine(engine), model, INSTEVAL, Settings(),
+                        Budget(None)) is None  # no time limit unless one is asked for
+
+
+def test_memory_is_asked_before_time() -> None:
+    model = make_model("m", CROSSED)
+    refusal = cost_refusal(load_engine("statsmodels"), model, INSTEVAL, Settings(),
+                           Budget(8 * 2**30, "half of this machine's 16.0 GiB", minutes=1))
+    assert refusal is not None and "would need about" in refusal.reason
+
+
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf"), True, "10"])
+def test_a_time_limit_is_a_number_of_minutes_above_zero(value: object) -> None:
+    assert minutes_problem(value) == "must be a number of minutes above 0"
+    assert minutes_problem(None) is None and minutes_problem(0.5) is None
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "nan"])
+def test_parity_run_refuses_a_bad_max_minutes_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    code = main(["run", "--max-minutes", value, "--out", str(tmp_path),
+                 "--engines", "statsmodels", "--models", "additive"])
+    assert code == 2
+    assert "--max-minutes must be a number of minutes above 0" in capsys.readouterr().err
+
+
+def test_parity_run_api_refuses_a_bad_max_minutes() -> None:
+    import parity
+
+    with pytest.raises(UsageError, match="max_minutes must be a number of minutes above 0"):
+        parity.run("y ~ 1 + (1 | s)", crossed_frame(), engines=["statsmodels"],
+                   max_minutes=0)

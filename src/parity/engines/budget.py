@@ -13,12 +13,18 @@ The memory one fit may take is half of this machine's physical memory (as for th
 sampler settings' draws, `parity.engines.limits.check_memory`): several workers run side
 by side, and the system needs its share. `PARITY_MEMORY_BYTES` sets it in bytes instead
 (a smaller machine's limit, or a tiny one to see a refusal in a test).
+
+Time is asked for, not assumed: `parity run --max-minutes M` (`parity.run(...,
+max_minutes=M)`) refuses a fit whose engine estimates it longer than M minutes. Only
+statsmodels' dense design has a time estimate, good to an order of magnitude.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from parity.engines.base import Engine, Refusal
 from parity.engines.cost import Cost
@@ -33,11 +39,23 @@ MEMORY_ENV = "PARITY_MEMORY_BYTES"
 
 @dataclass(frozen=True)
 class Budget:
-    """What one fit may take: `memory_bytes` (None: no limit known), and the words that
-    say where the limit comes from ("half of this machine's 23.3 GiB")."""
+    """What one fit may take: `memory_bytes` (None: no limit known), the words that say
+    where the limit comes from ("half of this machine's 23.3 GiB"), and the minutes a
+    fit may take (None: as long as it takes)."""
 
     memory_bytes: int | None
     source: str = ""
+    minutes: float | None = None
+
+
+def minutes_problem(value: Any) -> str | None:
+    """What is wrong with a time limit in minutes ("must be ..."), or None."""
+    if value is None:
+        return None
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not math.isfinite(value) or value <= 0):
+        return "must be a number of minutes above 0"
+    return None
 
 
 def _size(n: float) -> str:
@@ -47,30 +65,41 @@ def _size(n: float) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
-def machine_budget() -> Budget:
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} hours" if seconds >= 5400 else f"{seconds / 60:.0f} minutes"
+
+
+def machine_budget(minutes: float | None = None) -> Budget:
     """This run's budget: `PARITY_MEMORY_BYTES` when set (a whole number of bytes, or a
-    one-line UsageError), else half of the physical memory, else no limit."""
+    one-line UsageError), else half of the physical memory, else no memory limit; and
+    `minutes`, a time limit per fit (checked by the caller, `minutes_problem`)."""
     given = os.environ.get(MEMORY_ENV, "").strip()
     if given:
         if not given.isdigit() or int(given) == 0:
             raise UsageError(f"{MEMORY_ENV}={given!r}: must be a whole number of bytes above 0")
-        return Budget(int(given), f"the {_size(int(given))} {MEMORY_ENV} allows")
+        return Budget(int(given), f"the {_size(int(given))} {MEMORY_ENV} allows", minutes)
     total = available_memory()
     if total is None:
-        return Budget(None)
-    return Budget(total // 2, f"half of this machine's {_size(total)}")
+        return Budget(None, minutes=minutes)
+    return Budget(total // 2, f"half of this machine's {_size(total)}", minutes)
 
 
 def over_budget(engine: str, cost: Cost, budget: Budget) -> Refusal | None:
-    """The refusal of a fit whose estimated memory is over `budget`, naming the engine,
-    the estimate, what it is for and the limit; None when it fits, or is not known."""
-    need = cost.memory_bytes
-    if need is None or budget.memory_bytes is None or need <= budget.memory_bytes:
-        return None
+    """The refusal of a fit whose estimated memory (first) or time is over `budget`,
+    naming the engine, the estimate, what it is for and the limit; None when it fits,
+    or is not known."""
     what = f" for {cost.basis}" if cost.basis else ""
-    return Refusal(f"{engine} would need about {_size(need)}{what}, more than "
-                   f"{budget.source}; not fitted (fit fewer rows or levels, or leave "
-                   f"{engine} out)")
+    advice = f"; not fitted (fit fewer rows or levels, or leave {engine} out)"
+    need = cost.memory_bytes
+    if need is not None and budget.memory_bytes is not None and need > budget.memory_bytes:
+        return Refusal(f"{engine} would need about {_size(need)}{what}, more than "
+                       f"{budget.source}{advice}")
+    took = cost.seconds
+    if took is not None and budget.minutes is not None and took > 60 * budget.minutes:
+        return Refusal(f"{engine} would take about {_duration(took)}{what}, more than "
+                       f"the {budget.minutes:g}-minute limit"
+                       f"{advice}")
+    return None
 
 
 def cost_refusal(engine: Engine, model: Model, dims: DesignDims, settings: Settings,

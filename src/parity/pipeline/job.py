@@ -17,6 +17,7 @@ from parity import __version__
 from parity.compare.rules import compare_all
 from parity.compare.tolerances import Policy, load_policy
 from parity.engines import all_packages, check_engines, engine_info, engine_kind
+from parity.engines.budget import machine_budget
 from parity.engines.limits import check_expressible, check_memory
 from parity.engines.recorded import (
     check_overwrite,
@@ -90,6 +91,7 @@ def execute(
     on_start: StartHook | None = None,
     before_fitting: Callable[[dict[str, Any]], None] | None = None,
     compare_unconverged: bool = False,
+    max_minutes: float | None = None,
 ) -> RunResults:
     """The one pipeline, in memory: every up-front check, the fits, the comparison.
 
@@ -98,11 +100,14 @@ def execute(
     memory the draws need, and the data, all before anything is fitted.
     `before_fitting` hears the run's description once the checks have passed. Every
     fit is vetted (parity.compare.trust) before it is compared; the rows of an
-    unconverged fit are compared only with `compare_unconverged`."""
+    unconverged fit are compared only with `compare_unconverged`. A fit whose engine
+    estimates it needs more memory than this machine gives one, or (given
+    `max_minutes`) longer, is refused with its estimate (parity.engines.budget)."""
     policy = policy or load_policy()
     check_engines(engines)
     check_expressible(models, engines, settings)  # each engine's refusals, up front
     check_memory(models, frame, engines, settings, jobs or 1)
+    budget = machine_budget(max_minutes)
     prepared = prepare_all(models, frame)
     meta: dict[str, Any] = dict(
         parity_version=__version__,
@@ -117,7 +122,7 @@ def execute(
     if before_fitting is not None:
         before_fitting(meta)
     outcome = run_models(models, frame, engines, settings, on_fit=on_fit, cache=cache,
-                         jobs=jobs, on_start=on_start, prepared=prepared)
+                         jobs=jobs, on_start=on_start, prepared=prepared, budget=budget)
     outcome = vet_outcome(outcome, models, prepared, policy)
     comparisons = compare_outcome(outcome, policy, compare_unconverged)
     env = environment([*outcome.fits, *outcome.reference_fits], all_packages())
@@ -138,6 +143,7 @@ def run_job(
     jobs: int | None = None,
     on_start: StartHook | None = None,
     compare_unconverged: bool = False,
+    max_minutes: float | None = None,
 ) -> JobResult:
     """:func:`execute`, writing the results and reports under `out`.
 
@@ -158,7 +164,8 @@ def run_job(
 
         results = execute(models, frame, engines, settings, policy, cache, jobs,
                           on_fit=on_partial, on_start=on_start, before_fitting=claim,
-                          compare_unconverged=compare_unconverged)
+                          compare_unconverged=compare_unconverged,
+                          max_minutes=max_minutes)
         results_path = results.write(out / RESULTS_NAME)
         partial[0].finish()
         reports = write_run_reports(out, results)

@@ -43,7 +43,7 @@ from parity.engines import (
     load_engine,
 )
 from parity.engines.base import status_fit
-from parity.engines.budget import cost_refusal, machine_budget
+from parity.engines.budget import Budget, cost_refusal, machine_budget
 from parity.pipeline.cache import FitCache, key_material
 from parity.pipeline.matched import Variant, independent_variant, read_back
 from parity.pipeline.naming import written_names
@@ -280,13 +280,15 @@ def run_models(
     on_start: StartHook | None = None,
     parallel_chains: bool = True,
     prepared: dict[str, PreparedData] | None = None,
+    budget: Budget | None = None,
 ) -> Outcome:
     """Every (model, engine) fit, ordered by model then engine as asked, plus the
     matched-structure references and optimum checks that the comparison needs.
 
     `on_start` hears of each fit as it is queued (or found in the cache), `on_fit` as it
     ends, in the order fits finish. `jobs` Bambi workers fit models side by side;
-    `parallel_chains` runs each model's chains side by side (same draws either way)."""
+    `parallel_chains` runs each model's chains side by side (same draws either way).
+    A fit over `budget` (by default this machine's) is refused up front."""
     for name in engines:
         check_engine(name)
     cache = cache or FitCache(enabled=False)
@@ -294,7 +296,7 @@ def run_models(
     main, refits = _plan(models, engines, prepared, matched_references)
     every = main + list(refits.values())
     _from_cache(every, cache, settings)
-    _refused(every, settings)
+    _refused(every, settings, budget)
     pools = _Pools(jobs or default_jobs(), cache.jax_dir() if cache.enabled else None,
                    settings.chains if parallel_chains else 1)
     try:
@@ -351,15 +353,16 @@ def _plan(models: Sequence[Model], engines: Sequence[str], prepared: dict[str, P
     return main, refits
 
 
-def _refused(jobs: Sequence[_Job], settings: Settings) -> None:
+def _refused(jobs: Sequence[_Job], settings: Settings, budget: Budget | None = None) -> None:
     """Each fit its engine refuses (`Engine.refuses`: a family, a structure, weights or
     an offset it does not fit) is `unsupported` with the reason, decided here: no worker
     starts, no library loads, for a fit that would not run. The worker asks again.
 
     So is each fit whose estimated memory (`Engine.cost`, from the design's dimensions)
-    is over what this machine gives one fit (`parity.engines.budget`), with the
-    estimate as the reason; that is decided here only, once for the run."""
-    budget = machine_budget()
+    or time is over `budget` (by default: what this machine gives one fit,
+    `parity.engines.budget`), with the estimate as the reason; that is decided here
+    only, once for the run."""
+    budget = budget if budget is not None else machine_budget()
     dims: dict[tuple[int, str], DesignDims] = {}
     for job in jobs:
         if job.fit is None:
