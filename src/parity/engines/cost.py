@@ -41,14 +41,15 @@ MIXEDLM_SECONDS_PER_CELL = 2.6e-5
 BAYES_GLM_DENSE_COPIES = 3
 
 # lme4 keeps the random-effects design sparse (Zt, and the sparse Cholesky factor of
-# Lambda'Zt Z Lambda + I): memory grows with Z's nonzeros (one per row and block
-# column), not with its width. lme4 fitted InstEval (73,421 rows, 3 nonzeros a row)
-# in about 0.4 GB of peak memory, of which some 0.2 GB is R with lme4 loaded: about
-# 1 KiB per nonzero, with the fill-in of the factor of crossed factors included.
+# Lambda'Zt Z Lambda + I): memory grows with the design's nonzeros (one per row and
+# fixed or block column), not with its width. lme4 fitted InstEval (73,421 rows, 5
+# nonzeros a row: 2 fixed columns, 3 blocks) at a peak of about 0.40 GB, of which R
+# with lme4 loaded is 0.21 GB: about 0.5 KiB a nonzero. The constant doubles that, as
+# the fill-in of the Cholesky factor of crossed factors grows faster than the nonzeros.
 LME4_BYTES_PER_NONZERO = 1024
-# glmmTMB tapes the Laplace approximation with TMB's automatic differentiation: the
-# tape holds every operation on the nonzeros. InstEval took about 0.7 GB at its peak,
-# some 0.5 GB above R at rest: about 2.5 KiB per nonzero.
+# glmmTMB tapes the Laplace approximation with TMB's automatic differentiation, the tape
+# holding every operation on the nonzeros. InstEval took a peak of about 0.70 GB, about
+# 1.3 KiB a nonzero above R at rest; doubled likewise.
 GLMMTMB_BYTES_PER_NONZERO = 2560
 
 # Bytes per posterior value as a Bayesian fit holds it: numpyro's draws, their NumPy
