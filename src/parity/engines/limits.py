@@ -44,8 +44,6 @@ def bambi_problem(model: Model) -> str | None:
     return None
 
 
-
-
 def sampler_bytes(model: Model, frame: pd.DataFrame, settings: Settings) -> int:
     """About how much memory Bambi's draws of `model` take: draws x chains x the
     parameters sampled (fixed effects, each group's effects and SDs, the residual SD)."""
