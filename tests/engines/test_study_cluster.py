@@ -102,14 +102,25 @@ def _rows(out: Path) -> list[dict[str, Any]]:
 @pytest.mark.skipif(cli_missing is not None, reason=str(cli_missing))
 def test_a_study_on_a_started_cluster_equals_one_on_a_local_cluster(
         tmp_path: Path) -> None:
+    # Without lme4's SD profile (--sd-intervals none), which test_study_runs.py's
+    # LocalCluster study covers.
+    args = (*ARGS, "--sd-intervals", "none")
     with _cluster(tmp_path) as (address, _scheduler):
-        remote = _study(tmp_path / "remote", *ARGS, "--scheduler", address)
+        remote = _study(tmp_path / "remote", *args, "--scheduler", address)
     assert remote.returncode == 0, remote.stderr[-2000:]
-    local = _study(tmp_path / "local", *ARGS, "--workers", "2")
+    local = _study(tmp_path / "local", *args, "--workers", "2")
     assert local.returncode == 0, local.stderr[-2000:]
     doc = json.loads((tmp_path / "remote" / "study.json").read_text())
     assert doc["scheduler"]["kind"] == "existing cluster"
     assert doc["scheduler"]["address"] == address and doc["scheduler"]["workers"] == 2
+    # lme4 and statsmodels find the same optimum of the same replicate.
+    rows = [r for r in doc["rows"] if r["engine"] == "statsmodels"]
+    assert rows and all(r["verdict"] == "agree" for r in rows)
+    # Without the profile lme4's SDs have no interval, and the report says so.
+    assert doc["sd_intervals"] == "none"
+    sds = [r for r in doc["rows"] if r["quantity"] == "sd" and r["engine"] == "lme4"]
+    assert sds and all(r["covered"] is None and r["lower"] is None for r in sds)
+    assert "--sd-intervals none" in (tmp_path / "remote" / "study.md").read_text()
     # The rows carry no timing: the same seed gives the same numbers on either cluster.
     assert _rows(tmp_path / "remote") == _rows(tmp_path / "local")
     assert {(r["groups"], r["replicate"]) for r in doc["rows"]} == \
@@ -148,6 +159,14 @@ def test_a_lost_scheduler_is_one_line_and_keeps_the_finished_batches(
     assert not (out / "study.json").exists()
 
 
+def _as_a_shell_starts_it() -> None:
+    """The study starts with SIGINT at its default and unblocked, as a shell starts a
+    command: whatever this test process has done to SIGINT (an earlier test's embedded
+    R or worker set-up) must not be inherited, or the study would never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @needs_cluster
 @pytest.mark.parametrize("marker, after", [("fitting lme4", 0.5), ("study: 0/", 0.3)],
                          ids=["while the truth is fitted", "as the workers fit"])
@@ -162,7 +181,8 @@ def test_ctrl_c_is_one_line_without_a_traceback(tmp_path: Path, marker: str,
         [sys.executable, "-m", "parity.cli", "study", "--out", str(tmp_path / "s"),
          "--model", "subject_intercept", "--groups", "6,8", "--replicates", "20",
          "--engines", "lme4,statsmodels", "--workers", "2"],
-        env=_env(), stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        env=_env(), stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+        preexec_fn=_as_a_shell_starts_it)
     try:
         deadline = time.monotonic() + 180
         while marker not in (tmp_path / "stderr").read_text():
@@ -184,7 +204,9 @@ def test_ctrl_c_is_one_line_without_a_traceback(tmp_path: Path, marker: str,
             os.killpg(study.pid, signal.SIGKILL)
             study.wait()
     stderr = (tmp_path / "stderr").read_text()
-    assert code == 130, stderr[-2000:]
+    assert code == 130, (f"SIGINT here: {signal.getsignal(signal.SIGINT)}, blocked: "
+                         f"{signal.pthread_sigmask(signal.SIG_BLOCK, set())}\n"
+                         f"{stderr[-2000:]}")
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
     lines = [x for x in stderr.splitlines() if x.startswith("parity:")]
     assert len(lines) == 1 and "interrupted" in lines[0], stderr[-2000:]
