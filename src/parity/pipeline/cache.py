@@ -28,6 +28,7 @@ from parity import __version__
 from parity.atomic import write_text_atomic
 from parity.engines import all_r_packages, engine_info
 from parity.environment import package_versions
+from parity.reports.figure_cache import FigureCache
 from parity.rows.prepare import PreparedData
 from parity.schema import Fit, fit_from_dict, fit_to_dict
 from parity.settings import Settings
@@ -244,6 +245,16 @@ class FitCache:
     def put_value(self, material: dict[str, Any], value: dict[str, Any]) -> None:
         if self.enabled:
             self._write(material, value)
+
+    def figures(self) -> FigureCache:
+        """The figures' cache beside the fits (`root/figures/`; none when disabled),
+        keyed by parity's source and the drawing libraries' versions as well as by what
+        each figure draws (:mod:`parity.reports.figure_cache`)."""
+        if not self.enabled:
+            return FigureCache()
+        versions = package_versions(("matplotlib", "pillow"))
+        return FigureCache(self.root / "figures",
+                           f"{code_fingerprint()} {json.dumps(versions, sort_keys=True)}")
 
     def jax_dir(self) -> Path:
         """Where JAX keeps its persistent compilation cache."""

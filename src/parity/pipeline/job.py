@@ -168,7 +168,7 @@ def run_job(
                           max_minutes=max_minutes)
         results_path = results.write(out / RESULTS_NAME)
         partial[0].finish()
-        reports = write_run_reports(out, results)
+        reports = write_run_reports(out, results, cache)
     return JobResult(results, results_path, reports)
 
 
@@ -214,8 +214,11 @@ def record_job(models: Sequence[Model], frame: pd.DataFrame, settings: Settings,
     return paths
 
 
-def write_run_reports(out: Path, results: RunResults) -> dict[str, Path]:
-    """The reports of a run record under `out` (Markdown, HTML, CSV, figures)."""
+def write_run_reports(out: Path, results: RunResults,
+                      cache: FitCache | None = None) -> dict[str, Path]:
+    """The reports of a run record under `out` (Markdown, HTML, CSV, figures); with
+    `cache` enabled, a figure drawn before from the same records is copied from it."""
     from parity.reports import write_reports
 
-    return write_reports(out, results)
+    return write_reports(out, results,
+                         figure_cache=cache.figures() if cache is not None else None)

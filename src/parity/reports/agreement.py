@@ -16,9 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from parity.compare.quantities import QUANTITY_SPECS
+from parity.reports.figure_cache import FigureCache, comparisons_material
 from parity.reports.figures import save_png
 from parity.reports.summary import pair_label, row_name
 from parity.schema import Comparison
@@ -128,24 +130,30 @@ def model_lines(comparisons: Sequence[Comparison]) -> list[tuple[str, list[Compa
 
 
 def write_agreement(directory: Path, comparisons: Sequence[Comparison],
-                    models: Sequence[str], stems: dict[str, str]) -> AgreementResult:
-    """figures/agreement.png and figures/<model>.agreement.png; a figure that fails is
-    recorded, not raised."""
+                    models: Sequence[str], stems: dict[str, str],
+                    cache: FigureCache | None = None) -> AgreementResult:
+    """figures/agreement.png and figures/<model>.agreement.png (from `cache` where it
+    holds one drawn from the same rows); a figure that fails is recorded, not raised."""
     result = AgreementResult()
     if not comparisons:
         return result
+    cache = cache or FigureCache()
     try:
-        result.overview = draw_agreement(
-            directory / f"{OVERVIEW}.png", overview_lines(comparisons, models),
-            "Every comparison row, in tolerances from its reference")
+        result.overview = cache.drawn(
+            directory / f"{OVERVIEW}.png", f"agreement:{','.join(models)}",
+            partial(comparisons_material, comparisons),
+            partial(draw_agreement, lines=overview_lines(comparisons, models),
+                    title="Every comparison row, in tolerances from its reference"))
     except Exception as exc:  # the report goes on without this figure
         result.errors[OVERVIEW] = f"{type(exc).__name__}: {exc}"
     for model in dict.fromkeys(c.model for c in comparisons):
         mine = [c for c in comparisons if c.model == model]
         try:
-            result.by_model[model] = draw_agreement(
-                directory / f"{stems.get(model, 'model')}.{OVERVIEW}.png", model_lines(mine),
-                f"{model}: each row in tolerances from its reference")
+            result.by_model[model] = cache.drawn(
+                directory / f"{stems.get(model, 'model')}.{OVERVIEW}.png",
+                f"agreement:model:{model}", partial(comparisons_material, mine),
+                partial(draw_agreement, lines=model_lines(mine),
+                        title=f"{model}: each row in tolerances from its reference"))
         except Exception as exc:
             result.errors[model] = f"{type(exc).__name__}: {exc}"
     return result

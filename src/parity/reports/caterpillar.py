@@ -17,8 +17,10 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+from parity.reports.figure_cache import FigureCache, fits_material
 from parity.reports.figures import add_legend, panel, save_png
 from parity.schema import Fit
 
@@ -93,11 +95,13 @@ def draw_caterpillar(path: Path, model: str, group: str, fits: Sequence[Fit]) ->
     return save_png(fig, path)
 
 
-def write_caterpillars(directory: Path, fits: Sequence[Fit], stems: dict[str, str]
-                       ) -> CaterpillarResult:
+def write_caterpillars(directory: Path, fits: Sequence[Fit], stems: dict[str, str],
+                       cache: FigureCache | None = None) -> CaterpillarResult:
     """`<model stem>.ranef.<factor>.png` for each model and grouping factor that some fit
-    has group effects for (reference fits included)."""
+    has group effects for (reference fits included; from `cache` where it holds one
+    drawn from the same fits)."""
     result = CaterpillarResult()
+    cache = cache or FigureCache()
     for model, stem in stems.items():
         having = [f for f in fits if f.model == model and f.has_numbers and f.group_effects]
         groups = list(dict.fromkeys(g.group for f in having for g in f.group_effects))
@@ -109,9 +113,11 @@ def write_caterpillars(directory: Path, fits: Sequence[Fit], stems: dict[str, st
                 safe, n = f"{base}_{n}", n + 1
             taken.add(safe.lower())
             try:
-                path = draw_caterpillar(directory / f"{stem}.ranef.{safe}.png", model, group,
-                                        [f for f in having
-                                         if any(g.group == group for g in f.group_effects)])
+                drawn = [f for f in having if any(g.group == group for g in f.group_effects)]
+                path = cache.drawn(
+                    directory / f"{stem}.ranef.{safe}.png", f"ranef:{model}:{group}",
+                    partial(fits_material, drawn),
+                    partial(draw_caterpillar, model=model, group=group, fits=drawn))
                 result.paths.setdefault(model, {})[group] = path
             except Exception as exc:  # one figure's failure costs that figure only
                 log.warning("group-effect figure for %s / %s not drawn: %s", model, group, exc)

@@ -14,9 +14,11 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from parity.reports.figure_cache import FigureCache, fits_material
 from parity.schema import Fit
 
 if TYPE_CHECKING:
@@ -228,17 +230,22 @@ def save_png(fig: Figure, path: Path) -> Path:
 
 
 def write_figures(directory: Path, fits: Sequence[Fit],
-                  reference_fits: Sequence[Fit] = ()) -> FigureResult:
-    """One PNG per model under `directory`; a figure that fails is recorded, not raised,
-    so one bad model never costs the rest of the report."""
+                  reference_fits: Sequence[Fit] = (),
+                  cache: FigureCache | None = None) -> FigureResult:
+    """One PNG per model under `directory` (from `cache` where it holds one drawn from
+    the same fits); a figure that fails is recorded, not raised, so one bad model never
+    costs the rest of the report."""
     result = FigureResult()
+    cache = cache or FigureCache()
     everything = [*fits, *reference_fits]
     models = list(dict.fromkeys(f.model for f in everything))
     for model, stem in figure_names(models).items():
         try:
             path = directory / f"{stem}.png"
-            result.paths[model] = draw_model_figure(
-                path, model, [f for f in everything if f.model == model])
+            mine = [f for f in everything if f.model == model]
+            result.paths[model] = cache.drawn(
+                path, f"model:{model}", partial(fits_material, mine),
+                partial(draw_model_figure, model=model, fits=mine))
         except Exception as exc:  # any drawing failure is reported for its model alone
             log.warning("figure for %s not drawn: %s", model, exc)
             result.errors[model] = f"{type(exc).__name__}: {exc}"
