@@ -94,7 +94,9 @@ def test_hostile_formulas_are_refused_in_one_line(formula: str, fragment: str) -
     start = time.perf_counter()
     with pytest.raises(FormulaError) as err:
         parse_formula(formula)
-    assert time.perf_counter() - start < 0.05
+    # A bound against a hang or runaway backtracking, not a speed target: it holds with
+    # the machine's other core busy (make test runs two environments side by side).
+    assert time.perf_counter() - start < 0.5
     assert fragment in str(err.value)
     assert "\n" not in str(err.value)
 
