@@ -128,7 +128,8 @@ def target(n: int, loop_n: int, draws: int, tune: int, sd_intervals: str = "prof
     engines = {}
     for f in doc["fits"]:
         engines[f["engine"]] = {
-            "fits": f["ok"] + f["failed"], "failed": f["failed"],
+            "fits": f["ok"] + f.get("unconverged", 0) + f["failed"],
+            "unconverged": f.get("unconverged", 0), "failed": f["failed"],
             "fit_seconds_total": f["seconds_total"], "fit_seconds_median": f["seconds_median"],
             "compiled": f["compiled"], "compile_seconds_estimate": f["seconds_compile_estimate"],
             "batch_seconds": held.get(f["engine"]),

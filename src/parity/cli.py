@@ -314,11 +314,14 @@ def cmd_study(args: argparse.Namespace) -> int:
     for kind, path in result.paths.items():
         if not kind.startswith("figure"):
             print(f"{kind + ':':12s}{path}")
-    failed = [f for f in result.document["fits"] if f["failed"]]
-    for f in failed:
-        print(f"failed: {f['engine']} at {f['groups']} groups: {f['failed']} fits "
-              f"({'; '.join(f['reasons'])})", file=sys.stderr)
-    return 1 if failed else 0
+    # A replicate that did not converge is one of the study's findings (its rows say
+    # so); a fit that failed to run at all makes the study incomplete: exit 1.
+    for f in result.document["fits"]:
+        for what in ("failed", "unconverged"):
+            if f.get(what):
+                print(f"{what}: {f['engine']} at {f['groups']} groups: {f[what]} fits "
+                      f"({'; '.join(f['reasons'])})", file=sys.stderr)
+    return 1 if any(f["failed"] for f in result.document["fits"]) else 0
 
 
 def _default_groups(model: Model, frame: pd.DataFrame) -> tuple[int, ...]:

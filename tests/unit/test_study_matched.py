@@ -311,3 +311,17 @@ def test_the_python_api_refuses_a_loose_file_unless_allowed(tmp_path: Path) -> N
     with pytest.raises(UsageError, match="must be True or False"):
         parity.run("y ~ x", frame, engines="statsmodels", tolerances=path,
                    allow_loose_tolerances="yes")  # type: ignore[arg-type]
+
+
+def test_the_fits_table_counts_unconverged_replicates_apart_from_failed_fits() -> None:
+    """One statsmodels replicate in a thousand that does not converge is a finding of the
+    study, counted as such; only a fit that failed to run makes the study exit 1."""
+    from parity.study.assemble import _fit_table
+
+    fits = {(6, 0, "statsmodels"): _fit("statsmodels", 0.0, False),
+            (6, 1, "statsmodels"): _fit("statsmodels", 0.0, False, status="unconverged"),
+            (6, 2, "statsmodels"): replace(_fit("statsmodels", 0.0, False),
+                                           status="failed", reason="it raised")}
+    [row] = _fit_table(fits)
+    assert (row["ok"], row["unconverged"], row["failed"]) == (1, 1, 1)
+    assert row["reasons"] == ["statsmodels did not converge", "it raised"]

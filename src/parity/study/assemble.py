@@ -172,14 +172,18 @@ def _judge(fit: Fit, reference: Fit | None, refit: Fit | None, matched: str,
 
 
 def _fit_table(fits: dict[tuple[int, int, str], Fit]) -> list[dict[str, Any]]:
-    """Per design and engine: fits that ran, failed, and their seconds; for an engine
+    """Per design and engine: fits that ran, did not converge, failed, and their
+    seconds (with up to three reasons of the fits that are not ok); for an engine
     compiled once, how many fits compiled (one per worker that got the design) and an
     estimate of what compiling cost."""
     table: dict[tuple[int, str], dict[str, Any]] = {}
     for (g, _, e), f in sorted(fits.items()):
-        t = table.setdefault((g, e), {"groups": g, "engine": e, "ok": 0, "failed": 0,
-                                      "seconds": [], "reasons": [], "compiling": []})
-        t["ok" if f.status == "ok" else "failed"] += 1
+        t = table.setdefault((g, e), {"groups": g, "engine": e, "ok": 0, "unconverged": 0,
+                                      "failed": 0, "seconds": [], "reasons": [],
+                                      "compiling": []})
+        # An unconverged replicate is an outcome the study measures (its rows say so and
+        # calibration leaves them out), not a fit that failed to run.
+        t[f.status if f.status in ("ok", "unconverged") else "failed"] += 1
         ran = f.provenance.settings.get("ran") or {}
         if ran.get("sampler_run") == 1:  # this fit compiled the model on its worker
             t["compiling"].append(f.provenance.seconds)

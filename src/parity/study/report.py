@@ -231,7 +231,8 @@ def _tables(doc: dict[str, Any]) -> list[Block]:
                ("coverage", "agree_rate", "singular_rate", "divergence_rate")),
              str(s["n"])] for s in summary]
     marked = any(IMPRECISE in cell for row in rows for cell in row)
-    fits = [[str(f["groups"]), f["engine"], str(f["ok"]), str(f["failed"]),
+    fits = [[str(f["groups"]), f["engine"], str(f["ok"]), str(f.get("unconverged", 0)),
+             str(f["failed"]),
              _fmt(f["seconds_median"]), _fmt(f["seconds_max"]),
              "; ".join(f["reasons"]) or MISSING] for f in doc["fits"]]
     cal = [[c["pair"], c["quantity"], _fmt(c["factor"]), _fmt(c["rtol"]), _fmt(c["atol"]),
@@ -241,7 +242,8 @@ def _tables(doc: dict[str, Any]) -> list[Block]:
         *([Para((f"{IMPRECISE} fewer than {MIN_REPLICATES} replicates: Monte-Carlo error "
                  "too large to read as a finding.",))] if marked else []),
         Heading(2, "Fits"),
-        _table(["groups", "engine", "ok", "failed", "median s", "max s", "why failed"], fits),
+        _table(["groups", "engine", "ok", "unconverged", "failed", "median s", "max s",
+                "why not ok"], fits),
         Heading(2, f"Calibrated tolerances ({doc['calibrate_quantile']:.1%} of rows agree)"),
         _table(["pair", "quantity", "factor", "rtol", "atol", "sd_mult", "rows"], cal),
     ]
