@@ -131,3 +131,34 @@ def test_glmm_draws_have_the_moments_of_lme4_simulate(
     assert z["mean"] < 5 and z["var"] < 5 and z["cov"] < 5, z
     # The group effects are drawn on both sides: rows of one group covary.
     assert z["pairs"] >= 10 and z["cov_lme4"] > 0 and z["cov_parity"] > 0, z
+
+
+def test_a_binomial_study_of_cbpp_gives_coverage_with_its_monte_carlo_error(
+        tmp_path: Path) -> None:
+    """`parity study` of cbpp's binomial GLMM end to end (lme4 and glmmTMB): every
+    replicate fitted, coverage and agree rates with their Monte-Carlo SEs, and lme4's
+    SD carrying glmer's own profile interval."""
+    import json
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "parity.cli", "study", "--r-dataset", "lme4::cbpp",
+         "--formula", "incidence ~ period + (1 | herd)", "--family", "binomial",
+         "--trials", "size", "--categorical", "period,herd", "--groups", "15",
+         "--replicates", "4", "--engines", "lme4,glmmtmb", "--workers", "1", "--quiet",
+         "--out", str(tmp_path / "s")], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert doc["model"]["family"] == "binomial"
+    assert {(f["engine"], f["ok"] + f["unconverged"]) for f in doc["fits"]} == \
+        {("lme4", 4), ("glmmtmb", 4)}
+    fixed = [s for s in doc["summary"] if s["quantity"] == "estimate"]
+    assert {s["term"] for s in fixed} >= {"(Intercept)", "period2", "period3", "period4"}
+    for s in fixed:
+        assert 0 <= s["coverage"] <= 1 and s["coverage_mcse"] is not None
+        assert s["coverage_lower"] <= s["coverage"] <= s["coverage_upper"]
+    glmmtmb = [s for s in doc["summary"] if s["engine"] == "glmmtmb"]
+    assert glmmtmb and all(s["agree_rate_mcse"] is not None for s in glmmtmb)
+    sd = [r for r in doc["rows"] if r["engine"] == "lme4" and r["quantity"] == "sd"]
+    assert sd and all(r["group"] == "herd" for r in sd)  # no residual SD in a GLMM
+    assert any(r["covered"] is not None for r in sd)  # glmer's profile interval

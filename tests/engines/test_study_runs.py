@@ -73,6 +73,11 @@ def test_study_writes_its_outputs_and_a_rerun_resumes(tmp_path: Path) -> None:
     doc = json.loads((out / "study.json").read_text())
     assert doc["scheduler"]["kind"] == "LocalCluster" and doc["scheduler"]["workers"] == 2
     assert doc["scheduler"]["fitted_batches"] > 0 == doc["scheduler"]["resumed_batches"]
+    # The worker seconds each engine's batches held, beside its fits' own seconds.
+    held = doc["scheduler"]["batch_seconds"]
+    assert set(held) == {"lme4", "statsmodels", "bambi"} and min(held.values()) > 0
+    for f in doc["fits"]:
+        assert f["seconds_total"] <= held[f["engine"]] * 1.05 + 0.5
     fields = {"groups", "replicate", "engine", "quantity", "term", "group", "estimate",
               "uncertainty", "lower", "upper", "truth", "covered", "verdict"}
     assert fields <= set(doc["rows"][0])

@@ -325,3 +325,17 @@ def test_the_fits_table_counts_unconverged_replicates_apart_from_failed_fits() -
     [row] = _fit_table(fits)
     assert (row["ok"], row["unconverged"], row["failed"]) == (1, 1, 1)
     assert row["reasons"] == ["statsmodels did not converge", "it raised"]
+
+
+def test_the_plan_interleaves_the_engines_batches_replicate_by_replicate() -> None:
+    """Each engine's batch of the first replicates comes before any engine's batch of
+    later ones, so that no engine holds every worker while the others wait (and the
+    progress line moves for all of them)."""
+    m, d = _design("subject_intercept")
+    truth = Truth(fixed=TRUTH.fixed, components=(
+        VarianceComponent("subject", "(Intercept)", None, "sd", 25.0),
+        VarianceComponent("Residual", None, None, "sd", 30.0)), source="test")
+    options = replace(_options(("lme4", "statsmodels", "bambi"), replicates=6), batch_size=2)
+    batches = plan(m, [d], truth, options, 2)
+    assert [(b.replicates[0], b.engine) for b in batches] == [
+        (r, e) for r in (0, 2, 4) for e in ("lme4", "statsmodels", "bambi")]
