@@ -13,10 +13,12 @@ R_LIBRARIES := $(shell PYTHONPATH=src $(PYTHON) -m parity.registry r-packages)
 R_PACKAGES := r-base-core r-base-dev $(foreach p,$(R_LIBRARIES),r-cran-$(shell echo $(p) | tr A-Z a-z))
 # Headless Chromium renders the HTML report in the test suite.
 BROWSER_PACKAGES := chromium
-TOX_ENVS ?= lint,type,py311,py312,nor,seed
+# py311 runs as engines311 and suite311 (the same tests, cut in two so that the two
+# lanes below finish together).
+TOX_ENVS ?= lint,type,engines311,py312,suite311,seed,nor
 # Environments run two at a time: a test process keeps about 1.2 of the 2 cores busy
-# (R and a compile run on one core, the samplers on both), so two side by side finish
-# the suite in well under the time of one after another. TOX_PARALLEL=0 runs them in turn.
+# (R and a compile run on one core, the samplers on both), so two side by side take less
+# than one after another. TOX_PARALLEL=0 runs them in turn.
 TOX_PARALLEL ?= 2
 # pyenv installs several Pythons but shims only the global one: name them all (3.11 first,
 # so `python3` stays 3.11) so that tox finds python3.10 … python3.13.
