@@ -14,7 +14,7 @@ def _umask() -> int:
     return mask
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
     """Write to a temporary file beside `path`, flush it to disk, then rename.
 
     The file gets the usual permissions (0666 less the umask), not mkstemp's 0600."""
@@ -22,8 +22,8 @@ def write_text_atomic(path: Path, text: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.chmod(tmp, 0o666 & ~_umask())
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -31,3 +31,8 @@ def write_text_atomic(path: Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """`text` as UTF-8, written as :func:`write_bytes_atomic` writes."""
+    return write_bytes_atomic(path, text.encode("utf-8"))

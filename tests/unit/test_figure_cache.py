@@ -111,3 +111,20 @@ def test_an_unchanged_rerun_of_the_reports_draws_no_figure(
     again = report_figures.write_figures(tmp_path / "three", moved, REFERENCE_FITS, cache)
     assert list(again.errors) == [fits[0].model] and "drawn again" in again.errors[fits[0].model]
     assert set(again.paths) == {f.model for f in fits} - {fits[0].model}
+
+
+def test_a_fit_read_back_from_the_fit_cache_draws_the_same_figure(tmp_path: Path) -> None:
+    """A warm rerun's fits come from the fit cache: their provenance says so and keeps
+    the first run's seconds, which no figure draws; their figures are copied, not drawn."""
+    cache = FigureCache(tmp_path / "cache", "s")
+    first = report_figures.write_figures(tmp_path / "one", FITS, REFERENCE_FITS, cache)
+    assert not first.errors
+    cached = [replace(f, provenance=replace(f.provenance, source="cache", seconds=123.0))
+              for f in FITS]
+    calls: list[Path] = []
+    again = FigureCache(tmp_path / "cache", "s")
+    for model in first.paths:
+        mine = [f for f in [*cached, *REFERENCE_FITS] if f.model == model]
+        again.drawn(tmp_path / "two" / f"{model}.png", f"model:{model}",
+                    lambda mine=mine: report_figures.fits_material(mine), _counting(calls))
+    assert calls == []

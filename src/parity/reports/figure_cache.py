@@ -19,13 +19,12 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parity.atomic import write_bytes_atomic
 from parity.schema import Comparison, Fit, fit_to_dict
 
 FORMAT = 1
@@ -33,8 +32,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def fits_material(fits: Sequence[Fit]) -> list[dict[str, Any]]:
-    """The records a figure of `fits` is drawn from."""
-    return [fit_to_dict(f) for f in fits]
+    """The records a figure of `fits` is drawn from: each fit but its provenance (where
+    the fit came from and how long it took), which no figure draws and which differs
+    between a fit and the same fit read back from the fit cache."""
+    return [{k: v for k, v in fit_to_dict(f).items() if k != "provenance"} for f in fits]
 
 
 def comparisons_material(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
@@ -86,7 +87,7 @@ class FigureCache:
                 or stored.get("sha256") != hashlib.sha256(data).hexdigest()):
             return False
         try:
-            _write_bytes(path, data)
+            write_bytes_atomic(path, data)
         except OSError:
             return False
         return True
@@ -94,23 +95,9 @@ class FigureCache:
     def _keep(self, key: str, written: Path) -> None:
         png, note = self._entry(key)
         data = written.read_bytes()
-        _write_bytes(png, data)
-        _write_bytes(note, json.dumps({"format": FORMAT, "key": key,
+        write_bytes_atomic(png, data)
+        write_bytes_atomic(note, json.dumps({"format": FORMAT, "key": key,
                                        "sha256": hashlib.sha256(data).hexdigest()}).encode())
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Whole or not at all: a reader never sees half a figure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["FigureCache", "comparisons_material", "fits_material"]
