@@ -9,11 +9,13 @@ cannot say different things.
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from parity.compare.quantities import loglik_scale
-from parity.reports.agreement import distance
+from parity.reports.agreement import QUANTILES, distance, quantiles
 from parity.reports.blocks import (
     Block,
     Bullets,
@@ -63,6 +65,8 @@ class ReportData:
 
 # Group-effect rows listed under a model's "Group effects" heading, worst first.
 WORST_GROUP_EFFECTS = 8
+# Levels named per engine pair and factor, those farthest from the reference.
+FARTHEST_LEVELS = 3
 
 
 class _Verdicts:
@@ -258,7 +262,8 @@ def _likelihood_table(fits: Sequence[Fit]) -> list[Block]:
 
 def _group_effect_blocks(rows: Sequence[Comparison], figures: Sequence[Image],
                          errors: Sequence[str]) -> list[Block]:
-    """The caterpillar figures, per pair how many levels agree, and the worst rows."""
+    """The caterpillar figures, per engine pair and factor the verdicts and how far apart
+    the levels are, and the worst rows."""
     rows = [c for c in rows if c.quantity == "group_effect"]
     if not rows and not figures and not errors:
         return []
@@ -267,35 +272,65 @@ def _group_effect_blocks(rows: Sequence[Comparison], figures: Sequence[Image],
     blocks += [Para((f"Figure not drawn: {e}",)) for e in errors]
     if not rows:
         return blocks
-    pairs = list(dict.fromkeys(pair_label(c) for c in rows))
-    counts = []
-    for pair in pairs:
-        mine = [c for c in rows if pair_label(c) == pair]
-        n = {v: sum(1 for c in mine if c.verdict == v)
-             for v in ("agree", "disagree", "not_comparable")}
-        counts.append((f"{pair}: {n['agree']} of {len(mine)} agree, {n['disagree']} "
-                       f"disagree, {n['not_comparable']} not comparable",))
-    blocks.append(Bullets(tuple(counts)))
+    blocks += _factor_table(rows)
 
     def badness(c: Comparison) -> float:
         d = distance(c)
         return -1.0 if d is None else abs(d)
 
-    worst = sorted((c for c in rows if c.verdict != "not_comparable"), key=badness,
-                   reverse=True)[:WORST_GROUP_EFFECTS]
+    worst = heapq.nlargest(WORST_GROUP_EFFECTS, (c for c in rows if c.verdict != "not_comparable"),
+                           key=badness)
     if worst:
         body = tuple(((pair_label(c),), (Code(c.term),), (sig(c.value),),
                       (sig(c.reference_value),), (sig(c.tolerance, 3),),
+                      (sig(distance(c), 3),),
                       (Mark(c.verdict), " " + c.verdict), (c.reason or "",)) for c in worst)
-        blocks += [Para((f"The {len(worst)} rows farthest from their reference, in "
-                         "tolerances:",)),
+        blocks += [Para((f"The {len(worst)} rows farthest from their reference:",)),
                    Table(("engine vs reference", "group effect", "value", "reference",
-                          "tolerance", "verdict", "reason"), body)]
+                          "tolerance", "in tolerances", "verdict", "reason"), body)]
     apart = list(dict.fromkeys(c.reason or "" for c in rows if c.verdict == "not_comparable"))
     if apart:
         blocks.append(Para(("Not comparable: " + "; ".join(apart[:3])
                             + (" …" if len(apart) > 3 else ""),)))
     return blocks
+
+
+def _factor_table(rows: Sequence[Comparison]) -> list[Block]:
+    """One line per engine pair and grouping factor: its verdicts, the quantiles of its
+    rows' differences in tolerances, and the levels farthest apart."""
+    by: dict[tuple[str, str], list[Comparison]] = {}
+    for c in rows:
+        by.setdefault((pair_label(c), c.group or "–"), []).append(c)
+    body: list[tuple[Inline, ...]] = []
+    states: list[tuple[str, ...]] = []
+    for (pair, group), mine in by.items():
+        n = Counter(c.verdict for c in mine)
+        scored = [(c, d) for c in mine if (d := distance(c)) is not None]
+        q = quantiles([d for _, d in scored])
+        far = heapq.nlargest(FARTHEST_LEVELS, scored, key=lambda cd: abs(cd[1]))
+        body.append(((pair,), (group,), (str(len({c.level for c in mine})),),
+                     (str(len(mine)),), (str(n["agree"]),), (str(n["disagree"]),),
+                     (str(n["not_comparable"]),),
+                     *(((sig(x, 3),) for x in q) if q else [("-",)] * len(QUANTILES)),
+                     ("; ".join(f"{_level_name(c)}: {sig(d, 3)}" for c, d in far) or "-",)))
+        states.append(("",) * 5 + ("disagree" if n["disagree"] else "",)
+                      + ("",) * (len(QUANTILES) + 2))
+    return [Para(("Per engine pair and grouping factor: how many levels agree, and how far "
+                  "apart they are in tolerances, (value − reference) / tolerance, where "
+                  "within ±1 agrees. The quantiles show whether a pair is off everywhere "
+                  "or at a few levels; those farthest apart are named.",)),
+            Table(("engine vs reference", "factor", "levels", "rows", "agree", "disagree",
+                   "not comparable", "min", "5%", "25%", "median", "75%", "95%", "max",
+                   "farthest apart"), tuple(body), tuple(states))]
+
+
+def _level_name(c: Comparison) -> str:
+    """A group effect's level and its term: `F1 (Days)`, `F1 (Intercept)`."""
+    if c.level is None:
+        return c.term
+    term = c.terms[0] if c.terms else c.term
+    return f"{c.level} {term}" if term.startswith("(") and term.endswith(")") \
+        else f"{c.level} ({term})"
 
 
 def _fit_note(fit: Fit) -> Inline:
