@@ -169,3 +169,19 @@ def test_other_rows_of_a_line_stay_marks_beside_its_distribution(
                        "too far")
     marks, spread = split_line([fixed, *rows[:3000]])
     assert marks == [fixed] and spread is not None and spread.rows == 3000
+
+
+def test_the_overview_caption_names_the_distribution_only_where_one_is_drawn(
+        rows: list[Comparison], tmp_path: Path) -> None:
+    from parity.reports.blocks import Image, Para
+    from parity.reports.content import ReportData, report_blocks
+
+    figure = {"": Image("agreement", tmp_path / "agreement.png", "agreement.png")}
+
+    def caption(comparisons: list[Comparison]) -> str:
+        blocks = report_blocks(ReportData(fits=[], comparisons=comparisons, agreement=figure))
+        return next(str(b.spans[0]) for b in blocks if isinstance(b, Para)
+                    and str(b.spans[0]).startswith("Every comparison row at"))
+
+    assert "as a distribution" in caption(rows)
+    assert "as a distribution" not in caption([c for c in rows if c.group == SMALL])

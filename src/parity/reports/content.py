@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from parity.compare.quantities import loglik_scale
-from parity.reports.agreement import QUANTILES, distance, quantiles
+from parity.reports.agreement import QUANTILES, TAIL, distance, quantiles
 from parity.reports.blocks import (
     Block,
     Bullets,
@@ -28,6 +28,7 @@ from parity.reports.blocks import (
     Strong,
     Table,
 )
+from parity.reports.caterpillar import SHOWN_LEVELS
 from parity.reports.summary import (
     headline,
     matrix_blocks,
@@ -461,10 +462,16 @@ def report_blocks(data: ReportData) -> list[Block]:
     blocks += _criterion_blocks(data.fits)
     blocks += matrix_blocks(data.comparisons, models)
     if "" in data.agreement:
+        effects = Counter((c.model, pair_label(c)) for c in data.comparisons
+                          if c.quantity == "group_effect")
+        many = (f" A line with more than {SHOWN_LEVELS} group effects shows them as a "
+                "distribution: a box from 25% to 75% with the median, whiskers to 5% and "
+                f"95%, and the {TAIL} farthest beyond each whisker as marks."
+                if any(n > SHOWN_LEVELS for n in effects.values()) else "")
         blocks += [Heading(2, "How far apart, in tolerances"), Para((
             "Every comparison row at (value − reference) / tolerance: inside the shaded "
             "band [−1, 1] it agrees. Colour is the verdict, the marker the quantity; rows "
-            "that are not comparable stand apart under n/c.",)), data.agreement[""]]
+            "that are not comparable stand apart under n/c." + many,)), data.agreement[""]]
     blocks += summary_blocks(data.comparisons,
                              {(f.model, f.label): f.kind for f in data.fits if f.kind})
     blocks += _optimum_blocks(data.optimum_checks)
