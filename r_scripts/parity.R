@@ -268,7 +268,7 @@ parity_record <- function(engine, formula, method, family, n_obs, n_dropped, fix
 # levels, fit with `fit_function` and print the record. Arguments: data.csv "formula"
 # [cat1,cat2,...] [REML|ML] [family] [trials] [weights], and anywhere after the formula
 # settings as name=value: level=0.95 (the interval's level), nagq=1, and for lme4
-# ddf=satterthwaite|kenward-roger and profile=TRUE (a setting the fit function does not
+# ddf=satterthwaite|kenward-roger|none and profile=TRUE (a setting the fit function does not
 # take is refused).
 parity_main <- function(args, fit_function, script = "<engine>_fit.R") {
   named <- grepl("^(level|nagq|ddf|profile)=", args)
@@ -284,7 +284,7 @@ parity_main <- function(args, fit_function, script = "<engine>_fit.R") {
   }
   args <- args[!named]
   if (length(args) < 2) {
-    cat(sprintf("usage: Rscript %s data.csv \"formula\" [cat1,cat2,...] [REML|ML] [family] [trials] [weights] [level=0.95] [nagq=1] [ddf=satterthwaite|kenward-roger] [profile=TRUE]\n",
+    cat(sprintf("usage: Rscript %s data.csv \"formula\" [cat1,cat2,...] [REML|ML] [family] [trials] [weights] [level=0.95] [nagq=1] [ddf=satterthwaite|kenward-roger|none] [profile=TRUE]\n",
                 script), file = stderr())
     quit(status = 2)
   }

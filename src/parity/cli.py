@@ -96,8 +96,9 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
 _OPTION_HELP = {
     "interval": "the level of every engine's interval, one for all (Wald, profile or "
                 "posterior)",
-    "ddf": "lme4's degrees of freedom for its t-tests: satterthwaite (lmerTest) or "
-           "kenward-roger (pbkrtest; REML fits only)",
+    "ddf": "lme4's degrees of freedom for its t-tests: satterthwaite (lmerTest), "
+           "kenward-roger (pbkrtest; REML fits only) or none (Wald-z tests and "
+           "intervals: quicker on large data, whose df are large)",
     "profile": "lme4's profile-likelihood intervals of fixed effects and variance "
                "components in place of Wald intervals (slower)",
 }

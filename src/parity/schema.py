@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -337,9 +338,18 @@ class Fit:
                   for i in range(len(w)) for j in range(len(w)))
         return est, math.sqrt(max(var, 0.0))
 
+    @cached_property
+    def _group_effect_index(self) -> dict[tuple[str, str, str], GroupEffect]:
+        # InstEval's fits hold 4,114 group effects each: a search per level would make
+        # a caterpillar figure and the comparison quadratic in the levels. The first of
+        # a repeated key wins, as the search it replaces found it.
+        index: dict[tuple[str, str, str], GroupEffect] = {}
+        for g in self.group_effects:
+            index.setdefault((g.group, g.level, g.term), g)
+        return index
+
     def group_effect(self, group: str, level: str, term: str) -> GroupEffect | None:
-        return next((g for g in self.group_effects
-                     if g.group == group and g.level == level and g.term == term), None)
+        return self._group_effect_index.get((group, level, term))
 
     def fixed(self, term: str) -> FixedEffect | None:
         return next((f for f in self.fixed_effects if f.term == term), None)

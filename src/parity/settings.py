@@ -55,8 +55,10 @@ def _flag(value: Any) -> str | None:
 
 
 # How lme4's fixed-effect t-tests find their denominator degrees of freedom (lmerTest's
-# `ddf`): Satterthwaite's approximation, or Kenward and Roger's (through pbkrtest).
-DDF_METHODS = ("satterthwaite", "kenward-roger")
+# `ddf`): Satterthwaite's approximation, or Kenward and Roger's (through pbkrtest); or
+# none, Wald-z tests, where lmerTest's numerical derivatives of the deviance would cost
+# as much as the fit (InstEval: 31 s beside lmer's 36 s) and the df would be large.
+DDF_METHODS = ("satterthwaite", "kenward-roger", "none")
 
 
 def _ddf(value: Any) -> str | None:

@@ -142,7 +142,7 @@ def cases(cbpp: pd.DataFrame) -> dict[str, Case]:
 
 
 SETTINGS = {"Satterthwaite": Settings(), "Kenward-Roger": Settings(ddf="kenward-roger"),
-            "profile": Settings(profile=True)}
+            "none": Settings(ddf="none"), "profile": Settings(profile=True)}
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +193,25 @@ def test_lmer_tests_are_lmerTests(case: str, ddf: str, fits: dict[tuple[str, str
         worst["wald"] = max(worst["wald"], rel(f.lower, r["lower"]), rel(f.upper, r["upper"]))
     assert worst["test"] < TEST_RTOL, worst
     assert worst["wald"] < WALD_RTOL, worst
+
+
+@pytest.mark.parametrize("case", ["sleep", "polite"])
+def test_lmer_without_df_gives_z_tests(case: str, fits: dict[tuple[str, str, str], Fit],
+                                       plain: dict[str, Any]) -> None:
+    """`--ddf none`: lme4's estimates and SEs, the t value lmerTest prints read as a z
+    (no df), the normal's two-sided p-value and a Wald-z interval."""
+    fit, satt = fits["lme4", case, "none"], _rows(fits["lme4", case, "Satterthwaite"])
+    truth = plain[case]["Satterthwaite"]
+    assert fit.provenance.settings["ddf"] == "none"
+    q = stats.norm.ppf(0.975)
+    for term, f in _rows(fit).items():
+        assert (f.statistic_kind, f.df, f.df_method, f.interval_method) == (
+            "z", None, None, "Wald-z")
+        assert f.estimate == satt[term].estimate and f.std_error == satt[term].std_error
+        assert rel(f.statistic, truth[term]["t"]) < TEST_RTOL
+        assert rel(f.p_value, 2 * stats.norm.sf(abs(truth[term]["t"]))) < TEST_RTOL
+        assert rel(f.lower, f.estimate - q * f.std_error) < WALD_RTOL
+        assert rel(f.upper, f.estimate + q * f.std_error) < WALD_RTOL
 
 
 @pytest.mark.parametrize("case", ["sleep", "polite"])
