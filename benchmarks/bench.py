@@ -57,8 +57,10 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak tree RSS (bytes) of one run of `cmd`."""
+def measure(cmd: list[str], env: dict[str, str],
+            ok: tuple[int, ...] = (0,)) -> tuple[float, int]:
+    """Wall seconds and peak tree RSS (bytes) of one run of `cmd`, which must exit with
+    one of `ok`."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
@@ -76,7 +78,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
     wall = time.perf_counter() - start
     done.set()
     sampler.join()
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err.decode()[-2000:]}")
     return wall, peak
 

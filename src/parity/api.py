@@ -298,8 +298,8 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     say so and are not compared, unless `compare_unconverged` (as `--compare-unconverged`).
     A `tolerances` file that loosens a default rule more than 10x is refused unless
     `allow_loose_tolerances` (as `--allow-loose-tolerances`). A fit whose engine
-    estimates it over half this machine's memory, or (given `max_minutes`, as
-    `--max-minutes`) longer, is `unsupported` with the estimate as its reason."""
+    estimates it over half this machine's memory, or longer than `max_minutes` (as
+    `--max-minutes`; default 30), is `unsupported` with the estimate as its reason."""
     from parity.compare.tolerances import check_loosening, load_policy
     from parity.engines import DEFAULT_ENGINES
     from parity.engines.budget import minutes_problem

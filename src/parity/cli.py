@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "JAX runtime's memory each)")
     run.add_argument("--max-minutes", type=float, default=None, metavar="M",
                      help="refuse (unsupported, with the estimate) a fit its engine "
-                          "estimates longer than M minutes; by default only memory limits")
+                          "estimates longer than M minutes (default 30; statsmodels' "
+                          "dense designs and Bambi make estimates)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
     record = sub.add_parser(
         "record", parents=[common],

@@ -4,6 +4,7 @@ No engine library is needed: nothing here is fitted."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +14,14 @@ import pytest
 from parity.cli import main
 from parity.engines import ENGINE_NAMES, load_engine
 from parity.engines.budget import (
+    DEFAULT_MAX_MINUTES,
     MEMORY_ENV,
     Budget,
     cost_refusal,
     machine_budget,
     minutes_problem,
 )
-from parity.engines.cost import NO_ESTIMATE
+from parity.engines.cost import NO_ESTIMATE, sampler_cost
 from parity.errors import UsageError
 from parity.pipeline.workers import _Job, _refused
 from parity.rows.dims import BlockDims, DesignDims, design_dims
@@ -121,14 +123,18 @@ def test_an_engine_without_a_formula_makes_no_estimate_and_is_never_refused(
                         Budget(1, "one byte")) is None
 
 
-@pytest.mark.parametrize(("engine", "refused"), [("statsmodels", True), ("lme4", False),
-                                                 ("glmmtmb", False), ("bambi", False)])
-def test_insteval_is_refused_for_statsmodels_only(engine: str, refused: bool) -> None:
+@pytest.mark.parametrize(("engine", "chains", "refused"), [
+    ("statsmodels", 4, True), ("lme4", 4, False), ("glmmtmb", 4, False),
+    ("bambi", 4, True), ("bambi", 2, False)])
+def test_insteval_s_memory_on_16_gib(engine: str, chains: int, refused: bool) -> None:
+    """statsmodels' dense design is over 8 GiB, and so is Bambi with four chains (each
+    holds its own 2.4 GB copy of the group indicators); two chains fit."""
     model = make_model("m", CROSSED)
-    refusal = cost_refusal(load_engine(engine), model, INSTEVAL, Settings(reml=False),
-                           SIXTEEN_GIB)
+    refusal = cost_refusal(load_engine(engine), model, INSTEVAL,
+                           Settings(reml=False, chains=chains), SIXTEEN_GIB)
     assert (refusal is not None) is refused
     if refusal is not None:
+        assert "would need about" in refusal.reason
         assert not refusal.stops_run  # a row of the report, not an exit
 
 
@@ -156,7 +162,8 @@ def test_a_small_model_is_never_refused_on_this_machine() -> None:
 def test_the_memory_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
                                                      ) -> None:
     monkeypatch.setenv(MEMORY_ENV, str(64 * 2**20))
-    assert machine_budget() == Budget(64 * 2**20, f"the 64 MiB {MEMORY_ENV} allows")
+    assert machine_budget() == Budget(64 * 2**20, f"the 64 MiB {MEMORY_ENV} allows",
+                                      DEFAULT_MAX_MINUTES, default_minutes=True)
     monkeypatch.delenv(MEMORY_ENV)
     budget = machine_budget()
     assert budget.memory_bytes is None or "half of this machine's" in budget.source
@@ -197,20 +204,60 @@ def test_the_run_refuses_a_fit_over_its_time_limit_up_front() -> None:
 
 
 @pytest.mark.parametrize(("engine", "refused"), [("statsmodels", True), ("lme4", False),
-                                                 ("bambi", False)])
+                                                 ("bambi", True)])
 def test_a_time_limit_refuses_only_what_an_engine_estimates_longer(engine: str,
                                                                    refused: bool) -> None:
-    """Only statsmodels' dense design has a time estimate; memory is not limited here."""
+    """statsmodels' dense design and Bambi's sampler have time estimates, lme4 none;
+    memory is not limited here."""
     model = make_model("m", CROSSED)
     refusal = cost_refusal(load_engine(engine), model, INSTEVAL, Settings(),
                            Budget(None, minutes=30))
     assert (refusal is not None) is refused
     if refusal is not None:
         assert "would take about" in refusal.reason
-        assert "hours for a dense 73,421 × 4,114 random-effects design" in refusal.reason
         assert "more than the 30-minute limit" in refusal.reason
+        assert ("hours for a dense 73,421 × 4,114 random-effects design" in refusal.reason
+                if engine == "statsmodels" else
+                "× 4 chains of 4,121 parameters over 73,421 rows" in refusal.reason)
     assert cost_refusal(load_engine(engine), model, INSTEVAL, Settings(),
-                        Budget(None)) is None  # no time limit unless one is asked for
+                        Budget(None)) is None  # a budget without minutes has no time limit
+
+
+def test_a_run_s_time_limit_is_thirty_minutes_unless_asked_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MEMORY_ENV, raising=False)
+    default, asked = machine_budget(), machine_budget(90)
+    assert (default.minutes, default.default_minutes) == (DEFAULT_MAX_MINUTES, True) == (30, True)
+    assert (asked.minutes, asked.default_minutes) == (90, False)
+    model = make_model("m", CROSSED)
+    refusal = cost_refusal(load_engine("bambi"), model, INSTEVAL, Settings(), default)
+    assert refusal is not None
+    assert "more than the default 30-minute limit a fit" in refusal.reason
+    # The advice names a limit that would let it run.
+    minutes = int(refusal.reason.split("--max-minutes ")[1].split()[0])
+    assert cost_refusal(load_engine("bambi"), model, INSTEVAL, Settings(),
+                        machine_budget(minutes)) is None
+
+
+def test_bambi_s_time_grows_with_the_work_and_shrinks_with_the_cores() -> None:
+    def seconds(dims: DesignDims, settings: Settings, cores: int = 2) -> float:
+        t = sampler_cost(dims, settings, cores).seconds
+        assert t is not None
+        return t
+
+    base = Settings(draws=500, tune=500, chains=4)
+    t = seconds(INSTEVAL, base)
+    assert seconds(INSTEVAL, replace(base, draws=1000)) > t
+    assert seconds(INSTEVAL, replace(base, tune=1000)) > t
+    assert seconds(scaled(INSTEVAL, rows=2), base) > t
+    assert seconds(scaled(INSTEVAL, levels=2), base) > t
+    assert seconds(INSTEVAL, base, cores=4) < t
+    # Chains beyond the cores wait for one: 2 chains on 2 cores take about as long as 1.
+    one, two = (seconds(INSTEVAL, replace(base, chains=c)) for c in (1, 2))
+    assert 1.0 <= two / one < 1.2
+    # A small model's fit is a matter of seconds, InstEval at the defaults of an hour.
+    small = DesignDims(84, 3, (BlockDims("subject", 6, 1), BlockDims("scenario", 7, 1)))
+    assert seconds(small, Settings()) < 60 < 30 * 60 < seconds(INSTEVAL, Settings())
 
 
 def test_memory_is_asked_before_time() -> None:

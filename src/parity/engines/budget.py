@@ -14,9 +14,12 @@ sampler settings' draws, `parity.engines.limits.check_memory`): several workers 
 by side, and the system needs its share. `PARITY_MEMORY_BYTES` sets it in bytes instead
 (a smaller machine's limit, or a tiny one to see a refusal in a test).
 
-Time is asked for, not assumed: `parity run --max-minutes M` (`parity.run(...,
-max_minutes=M)`) refuses a fit whose engine estimates it longer than M minutes. Only
-statsmodels' dense design has a time estimate, good to an order of magnitude.
+Time: a fit whose engine estimates it longer than DEFAULT_MAX_MINUTES (30) is refused
+too, or than M minutes with `parity run --max-minutes M` (`parity.run(...,
+max_minutes=M)`), which also allows longer ones. Bambi on all of InstEval at the default
+sampler settings would sample for most of an hour on 2 cores; said up front, the analyst
+chooses: fewer draws, a longer limit, or another machine. statsmodels' dense design and
+the samplers have time estimates, good to an order of magnitude.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from parity.settings import Settings
 from parity.spec.models import Model
 
 MEMORY_ENV = "PARITY_MEMORY_BYTES"
+DEFAULT_MAX_MINUTES = 30.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,9 @@ class Budget:
     memory_bytes: int | None
     source: str = ""
     minutes: float | None = None
+    # Whether `minutes` is DEFAULT_MAX_MINUTES, not asked for: a refusal then says how
+    # to allow longer.
+    default_minutes: bool = False
 
 
 def minutes_problem(value: Any) -> str | None:
@@ -72,16 +79,20 @@ def _duration(seconds: float) -> str:
 def machine_budget(minutes: float | None = None) -> Budget:
     """This run's budget: `PARITY_MEMORY_BYTES` when set (a whole number of bytes, or a
     one-line UsageError), else half of the physical memory, else no memory limit; and
-    `minutes`, a time limit per fit (checked by the caller, `minutes_problem`)."""
+    `minutes`, a time limit per fit (checked by the caller, `minutes_problem`), by
+    default DEFAULT_MAX_MINUTES."""
+    default = minutes is None
+    limit = DEFAULT_MAX_MINUTES if minutes is None else minutes
     given = os.environ.get(MEMORY_ENV, "").strip()
     if given:
         if not given.isdigit() or int(given) == 0:
             raise UsageError(f"{MEMORY_ENV}={given!r}: must be a whole number of bytes above 0")
-        return Budget(int(given), f"the {_size(int(given))} {MEMORY_ENV} allows", minutes)
+        return Budget(int(given), f"the {_size(int(given))} {MEMORY_ENV} allows", limit,
+                      default)
     total = available_memory()
     if total is None:
-        return Budget(None, minutes=minutes)
-    return Budget(total // 2, f"half of this machine's {_size(total)}", minutes)
+        return Budget(None, minutes=limit, default_minutes=default)
+    return Budget(total // 2, f"half of this machine's {_size(total)}", limit, default)
 
 
 def over_budget(engine: str, cost: Cost, budget: Budget) -> Refusal | None:
@@ -96,9 +107,13 @@ def over_budget(engine: str, cost: Cost, budget: Budget) -> Refusal | None:
                        f"{budget.source}{advice}")
     took = cost.seconds
     if took is not None and budget.minutes is not None and took > 60 * budget.minutes:
+        limit = (f"the default {budget.minutes:g}-minute limit a fit" if budget.default_minutes
+                 else f"the {budget.minutes:g}-minute limit")
+        advice = (f"; not fitted (fewer draws or rows, --max-minutes "
+                  f"{math.ceil(took / 60 * 1.5 / 10) * 10:g} to allow it, or leave "
+                  f"{engine} out)")
         return Refusal(f"{engine} would take about {_duration(took)}{what}, more than "
-                       f"the {budget.minutes:g}-minute limit"
-                       f"{advice}")
+                       f"{limit}{advice}")
     return None
 
 

@@ -10,6 +10,7 @@ statsmodels' estimate against the peak memory of real fits.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,12 +57,37 @@ GLMMTMB_BYTES_PER_NONZERO = 2560
 # and xarray copies and the summaries computed from them (float64), with room to spare
 # (`parity.engines.limits.check_memory` counts the draws with it too).
 BYTES_PER_DRAW_VALUE = 8 * 4
-# formulae (Bambi's design) codes each grouping factor as a dense integer indicator
-# matrix, rows x levels, before it makes the sparse group-specific design from it.
+# formulae (Bambi's design) codes each grouping factor as a dense rows x levels matrix,
+# and each chain (one XLA device each) holds its own copy while it samples: on all of
+# InstEval (73,421 rows x 4,114 levels, 2.4 GB a copy) a fit's peak was 3.5 GB with 1
+# chain and 5.8 GB with 2 (benchmarks/bambi_scale.json), 2.3 GB a chain above the 0.9 GB
+# of Python, JAX, PyMC and Bambi at work (0.95 GB on the seed model).
 FORMULAE_INDICATOR_BYTES = 8
+SAMPLER_RUNTIME_BYTES = 900 * 2**20
 # Each chain evaluates the linear predictor over every row: the fixed-effect design and
 # each block's columns gathered by group (float64), and their products.
 PREDICTOR_COPIES_PER_CHAIN = 2
+
+# NUTS' time: every draw, warm-up included, takes a trajectory of leapfrog steps, each
+# one gradient of the log density over every row. Measured with numpyro on 2 cores
+# (benchmarks/bambi_scale.json): 55 steps a draw on the seed model (20 parameters), 61
+# on VerbAgg (7,584 rows, 350 parameters), 159 on 5,000 rows of InstEval (3,600) and 63
+# on all of it (4,120) after 200 warm-up iterations (1,023, numpyro's cap, after 60).
+# The steps grow about as the fourth root of the parameters (Beskos et al. 2013, the
+# cost of HMC in d dimensions); a short warm-up or a harder posterior (funnels, strong
+# correlations) takes up to the cap. Against the fits' own seconds there, the estimate
+# was -10%, -7%, +8%, -17%, and -58% after 60 warm-ups.
+STEPS_PER_DRAW_SCALE = 20.0
+# One leapfrog step of one chain on one core: a fixed cost, the gradient's cost per cell
+# of the row-wise design (rows x (fixed columns + block columns + 1)), and per parameter
+# (the position, momentum and mass-matrix updates).
+SECONDS_PER_STEP = 2.5e-5
+SECONDS_PER_STEP_CELL = 5e-9
+SECONDS_PER_STEP_PARAMETER = 9e-8
+# Compiling the model once, and reading the draws into a fit (summaries, ESS and R-hat
+# of every parameter): about 5 microseconds a posterior value.
+SAMPLER_COMPILE_SECONDS = 5.0
+SECONDS_PER_POSTERIOR_VALUE = 5e-6
 
 
 @dataclass(frozen=True)
@@ -122,15 +148,44 @@ def posterior_values(dims: DesignDims) -> int:
             + sum(b.columns * (b.levels + 1) for b in dims.blocks))
 
 
-def sampler_cost(dims: DesignDims, settings: Settings) -> Cost:
-    """Bambi and the PyMC model: the draws (draws x chains x parameters), formulae's
-    dense indicators of each grouping factor, and each chain's linear predictor over
-    every row."""
+def steps_per_draw(parameters: int) -> float:
+    """NUTS' leapfrog steps a draw, typical of a mixed model of `parameters` values."""
+    return STEPS_PER_DRAW_SCALE * max(parameters, 1) ** 0.25
+
+
+def sampler_seconds(dims: DesignDims, settings: Settings, cores: int) -> float:
+    """The chains' leapfrog steps (warm-up and draws) at the measured cost of a step over
+    the design's cells, the chains sharing `cores`, plus compiling and summarising."""
+    values = posterior_values(dims)
+    cells = dims.n_obs * (dims.n_fixed + dims.block_columns + 1)
+    step = (SECONDS_PER_STEP + SECONDS_PER_STEP_CELL * cells
+            + SECONDS_PER_STEP_PARAMETER * values)
+    chain_steps = settings.chains * (settings.draws + settings.tune) * steps_per_draw(values)
+    sampling = chain_steps * step / max(1, min(cores, settings.chains))
+    summary = settings.draws * settings.chains * values * SECONDS_PER_POSTERIOR_VALUE
+    return SAMPLER_COMPILE_SECONDS + sampling + summary
+
+
+def sampler_cost(dims: DesignDims, settings: Settings, cores: int | None = None) -> Cost:
+    """Bambi: in memory, its runtime, the draws (draws x chains x parameters), each
+    chain's copy of formulae's dense indicators of each grouping factor, and each
+    chain's linear predictor over every row; in time, NUTS' steps on this machine's cores (`cores`,
+    by default those this process may use)."""
     draws = settings.draws * settings.chains * posterior_values(dims) * BYTES_PER_DRAW_VALUE
-    indicators = dims.n_obs * sum(dims.levels.values()) * FORMULAE_INDICATOR_BYTES
+    indicators = (settings.chains * dims.n_obs * sum(dims.levels.values())
+                  * FORMULAE_INDICATOR_BYTES)
     predictor = (settings.chains * PREDICTOR_COPIES_PER_CHAIN * dims.n_obs
                  * (dims.n_fixed + dims.block_columns + 1) * BYTES_PER_FLOAT)
-    return Cost(draws + indicators + predictor,
-                basis=(f"{_n(settings.draws)} draws × {settings.chains} chains of "
-                       f"{_n(posterior_values(dims))} parameters, and "
-                       f"{_n(dims.n_obs)} rows"))
+    return Cost(SAMPLER_RUNTIME_BYTES + draws + indicators + predictor,
+                seconds=sampler_seconds(dims, settings, cores or usable_cores()),
+                basis=(f"{_n(settings.tune)} warm-up and {_n(settings.draws)} draws × "
+                       f"{settings.chains} chains of {_n(posterior_values(dims))} "
+                       f"parameters over {_n(dims.n_obs)} rows"))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the system says it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
