@@ -58,3 +58,41 @@ def test_a_dense_design_over_the_limit_is_a_row_while_lme4_fits(
     run.report(tmp_path)
     markdown = " ".join((tmp_path / "comparison.md").read_text().split())
     assert reason in markdown  # the Fits table says why
+
+
+def test_the_insteval_command_at_small_scale_fits_refuses_and_summarises(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`parity run --engines lme4,glmmtmb,statsmodels,bambi` on InstEval's shape: lme4 and
+    glmmTMB fit, statsmodels and Bambi are refused up front (a row each, exit 0), and the
+    report summarises each factor's 80 to 200 levels in one line per pair, with the full
+    rows kept in comparison.csv."""
+    for needed in ("lme4", "glmmtmb"):
+        reason = engine_missing(needed)
+        if reason:
+            pytest.skip(f"{needed}: {reason}")
+    from parity.cli import main
+
+    csv = tmp_path / "insteval_like.csv"
+    insteval_like().to_csv(csv, index=False)
+    monkeypatch.setenv(MEMORY_ENV, str(LIMIT))  # Bambi's runtime alone is more
+    out = tmp_path / "out"
+    code = main(["run", "--quiet", "--data", str(csv), "--formula", CROSSED,
+                 "--categorical", "service,s,d,dept", "--ml", "--no-cache",
+                 "--engines", "lme4,glmmtmb,statsmodels,bambi", "--out", str(out)])
+    assert code == 0
+    frame = pd.read_csv(out / "comparison.csv")
+    effects = frame[frame["quantity"] == "group_effect"]
+    assert set(effects["engine"]) == {"glmmtmb"}  # against lme4; the refused have no rows
+    levels = {"s": 200, "d": 80, "dept": 14}
+    markdown = (out / "comparison.md").read_text()
+    for group, n in levels.items():
+        assert len(effects[effects["group"] == group]) == n
+        line = next(r for r in markdown.splitlines()
+                    if r.startswith(f"| glmmtmb vs lme4 | {group} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[2] == cells[3] == str(n)  # levels and rows
+        assert int(cells[4]) + int(cells[5]) + int(cells[6]) == n
+    for engine, why in (("statsmodels", "statsmodels would need about"),
+                        ("bambi", "bambi would need about")):
+        assert why in " ".join(markdown.split()), engine
+    assert markdown.count("| glmmtmb vs lme4 |") < 20  # a line per factor, not per level
