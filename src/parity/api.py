@@ -282,6 +282,7 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
         reml: bool = True, family: str = "gaussian", trials: str | None = None,
         weights: str | None = None, compare_unconverged: bool = False,
         allow_loose_tolerances: bool = False, max_minutes: float | None = None,
+        priors: str | Path | Mapping[str, Any] | None = None,
         **sampler_settings: Any) -> Run:
     """Fit `formulas` on `data` with `engines` (default: lme4, statsmodels and bambi, as
     `parity run`) and compare them, as `parity run` does, without writing anything.
@@ -299,7 +300,10 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     A `tolerances` file that loosens a default rule more than 10x is refused unless
     `allow_loose_tolerances` (as `--allow-loose-tolerances`). A fit whose engine
     estimates it over half this machine's memory, or longer than `max_minutes` (as
-    `--max-minutes`; default 30), is `unsupported` with the estimate as its reason."""
+    `--max-minutes`; default 30), is `unsupported` with the estimate as its reason.
+    `priors` sets the Bayesian engines' priors (as `--priors FILE`): a TOML file's path,
+    or the same document as a mapping (`{"sd": {"subject": {"dist": "HalfNormal",
+    "sigma": 5}}}`); by default Bambi's own."""
     from parity.compare.tolerances import check_loosening, load_policy
     from parity.engines import DEFAULT_ENGINES
     from parity.engines.budget import minutes_problem
@@ -318,6 +322,12 @@ def run(formulas: str | Sequence[str] | Mapping[str, str], data: pd.DataFrame | 
     problem = minutes_problem(max_minutes)
     if problem:
         raise UsageError(f"parity.run(): max_minutes {problem}, not {max_minutes!r}")
+    if priors is not None:
+        from parity.spec.priors import load_priors, parse_priors
+
+        document = (parse_priors(priors, "parity.run(priors=...)")
+                    if isinstance(priors, Mapping) else load_priors(priors))
+        settings = replace(settings, priors=document.to_json())
     base = None
     if keep_draws:  # laid out as `parity run --save-draws` lays out its --out folder
         base = Path(tempfile.mkdtemp(prefix="parity-draws-"))

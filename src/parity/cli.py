@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="refuse (unsupported, with the estimate) a fit its engine "
                           "estimates longer than M minutes (default 30; statsmodels' "
                           "dense designs and Bambi make estimates)")
+    run.add_argument("--priors", metavar="FILE",
+                     help="a TOML file of the Bayesian engines' priors by class (intercept, "
+                          "fixed, sd, residual, lkj; see docs/priors.md); default: Bambi's")
     run.add_argument("--quiet", action="store_true", help="no progress display")
     record = sub.add_parser(
         "record", parents=[common],

@@ -108,7 +108,8 @@ class EngineInfo:
 
 _BAYES_STACK = ("bambi", "pymc", "pytensor", "numpyro", "jax", "jaxlib", "formulae",
                 "numpy", "pandas", "xarray", "arviz")
-_SAMPLER_SETTINGS = ("draws", "tune", "chains", "target_accept", "seed", "interval")
+_SAMPLER_SETTINGS = ("draws", "tune", "chains", "target_accept", "seed", "interval",
+                     "priors")
 
 _ROWS = (
     EngineInfo("lme4", "parity.engines.lme4:Lme4Engine", "frequentist", process="r",

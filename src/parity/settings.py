@@ -10,6 +10,7 @@ caller only says how a refusal names the setting there (`--draws`, `parity.run()
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -25,7 +26,7 @@ MAX_NAGQ = 25
 Check = Callable[[Any], "str | None"]
 # What a setting is for: the sampler (and the interval, a models.toml's [sampler] keys),
 # the fit's criterion, or where output goes.
-Group = Literal["sampler", "fit", "output"]
+Group = Literal["sampler", "fit", "output", "prior"]
 
 
 def _whole(low: int, high: int | None = None, note: str = "") -> Check:
@@ -63,6 +64,18 @@ DDF_METHODS = ("satterthwaite", "kenward-roger", "none")
 
 def _ddf(value: Any) -> str | None:
     return None if value in DDF_METHODS else f"must be one of {', '.join(DDF_METHODS)}"
+
+
+def _priors_json(value: Any) -> str | None:
+    """A priors document as parity.spec.priors writes it (canonical JSON of a table), or
+    None for the engines' defaults; the document itself was checked as it was read."""
+    if value is None:
+        return None
+    try:
+        ok = isinstance(value, str) and isinstance(json.loads(value), dict)
+    except ValueError:
+        ok = False
+    return None if ok else "must be a priors document or None"
 
 
 def _folder_or_none(value: Any) -> str | None:
@@ -110,6 +123,9 @@ class Settings:
     save_draws: str | None = _setting(None, _folder_or_none, "output")
     ddf: str = _setting("satterthwaite", _ddf, "fit", option=True)
     profile: bool = _setting(False, _flag, "fit", option=True)
+    # The Bayesian engines' priors (parity.spec.priors, `--priors FILE`) as canonical
+    # JSON, or None for Bambi's defaults. The fit cache keys on it.
+    priors: str | None = _setting(None, _priors_json, "prior")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -54,6 +54,7 @@ from parity.schema import (
 )
 from parity.settings import Settings
 from parity.spec.models import Model
+from parity.spec.priors import Priors, priors_of
 from parity.spec.spec import ModelSpec, Term
 
 
@@ -251,13 +252,65 @@ def _components(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]],
     return components
 
 
-def build_model(model: Model, data: PreparedData) -> Any:
-    """The Bambi model of `model` on `data`, with Bambi's default priors for these rows."""
+def prior_keys(spec: ModelSpec) -> dict[str, tuple[str, str, str | None]]:
+    """Bambi's name of each prior of `spec`, with its class and the name a priors
+    document gives it: `Intercept`, each fixed term (`gender`), each group-specific term
+    (`1|subject`, `attitude|subject`: its SD's prior) and the residual `sigma`."""
+    keys: dict[str, tuple[str, str, str | None]] = {}
+    if spec.intercept:
+        keys["Intercept"] = ("intercept", "Intercept", None)
+    for term in spec.fixed:
+        keys[term.label] = ("fixed", term.label, None)
+    for block in spec.random:
+        names = (["1"] if block.intercept else []) + [t.label for t in block.terms]
+        for name in names:
+            keys[f"{name}|{block.group_label}"] = ("sd", name, block.group_label)
+    return keys
+
+
+def bambi_priors(model: Model, priors: Priors | None) -> dict[str, Any]:
+    """Bambi's `priors=` for `model` from a priors document: only what the document
+    sets; every other prior stays Bambi's default. A group SD's prior is the `sigma` of
+    the group-specific term's Normal(0, ·), Bambi's non-centred form."""
+    import bambi as bmb
+
+    if priors is None:
+        return {}
+    out: dict[str, Any] = {}
+    for key, (kind, name, group) in prior_keys(model.spec).items():
+        chosen = (priors.intercept if kind == "intercept"
+                  else priors.fixed_prior(name) if kind == "fixed"
+                  else priors.sd_prior(name, group or ""))
+        if chosen is None:
+            continue
+        if kind == "sd":
+            out[key] = bmb.Prior("Normal", mu=0.0, sigma=bmb.Prior(chosen.dist, **chosen.args))
+        else:
+            out[key] = bmb.Prior(chosen.dist, **chosen.args)
+    if priors.residual is not None and model.gaussian:
+        out["sigma"] = bmb.Prior(priors.residual.dist, **priors.residual.args)
+    return out
+
+
+def build_model(model: Model, data: PreparedData, priors: Priors | None = None) -> Any:
+    """The Bambi model of `model` on `data`, with the document's priors where it sets
+    them and Bambi's defaults for these rows elsewhere."""
     import bambi as bmb
 
     return bmb.Model(bambi_formula(model.spec, model.trials), data.frame,
                      categorical=list(data.levels) or None,
-                     family=bambi_family(model.family, model.trials))
+                     family=bambi_family(model.family, model.trials),
+                     priors=bambi_priors(model, priors) or None)
+
+
+def prior_refusal(engine: str, model: Model, priors: Priors | None) -> Refusal | None:
+    """A priors document's entry that `model` has nothing to put it on in any engine:
+    a residual prior of a binomial or Poisson model, whose variance follows its mean."""
+    if priors is not None and priors.residual is not None and not model.gaussian:
+        return Refusal(f"{engine} cannot put the [residual] prior "
+                       f"{priors.residual.text()} on model {model.name}: a {model.family} "
+                       "model has no residual SD")
+    return None
 
 
 class _Collect(logging.Handler):
@@ -293,7 +346,8 @@ class BambiEngine(Engine):
         why = bambi_problem(model)
         if why:
             return Refusal(f"model {model.name}: {why}", stops_run=True)
-        return super().refuses(model, settings)
+        refusal = prior_refusal(self.name, model, priors_of(settings.priors))
+        return refusal or super().refuses(model, settings)
 
     def cost(self, model: Model, dims: DesignDims, settings: Settings) -> Cost:
         """The draws, formulae's dense indicators and each chain's linear predictor."""
@@ -316,7 +370,7 @@ class BambiEngine(Engine):
 
     @staticmethod
     def _sample(model: Model, data: PreparedData, settings: Settings) -> tuple[Any, Any]:
-        bmodel = build_model(model, data)
+        bmodel = build_model(model, data, priors_of(settings.priors))
         kwargs: dict[str, Any] = dict(
             draws=settings.draws, tune=settings.tune, chains=settings.chains,
             target_accept=settings.target_accept, random_seed=settings.seed,
@@ -353,6 +407,11 @@ class BambiEngine(Engine):
         parts = getattr(bmodel, "parameters", None) or bmodel.components
         priors = {name: str(term.prior) for name, term in
                   parts[bmodel.family.likelihood.parent].terms.items()}
+        if "sigma" in parts:  # the residual SD of a Gaussian model
+            priors["sigma"] = str(parts["sigma"].prior)
+        document = priors_of(settings.priors)
+        if document is not None and document.lkj_eta is not None:
+            priors["correlation"] = "none: Bambi's blocks are independent (no LKJ prior)"
         return Fit(
             model=model.name,
             formula=model.formula,

@@ -23,6 +23,7 @@ from parity.rows.prepare import PreparedData
 from parity.schema import Fit
 from parity.settings import Settings
 from parity.spec.models import Model
+from parity.spec.priors import priors_of
 
 
 class CompiledFit(Protocol):
@@ -116,7 +117,7 @@ class CompiledBambi(_Compiled):
         self.model, self.data, self.settings = model, data, settings
         with captured_logs(), warnings_module.catch_warnings():
             warnings_module.simplefilter("ignore")
-            self.bmodel = build_model(model, data)
+            self.bmodel = build_model(model, data, priors_of(settings.priors))
             self.bmodel.build()
         pm_model = self.bmodel.backend.model
         # Bambi keeps no deterministic that is a parameter of the likelihood (`mu`).
@@ -147,7 +148,8 @@ class CompiledPymc(_Compiled):
         self._engine = engine
         with captured_logs(), warnings_module.catch_warnings():
             warnings_module.simplefilter("ignore")
-            pm_model, self.layout, self.priors = engine.build(model, data)
+            pm_model, self.layout, self.priors = engine.build(model, data,
+                                                              priors_of(settings.priors))
         self.sampler = CompiledSampler(pm_model, _reported(pm_model, set()), settings)
 
     def _read(self, draws: Draws, settings: Settings, seconds: float,

@@ -42,11 +42,13 @@ from parity.engines.bambi import (
     BambiEngine,
     _save_draws,
     bambi_formula,
+    bambi_priors,
     captured_logs,
     component,
     fixed_effect,
+    prior_keys,
 )
-from parity.engines.base import status_fit
+from parity.engines.base import Refusal, status_fit
 from parity.engines.posterior import finite_or_none, mcse_mean, summarize
 from parity.environment import package_versions
 from parity.rows.design import build_design, group_codes
@@ -61,9 +63,15 @@ from parity.schema import (
 )
 from parity.settings import Settings
 from parity.spec.models import Model
+from parity.spec.priors import Priors, priors_of
 from parity.spec.spec import ModelSpec
 
 LKJ_ETA = 2.0
+
+
+def _mu(prior: Any) -> Any:
+    """A Bambi prior's `mu` (0 where it has none)."""
+    return np.asarray(prior.args.get("mu", 0.0), dtype=float)
 
 
 def _sigma(prior: Any) -> Any:
@@ -97,13 +105,16 @@ class _Layout:
                                                            if n != "(Intercept)"]]
         self.intercept = spec.intercept
         sds: list[float] = []
+        mus: list[float] = []
         done = 0
         for i, term in enumerate(spec.fixed):  # each term's columns follow the previous'
             upto = build_design(frame, spec.fixed[: i + 1], spec.intercept, levels).names
             ncol = len([n for n in upto if n != "(Intercept)"]) - done
             sds += list(np.broadcast_to(_sigma(terms[term.label].prior), (ncol,)))
+            mus += list(np.broadcast_to(_mu(terms[term.label].prior), (ncol,)))
             done += ncol
         self.beta_sigma = np.asarray(sds, dtype=float)
+        self.beta_mu = np.asarray(mus, dtype=float)
         if spec.intercept:
             prior = terms["Intercept"].prior
             self.intercept_mu = float(np.asarray(prior.args["mu"], dtype=float))
@@ -125,6 +136,7 @@ class _Layout:
                                 "names": list(design.names), "codes": codes,
                                 "labels": labels, "sd_sigma": np.asarray(priors, dtype=float)})
         self.sigma_prior = _residual_prior(bmodel)
+        self.lkj_eta = LKJ_ETA
 
 
 def lkj_cholesky(name: str, k: int, eta: float) -> Any:
@@ -161,7 +173,8 @@ def build_pymc_model(layout: _Layout) -> Any:
     with pm.Model() as model:
         mu: Any = 0.0
         if layout.X.shape[1]:
-            beta = pm.Normal("beta", 0.0, layout.beta_sigma, shape=layout.X.shape[1])
+            beta = pm.Normal("beta", layout.beta_mu, layout.beta_sigma,
+                             shape=layout.X.shape[1])
         if layout.intercept:
             means = layout.X.mean(axis=0)
             centred = pm.Normal("intercept_centred", layout.intercept_mu,
@@ -179,16 +192,15 @@ def build_pymc_model(layout: _Layout) -> Any:
             z = pm.Normal(f"z_{b}", 0.0, 1.0, shape=(n_groups, k))
             sds = pm.HalfNormal(f"sd_{b}", sigma=block["sd_sigma"], shape=k)
             if block["correlated"] and k > 1:
-                corr_chol = lkj_cholesky(f"lkj_{b}", k, LKJ_ETA)
+                corr_chol = lkj_cholesky(f"lkj_{b}", k, layout.lkj_eta)
                 pm.Deterministic(f"corr_{b}", pt.dot(corr_chol, corr_chol.T))
                 chol = sds[:, None] * corr_chol
                 u = pm.Deterministic(f"u_{b}", pt.dot(z, chol.T))
             else:
                 u = pm.Deterministic(f"u_{b}", z * sds)
             mu = mu + (pt.as_tensor_variable(block["Z"]) * u[block["codes"]]).sum(axis=1)
-        args = layout.sigma_prior.args
-        sigma = pm.HalfStudentT("sigma", nu=float(np.asarray(args["nu"])),
-                                sigma=float(np.asarray(args["sigma"])))
+        args = {k: float(np.asarray(v)) for k, v in layout.sigma_prior.args.items()}
+        sigma = getattr(pm, layout.sigma_prior.name)("sigma", **args)
         pm.Normal("y", mu, sigma, observed=layout.y)
     return model
 
@@ -212,26 +224,49 @@ class PymcEngine(BambiEngine):
                               f"pymc: {type(exc).__name__}: {exc}", settings,
                               time.perf_counter() - start)
 
+    def refuses(self, model: Model, settings: Settings) -> Refusal | None:
+        """Bambi's refusals, and a prior the PyMC model cannot express (it samples Normal
+        fixed effects and HalfNormal group SDs, as Bambi's defaults are), by name."""
+        refusal = super().refuses(model, settings)
+        if refusal is not None:
+            return refusal
+        priors = priors_of(settings.priors)
+        if priors is None:
+            return None
+        for key, (kind, name, group) in prior_keys(model.spec).items():
+            chosen = (priors.intercept if kind == "intercept"
+                      else priors.fixed_prior(name) if kind == "fixed"
+                      else priors.sd_prior(name, group or ""))
+            wanted = "HalfNormal" if kind == "sd" else "Normal"
+            if chosen is not None and chosen.dist != wanted:
+                return Refusal(f"pymc cannot express the prior {chosen.text()} of {key}: "
+                               f"parity's PyMC model takes {wanted} priors there")
+        return None
+
     @staticmethod
-    def build(model: Model, data: PreparedData) -> tuple[Any, _Layout, dict[str, str]]:
+    def build(model: Model, data: PreparedData, priors: Priors | None = None
+              ) -> tuple[Any, _Layout, dict[str, str]]:
         """The PyMC model of `model` on `data`, its layout, and the priors it took from
-        Bambi's model of the same rows."""
+        Bambi's model of the same rows (with a priors document's, where it sets them)."""
         import bambi as bmb
 
         bmodel = bmb.Model(bambi_formula(model.spec), data.frame,
-                           categorical=list(data.levels) or None)
+                           categorical=list(data.levels) or None,
+                           priors=bambi_priors(model, priors) or None)
         layout = _Layout(model.spec, data, bmodel)
-        priors = {name: str(term.prior) for name, term in _terms(bmodel).items()}
-        priors["sigma"] = str(layout.sigma_prior)
-        priors["correlation"] = f"LKJCorr(eta={LKJ_ETA}) per correlated block"
-        return build_pymc_model(layout), layout, priors
+        if priors is not None and priors.lkj_eta is not None:
+            layout.lkj_eta = priors.lkj_eta
+        named = {name: str(term.prior) for name, term in _terms(bmodel).items()}
+        named["sigma"] = str(layout.sigma_prior)
+        named["correlation"] = f"LKJCorr(eta={layout.lkj_eta:g}) per correlated block"
+        return build_pymc_model(layout), layout, named
 
     @classmethod
     def _sample_pymc(cls, model: Model, data: PreparedData, settings: Settings
                      ) -> tuple[Any, _Layout, dict[str, str]]:
         import pymc as pm
 
-        pm_model, layout, priors = cls.build(model, data)
+        pm_model, layout, priors = cls.build(model, data, priors_of(settings.priors))
         with pm_model:
             idata = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains,
                               target_accept=settings.target_accept,

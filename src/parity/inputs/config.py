@@ -24,6 +24,9 @@ to a default), and every formula is parsed by parity's grammar as the file is re
     [sampler]                         # draws, tune, chains, seed, target_accept, interval
     draws = 1000
 
+    priors = "priors.toml"            # the Bayesian engines' priors (parity.spec.priors),
+                                      # relative to this file, or a [priors] table
+
     [tolerances.bayesian-frequentist.estimate]   # the layout of tolerances.toml
     sd_mult = 0.5
 """
@@ -43,6 +46,7 @@ from parity.settings import SAMPLER_KEYS, Settings
 from parity.spec.family import check_family
 from parity.spec.grammar import parse_formula
 from parity.spec.models import check_weights_name
+from parity.spec.priors import load_priors, parse_priors
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,7 +54,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TOP_KEYS = ("data", "r_dataset", "categorical", "engines", "models", "sampler", "tolerances",
-            "reml")
+            "reml", "priors")
 # Model names become file names (figures/<model>.png, recorded references).
 MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
@@ -184,6 +188,11 @@ def load_config(path: Path) -> RunConfig:
     models, families = _models(doc.get("models"), where)
     reml = doc.get("reml")
     sampler = _settings(doc.get("sampler", {}), reml, where)
+    if "priors" in doc:  # a file beside this one, or the document as a table here
+        given = doc["priors"]
+        priors = (load_priors(path.parent / given) if isinstance(given, str)
+                  else parse_priors(given, f"{where}: [priors]"))
+        sampler["priors"] = priors.to_json()
     return RunConfig(
         path=path,
         reml=reml,

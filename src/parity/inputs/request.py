@@ -17,6 +17,7 @@ from parity.compare.tolerances import Policy, load_policy
 from parity.engines import DEFAULT_ENGINES, check_engines
 from parity.inputs.resolve import Inputs, read_data, resolve_inputs
 from parity.settings import OPTION_SETTINGS, Settings, as_option
+from parity.spec.priors import check_names, load_priors, priors_of
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -74,13 +75,17 @@ def resolve_request(args: Any, default_engines: Sequence[str] = DEFAULT_ENGINES,
     `default_engines`."""
     check_engines(getattr(args, "engines", None) or ())
     options = option_settings(args)
+    if getattr(args, "priors", None) is not None:
+        options["priors"] = load_priors(args.priors).to_json()
     inputs = resolve_inputs(args)
     from_config = inputs.engines if config_engines else None
     engines = tuple(getattr(args, "engines", None) or from_config or default_engines)
     policy = load_policy(getattr(args, "tolerances", None), overrides=inputs.tolerances,
                          overrides_source=inputs.tolerances_source)
+    settings = merged_settings(inputs, options, save_draws)
+    check_names(priors_of(settings.priors), [m.spec for m in inputs.models])
     return RunRequest(inputs.frame, tuple(inputs.models), inputs.source, engines,
-                      merged_settings(inputs, options, save_draws), policy)
+                      settings, policy)
 
 
 
@@ -99,4 +104,5 @@ def python_request(named: Sequence[tuple[str, str]], data: pd.DataFrame | str | 
     grouping = [g for m in models for g in m.spec.grouping_factors]
     frame = read_data(data, [*categorical, *grouping])
     source = "a DataFrame" if frame is data else str(data)
+    check_names(priors_of(settings.priors), [m.spec for m in models])
     return RunRequest(frame, models, source, check_engines(engines), settings, policy)
