@@ -143,6 +143,10 @@ class FixedEffect:
     p_value: float | None = None
     interval_method: str | None = None
     p_direction: float | None = None
+    # A posterior's power-scaling sensitivity to its prior and to its likelihood
+    # (parity.engines.sensitivity); None where not computed or without a posterior.
+    prior_sensitivity: float | None = None
+    likelihood_sensitivity: float | None = None
 
     @property
     def excludes_zero(self) -> bool | None:
@@ -189,6 +193,9 @@ class VarianceComponent:
     # How lower/upper were found: "profile" (lme4's profile likelihood, `--profile`),
     # "posterior equal-tailed", "Wald (log scale)" (glmmTMB, nlme); None without them.
     interval_method: str | None = None
+    # As FixedEffect's: a posterior's sensitivity to its prior and to its likelihood.
+    prior_sensitivity: float | None = None
+    likelihood_sensitivity: float | None = None
 
     @property
     def label(self) -> str:
@@ -547,14 +554,18 @@ def fit_from_dict(d: dict[str, Any]) -> Fit:
                         statistic_kind=f.get("statistic_kind"), df=optional_float(f.get("df")),
                         df_method=f.get("df_method"), p_value=optional_float(f.get("p_value")),
                         interval_method=f.get("interval_method"),
-                        p_direction=optional_float(f.get("p_direction")))
+                        p_direction=optional_float(f.get("p_direction")),
+                        prior_sensitivity=optional_float(f.get("prior_sensitivity")),
+                        likelihood_sensitivity=optional_float(
+                            f.get("likelihood_sensitivity")))
             for f in d.get("fixed_effects", [])
         ),
         variance_components=tuple(
             VarianceComponent(
                 v["group"], v.get("term"), v.get("term2"), v["kind"], num(v["estimate"]),
                 v.get("std_error"), v.get("lower"), v.get("upper"), optional_float(v.get("mcse")),
-                v.get("interval_method"),
+                v.get("interval_method"), optional_float(v.get("prior_sensitivity")),
+                optional_float(v.get("likelihood_sensitivity")),
             )
             for v in d.get("variance_components", [])
         ),

@@ -17,7 +17,7 @@ import itertools
 import logging
 import time
 import warnings as warnings_module
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from importlib.metadata import version
@@ -41,6 +41,9 @@ from parity.engines.posterior import (
     rhat,
     summarize,
 )
+from parity.engines.sensitivity import MAX_LOGLIK_VALUES, log_density
+from parity.engines.sensitivity import METHOD as SENSITIVITY_METHOD
+from parity.engines.sensitivity import pair as sense
 from parity.environment import package_versions
 from parity.rows.dims import DesignDims
 from parity.rows.prepare import PreparedData
@@ -252,6 +255,89 @@ def _components(spec: ModelSpec, post: Any, levels: dict[str, tuple[str, ...]],
     return components
 
 
+SensitivityKey = tuple[str, str | None, str | None]
+
+
+def _per_draw(values: Any) -> np.ndarray:
+    """A (chain, draw, ...) array summed to one number a draw: (chain, draw)."""
+    arr = np.asarray(values, dtype=float)
+    return arr.reshape(arr.shape[0], arr.shape[1], -1).sum(axis=2)
+
+
+def _log_prior(bmodel: Any, post: Any) -> np.ndarray:
+    """The log density of the priors an analyst sets, at every draw: the intercept and
+    fixed effects, each group SD (the `sigma` of a group-specific term's prior) and the
+    residual SD. KeyError for a distribution parity does not evaluate."""
+    parts = getattr(bmodel, "parameters", None) or bmodel.components
+    total = np.zeros(post["Intercept"].shape[:2] if "Intercept" in post else
+                     next(iter(post.data_vars.values())).shape[:2])
+    for name, term in parts[bmodel.family.likelihood.parent].terms.items():
+        prior = getattr(term, "prior", None)
+        if prior is None or not hasattr(prior, "args"):
+            continue
+        if "|" in name:
+            inner = prior.args.get("sigma")
+            if hasattr(inner, "args") and f"{name}_sigma" in post:
+                total = total + _per_draw(log_density(inner.name, inner.args,
+                                                      post[f"{name}_sigma"].values))
+        elif name in post:
+            total = total + _per_draw(log_density(prior.name, prior.args, post[name].values))
+    if "sigma" in parts and "sigma" in post:
+        prior = parts["sigma"].prior
+        total = total + _per_draw(log_density(prior.name, prior.args, post["sigma"].values))
+    return total
+
+
+def _sensitivities(spec: ModelSpec, bmodel: Any, idata: Any,
+                   levels: dict[str, tuple[str, ...]], n_obs: int
+                   ) -> tuple[dict[SensitivityKey, tuple[float | None, float | None]], str]:
+    """Each coefficient's and SD's prior and likelihood sensitivity, keyed as
+    ("fixed", term, None) and ("sd", group, term); and how they were found, or why not."""
+    post = idata.posterior
+    draws = int(post.sizes["chain"]) * int(post.sizes["draw"])
+    if n_obs * draws > MAX_LOGLIK_VALUES:
+        return {}, (f"not computed: the pointwise log-likelihood would hold {n_obs:,} rows "
+                    f"x {draws:,} draws")
+    try:
+        lp = _log_prior(bmodel, post)
+        ll = _per_draw(next(iter(bmodel.compute_log_likelihood(
+            idata, inplace=False).log_likelihood.data_vars.values())).values)
+    except Exception as exc:  # a release without the API costs the sensitivities only
+        return {}, f"not computed: {type(exc).__name__}: {exc}"
+    out: dict[SensitivityKey, tuple[float | None, float | None]] = {}
+    if spec.intercept:
+        out["fixed", "(Intercept)", None] = sense(post["Intercept"].values, lp, ll)
+    for term in spec.fixed:
+        for coord, arr in _coords(post[term.label]):
+            out["fixed", _canonical(term, coord, levels), None] = sense(arr, lp, ll)
+    for block in spec.random:
+        for expr, t in ([("1", None)] if block.intercept else []) + [
+                (t.label, t) for t in block.terms]:
+            for coord, arr in _coords(post[f"{expr}|{block.group_label}_sigma"]):
+                name = "(Intercept)" if t is None else _canonical(t, coord, levels)
+                out["sd", block.group_label, name] = sense(arr, lp, ll)
+    if "sigma" in post:
+        out["sd", "Residual", None] = sense(post["sigma"].values, lp, ll)
+    return out, SENSITIVITY_METHOD
+
+
+def with_sensitivity(fixed: list[FixedEffect], components: list[VarianceComponent],
+                     found: Mapping[SensitivityKey, tuple[float | None, float | None]]
+                     ) -> tuple[list[FixedEffect], list[VarianceComponent]]:
+    """The records with their sensitivities, where found."""
+    def fe(f: FixedEffect) -> FixedEffect:
+        s = found.get(("fixed", f.term, None))
+        return f if s is None else replace(f, prior_sensitivity=s[0],
+                                           likelihood_sensitivity=s[1])
+
+    def vc(v: VarianceComponent) -> VarianceComponent:
+        s = found.get((v.kind, v.group, v.term)) if v.term2 is None else None
+        return v if s is None else replace(v, prior_sensitivity=s[0],
+                                           likelihood_sensitivity=s[1])
+
+    return [fe(f) for f in fixed], [vc(v) for v in components]
+
+
 def prior_keys(spec: ModelSpec) -> dict[str, tuple[str, str, str | None]]:
     """Bambi's name of each prior of `spec`, with its class and the name a priors
     document gives it: `Intercept`, each fixed term (`gender`), each group-specific term
@@ -401,6 +487,8 @@ class BambiEngine(Engine):
             notes = [*notes, f"no group effects: Bambi's draws were not read "
                              f"({type(exc).__name__}: {exc})"]
         cov = _posterior_cov(_fixed_draws(spec, post))
+        found, how = _sensitivities(spec, bmodel, idata, data.levels, data.n_obs)
+        fixed, components = with_sensitivity(fixed, components, found)
         diagnostics = self._diagnostics(idata, settings, notes, components)
         versions = package_versions(engine_info("bambi").stack)
         # Bambi 0.21 renamed Model.components to Model.parameters.
@@ -432,6 +520,7 @@ class BambiEngine(Engine):
                     "summary": f"posterior mean, posterior SD, {settings.interval:.0%} "
                                "equal-tailed interval (ETI)",
                     "priors": priors,
+                    "sensitivity": how,
                 },
                 seconds=seconds,
                 versions=versions,
