@@ -169,6 +169,24 @@ class FixedEffect:
         return sign if excludes else sign / 2
 
 
+# Power-scaling sensitivity above this is a prior's (or a likelihood's) doing: the
+# published default (Kallioinen et al. 2024, priorsense).
+SENSITIVITY_THRESHOLD = 0.05
+
+
+def sensitivity_diagnosis(prior: float | None, likelihood: float | None) -> str | None:
+    """priorsense's words for a parameter: "prior-data conflict" (sensitive to both),
+    "strong prior / weak likelihood" (to the prior only), or "none"; None where either
+    was not computed."""
+    if prior is None or likelihood is None or not (math.isfinite(prior)
+                                                  and math.isfinite(likelihood)):
+        return None
+    if prior > SENSITIVITY_THRESHOLD:
+        return ("prior-data conflict" if likelihood > SENSITIVITY_THRESHOLD
+                else "strong prior / weak likelihood")
+    return "none"
+
+
 # What a conclusion row's values mean.
 CONCLUSIONS = {1.0: "effect > 0", -1.0: "effect < 0", 0.5: "not shown (estimate > 0)",
                -0.5: "not shown (estimate < 0)"}
@@ -449,6 +467,10 @@ class Value:
     level: str | None = None
     terms: tuple[str, ...] = ()
     mcse: float | None = None
+    # The posterior's power-scaling sensitivity of this number's parameter (estimate,
+    # SE, SD and correlation rows of a Bayesian fit that computed it).
+    prior_sensitivity: float | None = None
+    likelihood_sensitivity: float | None = None
 
     @property
     def key(self) -> tuple[str, str | None, str | None, tuple[str, ...]]:
@@ -462,9 +484,12 @@ def values(fit: Fit) -> Iterator[Value]:
     its SE, its interval's ends, its t-test's df and its conclusion (each where the fit
     has it), the variance components, the group effects, the log-likelihood."""
     for fe in fit.fixed_effects:
+        ps, ls = fe.prior_sensitivity, fe.likelihood_sensitivity
         yield Value("estimate", fe.term, fe.estimate, fe.std_error, fe.lower, fe.upper,
-                    terms=(fe.term,), mcse=fe.mcse)
-        yield Value("std_error", fe.term, fe.std_error, terms=(fe.term,), mcse=fe.se_mcse)
+                    terms=(fe.term,), mcse=fe.mcse, prior_sensitivity=ps,
+                    likelihood_sensitivity=ls)
+        yield Value("std_error", fe.term, fe.std_error, terms=(fe.term,), mcse=fe.se_mcse,
+                    prior_sensitivity=ps, likelihood_sensitivity=ls)
         if math.isfinite(fe.lower) and math.isfinite(fe.upper):
             yield Value("lower", fe.term, fe.lower, fe.std_error, terms=(fe.term,))
             yield Value("upper", fe.term, fe.upper, fe.std_error, terms=(fe.term,))
@@ -475,7 +500,9 @@ def values(fit: Fit) -> Iterator[Value]:
     for vc in fit.variance_components:
         yield Value(vc.kind, vc.label, vc.estimate, vc.std_error, vc.lower, vc.upper,
                     group=vc.group, mcse=vc.mcse,
-                    terms=tuple(t for t in (vc.term, vc.term2) if t is not None))
+                    terms=tuple(t for t in (vc.term, vc.term2) if t is not None),
+                    prior_sensitivity=vc.prior_sensitivity,
+                    likelihood_sensitivity=vc.likelihood_sensitivity)
     for g in fit.group_effects:
         yield Value("group_effect", g.label, g.estimate, g.std_error, group=g.group,
                     level=g.level, terms=(g.term,), mcse=g.mcse)

@@ -12,6 +12,8 @@ from parity.inputs.seed import POLITENESS_CATEGORICAL, politeness
 
 FORMULA = "frequency ~ gender + attitude + (1 | subject) + (1 | scenario)"
 SMALL = {"draws": 300, "tune": 300, "chains": 2}
+# Enough for the rows to be compared: a fit that did not converge has no measured reason.
+CONVERGED = {"draws": 1000, "tune": 1000, "chains": 2}
 TIGHT = {"sd": {"subject": {"dist": "HalfNormal", "sigma": 2.0}}, "lkj": {"eta": 3.0}}
 
 
@@ -28,7 +30,8 @@ def test_a_tight_sd_prior_pulls_the_posterior_down_and_is_recorded() -> None:
     import parity
 
     run = parity.run({"m": FORMULA}, politeness(), POLITENESS_CATEGORICAL,
-                     engines=["lme4", "bambi", "pymc"], cache=False, priors=TIGHT, **SMALL)
+                     engines=["lme4", "bambi", "pymc"], cache=False, priors=TIGHT,
+                     **CONVERGED)
     fits = {f.engine: f for f in run.results.fits}
     lme4 = fits["lme4"].component("subject", "(Intercept)")
     assert lme4 is not None and lme4.estimate > 15  # the data's answer: about 25 Hz
@@ -39,14 +42,29 @@ def test_a_tight_sd_prior_pulls_the_posterior_down_and_is_recorded() -> None:
         assert sd is not None and sd.estimate < 8, (engine, sd)
         # The prior as the built model holds it, and the other priors Bambi's defaults.
         priors = fit.provenance.settings["priors"]
-        assert "HalfNormal(sigma: 2" in priors["1|subject"], priors  # Bambi's own text
-        assert "HalfNormal(sigma: 2" not in priors["1|scenario"], priors
+        assert "HalfNormal(sigma: 2.0)" in priors["1|subject"], priors  # Bambi's own text
+        assert "HalfNormal(sigma: 2.0)" not in priors["1|scenario"], priors
         assert fit.provenance.settings["requested"]["priors"] == run_priors_json()
     assert fits["pymc"].provenance.settings["priors"]["correlation"].startswith(
         "LKJCorr(eta=3)")
     assert fits["bambi"].provenance.settings["priors"]["correlation"].startswith("none")
     scenario = fits["bambi"].component("scenario", "(Intercept)")
     assert scenario is not None and scenario.estimate > 8  # untouched by the document
+    # Measured: the tight prior makes sd(subject) prior-sensitive, and the row against
+    # lme4 says the gap comes from the prior.
+    bambi = fits["bambi"]
+    assert bambi.status == "ok", bambi.reason
+    sd = bambi.component("subject", "(Intercept)")
+    assert sd is not None and sd.prior_sensitivity is not None and sd.prior_sensitivity > 0.05
+    assert all(f.prior_sensitivity is not None and f.likelihood_sensitivity is not None
+               for f in bambi.fixed_effects)
+    assert bambi.provenance.settings["sensitivity"].startswith("power-scaling")
+    row = next(c for c in run.results.comparisons if c.engine == "bambi"
+               and c.reference == "lme4" and c.quantity == "sd"
+               and c.term == "sd(subject: (Intercept))")
+    assert row.verdict == "disagree"
+    assert "bambi's sd(subject: (Intercept)) is prior-sensitive (" in str(row.reason)
+    assert "the gap to lme4's comes from the prior" in str(row.reason)
 
 
 def run_priors_json() -> str:

@@ -149,7 +149,7 @@ def test_settings_check_is_the_one_range_check() -> None:
 def test_each_field_carries_its_range_and_group() -> None:
     for f in dataclasses.fields(Settings):
         assert callable(f.metadata["check"]), f.name
-        assert f.metadata["group"] in ("sampler", "fit", "output"), f.name
+        assert f.metadata["group"] in ("sampler", "fit", "output", "prior"), f.name
         assert SETTING_CHECKS[f.name] is f.metadata["check"]
     assert SAMPLER_KEYS == ("draws", "tune", "chains", "target_accept", "seed", "interval")
     assert set(OPTION_SETTINGS) == {"draws", "tune", "chains", "target_accept", "seed",

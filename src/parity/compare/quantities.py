@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from parity.schema import (
+    SENSITIVITY_THRESHOLD,
     Fit,
     FixedEffect,
     ParsedCriterion,
     Quantity,
     Value,
     parse_criterion,
+    sensitivity_diagnosis,
 )
 
 if TYPE_CHECKING:
@@ -269,10 +271,33 @@ def _estimate_freq(p: Pair, a: Value, b: Value, unc: float | None) -> str:
     return p.structure or p.optimum or f"differs by {rel:.1e} relative"
 
 
+def _measured(p: Pair, a: Value, b: Value) -> str | None:
+    """The measured cause of a Bayesian–frequentist gap, where the posterior side
+    computed its power-scaling sensitivity: the prior (its prior sensitivity above the
+    threshold) or not the prior (the likelihood's own shape: a posterior mean is not a
+    mode, and a posterior SD is not a curvature); None where it was not computed."""
+    post, v, other = (p.fit, a, p.ref) if p.kf in POSTERIOR_KINDS else (p.ref, b, p.fit)
+    ps, ls = v.prior_sensitivity, v.likelihood_sensitivity
+    if ps is None or ls is None:
+        return None
+    name = f"{poss(post.label)} {v.term}"
+    if ps > SENSITIVITY_THRESHOLD:
+        return (f"{name} is prior-sensitive ({ps:.2g} > {SENSITIVITY_THRESHOLD:g}; "
+                f"{sensitivity_diagnosis(ps, ls)}): the gap to {poss(other.label)} comes "
+                "from the prior")
+    cause = (f"the posterior integrates the likelihood over its uncertain variances, "
+             f"where {poss(other.label)} SE plugs in their estimates"
+             if v.quantity == "std_error" else
+             "it is the likelihood's shape: a posterior mean is not the likelihood's mode")
+    return (f"{name} is not prior-sensitive ({ps:.2g} ≤ {SENSITIVITY_THRESHOLD:g}; "
+            f"likelihood sensitivity {ls:.2g}), so the gap to {poss(other.label)} is not "
+            f"the prior's: {cause}")
+
+
 def _estimate_bayes(p: Pair, a: Value, b: Value, unc: float | None) -> str:
     z = _z(abs(a.estimate - b.estimate), unc)
     why = f"posterior mean is {z:.2f} posterior SD from {poss(p.ref.label)} estimate"
-    why += _notes(p.structure)
+    why += _notes(_measured(p, a, b), p.structure)
     if p.singular:
         why += f"; {' and '.join(p.singular)} fit is singular"
     return why
@@ -295,6 +320,9 @@ def _se_bayes(p: Pair, a: Value, b: Value, unc: float | None) -> str:
         return (f"{poss(post.label)} variational SD is {ratio:.2f}x {poss(base.label)} SE; "
                 "a mean-field approximation ignores how the coefficients and the group "
                 "effects covary, and its SDs run small")
+    measured = _measured(p, a, b)
+    if measured:
+        return f"posterior SD is {ratio:.2f}x {poss(base.label)} SE; {measured}"
     if ratio < 1:
         return (f"posterior SD is {ratio:.2f}x {poss(base.label)} SE: narrower than the "
                 "likelihood alone, so the prior carries information here")
@@ -347,6 +375,9 @@ def _component_freq(p: Pair, a: Value, b: Value, unc: float | None) -> str:
 
 def _component_bayes(p: Pair, a: Value, b: Value, unc: float | None) -> str:
     why = f"posterior mean {a.estimate:.3g} against {poss(p.ref.label)} {b.estimate:.3g}"
+    measured = _measured(p, a, b)
+    if measured:
+        return f"{why}; {measured}"
     if a.group != "Residual":
         why += (f"; the posterior of a {a.group} SD from "
                 f"{p.fit.n_groups.get(a.group or '', '?')} levels is wide and right-skewed, "

@@ -29,7 +29,11 @@ from typing import Any
 
 import numpy as np
 
-THRESHOLD = 0.05
+from parity.schema import SENSITIVITY_THRESHOLD as THRESHOLD
+from parity.schema import sensitivity_diagnosis as diagnosis
+
+__all__ = ["THRESHOLD", "diagnosis", "pair", "sensitivity", "cjs_distance", "log_density"]
+
 ALPHAS = (0.99, 1.01)
 METHOD = ("power-scaling sensitivity (Kallioinen et al. 2024), α 0.99 and 1.01, "
           "truncated importance weights")
@@ -109,18 +113,6 @@ def sensitivity(theta: Any, log_component: Any) -> float:
         d = max(cjs_distance(x, w), cjs_distance(-x, w))
         grads.append(d / abs(math.log2(alpha)))
     return float(np.mean(grads))
-
-
-def diagnosis(prior: float | None, likelihood: float | None) -> str | None:
-    """priorsense's words: "prior-data conflict", "strong prior / weak likelihood", or
-    "none"; None where either was not computed."""
-    if prior is None or likelihood is None or not (math.isfinite(prior)
-                                                  and math.isfinite(likelihood)):
-        return None
-    if prior > THRESHOLD:
-        return "prior-data conflict" if likelihood > THRESHOLD else \
-            "strong prior / weak likelihood"
-    return "none"
 
 
 def pair(theta: Any, log_prior: Any, log_lik: Any) -> tuple[float | None, float | None]:
