@@ -324,18 +324,23 @@ def _sensitivities(spec: ModelSpec, bmodel: Any, idata: Any,
 def with_sensitivity(fixed: list[FixedEffect], components: list[VarianceComponent],
                      found: Mapping[SensitivityKey, tuple[float | None, float | None]]
                      ) -> tuple[list[FixedEffect], list[VarianceComponent]]:
-    """The records with their sensitivities, where found."""
+    """The records with their sensitivities, where found: keyed ("fixed", term, None),
+    ("sd", group, term) and ("corr", group, "term,term2")."""
     def fe(f: FixedEffect) -> FixedEffect:
         s = found.get(("fixed", f.term, None))
         return f if s is None else replace(f, prior_sensitivity=s[0],
                                            likelihood_sensitivity=s[1])
 
     def vc(v: VarianceComponent) -> VarianceComponent:
-        s = found.get((v.kind, v.group, v.term)) if v.term2 is None else None
+        s = found.get((v.kind, v.group, v.term if v.term2 is None else f"{v.term},{v.term2}"))
         return v if s is None else replace(v, prior_sensitivity=s[0],
                                            likelihood_sensitivity=s[1])
 
     return [fe(f) for f in fixed], [vc(v) for v in components]
+
+
+# A study's replicates are many fits of one model: their sensitivity is not measured.
+NOT_IN_STUDIES = "not computed for a study's replicates"
 
 
 def prior_keys(spec: ModelSpec) -> dict[str, tuple[str, str, str | None]]:
@@ -471,7 +476,8 @@ class BambiEngine(Engine):
         return idata, bmodel
 
     def _to_fit(self, model: Model, data: PreparedData, settings: Settings, idata: Any,
-                bmodel: Any, seconds: float, notes: list[str]) -> Fit:
+                bmodel: Any, seconds: float, notes: list[str],
+                sensitivity: bool = True) -> Fit:
         """The draws as parity's record: summaries under lme4's names, diagnostics from
         the draws, and the sampler settings read back from the fit."""
         spec = model.spec
@@ -487,7 +493,8 @@ class BambiEngine(Engine):
             notes = [*notes, f"no group effects: Bambi's draws were not read "
                              f"({type(exc).__name__}: {exc})"]
         cov = _posterior_cov(_fixed_draws(spec, post))
-        found, how = _sensitivities(spec, bmodel, idata, data.levels, data.n_obs)
+        found, how = (_sensitivities(spec, bmodel, idata, data.levels, data.n_obs)
+                      if sensitivity else ({}, NOT_IN_STUDIES))
         fixed, components = with_sensitivity(fixed, components, found)
         diagnostics = self._diagnostics(idata, settings, notes, components)
         versions = package_versions(engine_info("bambi").stack)

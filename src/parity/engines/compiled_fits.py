@@ -129,7 +129,7 @@ class CompiledBambi(_Compiled):
               notes: list[str]) -> Fit:
         draws.posterior = _uncentre(self.bmodel, draws.posterior)
         return BambiEngine()._to_fit(self.model, self.data, settings, draws, self.bmodel,
-                                     seconds, notes)
+                                     seconds, notes, sensitivity=False)
 
 
 class CompiledPymc(_Compiled):
@@ -155,7 +155,7 @@ class CompiledPymc(_Compiled):
     def _read(self, draws: Draws, settings: Settings, seconds: float,
               notes: list[str]) -> Fit:
         return self._engine._pymc_fit(self.model, self.data, settings, draws, self.layout,
-                                      self.priors, seconds, notes)
+                                      self.priors, seconds, notes, sensitivity=False)
 
 
 def _mark_compiled(fit: Fit, sampler: CompiledSampler) -> Fit:

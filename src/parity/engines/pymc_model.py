@@ -39,7 +39,9 @@ import numpy as np
 
 from parity.engines import engine_info
 from parity.engines.bambi import (
+    NOT_IN_STUDIES,
     BambiEngine,
+    SensitivityKey,
     _save_draws,
     bambi_formula,
     bambi_priors,
@@ -47,9 +49,13 @@ from parity.engines.bambi import (
     component,
     fixed_effect,
     prior_keys,
+    with_sensitivity,
 )
 from parity.engines.base import Refusal, status_fit
 from parity.engines.posterior import finite_or_none, mcse_mean, summarize
+from parity.engines.sensitivity import MAX_LOGLIK_VALUES, log_density
+from parity.engines.sensitivity import METHOD as SENSITIVITY_METHOD
+from parity.engines.sensitivity import pair as sense
 from parity.environment import package_versions
 from parity.rows.design import build_design, group_codes
 from parity.rows.prepare import PreparedData
@@ -205,6 +211,93 @@ def build_pymc_model(layout: _Layout) -> Any:
     return model
 
 
+def _log_prior(layout: _Layout, post: Any) -> np.ndarray:
+    """The log density of the model's priors at every draw (chain, draw): the centred
+    intercept's and the coefficients' Normals, the SDs' HalfNormals, the LKJ prior's
+    Betas of the canonical partial correlations and the residual SD's prior."""
+    from scipy import stats
+
+    def draws(name: str) -> np.ndarray:
+        return np.asarray(post[name].transpose("chain", "draw", ...).values, dtype=float)
+
+    def per_draw(x: np.ndarray) -> np.ndarray:
+        return x.reshape(x.shape[0], x.shape[1], -1).sum(axis=2)
+
+    total = np.zeros((post.sizes["chain"], post.sizes["draw"]))
+    if layout.intercept:
+        total += stats.norm.logpdf(draws("intercept_centred"), layout.intercept_mu,
+                                   layout.intercept_sigma)
+    if layout.names:
+        total += per_draw(stats.norm.logpdf(draws("beta"), layout.beta_mu, layout.beta_sigma))
+    for b, block in enumerate(layout.blocks):
+        total += per_draw(stats.halfnorm.logpdf(draws(f"sd_{b}"), scale=block["sd_sigma"]))
+        k = block["Z"].shape[1]
+        if f"lkj_{b}_cpc01" in post:
+            pairs = [(i, j) for i in range(1, k) for j in range(i)]
+            shape = np.array([layout.lkj_eta + (k - 2 - j) / 2.0 for _, j in pairs])
+            total += per_draw(stats.beta.logpdf(draws(f"lkj_{b}_cpc01"), shape, shape))
+    prior = layout.sigma_prior
+    total += log_density(prior.name, {k: np.asarray(v, dtype=float)
+                                      for k, v in prior.args.items()}, draws("sigma"))
+    return total
+
+
+def _log_likelihood(layout: _Layout, post: Any) -> np.ndarray:
+    """The Gaussian log-likelihood of every row, summed, at every draw (chain, draw)."""
+    from scipy import stats
+
+    def draws(name: str) -> np.ndarray:
+        return np.asarray(post[name].transpose("chain", "draw", ...).values, dtype=float)
+
+    mu = np.zeros((post.sizes["chain"], post.sizes["draw"], len(layout.y)))
+    if layout.intercept:
+        mu += draws("intercept")[..., None]
+    if layout.names:
+        mu += draws("beta") @ layout.X.T
+    for b, block in enumerate(layout.blocks):
+        u = draws(f"u_{b}")[:, :, block["codes"], :]  # (chain, draw, rows, columns)
+        mu += (u * block["Z"]).sum(axis=-1)
+    ll = stats.norm.logpdf(layout.y, mu, draws("sigma")[..., None])
+    return np.asarray(ll.sum(axis=-1))
+
+
+def pymc_sensitivities(layout: _Layout, post: Any
+                       ) -> tuple[dict[SensitivityKey, tuple[float | None, float | None]], str]:
+    """Each coefficient's, SD's and correlation's prior and likelihood sensitivity, and
+    how they were found (or why not)."""
+    draws_n = int(post.sizes["chain"]) * int(post.sizes["draw"])
+    if len(layout.y) * draws_n > MAX_LOGLIK_VALUES:
+        return {}, (f"not computed: the pointwise log-likelihood would hold "
+                    f"{len(layout.y):,} rows x {draws_n:,} draws")
+    try:
+        lp, ll = _log_prior(layout, post), _log_likelihood(layout, post)
+    except (KeyError, ValueError) as exc:
+        return {}, f"not computed: {type(exc).__name__}: {exc}"
+
+    def draws(name: str) -> np.ndarray:
+        return np.asarray(post[name].transpose("chain", "draw", ...).values, dtype=float)
+
+    out: dict[SensitivityKey, tuple[float | None, float | None]] = {}
+    if layout.intercept:
+        out["fixed", "(Intercept)", None] = sense(draws("intercept"), lp, ll)
+    if layout.names:
+        beta = draws("beta")
+        for j, name in enumerate(layout.names):
+            out["fixed", name, None] = sense(beta[:, :, j], lp, ll)
+    for b, block in enumerate(layout.blocks):
+        sds, names = draws(f"sd_{b}"), block["names"]
+        for j, term in enumerate(names):
+            out["sd", block["group"], term] = sense(sds[:, :, j], lp, ll)
+        if f"corr_{b}" in post:
+            corr = draws(f"corr_{b}")
+            for i in range(len(names)):
+                for j in range(i + 1, len(names)):
+                    out["corr", block["group"], f"{names[i]},{names[j]}"] = sense(
+                        corr[:, :, i, j], lp, ll)
+    out["sd", "Residual", None] = sense(draws("sigma"), lp, ll)
+    return out, SENSITIVITY_METHOD
+
+
 class PymcEngine(BambiEngine):
     name = "pymc"
 
@@ -276,7 +369,7 @@ class PymcEngine(BambiEngine):
 
     def _pymc_fit(self, model: Model, data: PreparedData, settings: Settings, idata: Any,
                   layout: _Layout, priors: dict[str, str], seconds: float,
-                  notes: list[str]) -> Fit:
+                  notes: list[str], sensitivity: bool = True) -> Fit:
         post = idata.posterior
         interval = settings.interval
 
@@ -318,6 +411,9 @@ class PymcEngine(BambiEngine):
                                                finite_or_none(mcse_mean(x))))
         components.append(component("Residual", None, None, "sd",
                                     summarize(draws("sigma"), interval)))
+        found, how = (pymc_sensitivities(layout, post) if sensitivity
+                      else ({}, NOT_IN_STUDIES))
+        fixed, components = with_sensitivity(fixed, components, found)
         diagnostics = self._diagnostics(idata, settings, notes, components)
         versions = package_versions(engine_info(self.name).stack)
         return Fit(
@@ -333,7 +429,8 @@ class PymcEngine(BambiEngine):
                     "summary": f"posterior mean, posterior SD, {interval:.0%} equal-tailed "
                                "interval (ETI)",
                     "priors": priors,
-                    "lkj_eta": LKJ_ETA,
+                    "lkj_eta": layout.lkj_eta,
+                    "sensitivity": how,
                 },
                 seconds=seconds, versions=versions),
             engine_formula=f"PyMC: {bambi_formula(model.spec)} with LKJ-Cholesky covariance "
