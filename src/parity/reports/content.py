@@ -36,7 +36,15 @@ from parity.reports.summary import (
     summary_blocks,
 )
 from parity.reports.text import num, sig
-from parity.schema import Comparison, Fit, OptimumCheck, Value, values
+from parity.schema import (
+    SENSITIVITY_THRESHOLD,
+    Comparison,
+    Fit,
+    OptimumCheck,
+    Value,
+    sensitivity_diagnosis,
+    values,
+)
 from parity.spec.family import family_of
 
 PREFERRED_REFERENCE = "lme4"
@@ -243,6 +251,42 @@ def _criterion_blocks(fits: Sequence[Fit]) -> list[Block]:
     return [Para((Strong("Criterion:"), " " + text))]
 
 
+def _sensitivity_table(fits: Sequence[Fit]) -> list[Block]:
+    """Each Bayesian fit's power-scaling sensitivity per parameter: how far its
+    posterior moves when its prior, or its likelihood, is raised to a power near 1, and
+    priorsense's diagnosis; or why it was not computed."""
+    posterior = [f for f in fits if f.has_numbers and "sensitivity" in f.provenance.settings]
+    if not posterior:
+        return []
+    body: list[tuple[Inline, ...]] = []
+    states: list[tuple[str, ...]] = []
+    apart: list[str] = []
+    for f in posterior:
+        rows = [(x.term, x.prior_sensitivity, x.likelihood_sensitivity)
+                for x in f.fixed_effects] + [
+                (v.label, v.prior_sensitivity, v.likelihood_sensitivity)
+                for v in f.variance_components]
+        measured = [r for r in rows if r[1] is not None]
+        if not measured:
+            apart.append(f"{f.label}: {f.provenance.settings['sensitivity']}")
+        for name, ps, ls in measured:
+            said = sensitivity_diagnosis(ps, ls) or "-"
+            body.append(((f.label,), (Code(name),), (sig(ps, 2),), (sig(ls, 2),),
+                         (said if said != "none" else "-",)))
+            states.append(("",) * 4 + ("not_comparable" if said not in ("none", "-") else "",))
+    blocks: list[Block] = [Heading(3, "Prior sensitivity")]
+    if body:
+        blocks += [Para((f"Power-scaling sensitivity (Kallioinen et al. 2024): how far each "
+                         f"posterior moves when the prior, or the likelihood, is raised to a "
+                         f"power near 1. Above {SENSITIVITY_THRESHOLD:g} the prior shapes "
+                         "that parameter: a gap to a frequentist estimate is then the "
+                         "prior's.",)),
+                   Table(("engine", "parameter", "prior", "likelihood", "diagnosis"),
+                         tuple(body), tuple(states))]
+    blocks += [Para((f"Sensitivity {a}.",)) for a in apart]
+    return blocks
+
+
 def _likelihood_table(fits: Sequence[Fit]) -> list[Block]:
     """logLik, AIC, BIC, deviance of each fit that reports them, with their criterion."""
     have = [f for f in fits if f.has_numbers and "loglik" in f.fit_statistics]
@@ -428,6 +472,7 @@ def model_blocks(model: str, fits: Sequence[Fit], reference_fits: Sequence[Fit] 
     else:
         blocks.append(Para(("No engine produced a fit for this model.",)))
     blocks += _likelihood_table([*fits, *reference_fits])
+    blocks += _sensitivity_table(fits)
     blocks += _disagreements(comparisons)
     blocks += _group_effect_blocks(comparisons, group_figures, group_figure_errors)
     notes = [_fit_note(f) for f in (*fits, *reference_fits)]
