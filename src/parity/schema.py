@@ -491,8 +491,10 @@ def values(fit: Fit) -> Iterator[Value]:
         yield Value("std_error", fe.term, fe.std_error, terms=(fe.term,), mcse=fe.se_mcse,
                     prior_sensitivity=ps, likelihood_sensitivity=ls)
         if math.isfinite(fe.lower) and math.isfinite(fe.upper):
-            yield Value("lower", fe.term, fe.lower, fe.std_error, terms=(fe.term,))
-            yield Value("upper", fe.term, fe.upper, fe.std_error, terms=(fe.term,))
+            yield Value("lower", fe.term, fe.lower, fe.std_error, terms=(fe.term,),
+                        prior_sensitivity=ps, likelihood_sensitivity=ls)
+            yield Value("upper", fe.term, fe.upper, fe.std_error, terms=(fe.term,),
+                        prior_sensitivity=ps, likelihood_sensitivity=ls)
         if fe.df is not None:
             yield Value("df", fe.term, fe.df, terms=(fe.term,))
         if (code := fe.conclusion) is not None:

@@ -287,7 +287,7 @@ def _measured(p: Pair, a: Value, b: Value) -> str | None:
                 "from the prior")
     cause = (f"the posterior integrates the likelihood over its uncertain variances, "
              f"where {poss(other.label)} SE plugs in their estimates"
-             if v.quantity == "std_error" else
+             if v.quantity in ("std_error", "lower", "upper") else
              "it is the likelihood's shape: a posterior mean is not the likelihood's mode")
     return (f"{name} is not prior-sensitive ({ps:.2g} ≤ {SENSITIVITY_THRESHOLD:g}; "
             f"likelihood sensitivity {ls:.2g}), so the gap to {poss(other.label)} is not "
@@ -567,6 +567,8 @@ def _endpoint_why(p: Pair, a: Value, b: Value, unc: float | None) -> str:
             why += f"; {_Z_AGAINST_T}"
     if p.bayes:
         why += f" ({_z(gap, unc):.2f} posterior SD)"
+        if not p.both_bayes:
+            return why + _notes(_measured(p, a, b), p.structure, p.optimum)
     return why + _notes(p.structure, p.optimum)
 
 
