@@ -192,3 +192,24 @@ def test_every_consumer_reads_the_same_values() -> None:
     table = Run(RunResults((fit,))).estimates
     assert list(zip(table["quantity"], table["term"], strict=True)) == [
         (v.quantity, v.term) for v in flat if v.quantity in PARAMETERS]
+
+
+@pytest.mark.parametrize("prior,said", [
+    (0.3, "bambi's x is prior-sensitive (0.3 > 0.05; prior-data conflict): the gap to "
+          "lme4's comes from the prior"),
+    (0.01, "bambi's x is not prior-sensitive (0.01 ≤ 0.05; likelihood sensitivity 0.2), "
+           "so the gap to lme4's is not the prior's"),
+])
+def test_a_measured_sensitivity_is_the_reason_of_a_bayesian_frequentist_row(
+        prior: float, said: str, policy: Policy) -> None:
+    """The posterior side's measured sensitivity names the cause; two posteriors share
+    their priors, so a row between them never blames the prior."""
+    moved = tuple(replace(fe, estimate=fe.estimate + 5, prior_sensitivity=prior,
+                          likelihood_sensitivity=0.2) for fe in full_fit().fixed_effects)
+    bambi = full_fit("bambi", fixed_effects=moved)
+    row = next(r for r in compare_pair(bambi, full_fit("lme4"), policy, KINDS.__getitem__)
+               if (r.quantity, r.term) == ("estimate", "x"))
+    assert row.verdict == "disagree" and said in (row.reason or "")
+    both = next(r for r in compare_pair(bambi, full_fit("pymc"), policy, KINDS.__getitem__)
+                if (r.quantity, r.term) == ("estimate", "x"))
+    assert both.verdict == "disagree" and "prior-sensitive" not in (both.reason or "")

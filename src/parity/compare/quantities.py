@@ -276,6 +276,8 @@ def _measured(p: Pair, a: Value, b: Value) -> str | None:
     computed its power-scaling sensitivity: the prior (its prior sensitivity above the
     threshold) or not the prior (the likelihood's own shape: a posterior mean is not a
     mode, and a posterior SD is not a curvature); None where it was not computed."""
+    if p.both_bayes:  # two posteriors: the prior is not what parts them from each other
+        return None
     post, v, other = (p.fit, a, p.ref) if p.kf in POSTERIOR_KINDS else (p.ref, b, p.fit)
     ps, ls = v.prior_sensitivity, v.likelihood_sensitivity
     if ps is None or ls is None:
