@@ -34,7 +34,6 @@ to a default), and every formula is parsed by parity's grammar as the file is re
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,11 +46,7 @@ from parity.spec.family import check_family
 from parity.spec.grammar import parse_formula
 from parity.spec.models import check_weights_name
 from parity.spec.priors import load_priors, parse_priors
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from parity.spec.toml_files import read_toml
 
 TOP_KEYS = ("data", "r_dataset", "categorical", "engines", "models", "sampler", "tolerances",
             "reml", "priors")
@@ -154,15 +149,7 @@ def load_config(path: Path) -> RunConfig:
     """Read and check a models.toml; a data path in it is relative to the file."""
     path = Path(path)
     where = str(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except (FileNotFoundError, IsADirectoryError):
-        raise UsageError(f"config file {where!r} not found") from None
-    except PermissionError:
-        raise UsageError(f"config file {where!r} cannot be read (permission denied)") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"config file {where!r} is not valid TOML: {exc}") from None
+    doc = read_toml(path, "config")
     _unknown(doc, TOP_KEYS, where)
     if ("data" in doc) == ("r_dataset" in doc):
         raise UsageError(f"{where}: give exactly one of data = \"FILE.csv\" or "

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,11 +49,7 @@ from typing import Any
 
 from parity.errors import UsageError
 from parity.spec.spec import ModelSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from parity.spec.toml_files import read_toml
 
 # The distributions of each class, with their parameters in order.
 LOCATION = {"Normal": ("mu", "sigma"), "StudentT": ("nu", "mu", "sigma")}
@@ -189,17 +184,7 @@ def parse_priors(doc: Any, source: str = "priors") -> Priors:
 
 def load_priors(path: str | Path) -> Priors:
     """A priors TOML file, checked; one-line UsageErrors for a missing or malformed one."""
-    where = str(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except (FileNotFoundError, IsADirectoryError):
-        raise UsageError(f"priors file {where!r} not found") from None
-    except PermissionError:
-        raise UsageError(f"priors file {where!r} cannot be read (permission denied)") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"priors file {where!r} is not valid TOML: {exc}") from None
-    return parse_priors(doc, where)
+    return parse_priors(read_toml(path, "priors"), str(path))
 
 
 def priors_of(text: str | None) -> Priors | None:
