@@ -10,7 +10,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The R packages of every R engine, as the registry lists them (src/parity/registry.py),
 # and jsonlite, which every R script writes its record with.
 R_LIBRARIES := $(shell PYTHONPATH=src $(PYTHON) -m parity.registry r-packages)
-R_PACKAGES := r-base-core r-base-dev $(foreach p,$(R_LIBRARIES),r-cran-$(shell echo $(p) | tr A-Z a-z))
+# Boost's C++ headers, which rstan compiles brms's models with: Debian's r-cran-bh is an
+# empty package, and brms_fit.R points rstan at these instead.
+R_HEADERS := libboost-dev
+R_PACKAGES := r-base-core r-base-dev $(foreach p,$(R_LIBRARIES),r-cran-$(shell echo $(p) | tr A-Z a-z)) \
+	$(R_HEADERS)
 # Headless Chromium renders the HTML report in the test suite.
 BROWSER_PACKAGES := chromium
 # py311 runs as engines311 and suite311 (the same tests, cut in two so that the two
@@ -36,11 +40,12 @@ report: r-deps venv
 test: r-deps browser-deps venv
 	$(VENV)/bin/tox run-parallel --parallel $(TOX_PARALLEL) --parallel-no-spinner -e $(TOX_ENVS)
 
-# R, every R engine's packages and R's headers (rpy2 compiles against them) from Debian,
-# only when missing.
+# R, every R engine's packages, R's headers (rpy2 compiles against them) and Boost's
+# (rstan compiles against them) from Debian, only when missing.
 r-deps:
-	@if command -v Rscript >/dev/null && Rscript -e '$(foreach p,$(R_LIBRARIES),library($(p));)' >/dev/null 2>&1; then \
-		echo "R with $(R_LIBRARIES): present"; \
+	@if command -v Rscript >/dev/null && Rscript -e '$(foreach p,$(R_LIBRARIES),library($(p));)' >/dev/null 2>&1 \
+		&& test -f /usr/include/boost/version.hpp; then \
+		echo "R with $(R_LIBRARIES) and Boost's headers: present"; \
 	else \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(R_PACKAGES); \

@@ -3,10 +3,12 @@ different environments can be told apart and compared (`parity diff`)."""
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from parity import __version__
 from parity.registry import engine_info, engine_with_role
@@ -15,6 +17,19 @@ from parity.schema import Fit
 # Beside the engines' stacks (which the run passes in, from the registry): what draws
 # the reports.
 REPORT_PACKAGES = ("matplotlib",)
+
+
+# Where parity keeps what it computed once for reuse (fits, figures, compiled programs).
+CACHE_ENV = "PARITY_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """$PARITY_CACHE_DIR, else the user cache directory ($XDG_CACHE_HOME/parity)."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "parity"
 
 
 def package_versions(names: Iterable[str]) -> dict[str, str]:

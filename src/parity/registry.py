@@ -167,6 +167,17 @@ _ROWS = (
                compiled="parity.engines.compiled_fits:CompiledPymc",
                cannot=(("offset", "parity's PyMC model has no offset term"),
                        ("weights", "parity's PyMC model has no prior weights"))),
+    # Stan through R's brms, opt-in: a second, independent Bayesian implementation of
+    # the pymc engine's (`(x | g)`, LKJ) and Bambi's (`(x || g)`) models.
+    EngineInfo("brms", "parity.engines.brms:BrmsEngine", "bayesian", process="r",
+               stack=("rpy2",), settings=_SAMPLER_SETTINGS, families=("gaussian",),
+               requires=("rpy2",), slow=True, default=False,
+               r_scripts=("parity.R", "brms_fit.R"),
+               r_packages=("brms", "rstan", "StanHeaders"),
+               cannot=(("offset", "parity does not pass an offset to brms yet"),
+                       ("weights", "brms's weights() multiply each row's log-likelihood, "
+                        "which is not lme4's precision weights in a Gaussian model; parity "
+                        "passes none"))),
 )
 _REGISTRY: dict[str, EngineInfo] = {row.name: row for row in _ROWS}
 

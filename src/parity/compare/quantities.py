@@ -57,6 +57,11 @@ class Pair:
     optimum: str | None
     singular: list[str]
     criteria: str | None = None
+    # Two posteriors of the same model under the same priors (compare.matched): their
+    # rows are a cross-implementation check, Monte-Carlo error their only tolerance.
+    matched: bool = False
+    # Two posteriors under different priors: the first difference, as a reason.
+    priors: str | None = None
 
     @property
     def bayes(self) -> bool:
@@ -74,8 +79,12 @@ class Pair:
         return "both_bayes" if self.both_bayes else "bayes" if self.bayes else "frequentist"
 
     def correlation_effect(self) -> str:
-        return (f"{self.structure}: the difference is what modelling the correlations "
-                "changes" if self.structure else "")
+        """What parts two posteriors' models: the structure, and the priors."""
+        parts = [f"{self.structure}: the difference is what modelling the correlations "
+                 "changes"] if self.structure else []
+        if self.priors:
+            parts.append(self.priors)
+        return "; ".join(parts)
 
 
 # A value of the fit and of the reference (None where that fit lacks it).
@@ -299,7 +308,7 @@ def _measured(p: Pair, a: Value, b: Value) -> str | None:
 def _estimate_bayes(p: Pair, a: Value, b: Value, unc: float | None) -> str:
     z = _z(abs(a.estimate - b.estimate), unc)
     why = f"posterior mean is {z:.2f} posterior SD from {poss(p.ref.label)} estimate"
-    why += _notes(_measured(p, a, b), p.structure)
+    why += _notes(_measured(p, a, b), p.structure, p.priors if p.both_bayes else None)
     if p.singular:
         why += f"; {' and '.join(p.singular)} fit is singular"
     return why

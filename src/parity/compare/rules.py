@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from parity.boundary import near_zero_sds, unit_corrs
+from parity.compare.matched import prior_difference, same_model
 from parity.compare.quantities import (
     PARTS,
     POSTERIOR_KINDS,
@@ -235,10 +236,13 @@ def _pair_rows(fit: Fit, ref: Fit, policy: Policy, kind_of: KindOf,
     by part (fixed effects, components, group effects, the log-likelihood)."""
     kf, kr = fit_kind(fit, kind_of), fit_kind(ref, kind_of)
     bayes = kf in POSTERIOR_KINDS or kr in POSTERIOR_KINDS
+    both = kf in POSTERIOR_KINDS and kr in POSTERIOR_KINDS
+    matched = both and same_model(fit, ref)
     pair = Pair(fit, ref, policy, kf, kr, _structure_note(fit, ref),
                 None if bayes else _optimum_note(checks, fit, ref),
                 [f.label for f in (ref, fit) if f.diagnostics.singular],
-                None if bayes else criteria_note(fit, ref))
+                None if bayes else criteria_note(fit, ref), matched=matched,
+                priors=prior_difference(fit, ref) if both and not matched else None)
     mine, theirs = _by_key(fit), _by_key(ref)
     rank = {part: i for i, part in enumerate(PARTS)}
     keys = sorted(dict.fromkeys([*theirs, *mine]),
@@ -317,6 +321,8 @@ def _compare(p: Pair, spec: QuantitySpec, a: Value | None, b: Value | None
                         a.estimate if a else None, b.estimate if b else None, None, why,
                         comparable=False, level=proto.level, terms=proto.terms)
     assert a is not None and b is not None, f"{spec.name} has no missing-value check"
+    if p.matched and spec.name in MATCHED_QUANTITIES and _finite(a.mcse) and _finite(b.mcse):
+        return _matched_row(p, spec, term, a, b)
     unc = spec.uncertainty(p, a, b)
     tol = spec.tolerance(p, a, b, unc) if spec.tolerance is not None else \
         p.policy.rule(p.kf, p.kr, spec.name, p.fit.family).tolerance(b.estimate, unc)
@@ -327,6 +333,29 @@ def _compare(p: Pair, spec: QuantitySpec, a: Value | None, b: Value | None
     if spec.exact:  # its reason is the row's content: both sides, agreeing or not
         return replace(row, reason=why + (f"; {p.criteria}" if p.criteria else ""))
     return row if p.criteria is None else _of_criteria(row, p.criteria)
+
+
+# What two posteriors of the same model hold to Monte-Carlo error alone: every value with
+# an MCSE (an interval's ends have none, and keep the Bayesian pair's rule).
+MATCHED_QUANTITIES = frozenset({"estimate", "std_error", "sd", "corr", "group_effect"})
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def _matched_row(p: Pair, spec: QuantitySpec, term: str, a: Value, b: Value) -> Comparison:
+    """A cross-implementation row: two samplers of the same model under the same priors
+    agree within `matched_mcse_mult` MCSE of their gap, or one of them (or parity's
+    translation of the model or its priors for it) is wrong."""
+    assert a.mcse is not None and b.mcse is not None
+    mc = (p.policy.matched_mcse_mult, math.hypot(a.mcse, b.mcse))
+    why = (f"{p.fit.label} and {p.ref.label} sample the same model under the same priors, "
+           "so only Monte-Carlo error may part them: an engine, or parity's translation of "
+           "the model or its priors for one of them, is wrong")
+    row = _row(p.fit, p.ref, spec.name, term, a.group, a.estimate, b.estimate, 0.0, why,
+               mc=mc, level=a.level, terms=a.terms)
+    return row if row.verdict != "agree" else replace(row, reason=None)
 
 
 def _of_criteria(row: Comparison, note: str) -> Comparison:

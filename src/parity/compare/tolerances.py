@@ -54,7 +54,7 @@ TRUST_PARTS = ("r_hat_max", "ess_per_chain_min", "divergence_share_max", "scale_
 # Monte-Carlo error in the tolerances: a row with a Bayesian side widens by
 # `mcse_mult` × the MCSE of its gap.
 MONTE_CARLO = "monte-carlo"
-MONTE_CARLO_PARTS = ("mcse_mult",)
+MONTE_CARLO_PARTS = ("mcse_mult", "matched_mcse_mult")
 # Rules for binomial and Poisson models, where they differ from the Gaussian ones: a table
 # `[glmm.<pair>.<quantity>]` replaces `[<pair>.<quantity>]` for those families.
 GLMM = "glmm"
@@ -96,6 +96,9 @@ class Policy:
     sources: tuple[str, ...]
     trust: TrustRules
     mcse_mult: float
+    # Two posteriors of the same model under the same priors (a cross-implementation
+    # check): their gap may be Monte-Carlo error only, this many MCSE of it.
+    matched_mcse_mult: float = 4.0
 
     def rule(self, kind_a: str, kind_b: str, quantity: str,
              family: str = "gaussian") -> Rule:
@@ -269,7 +272,8 @@ def load_policy(file: Path | None = None, project: Path | None = None, *,
         if set(have) != set(need):
             raise UsageError(f"tolerance policy lacks [{name}] "
                              f"{', '.join(sorted(set(need) - set(have)))}")
-    return Policy(rules, tuple(sources), TrustRules(**trust), mc["mcse_mult"])
+    return Policy(rules, tuple(sources), TrustRules(**trust), mc["mcse_mult"],
+                  mc["matched_mcse_mult"])
 
 
 def default_policy() -> Policy:
@@ -304,6 +308,8 @@ def loosening(policy: Policy, defaults: Policy) -> dict[str, float]:
             out[f"{pair}.{quantity}"] = rule_loosening(rule, base)
     out[f"{MONTE_CARLO}.mcse_mult"] = rule_loosening(
         Rule(0.0, 0.0, policy.mcse_mult), Rule(0.0, 0.0, defaults.mcse_mult))
+    out[f"{MONTE_CARLO}.matched_mcse_mult"] = rule_loosening(
+        Rule(0.0, 0.0, policy.matched_mcse_mult), Rule(0.0, 0.0, defaults.matched_mcse_mult))
     return out
 
 

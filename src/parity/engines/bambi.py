@@ -41,6 +41,9 @@ from parity.engines.posterior import (
     rhat,
     summarize,
 )
+from parity.engines.prior_set import KEY as PRIOR_SET
+from parity.engines.prior_set import block_columns, each, fixed_columns
+from parity.engines.prior_set import text as prior_text_of
 from parity.engines.sensitivity import MAX_LOGLIK_VALUES, log_density
 from parity.engines.sensitivity import METHOD as SENSITIVITY_METHOD
 from parity.engines.sensitivity import pair as sense
@@ -359,6 +362,35 @@ def prior_keys(spec: ModelSpec) -> dict[str, tuple[str, str, str | None]]:
     return keys
 
 
+def _column_prior(prior: Any, i: int, n: int) -> str:
+    """Column `i` of `n`'s prior in the shared vocabulary (a Bambi prior's parameters
+    are given once for a term or per column)."""
+    args = {k: each(v, n)[i] for k, v in prior.args.items() if not hasattr(v, "args")}
+    return prior_text_of(prior.name, args)
+
+
+def bambi_prior_set(spec: ModelSpec, bmodel: Any, data: PreparedData) -> dict[str, str]:
+    """Every parameter's prior as the built Bambi model holds it, keyed as
+    :mod:`parity.engines.prior_set` says (a group SD's prior is the `sigma` of its
+    group-specific term's Normal)."""
+    parts = getattr(bmodel, "parameters", None) or bmodel.components
+    terms = parts[bmodel.family.likelihood.parent].terms
+    out: dict[str, str] = {}
+    if spec.intercept and "Intercept" in terms:
+        out["intercept"] = _column_prior(terms["Intercept"].prior, 0, 1)
+    for term, names in fixed_columns(data.frame, spec, data.levels):
+        for i, name in enumerate(names):
+            out[f"fixed {name}"] = _column_prior(terms[term.label].prior, i, len(names))
+    for group, label, names in block_columns(data.frame, spec, data.levels):
+        sd = terms[f"{label}|{group}"].prior.args.get("sigma")
+        for i, name in enumerate(names):
+            out[f"sd {group} {name}"] = (_column_prior(sd, i, len(names))
+                                         if hasattr(sd, "args") else "bambi: fixed SD")
+    if "sigma" in parts:
+        out["residual"] = _column_prior(parts["sigma"].prior, 0, 1)
+    return out
+
+
 def bambi_priors(model: Model, priors: Priors | None) -> dict[str, Any]:
     """Bambi's `priors=` for `model` from a priors document: only what the document
     sets; every other prior stays Bambi's default. A group SD's prior is the `sigma` of
@@ -527,6 +559,7 @@ class BambiEngine(Engine):
                     "summary": f"posterior mean, posterior SD, {settings.interval:.0%} "
                                "equal-tailed interval (ETI)",
                     "priors": priors,
+                    PRIOR_SET: bambi_prior_set(spec, bmodel, data),
                     "sensitivity": how,
                 },
                 seconds=seconds,

@@ -53,6 +53,8 @@ from parity.engines.bambi import (
 )
 from parity.engines.base import Refusal, status_fit
 from parity.engines.posterior import finite_or_none, mcse_mean, summarize
+from parity.engines.prior_set import KEY as PRIOR_SET
+from parity.engines.prior_set import text as prior_text_of
 from parity.engines.sensitivity import MAX_LOGLIK_VALUES, log_density
 from parity.engines.sensitivity import METHOD as SENSITIVITY_METHOD
 from parity.engines.sensitivity import pair as sense
@@ -209,6 +211,29 @@ def build_pymc_model(layout: _Layout) -> Any:
         sigma = getattr(pm, layout.sigma_prior.name)("sigma", **args)
         pm.Normal("y", mu, sigma, observed=layout.y)
     return model
+
+
+def pymc_prior_set(layout: _Layout) -> dict[str, str]:
+    """Every parameter's prior as this engine's model holds it (the shared vocabulary of
+    :mod:`parity.engines.prior_set`): Normal coefficients, HalfNormal SDs, Bambi's
+    residual prior and the LKJ prior of each correlated block."""
+    out: dict[str, str] = {}
+    if layout.intercept:
+        out["intercept"] = prior_text_of("Normal", {"mu": layout.intercept_mu,
+                                                    "sigma": layout.intercept_sigma})
+    for j, name in enumerate(layout.names):
+        out[f"fixed {name}"] = prior_text_of("Normal", {"mu": layout.beta_mu[j],
+                                                        "sigma": layout.beta_sigma[j]})
+    for block in layout.blocks:
+        for j, name in enumerate(block["names"]):
+            out[f"sd {block['group']} {name}"] = prior_text_of(
+                "HalfNormal", {"sigma": block["sd_sigma"][j]})
+        if block["correlated"] and len(block["names"]) > 1:
+            out[f"lkj {block['group']}"] = prior_text_of("LKJ", {"eta": layout.lkj_eta})
+    residual = layout.sigma_prior
+    out["residual"] = prior_text_of(residual.name, {k: float(np.asarray(v))
+                                                    for k, v in residual.args.items()})
+    return out
 
 
 def _log_prior(layout: _Layout, post: Any) -> np.ndarray:
@@ -430,6 +455,7 @@ class PymcEngine(BambiEngine):
                                "interval (ETI)",
                     "priors": priors,
                     "lkj_eta": layout.lkj_eta,
+                    PRIOR_SET: pymc_prior_set(layout),
                     "sensitivity": how,
                 },
                 seconds=seconds, versions=versions),

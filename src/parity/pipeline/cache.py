@@ -27,23 +27,15 @@ from typing import Any
 from parity import __version__
 from parity.atomic import write_text_atomic
 from parity.engines import all_r_packages, engine_info
-from parity.environment import package_versions
+from parity.environment import CACHE_ENV, cache_dir, package_versions
 from parity.reports.figure_cache import FigureCache
 from parity.rows.prepare import PreparedData
 from parity.schema import Fit, fit_from_dict, fit_to_dict
 from parity.settings import Settings
 from parity.spec.models import Model
 
-ENV_DIR = "PARITY_CACHE_DIR"
+ENV_DIR = CACHE_ENV
 FORMAT = 2  # 2: entries carry a checksum of their value
-
-def cache_dir() -> Path:
-    """$PARITY_CACHE_DIR, else the user cache directory ($XDG_CACHE_HOME/parity)."""
-    explicit = os.environ.get(ENV_DIR)
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "parity"
 
 
 def _r_stamp(rscript: str) -> dict[str, Any]:
