@@ -245,7 +245,7 @@ parity_brms_terms <- function(f, data, ranef) {
 parity_brms_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.95,
                             family = "gaussian", trials = NULL, nagq = 1L, weights = NULL,
                             draws = 1000L, tune = 1000L, chains = 4L, target_accept = 0.8,
-                            seed = 1L, priors = NULL, cache_dir = NULL) {
+                            seed = 1L, priors = NULL, cache_dir = NULL, loglik = TRUE) {
   if (family != "gaussian") stop("parity's brms engine fits Gaussian models only")
   prepared <- parity_prepare(data, formula_text, levels, trials, weights)
   f <- prepared$formula
@@ -315,10 +315,12 @@ parity_brms_fit <- function(data, formula_text, levels = list(), reml = TRUE, le
   }
   take("sigma", list(kind = "sd", group = "Residual"))
   take("lprior", list(kind = "lprior"))
-  # The log-likelihood of every draw, summed over the rows (prior sensitivity).
-  ll <- brms::log_lik(fit)
-  cols[[length(cols) + 1L]] <- rowSums(ll)
-  columns[[length(columns) + 1L]] <- list(kind = "loglik")
+  # The log-likelihood of every draw, summed over the rows (prior sensitivity), where
+  # the caller can hold its rows x draws.
+  if (isTRUE(loglik)) {
+    cols[[length(cols) + 1L]] <- rowSums(brms::log_lik(fit))
+    columns[[length(columns) + 1L]] <- list(kind = "loglik")
+  }
   sp <- rstan::get_sampler_params(fit$fit, inc_warmup = FALSE)
   divergences <- sum(vapply(sp, function(s) sum(s[, "divergent__"]), 0))
   treedepth <- max(vapply(sp, function(s) max(s[, "treedepth__"]), 0))

@@ -36,7 +36,7 @@ INSTEVAL = DesignDims(73_421, 2, (BlockDims("s", 2_972, 1), BlockDims("d", 1_128
 # Half of a 16 GiB machine: what check_memory's rule would give one fit there.
 SIXTEEN_GIB = Budget(8 * 2**30, "half of this machine's 16.0 GiB")
 # The engines that estimate their memory; the others make no estimate.
-ESTIMATING = ("lme4", "glmmtmb", "statsmodels", "bambi", "pymc")
+ESTIMATING = ("lme4", "glmmtmb", "statsmodels", "bambi", "pymc", "brms")
 
 
 def crossed_frame(rows: int = 60, students: int = 12, lecturers: int = 5,
@@ -84,7 +84,7 @@ def test_an_estimate_grows_with_the_design(engine: str, grow: str) -> None:
     cost = load_engine(engine).cost
     before, after = cost(model, small, Settings()), cost(model, big, Settings())
     assert before.memory_bytes is not None and after.memory_bytes is not None
-    if grow == "rows" or engine in ("statsmodels", "bambi", "pymc"):
+    if grow == "rows" or engine in ("statsmodels", "bambi", "pymc", "brms"):
         assert after.memory_bytes > before.memory_bytes
     else:  # a sparse design's nonzeros are its rows', whatever the levels
         assert after.memory_bytes == before.memory_bytes

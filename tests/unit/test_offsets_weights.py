@@ -224,6 +224,7 @@ FITS = {
     "glmmtmb": (True, False, True),
     "nlme": (False, False, None),  # nlme fits Gaussian models only
     "pymc": (False, False, None),  # so does parity's PyMC model
+    "brms": (False, False, None),  # and parity's brms engine
 }
 
 

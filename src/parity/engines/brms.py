@@ -35,7 +35,7 @@ from parity.engines.bambi import (
     with_sensitivity,
 )
 from parity.engines.base import Refusal, status_fit
-from parity.engines.cost import Cost, sampler_cost
+from parity.engines.cost import Cost, stan_cost
 from parity.engines.posterior import ess_bulk, ess_tail, finite_or_none, mcse_mean, rhat, summarize
 from parity.engines.prior_set import KEY as PRIOR_SET
 from parity.engines.prior_set import block_columns, fixed_columns, prior_text
@@ -117,6 +117,11 @@ def prior_set(model: Model, resolved: dict[str, Any],
     return out
 
 
+def _loglik_fits(n_obs: int, settings: Settings) -> bool:
+    """Whether the pointwise log-likelihood of the sensitivities is small enough to hold."""
+    return n_obs * settings.draws * settings.chains <= MAX_LOGLIK_VALUES
+
+
 class BrmsEngine(RScriptEngine):
     """brms (Stan's NUTS through rstan), with parity's priors document translated."""
 
@@ -128,9 +133,8 @@ class BrmsEngine(RScriptEngine):
         return super().refuses(model, settings)
 
     def cost(self, model: Model, dims: DesignDims, settings: Settings) -> Cost:
-        """NUTS's cost as for Bambi (the draws, each chain's linear predictor); the
-        chains run one after another in the R worker."""
-        return sampler_cost(dims, settings, cores=1)
+        """What a fit holds and takes (:func:`parity.engines.cost.stan_cost`)."""
+        return stan_cost(dims, settings, loglik=_loglik_fits(dims.n_obs, settings))
 
     def fit(self, model: Model, data: PreparedData, settings: Settings) -> Fit:
         import rpy2.robjects as ro
@@ -149,7 +153,8 @@ class BrmsEngine(RScriptEngine):
                      draws=settings.draws, tune=settings.tune, chains=settings.chains,
                      target_accept=settings.target_accept, seed=settings.seed,
                      priors=ro.NULL if resolved is None else json.dumps(resolved),
-                     cache_dir=str(cache_dir() / STAN_CACHE))
+                     cache_dir=str(cache_dir() / STAN_CACHE),
+                     loglik=_loglik_fits(data.n_obs, settings))
             doc = json.loads(str(out.rx2("json")[0]))
             draws = np.asarray(out.rx2("draws"), dtype=float)
         except RRuntimeError as exc:

@@ -183,6 +183,34 @@ def sampler_cost(dims: DesignDims, settings: Settings, cores: int | None = None)
                        f"parameters over {_n(dims.n_obs)} rows"))
 
 
+# brms through rstan, not calibrated beyond the politeness and sleepstudy models (where
+# a fit's R process holds about 300 MB): R with brms and rstan loaded; the draws held three
+# times (rstan's own, of every parameter including each level's standardised value; the
+# draws array brms builds; the matrix handed to Python); the pointwise log-likelihood of
+# the sensitivities (rows x draws) where it is computed; the data Stan holds; compiling a
+# new model structure (about a minute here) and NUTS's steps as Bambi's, the chains one
+# after another.
+STAN_RUNTIME_BYTES = 300 * 2**20
+STAN_DRAW_COPIES = 3
+STAN_COMPILE_SECONDS = 60.0
+
+
+def stan_cost(dims: DesignDims, settings: Settings, loglik: bool) -> Cost:
+    """brms: R's runtime, the draws (each level's value twice: standardised and scaled),
+    the pointwise log-likelihood where `loglik`, and the data; in time, compiling and
+    the chains' steps on one core."""
+    values = posterior_values(dims) + sum(b.columns * b.levels for b in dims.blocks)
+    n_draws = settings.draws * settings.chains
+    draws = n_draws * values * BYTES_PER_FLOAT * STAN_DRAW_COPIES
+    pointwise = n_draws * dims.n_obs * BYTES_PER_FLOAT if loglik else 0
+    data = dims.n_obs * (dims.n_fixed + dims.block_columns + 2) * BYTES_PER_FLOAT
+    seconds = STAN_COMPILE_SECONDS + sampler_seconds(dims, settings, 1)
+    return Cost(STAN_RUNTIME_BYTES + draws + pointwise + data, seconds=seconds,
+                basis=(f"{_n(settings.tune)} warm-up and {_n(settings.draws)} draws × "
+                       f"{settings.chains} chains of {_n(values)} parameters over "
+                       f"{_n(dims.n_obs)} rows, compiled first"))
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its affinity where the system says it)."""
     try:
