@@ -250,6 +250,12 @@ parity_brms_fit <- function(data, formula_text, levels = list(), reml = TRUE, le
   prepared <- parity_prepare(data, formula_text, levels, trials, weights)
   f <- prepared$formula
   data <- prepared$data
+  response <- all.vars(f[[2]])[1]
+  if (!is.numeric(data[[response]]) || length(unique(data[[response]])) < 2) {
+    # brms would sample it, toward a residual SD of 0 that the likelihood rewards
+    # without bound; lme4 and Bambi stop here too.
+    stop(sprintf("the response %s is constant: there is no variance to model", response))
+  }
   base <- list(formula = f, data = data, family = stats::gaussian())
   caught <- parity_quietly({
     # brms's names of the coefficients (the priors name them), from the model without

@@ -93,3 +93,15 @@ def test_posteriors_under_different_priors_keep_the_pair_s_rule_and_name_the_pri
     assert est.verdict == "disagree"
     assert "the priors differ: brms's residual is brms default, bambi's HalfNormal(sigma: 40)" \
         in (est.reason or "")
+
+
+def test_a_boundary_does_not_excuse_a_gap_between_matched_posteriors(policy: Policy) -> None:
+    """One sampler's subject SD collapsed to the boundary, the other's did not: between
+    two samplers of one model that is the bug, not a reason to set the row apart."""
+    collapsed = posterior("brms")
+    collapsed = replace(collapsed, variance_components=(
+        replace(collapsed.variance_components[0], estimate=0.02),
+        *collapsed.variance_components[1:]))
+    rows = compare_pair(collapsed, posterior("bambi"), policy, kind)
+    sd = next(r for r in rows if r.term == "sd(Subject: (Intercept))")
+    assert sd.verdict == "disagree" and "sample the same model" in str(sd.reason)

@@ -295,6 +295,10 @@ def _guard(p: Pair, spec: QuantitySpec, guard: Guard, a: Value | None,
     if guard == "structure":
         same = p.fit.structure.get(group) == p.ref.structure.get(group)
         return None if same or spec.structure is None else spec.structure(p, proto)
+    if p.matched:
+        # Two posteriors of one model under one prior: a boundary explains nothing
+        # between them; one near it and the other not is what the check is for.
+        return None
     t1, t2 = (*proto.terms, None, None)[:2]
     edge = [(f.label, d) for f in (p.ref, p.fit) if (d := boundary(f, group, t1, t2))]
     return spec.boundary(p, a, b, edge) if edge and spec.boundary is not None else None

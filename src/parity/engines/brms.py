@@ -152,7 +152,7 @@ class BrmsEngine(RScriptEngine):
                      reml=settings.reml, level=settings.interval, family=model.family,
                      draws=settings.draws, tune=settings.tune, chains=settings.chains,
                      target_accept=settings.target_accept, seed=settings.seed,
-                     priors=ro.NULL if resolved is None else json.dumps(resolved),
+                     priors=ro.NULL if resolved is None else self.r_priors(resolved),
                      cache_dir=str(cache_dir() / STAN_CACHE),
                      loglik=_loglik_fits(data.n_obs, settings))
             doc = json.loads(str(out.rx2("json")[0]))
@@ -163,6 +163,10 @@ class BrmsEngine(RScriptEngine):
                               time.perf_counter() - start)
         return self._to_fit(model, data, settings, doc, draws, resolved,
                             time.perf_counter() - start)
+
+    def r_priors(self, resolved: dict[str, Any]) -> str:
+        """The resolved priors as the R side reads them (JSON)."""
+        return json.dumps(resolved)
 
     def _to_fit(self, model: Model, data: PreparedData, settings: Settings,
                 doc: dict[str, Any], draws: np.ndarray, resolved: dict[str, Any] | None,
