@@ -149,7 +149,7 @@ parity_stan_prior <- function(p, add) {
 # `fixed`, one {term, prior} per fixed column in model.matrix's order, and `sd`, one
 # {group, term, prior} per group-level coefficient, both under lme4's names (a null prior
 # keeps brms's default). `map` is parity_brms_terms()'s, `coefs` brms's fixed coefficients.
-parity_brms_priors <- function(priors, map, coefs, defaults) {
+parity_brms_priors <- function(priors, map, coefs, defaults, brms_group) {
   doc <- if (is.null(priors) || !nzchar(priors)) list() else
     jsonlite::fromJSON(priors, simplifyVector = FALSE)
   values <- list()
@@ -186,7 +186,8 @@ parity_brms_priors <- function(priors, map, coefs, defaults) {
     if (is.null(lme4_names) || is.na(coef)) {
       stop(sprintf("brms has no coefficient %s in ( | %s)", s$term, s$group))
     }
-    one(parity_stan_prior(s$prior, add), class = "sd", group = s$group, coef = coef)
+    one(parity_stan_prior(s$prior, add), class = "sd", group = brms_group[[s$group]],
+        coef = coef)
   }
   if (!is.null(doc$residual)) one(parity_stan_prior(doc$residual, add), class = "sigma")
   if (!is.null(doc$lkj_eta)) one(sprintf("lkj(%s)", add(doc$lkj_eta)), class = "cor")
@@ -220,9 +221,11 @@ parity_brms_priors <- function(priors, map, coefs, defaults) {
   list(prior = prior, stanvars = stanvars, values = values, defaulted = defaulted)
 }
 
-# lme4's name of each of brms's coefficients, group by group: brms renames "(Intercept)"
-# and other column names, in model.matrix's order within a factor's blocks.
-parity_brms_terms <- function(f, data, ranef) {
+# lme4's name of each of brms's coefficients, grouping factor by grouping factor (named
+# as the analyst's data names it), in model.matrix's order within a factor's blocks:
+# brms names them from the columns it was given and its own renaming. `brms_group` is
+# each factor's name in brms's data.
+parity_brms_terms <- function(f, data, ranef, brms_group) {
   out <- list()
   for (bar in parity_bars(f)) {
     group <- paste(deparse(bar[[3]]), collapse = "")
@@ -232,7 +235,7 @@ parity_brms_terms <- function(f, data, ranef) {
   }
   map <- list()
   for (group in names(out)) {
-    coefs <- as.character(ranef$coef[ranef$group == group])
+    coefs <- as.character(ranef$coef[ranef$group == brms_group[[group]]])
     if (length(coefs) != length(out[[group]])) {
       stop(sprintf("brms has %d coefficients for %s, lme4's model %d", length(coefs), group,
                    length(out[[group]])))
@@ -240,6 +243,17 @@ parity_brms_terms <- function(f, data, ranef) {
     map[[group]] <- stats::setNames(out[[group]], coefs)
   }
   map
+}
+
+# `expr` with every symbol named in `map` replaced by its value (a call's function, as
+# offset, is kept).
+parity_rename_symbols <- function(expr, map) {
+  if (is.symbol(expr)) {
+    name <- as.character(expr)
+    return(if (name %in% names(map)) as.symbol(map[[name]]) else expr)
+  }
+  if (is.call(expr)) for (i in seq_along(expr)[-1]) expr[[i]] <- parity_rename_symbols(expr[[i]], map)
+  expr
 }
 
 parity_brms_fit <- function(data, formula_text, levels = list(), reml = TRUE, level = 0.95,
@@ -256,15 +270,24 @@ parity_brms_fit <- function(data, formula_text, levels = list(), reml = TRUE, le
     # without bound; lme4 and Bambi stop here too.
     stop(sprintf("the response %s is constant: there is no variance to model", response))
   }
-  base <- list(formula = f, data = data, family = stats::gaussian())
+  # brms takes no column name with a double underscore or a trailing one, and renames
+  # some others: it is given the columns as v1, v2, ..., and every name it returns is
+  # mapped back to the analyst's by position.
+  safe <- stats::setNames(as.list(sprintf("v%d", seq_along(data))), names(data))
+  brms_data <- data
+  names(brms_data) <- unlist(safe[names(data)])
+  brms_formula <- parity_rename_symbols(f, safe)
+  base <- list(formula = brms_formula, data = brms_data, family = stats::gaussian())
   caught <- parity_quietly({
     # brms's names of the coefficients (the priors name them), from the model without
     # priors: neither compiled nor sampled.
     bare <- do.call(brms::brm, c(base, list(empty = TRUE, backend = "rstan")))
-    map <- parity_brms_terms(f, data, bare$ranef)
+    groups <- unique(vapply(parity_bars(f), function(b) paste(deparse(b[[3]]), collapse = ""), ""))
+    brms_group <- stats::setNames(lapply(groups, function(g) safe[[g]]), groups)
+    map <- parity_brms_terms(f, data, bare$ranef, brms_group)
     X <- colnames(do.call(brms::make_standata, base)$X)
     defaults <- as.data.frame(do.call(brms::get_prior, base))
-    spec <- parity_brms_priors(priors, map, setdiff(X, "Intercept"), defaults)
+    spec <- parity_brms_priors(priors, map, setdiff(X, "Intercept"), defaults, brms_group)
     args <- c(base, list(prior = spec$prior, stanvars = spec$stanvars))
     code <- do.call(brms::make_stancode, args)
     sdata <- do.call(brms::make_standata, args)
@@ -304,19 +327,29 @@ parity_brms_fit <- function(data, formula_text, levels = list(), reml = TRUE, le
   for (i in seq_along(b)) take(b[i], list(kind = "fixed", term = fixed_names[i]))
   for (group in names(map)) {
     coefs <- names(map[[group]])
+    g <- brms_group[[group]]
     for (k in seq_along(coefs)) {
-      take(sprintf("sd_%s__%s", group, coefs[k]),
+      take(sprintf("sd_%s__%s", g, coefs[k]),
            list(kind = "sd", group = group, term = map[[group]][[k]]))
     }
     for (k in seq_along(coefs)) for (j in seq_along(coefs)) if (k < j) {
-      name <- sprintf("cor_%s__%s__%s", group, coefs[k], coefs[j])
+      name <- sprintf("cor_%s__%s__%s", g, coefs[k], coefs[j])
       if (name %in% variables) take(name, list(kind = "corr", group = group,
                                                term = map[[group]][[k]],
                                                term2 = map[[group]][[j]]))
     }
-    for (level in levels(data[[group]])) for (k in seq_along(coefs)) {
-      take(sprintf("r_%s[%s,%s]", group, level, coefs[k]),
-           list(kind = "effect", group = group, level = level, term = map[[group]][[k]]))
+    # Each level's effect by position: brms renames levels in its names ("a b" is
+    # "a.b"), in the factor's order.
+    lv <- levels(data[[group]])
+    for (k in seq_along(coefs)) {
+      suffix <- paste0(",", coefs[k], "]")
+      names_k <- variables[startsWith(variables, paste0("r_", g, "[")) &
+                             endsWith(variables, suffix)]
+      if (length(names_k) != length(lv)) {
+        stop(sprintf("brms has %d levels of %s, the data %d", length(names_k), group, length(lv)))
+      }
+      for (i in seq_along(lv)) take(names_k[i], list(kind = "effect", group = group,
+                                                     level = lv[i], term = map[[group]][[k]]))
     }
   }
   take("sigma", list(kind = "sd", group = "Residual"))
@@ -340,13 +373,29 @@ parity_brms_fit <- function(data, formula_text, levels = list(), reml = TRUE, le
       sprintf("[%s]", paste(format(v, digits = 6, trim = TRUE), collapse = ", "))
     shown <- gsub(paste0("\\b", name, "\\b"), text, shown)
   }
-  used <- lapply(seq_len(nrow(ps)), function(i) list(
-    prior = shown[i], class = ps$class[i], coef = ps$coef[i], group = ps$group[i],
+  # Under the analyst's names: brms's groups and coefficients are those of v1, v2, ...
+  original_group <- stats::setNames(names(brms_group), unlist(brms_group))
+  fixed_coef <- stats::setNames(fixed_names[fixed_names != "(Intercept)"],
+                                setdiff(X, "Intercept"))
+  rename_back <- function(cls, group, coef) {
+    g <- if (group %in% names(original_group)) original_group[[group]] else group
+    c2 <- coef
+    if (nzchar(coef) && cls == "b" && coef %in% names(fixed_coef)) c2 <- fixed_coef[[coef]]
+    if (nzchar(coef) && nzchar(g) && !is.null(map[[g]]) && coef %in% names(map[[g]])) {
+      c2 <- map[[g]][[coef]]
+    }
+    c(g, if (identical(c2, "(Intercept)")) "Intercept" else c2)
+  }
+  used <- lapply(seq_len(nrow(ps)), function(i) {
+    named <- rename_back(ps$class[i], ps$group[i], ps$coef[i])
+    list(prior = shown[i], class = ps$class[i], coef = named[2], group = named[1],
     source = if (ps$class[i] %in% spec$defaulted && ps$coef[i] == "" && ps$group[i] == "")
-      "default" else ps$source[i]))
+      "default" else ps$source[i])
+  })
   doc <- list(
     engine = "brms",
     formula = paste(deparse(f, width.cutoff = 500L), collapse = " "),
+    brms_formula = paste(deparse(brms_formula, width.cutoff = 500L), collapse = " "),
     method = "brms (Stan NUTS through rstan)",
     family = family,
     n_obs = nrow(data),

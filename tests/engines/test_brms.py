@@ -64,18 +64,18 @@ def _frame(name: str) -> tuple[pd.DataFrame, list[str]]:
 
 
 @pytest.fixture(scope="module", params=list(FORMULAS))
-def matched_run(request: pytest.FixtureRequest) -> tuple[str, Run]:
-    """brms, the pymc engine and Bambi on a correlated model and its `||` twin."""
+def matched_run(request: pytest.FixtureRequest) -> tuple[str, dict[str, Run]]:
+    """brms with the pymc engine on a correlated model, and with Bambi on its `||` twin."""
     _need("brms", "pymc", "bambi")
     import parity
 
     name = request.param
     frame, categorical = _frame(name)
-    correlated, independent = FORMULAS[name]
-    run = parity.run({"correlated": correlated, "independent": independent}, frame,
-                     categorical, engines=["brms", "pymc", "bambi"], cache=False,
-                     priors=PRIORS[name], **SAMPLER)
-    return name, run
+    runs = {model: parity.run({model: formula}, frame, categorical, engines=["brms", other],
+                              cache=False, priors=PRIORS[name], **SAMPLER)
+            for model, formula, other in zip(("correlated", "independent"), FORMULAS[name],
+                                             ("pymc", "bambi"), strict=True)}
+    return name, runs
 
 
 def _fit(run: Run, model: str, engine: str) -> Fit:
@@ -88,11 +88,11 @@ def _fit(run: Run, model: str, engine: str) -> Fit:
 @pytest.mark.bambi
 @pytest.mark.brms
 @pytest.mark.parametrize(("model", "pair"), [
-    ("correlated", ("pymc", "brms")), ("independent", ("bambi", "brms")),
-    ("independent", ("pymc", "brms"))])
+    ("correlated", ("pymc", "brms")), ("independent", ("bambi", "brms"))])
 def test_brms_agrees_with_the_same_model_within_monte_carlo_error(
-        matched_run: tuple[str, Run], model: str, pair: tuple[str, str]) -> None:
-    name, run = matched_run
+        matched_run: tuple[str, dict[str, Run]], model: str, pair: tuple[str, str]) -> None:
+    name, runs = matched_run
+    run = runs[model]
     fits = {e: _fit(run, model, e) for e in pair}
     # Each engine recorded the same prior for every parameter, read from its model.
     sets = [fits[e].provenance.settings["prior_set"] for e in pair]
@@ -150,11 +150,11 @@ if __name__ == "__main__":
 @pytest.mark.bambi
 @pytest.mark.brms
 def test_a_mistranslated_prior_fails_the_cross_implementation_check(
-        matched_run: tuple[str, Run], tmp_path: Path) -> None:
-    name, run = matched_run
+        matched_run: tuple[str, dict[str, Run]], tmp_path: Path) -> None:
+    name, runs = matched_run
     if name != "sleepstudy":
         pytest.skip("shown once, on sleepstudy")
-    bambi = _fit(run, "independent", "bambi")
+    bambi = _fit(runs["independent"], "independent", "bambi")
     frame, categorical = _frame(name)
     frame.to_pickle(tmp_path / "frame.pkl")
     script = tmp_path / "mistranslate.py"

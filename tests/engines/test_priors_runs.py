@@ -124,4 +124,4 @@ def test_brms_takes_the_tight_prior_too() -> None:
     row = next(c for c in run.results.comparisons if c.engine == "brms"
                and c.reference == "lme4" and c.term == "sd(subject: (Intercept))")
     assert row.verdict == "disagree"
-    assert "brms's sd(subject: (Intercept)) is prior-sensitive (" in str(row.reason)
+    assert "brms' sd(subject: (Intercept)) is prior-sensitive (" in str(row.reason)

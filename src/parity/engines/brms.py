@@ -130,6 +130,10 @@ class BrmsEngine(RScriptEngine):
     label = "brms"
 
     def refuses(self, model: Model, settings: Settings) -> Refusal | None:
+        nested = [b.group_label for b in model.spec.random if len(b.group) > 1]
+        if nested:
+            return Refusal(f"brms: parity passes grouping factors of one column only, not "
+                           f"{nested[0]} (make it a column of its own)")
         return super().refuses(model, settings)
 
     def cost(self, model: Model, dims: DesignDims, settings: Settings) -> Cost:
