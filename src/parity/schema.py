@@ -173,6 +173,11 @@ class FixedEffect:
 # published default (Kallioinen et al. 2024, priorsense).
 SENSITIVITY_THRESHOLD = 0.05
 
+# Where a Bayesian fit records every parameter's prior in one vocabulary
+# (`provenance.settings[PRIOR_SET]`; parity.engines.prior_set writes it, parity.compare.matched
+# reads it).
+PRIOR_SET = "prior_set"
+
 
 def sensitivity_diagnosis(prior: float | None, likelihood: float | None) -> str | None:
     """priorsense's words for a parameter: "prior-data conflict" (sensitive to both),

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parity.schema import Fit
-
-PRIOR_SET = "prior_set"
+from parity.schema import PRIOR_SET, Fit
 
 
 def prior_set(fit: Fit) -> dict[str, str] | None:

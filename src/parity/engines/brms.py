@@ -38,7 +38,8 @@ from parity.engines.base import Refusal, status_fit
 from parity.engines.cost import Cost, stan_cost
 from parity.engines.posterior import ess_bulk, ess_tail, finite_or_none, mcse_mean, rhat, summarize
 from parity.engines.prior_set import KEY as PRIOR_SET
-from parity.engines.prior_set import block_columns, fixed_columns, prior_text
+from parity.engines.prior_set import block_columns, fixed_columns
+from parity.engines.prior_set import text as prior_text_of
 from parity.engines.rbridge import RScriptEngine
 from parity.engines.sensitivity import MAX_LOGLIK_VALUES
 from parity.engines.sensitivity import METHOD as SENSITIVITY_METHOD
@@ -96,11 +97,7 @@ def prior_set(model: Model, resolved: dict[str, Any],
     the document's where it sets one, else `brms default` (brms computes its own from
     the data, in families a document does not name)."""
     def txt(p: dict[str, Any] | None) -> str:
-        if p is None:
-            return "brms default"
-        from parity.spec.priors import Prior
-
-        return prior_text(Prior(p["dist"], tuple(p["args"].items())))
+        return "brms default" if p is None else prior_text_of(p["dist"], p["args"])
 
     r = resolved
     out: dict[str, str] = {}
@@ -113,7 +110,8 @@ def prior_set(model: Model, resolved: dict[str, Any],
     out["residual"] = txt(r["residual"])
     for group in correlated:
         eta = r["lkj_eta"]
-        out[f"lkj {group}"] = "brms default" if eta is None else f"LKJ(eta: {float(eta):.6g})"
+        out[f"lkj {group}"] = ("brms default" if eta is None
+                               else prior_text_of("LKJ", {"eta": eta}))
     return out
 
 

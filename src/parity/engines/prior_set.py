@@ -30,20 +30,16 @@ import numpy as np
 import pandas as pd
 
 from parity.rows.design import build_design
-from parity.spec.priors import Prior
+from parity.schema import PRIOR_SET
 from parity.spec.spec import ModelSpec, Term
 
-KEY = "prior_set"
+KEY = PRIOR_SET
 
 
 def text(dist: str, args: Mapping[str, Any]) -> str:
     """`Normal(mu: 0, sigma: 10)`: the parameters by name, to 6 significant digits
     (engines order and round them differently)."""
     return f"{dist}({', '.join(f'{k}: {float(v):.6g}' for k, v in sorted(args.items()))})"
-
-
-def prior_text(prior: Prior) -> str:
-    return text(prior.dist, prior.args)
 
 
 def term_columns(frame: pd.DataFrame, terms: Sequence[Term], intercept: bool,
