@@ -1,11 +1,14 @@
-"""brms as a second, independent Bayesian implementation: with one priors document that
-sets every prior, brms's `(x | g)` samples the pymc engine's model and its `(x || g)`
-Bambi's, so their rows are held to Monte-Carlo error alone, on sleepstudy and on the
-politeness subject_slope model; and a prior that parity mistranslates for brms (each group
-SD's scale passed as its reciprocal) makes that check fail, saying what it means.
+"""brms as a second, independent Bayesian implementation, on lme4's sleepstudy: with one
+priors document that sets every prior, brms's `(x | g)` samples the pymc engine's model
+and its `(x || g)` Bambi's, so their rows are held to Monte-Carlo error alone; a prior
+that parity mistranslates for brms (each group SD's scale passed as its reciprocal) makes
+that check fail, saying what it means; and a tight prior on sd(Subject) pulls brms's
+posterior down, is flagged by its prior sensitivity and is recorded.
 
-The compiled Stan programs are cached by their code (two here: the correlated and the
-independent block, shared by both data sets)."""
+Two Stan programs are compiled (the correlated and the independent block) and cached by
+their code: every prior's numbers are data, so the tight prior reuses the second. The
+same check on the politeness subject_slope model, which shares both programs, is
+measured rather than repeated here (docs/engines.md)."""
 
 from __future__ import annotations
 
@@ -23,25 +26,15 @@ from parity.api import Run
 from parity.compare.rules import compare_pair
 from parity.compare.tolerances import load_policy
 from parity.engines import engine_kind
-from parity.inputs.seed import POLITENESS_CATEGORICAL, politeness
 from parity.schema import Fit, fit_from_dict
 
 # Every class the models have, so that each engine samples under exactly these priors.
-PRIORS: dict[str, Any] = {
-    "sleepstudy": {"intercept": {"dist": "Normal", "mu": 250, "sigma": 50},
-                   "fixed": {"dist": "Normal", "mu": 0, "sigma": 20},
-                   "sd": {"dist": "HalfNormal", "sigma": 30},
-                   "residual": {"dist": "HalfNormal", "sigma": 40}, "lkj": {"eta": 2}},
-    "politeness": {"intercept": {"dist": "Normal", "mu": 200, "sigma": 100},
-                   "fixed": {"dist": "Normal", "mu": 0, "sigma": 100},
-                   "sd": {"dist": "HalfNormal", "sigma": 50},
-                   "residual": {"dist": "HalfNormal", "sigma": 50}, "lkj": {"eta": 2}},
-}
-FORMULAS = {
-    "sleepstudy": ("Reaction ~ Days + (Days | Subject)", "Reaction ~ Days + (Days || Subject)"),
-    "politeness": ("frequency ~ gender + attitude + (attitude | subject)",
-                   "frequency ~ gender + attitude + (attitude || subject)"),
-}
+PRIORS: dict[str, Any] = {"intercept": {"dist": "Normal", "mu": 250, "sigma": 50},
+                          "fixed": {"dist": "Normal", "mu": 0, "sigma": 20},
+                          "sd": {"dist": "HalfNormal", "sigma": 30},
+                          "residual": {"dist": "HalfNormal", "sigma": 40}, "lkj": {"eta": 2}}
+FORMULAS = {"correlated": "Reaction ~ Days + (Days | Subject)",
+            "independent": "Reaction ~ Days + (Days || Subject)"}
 SAMPLER = {"draws": 1000, "tune": 1000, "chains": 2, "seed": 7}
 # What two samplers of one model hold to Monte-Carlo error (interval ends have no MCSE).
 MATCHED = ("estimate", "std_error", "sd", "corr", "group_effect")
@@ -54,28 +47,23 @@ def _need(*engines: str) -> None:
             pytest.skip(f"{engine}: {reason}")
 
 
-def _frame(name: str) -> tuple[pd.DataFrame, list[str]]:
-    if name == "politeness":
-        return politeness(), list(POLITENESS_CATEGORICAL)
+@pytest.fixture(scope="module")
+def sleepstudy() -> pd.DataFrame:
     need("R")
     from parity.inputs.r_datasets import load_r_dataset
 
-    return load_r_dataset("lme4::sleepstudy").frame, ["Subject"]
+    return load_r_dataset("lme4::sleepstudy").frame
 
 
-@pytest.fixture(scope="module", params=list(FORMULAS))
-def matched_run(request: pytest.FixtureRequest) -> tuple[str, dict[str, Run]]:
-    """brms with the pymc engine on a correlated model, and with Bambi on its `||` twin."""
+@pytest.fixture(scope="module")
+def matched_run(sleepstudy: pd.DataFrame) -> dict[str, Run]:
+    """brms with the pymc engine on the correlated model, and with Bambi on its `||` twin."""
     _need("brms", "pymc", "bambi")
     import parity
 
-    name = request.param
-    frame, categorical = _frame(name)
-    runs = {model: parity.run({model: formula}, frame, categorical, engines=["brms", other],
-                              cache=False, priors=PRIORS[name], **SAMPLER)
-            for model, formula, other in zip(("correlated", "independent"), FORMULAS[name],
-                                             ("pymc", "bambi"), strict=True)}
-    return name, runs
+    return {model: parity.run({model: FORMULAS[model]}, sleepstudy, ["Subject"],
+                              engines=["brms", other], cache=False, priors=PRIORS, **SAMPLER)
+            for model, other in (("correlated", "pymc"), ("independent", "bambi"))}
 
 
 def _fit(run: Run, model: str, engine: str) -> Fit:
@@ -90,14 +78,13 @@ def _fit(run: Run, model: str, engine: str) -> Fit:
 @pytest.mark.parametrize(("model", "pair"), [
     ("correlated", ("pymc", "brms")), ("independent", ("bambi", "brms"))])
 def test_brms_agrees_with_the_same_model_within_monte_carlo_error(
-        matched_run: tuple[str, dict[str, Run]], model: str, pair: tuple[str, str]) -> None:
-    name, runs = matched_run
-    run = runs[model]
+        matched_run: dict[str, Run], model: str, pair: tuple[str, str]) -> None:
+    run = matched_run[model]
     fits = {e: _fit(run, model, e) for e in pair}
     # Each engine recorded the same prior for every parameter, read from its model.
     sets = [fits[e].provenance.settings["prior_set"] for e in pair]
     assert sets[0] == sets[1], sets
-    assert sets[0]["residual"] == f"HalfNormal(sigma: {PRIORS[name]['residual']['sigma']})"
+    assert sets[0]["residual"] == "HalfNormal(sigma: 40)"
     brms = fits["brms"]
     assert brms.structure == fits[pair[0]].structure
     assert brms.provenance.settings["ran"]["chains"] == SAMPLER["chains"]
@@ -150,18 +137,14 @@ if __name__ == "__main__":
 @pytest.mark.bambi
 @pytest.mark.brms
 def test_a_mistranslated_prior_fails_the_cross_implementation_check(
-        matched_run: tuple[str, dict[str, Run]], tmp_path: Path) -> None:
-    name, runs = matched_run
-    if name != "sleepstudy":
-        pytest.skip("shown once, on sleepstudy")
-    bambi = _fit(runs["independent"], "independent", "bambi")
-    frame, categorical = _frame(name)
-    frame.to_pickle(tmp_path / "frame.pkl")
+        matched_run: dict[str, Run], sleepstudy: pd.DataFrame, tmp_path: Path) -> None:
+    bambi = _fit(matched_run["independent"], "independent", "bambi")
+    sleepstudy.to_pickle(tmp_path / "frame.pkl")
     script = tmp_path / "mistranslate.py"
     script.write_text(MISTRANSLATE)
     out = tmp_path / "fit.json"
     subprocess.run([sys.executable, str(script), str(tmp_path / "frame.pkl"),
-                    FORMULAS[name][1], json.dumps(categorical), json.dumps(PRIORS[name]),
+                    FORMULAS["independent"], json.dumps(["Subject"]), json.dumps(PRIORS),
                     json.dumps(SAMPLER), str(out)], check=True, timeout=600)
     wrong = fit_from_dict(json.loads(out.read_text()))
     assert wrong.status == "ok", wrong.reason
@@ -175,3 +158,39 @@ def test_a_mistranslated_prior_fails_the_cross_implementation_check(
         assert "brms and bambi sample the same model under the same priors" in str(c.reason)
         assert "parity's translation of the model or its priors" in str(c.reason)
         assert "MCSE" in str(c.reason)
+
+
+@pytest.mark.r
+@pytest.mark.brms
+def test_a_tight_sd_prior_pulls_brms_down_and_is_flagged(
+        matched_run: dict[str, Run], sleepstudy: pd.DataFrame) -> None:
+    """HalfNormal(2) on sd(Subject) (the rest as above: the cached `||` program): brms's
+    posterior SD falls to less than half of what it was under HalfNormal(30) (the data's
+    REML estimate is about 25), its prior sensitivity says
+    prior-data conflict, the row against lme4 blames the prior, and the record holds the
+    Stan statement and the prior in the shared vocabulary."""
+    _need("brms", "lme4")
+    import parity
+
+    tight = {**PRIORS, "sd": {**PRIORS["sd"], "Subject": {"dist": "HalfNormal", "sigma": 2}}}
+    run = parity.run({"independent": FORMULAS["independent"]}, sleepstudy, ["Subject"],
+                     engines=["lme4", "brms"], cache=False, priors=tight, **SAMPLER)
+    brms, lme4 = _fit(run, "independent", "brms"), _fit(run, "independent", "lme4")
+    assert brms.provenance.settings["compiled"]["cached"] is True
+    wide = _fit(matched_run["independent"], "independent", "brms")
+    before, after = (f.component("Subject", "(Intercept)") for f in (wide, brms))
+    data = lme4.component("Subject", "(Intercept)")
+    assert before is not None and after is not None and data is not None
+    assert data.estimate > 20 and before.estimate > 20, (data.estimate, before.estimate)
+    assert after.estimate < before.estimate / 2, (before.estimate, after.estimate)
+    assert after.prior_sensitivity is not None and after.prior_sensitivity > 0.05, after
+    recorded = brms.provenance.settings["prior_set"]
+    assert recorded["sd Subject (Intercept)"] == "HalfNormal(sigma: 2)", recorded
+    assert recorded["residual"] == "HalfNormal(sigma: 40)", recorded
+    assert brms.provenance.settings["priors"]["sd Subject Intercept"].startswith(
+        "normal(0, 2)"), brms.provenance.settings["priors"]
+    row = next(c for c in run.results.comparisons if c.engine == "brms"
+               and c.reference == "lme4" and c.term == "sd(Subject: (Intercept))")
+    assert row.verdict == "disagree"
+    assert "brms' sd(Subject: (Intercept)) is prior-sensitive (" in str(row.reason)
+    assert "the gap to lme4's comes from the prior" in str(row.reason)

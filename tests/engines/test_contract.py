@@ -88,14 +88,24 @@ def engine_cases(cases: list[str] | None = None) -> list[Any]:
     return out
 
 
+class _Fits(dict[tuple[str, str], Fit]):
+    """Each (engine, case) fitted the first time a test asks for it, then kept: a run of
+    some engines' tests (`-k bambi`) fits only theirs."""
+
+    def __init__(self, workers: Workers) -> None:
+        super().__init__()
+        self.workers = workers
+
+    def __missing__(self, key: tuple[str, str]) -> Fit:
+        engine, name = key
+        fit = self.workers.fit(engine, CASES[name])
+        self[key] = fit
+        return fit
+
+
 @pytest.fixture(scope="module")
 def fits(workers: Workers) -> dict[tuple[str, str], Fit]:
-    out = {}
-    for engine in ENGINE_NAMES:
-        if missing(engine) is None:
-            for name, case in CASES.items():
-                out[(engine, name)] = workers.fit(engine, case)
-    return out
+    return _Fits(workers)
 
 
 def _fit(fits: dict[tuple[str, str], Fit], engine: str, case: str) -> Fit:

@@ -17,9 +17,12 @@ from conftest import engine_missing, need
 from parity.schema import Fit
 
 GROUSE = "TICKS ~ YEAR + cHEIGHT + (1 | INDEX) + (1 | BROOD) + (1 | LOCATION)"
-# Six of VerbAgg's 24 items (1896 rows): glmer on all 7584 takes long for a test.
+# Four of VerbAgg's 24 items (1264 rows): glmer on all 7584 takes long for a test. With
+# six, glmer's gradient check sits at its tolerance (max|grad| 0.002047 against 0.002 with
+# Debian's reference BLAS), so whether lme4 "converged" depends on the machine's BLAS;
+# with four it converges with a scaled gradient of 1e-5 (and with 3, 5, 8, 9 or 10).
 VERBAGG = "r2 ~ Anger + Gender + btype + (1 | id)"
-VERBAGG_ITEMS = 6
+VERBAGG_ITEMS = 4
 RTOL = 1e-6
 # glmer's grouseticks fit is not reproducible to 1e-6 in R itself: the same call on the
 # same data, in fresh R sessions, stopped at intercepts 0.3727823 and 0.3728069 (6.6e-5

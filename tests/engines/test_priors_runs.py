@@ -1,5 +1,6 @@
 """Priors as data through the Bayesian engines: a tight HalfNormal on sd(subject) pulls
-Bambi's, the PyMC model's and brms's posteriors down from the data's estimate, each engine
+Bambi's and the PyMC model's posterior down from the data's estimate (brms's:
+tests/engines/test_brms.py), each engine
 records the priors its built model holds, and a prior an engine cannot express is refused
 up front, by name, while the others fit."""
 
@@ -92,36 +93,3 @@ def test_a_prior_the_pymc_model_cannot_express_is_refused_by_name() -> None:
     recorded = fits["bambi"].provenance.settings["priors"]["gender"]
     assert recorded.startswith("StudentT(") and "nu: 3" in recorded, recorded
 
-
-@pytest.mark.r
-@pytest.mark.brms
-def test_brms_takes_the_tight_prior_too() -> None:
-    """The same document through brms: its sd(subject) is pulled down as Bambi's and
-    pymc's are, is prior-sensitive, and the record holds the Stan statement it ran with,
-    brms's defaults elsewhere, and the prior in the shared vocabulary."""
-    _need("brms", "lme4")
-    import parity
-
-    run = parity.run({"m": FORMULA}, politeness(), POLITENESS_CATEGORICAL,
-                     engines=["lme4", "brms"], cache=False, priors=TIGHT, **CONVERGED)
-    fits = {f.engine: f for f in run.results.fits}
-    lme4, brms = fits["lme4"], fits["brms"]
-    assert brms.status == "ok", brms.reason
-    sd = brms.component("subject", "(Intercept)")
-    data_sd = lme4.component("subject", "(Intercept)")
-    assert sd is not None and data_sd is not None
-    assert data_sd.estimate > 15 and sd.estimate < 8, (data_sd, sd)
-    scenario = brms.component("scenario", "(Intercept)")
-    assert scenario is not None and scenario.estimate > 8  # untouched by the document
-    assert sd.prior_sensitivity is not None and sd.prior_sensitivity > 0.05, sd
-    recorded = brms.provenance.settings["prior_set"]
-    assert recorded["sd subject (Intercept)"] == "HalfNormal(sigma: 2)", recorded
-    assert recorded["sd scenario (Intercept)"] == "brms default", recorded
-    assert "lkj subject" not in recorded  # no correlated block: η has nothing to act on
-    priors = brms.provenance.settings["priors"]
-    assert priors["sd subject Intercept"].startswith("normal(0, 2)"), priors
-    assert priors["sigma"].endswith("(brms default)"), priors
-    row = next(c for c in run.results.comparisons if c.engine == "brms"
-               and c.reference == "lme4" and c.term == "sd(subject: (Intercept))")
-    assert row.verdict == "disagree"
-    assert "brms' sd(subject: (Intercept)) is prior-sensitive (" in str(row.reason)
