@@ -12,8 +12,10 @@ from parity.engines.posterior import (
     mcse_sd,
     p_direction,
     rhat,
+    sampler_diagnostics,
     summarize,
 )
+from parity.schema import Diagnostics
 
 
 def ar1(phi: float, chains: int = 4, n: int = 1000, seed: int = 0) -> np.ndarray:
@@ -142,3 +144,31 @@ def test_tail_ess_and_monte_carlo_errors_match_arviz(phi: float) -> None:
 def test_monte_carlo_error_shrinks_with_more_draws() -> None:
     assert mcse_mean(ar1(0.5, n=4000)) < mcse_mean(ar1(0.5, n=400))
     assert mcse_sd(ar1(0.5, n=4000)) < mcse_sd(ar1(0.5, n=400))
+
+
+def _diag(values: list[np.ndarray], divergences: int | None = 0,
+          ran: dict[str, int] | None = None) -> Diagnostics:
+    return sampler_diagnostics(values, asked={"chains": 4, "draws": 1000},
+                               ran=ran or {"chains": 4, "draws": 1000},
+                               divergences=divergences, notes=["a note", "a note"],
+                               singular=False)
+
+
+def test_one_sampler_rule_reads_the_worst_value_and_the_divergences() -> None:
+    """Every sampler's fit is judged by one rule: the worst R-hat and ESS over every
+    sampled value, and no divergence."""
+    mixed, stuck = ar1(0.0), ar1(0.0, seed=1)
+    stuck[0] += 5.0
+    good = _diag([mixed, ar1(0.5, seed=2)])
+    assert good.converged and good.r_hat_max == pytest.approx(
+        max(rhat(mixed), rhat(ar1(0.5, seed=2))))
+    assert good.ess_bulk_min == pytest.approx(min(ess_bulk(mixed), ess_bulk(ar1(0.5, seed=2))))
+    assert good.warnings == ("a note",)  # the engine's notes, once each
+    assert not _diag([mixed, stuck]).converged
+    diverged = _diag([mixed], divergences=3)
+    assert not diverged.converged and "3 divergent transitions" in diverged.warnings
+    short = _diag([mixed], ran={"chains": 2, "draws": 1000})
+    assert "asked for chains=4 but the fit ran chains=2" in short.warnings
+    assert short.chains == 2
+    nothing = _diag([np.full((4, 1000), np.nan)])
+    assert nothing.r_hat_max is None and not nothing.converged

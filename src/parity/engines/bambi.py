@@ -34,18 +34,16 @@ from parity.engines.limits import bambi_problem
 from parity.engines.posterior import (
     INTERVAL_METHOD,
     Summary,
-    ess_bulk,
-    ess_tail,
     finite_or_none,
     mcse_mean,
-    rhat,
+    sampler_diagnostics,
     summarize,
 )
 from parity.engines.prior_set import KEY as PRIOR_SET
 from parity.engines.prior_set import block_columns, each, fixed_columns
 from parity.engines.prior_set import text as prior_text_of
-from parity.engines.sensitivity import MAX_LOGLIK_VALUES, log_density
 from parity.engines.sensitivity import METHOD as SENSITIVITY_METHOD
+from parity.engines.sensitivity import log_density, too_large
 from parity.engines.sensitivity import pair as sense
 from parity.environment import package_versions
 from parity.rows.dims import DesignDims
@@ -192,12 +190,6 @@ def component(group: str, term: str | None, term2: str | None, kind: Literal["sd
                              finite_or_none(s.mcse_mean), INTERVAL_METHOD)
 
 
-def _worst(pick: Any, values: list[float]) -> float | None:
-    """The worst of a diagnostic over every sampled value (None where none is finite)."""
-    finite = [v for v in values if np.isfinite(v)]
-    return float(pick(finite)) if finite else None
-
-
 def _fixed_draws(spec: ModelSpec, post: Any) -> np.ndarray:
     """Every coefficient's draws as one column, in `_fixed_effects`' order."""
     columns = [np.asarray(post["Intercept"].values).ravel()] if spec.intercept else []
@@ -298,9 +290,9 @@ def _sensitivities(spec: ModelSpec, bmodel: Any, idata: Any,
     ("fixed", term, None) and ("sd", group, term); and how they were found, or why not."""
     post = idata.posterior
     draws = int(post.sizes["chain"]) * int(post.sizes["draw"])
-    if n_obs * draws > MAX_LOGLIK_VALUES:
-        return {}, (f"not computed: the pointwise log-likelihood would hold {n_obs:,} rows "
-                    f"x {draws:,} draws")
+    large = too_large(n_obs, draws)
+    if large:
+        return {}, large
     try:
         lp = _log_prior(bmodel, post)
         ll = _per_draw(next(iter(bmodel.compute_log_likelihood(
@@ -576,40 +568,28 @@ class BambiEngine(Engine):
 
     def _diagnostics(self, idata: Any, settings: Settings, notes: list[str],
                      components: list[VarianceComponent]) -> Diagnostics:
-        """R-hat and bulk ESS over every sampled value, divergences, and a warning for
-        every sampler setting that did not run as asked (some Bambi releases ignored
-        them silently)."""
-        rhats: list[float] = []
-        esses: list[float] = []
-        tails: list[float] = []
+        """The shared sampler rule (`sampler_diagnostics`) over every sampled value, with
+        a warning where the fit was not drawn by numpyro's NUTS as asked."""
         post = idata.posterior
-        for name in post.data_vars:
-            flat = np.asarray(post[name].transpose("chain", "draw", ...).values)
-            flat = flat.reshape(flat.shape[0], flat.shape[1], -1)
-            for k in range(flat.shape[2]):
-                rhats.append(rhat(flat[:, :, k]))
-                esses.append(ess_bulk(flat[:, :, k]))
-                tails.append(ess_tail(flat[:, :, k]))
+
+        def values() -> Iterator[np.ndarray]:
+            for name in post.data_vars:
+                flat = np.asarray(post[name].transpose("chain", "draw", ...).values)
+                flat = flat.reshape(flat.shape[0], flat.shape[1], -1)
+                for k in range(flat.shape[2]):
+                    yield flat[:, :, k]
+
         ran = self._ran(idata)
-        asked = {"chains": settings.chains, "draws": settings.draws, "tune": settings.tune}
-        warnings = list(dict.fromkeys(notes)) + [
-            f"asked for {k}={v} but the fit ran {k}={ran.get(k)}"
-            for k, v in asked.items() if ran.get(k) is not None and ran.get(k) != v
-        ]
         if ran.get("sampler") != "numpyro":
-            warnings.append(f"asked for numpyro NUTS but the fit reports {ran.get('sampler')!r}")
+            notes = [*notes,
+                     f"asked for numpyro NUTS but the fit reports {ran.get('sampler')!r}"]
         divergences = int(np.asarray(idata.sample_stats["diverging"]).sum()) \
             if "diverging" in idata.sample_stats else None
-        if divergences:
-            warnings.append(f"{divergences} divergent transitions")
-        r_hat_max = _worst(np.nanmax, rhats)
-        ess_min = _worst(np.nanmin, esses)
-        converged = (r_hat_max is not None and r_hat_max <= 1.01 and not divergences)
-        return Diagnostics(converged=converged, singular=boundary.singular(tuple(components)),
-                           warnings=tuple(warnings), r_hat_max=r_hat_max,
-                           ess_bulk_min=ess_min, divergences=divergences,
-                           ess_tail_min=_worst(np.nanmin, tails),
-                           chains=ran.get("chains"), draws=ran.get("draws"))
+        return sampler_diagnostics(
+            values(), asked={"chains": settings.chains, "draws": settings.draws,
+                             "tune": settings.tune},
+            ran=ran, divergences=divergences, notes=notes,
+            singular=boundary.singular(tuple(components)))
 
     @staticmethod
     def _ran(idata: Any) -> dict[str, Any]:

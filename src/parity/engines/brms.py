@@ -36,23 +36,26 @@ from parity.engines.bambi import (
 )
 from parity.engines.base import Refusal, status_fit
 from parity.engines.cost import Cost, stan_cost
-from parity.engines.posterior import ess_bulk, ess_tail, finite_or_none, mcse_mean, rhat, summarize
+from parity.engines.posterior import (
+    finite_or_none,
+    mcse_mean,
+    sampler_diagnostics,
+    summarize,
+)
 from parity.engines.prior_set import KEY as PRIOR_SET
 from parity.engines.prior_set import block_columns, fixed_columns
 from parity.engines.prior_set import text as prior_text_of
 from parity.engines.rbridge import RScriptEngine
-from parity.engines.sensitivity import MAX_LOGLIK_VALUES
 from parity.engines.sensitivity import METHOD as SENSITIVITY_METHOD
 from parity.engines.sensitivity import pair as sense
+from parity.engines.sensitivity import too_large
 from parity.environment import cache_dir, package_versions
 from parity.rows.dims import DesignDims
 from parity.rows.prepare import PreparedData
 from parity.schema import (
-    Diagnostics,
     Fit,
     GroupEffect,
     Provenance,
-    VarianceComponent,
     structure_of,
 )
 from parity.settings import Settings
@@ -117,7 +120,7 @@ def prior_set(model: Model, resolved: dict[str, Any],
 
 def _loglik_fits(n_obs: int, settings: Settings) -> bool:
     """Whether the pointwise log-likelihood of the sensitivities is small enough to hold."""
-    return n_obs * settings.draws * settings.chains <= MAX_LOGLIK_VALUES
+    return too_large(n_obs, settings.draws * settings.chains) is None
 
 
 class BrmsEngine(RScriptEngine):
@@ -221,7 +224,14 @@ class BrmsEngine(RScriptEngine):
             n_dropped=data.n_dropped,
             fixed_effects=tuple(fixed),
             variance_components=tuple(components),
-            diagnostics=self._diagnostics(columns, arr, doc, settings, components),
+            diagnostics=sampler_diagnostics(
+                (arr(i) for i, c in enumerate(columns)
+                 if c["kind"] not in ("lprior", "loglik")),
+                asked={"chains": settings.chains, "draws": settings.draws,
+                       "tune": settings.tune},
+                ran=ran, divergences=int(doc.get("divergences") or 0),
+                notes=[str(w) for w in doc.get("warnings") or []],
+                singular=boundary.singular(tuple(components))),
             provenance=Provenance(
                 engine_version=versions.get("brms", ""),
                 r_version=versions.get("r"),
@@ -258,9 +268,9 @@ class BrmsEngine(RScriptEngine):
                        ) -> tuple[dict[SensitivityKey, tuple[float | None, float | None]], str]:
         """Each coefficient's, SD's and correlation's power-scaling sensitivity, with
         brms's own log prior (its `lprior`) and the summed pointwise log-likelihood."""
-        if n_obs * n_draws > MAX_LOGLIK_VALUES:
-            return {}, (f"not computed: the pointwise log-likelihood would hold {n_obs:,} "
-                        f"rows x {n_draws:,} draws")
+        large = too_large(n_obs, n_draws)
+        if large:
+            return {}, large
         if lp is None or ll is None:
             return {}, "not computed: brms gave no lprior or log-likelihood"
         out: dict[SensitivityKey, tuple[float | None, float | None]] = {}
@@ -272,39 +282,6 @@ class BrmsEngine(RScriptEngine):
             elif c["kind"] == "corr":
                 out["corr", c["group"], f"{c['term']},{c['term2']}"] = sense(arr(i), lp, ll)
         return out, SENSITIVITY_METHOD
-
-    @staticmethod
-    def _diagnostics(columns: list[dict[str, Any]], arr: Any, doc: dict[str, Any],
-                     settings: Settings, components: list[VarianceComponent]) -> Diagnostics:
-        """R-hat, bulk and tail ESS over every sampled value (as for Bambi's draws), the
-        divergences Stan counted, and a warning for a setting that did not run as asked."""
-        rhats, esses, tails = [], [], []
-        for i, c in enumerate(columns):
-            if c["kind"] in ("lprior", "loglik"):
-                continue
-            a = arr(i)
-            rhats.append(rhat(a))
-            esses.append(ess_bulk(a))
-            tails.append(ess_tail(a))
-        ran = doc.get("ran") or {}
-        warnings = [str(w) for w in doc.get("warnings") or []]
-        asked = {"chains": settings.chains, "draws": settings.draws, "tune": settings.tune}
-        warnings += [f"asked for {k}={v} but the fit ran {k}={ran.get(k)}"
-                     for k, v in asked.items() if ran.get(k) is not None and ran.get(k) != v]
-        divergences = int(doc.get("divergences") or 0)
-        if divergences:
-            warnings.append(f"{divergences} divergent transitions")
-        finite_r = [x for x in rhats if np.isfinite(x)]
-        finite_e = [x for x in esses if np.isfinite(x)]
-        finite_t = [x for x in tails if np.isfinite(x)]
-        r_hat_max = max(finite_r) if finite_r else None
-        converged = r_hat_max is not None and r_hat_max <= 1.01 and not divergences
-        return Diagnostics(converged=converged, singular=boundary.singular(tuple(components)),
-                           warnings=tuple(dict.fromkeys(warnings)), r_hat_max=r_hat_max,
-                           ess_bulk_min=min(finite_e) if finite_e else None,
-                           divergences=divergences,
-                           ess_tail_min=min(finite_t) if finite_t else None,
-                           chains=ran.get("chains"), draws=ran.get("draws"))
 
     def fallback(self, model: Model, data: PreparedData, settings: Settings) -> Fit | None:
         return None  # no recorded references: a posterior is sampled, not looked up

@@ -14,10 +14,18 @@ The interval is equal-tailed (`INTERVAL_METHOD`), and the probability of directi
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from parity.schema import Diagnostics
+
+# A posterior is trusted to converge where every sampled value's R-hat is at most this and
+# the sampler reported no divergent transition.
+RHAT_MAX = 1.01
 
 # How a posterior's lower/upper are found: the (1 - interval)/2 and (1 + interval)/2
 # quantiles of the draws (the record's `interval_method`).
@@ -207,3 +215,42 @@ def summarize(draws: np.ndarray, interval: float) -> Summary:
 def finite_or_none(x: float) -> float | None:
     """A diagnostic as the record holds it: None where the draws could not give one."""
     return float(x) if np.isfinite(x) else None
+
+
+def _worst(pick: Any, values: list[float]) -> float | None:
+    """The worst of a diagnostic over every sampled value (None where none is finite)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(pick(finite)) if finite else None
+
+
+def sampler_diagnostics(values: Iterable[np.ndarray], *, asked: Mapping[str, Any],
+                        ran: Mapping[str, Any], divergences: int | None,
+                        notes: Sequence[str], singular: bool) -> Diagnostics:
+    """One rule for every sampler's fit, whichever library drew it: the worst R-hat and
+    bulk and tail ESS over every sampled value (each a (chains, draws) array), converged
+    only with R-hat <= RHAT_MAX and no divergence, and a warning for each setting in
+    `asked` that the fit reports having run otherwise (some releases ignore settings
+    silently) and for the divergences, after the engine's own `notes`.
+
+    Two engines judged by two copies of this rule could call the same posterior
+    converged in one and not in the other; the cross-implementation check would then
+    compare a trusted fit with an untrusted one."""
+    rhats: list[float] = []
+    esses: list[float] = []
+    tails: list[float] = []
+    for a in values:
+        rhats.append(rhat(a))
+        esses.append(ess_bulk(a))
+        tails.append(ess_tail(a))
+    warnings = [*notes] + [f"asked for {k}={v} but the fit ran {k}={ran.get(k)}"
+                           for k, v in asked.items()
+                           if ran.get(k) is not None and ran.get(k) != v]
+    if divergences:
+        warnings.append(f"{divergences} divergent transitions")
+    r_hat_max = _worst(np.nanmax, rhats)
+    return Diagnostics(converged=r_hat_max is not None and r_hat_max <= RHAT_MAX
+                       and not divergences,
+                       singular=singular, warnings=tuple(dict.fromkeys(warnings)),
+                       r_hat_max=r_hat_max, ess_bulk_min=_worst(np.nanmin, esses),
+                       divergences=divergences, ess_tail_min=_worst(np.nanmin, tails),
+                       chains=ran.get("chains"), draws=ran.get("draws"))

@@ -55,8 +55,8 @@ from parity.engines.base import Refusal, status_fit
 from parity.engines.posterior import finite_or_none, mcse_mean, summarize
 from parity.engines.prior_set import KEY as PRIOR_SET
 from parity.engines.prior_set import text as prior_text_of
-from parity.engines.sensitivity import MAX_LOGLIK_VALUES, log_density
 from parity.engines.sensitivity import METHOD as SENSITIVITY_METHOD
+from parity.engines.sensitivity import log_density, too_large
 from parity.engines.sensitivity import pair as sense
 from parity.environment import package_versions
 from parity.rows.design import build_design, group_codes
@@ -291,9 +291,9 @@ def pymc_sensitivities(layout: _Layout, post: Any
     """Each coefficient's, SD's and correlation's prior and likelihood sensitivity, and
     how they were found (or why not)."""
     draws_n = int(post.sizes["chain"]) * int(post.sizes["draw"])
-    if len(layout.y) * draws_n > MAX_LOGLIK_VALUES:
-        return {}, (f"not computed: the pointwise log-likelihood would hold "
-                    f"{len(layout.y):,} rows x {draws_n:,} draws")
+    large = too_large(len(layout.y), draws_n)
+    if large:
+        return {}, large
     try:
         lp, ll = _log_prior(layout, post), _log_likelihood(layout, post)
     except (KeyError, ValueError) as exc:

@@ -42,6 +42,14 @@ METHOD = ("power-scaling sensitivity (Kallioinen et al. 2024), α 0.99 and 1.01,
 MAX_LOGLIK_VALUES = 50_000_000
 
 
+def too_large(n_obs: int, draws: int) -> str | None:
+    """Why the sensitivities of a fit of `n_obs` rows and `draws` draws (all chains) are
+    not computed, as every sampler's record says it, or None where they fit in memory."""
+    if n_obs * draws <= MAX_LOGLIK_VALUES:
+        return None
+    return f"not computed: the pointwise log-likelihood would hold {n_obs:,} rows x {draws:,} draws"
+
+
 def log_density(dist: str, args: Mapping[str, Any], x: Any) -> np.ndarray:
     """The log density of one of the priors a priors document names (Bambi's default
     distributions among them) at `x`, with array arguments broadcast over its last
