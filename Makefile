@@ -18,8 +18,9 @@ R_PACKAGES := r-base-core r-base-dev $(foreach p,$(R_LIBRARIES),r-cran-$(shell e
 # Headless Chromium renders the HTML report in the test suite.
 BROWSER_PACKAGES := chromium
 # py311 runs as engines311 and suite311 (the same tests, cut in two so that the two
-# lanes below finish together).
-TOX_ENVS ?= lint,type,engines311,py312,suite311,seed,nor
+# lanes below finish together). Longest first: each environment starts as a lane frees,
+# in this order, so the short ones fill the end of both lanes.
+TOX_ENVS ?= engines311,suite311,py312,seed,nor,type,lint
 # Environments run two at a time: a test process keeps about 1.2 of the 2 cores busy
 # (R and a compile run on one core, the samplers on both), so two side by side take less
 # than one after another. TOX_PARALLEL=0 runs them in turn.

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 import parity.compare.rules as rules
@@ -101,6 +102,16 @@ def _r_is_never_embedded_here() -> Iterator[None]:
     yield
     assert "rpy2.rinterface" not in sys.modules, (
         "this test embedded R in the test process; run R in a spawned worker")
+
+
+@pytest.fixture(scope="session")
+def sleepstudy() -> pd.DataFrame:
+    """lme4's sleepstudy as R gives it, read once for every module that fits it (do not
+    modify it: it is shared)."""
+    need("R")
+    from parity.inputs.r_datasets import load_r_dataset
+
+    return load_r_dataset("lme4::sleepstudy").frame
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from conftest import engine_missing, need
+from conftest import engine_missing
 from parity.api import Run
 from parity.compare.rules import compare_pair
 from parity.compare.tolerances import load_policy
@@ -45,14 +45,6 @@ def _need(*engines: str) -> None:
         reason = engine_missing(engine)
         if reason:
             pytest.skip(f"{engine}: {reason}")
-
-
-@pytest.fixture(scope="module")
-def sleepstudy() -> pd.DataFrame:
-    need("R")
-    from parity.inputs.r_datasets import load_r_dataset
-
-    return load_r_dataset("lme4::sleepstudy").frame
 
 
 @pytest.fixture(scope="module")

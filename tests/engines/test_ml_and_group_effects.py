@@ -42,14 +42,6 @@ def _direct(criterion: str, tmp_path: Path) -> dict:  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="module")
-def sleepstudy() -> pd.DataFrame:
-    need("R")
-    from parity.inputs.r_datasets import load_r_dataset
-
-    return load_r_dataset("lme4::sleepstudy").frame
-
-
-@pytest.fixture(scope="module")
 def runs(sleepstudy: pd.DataFrame) -> dict[str, Run]:
     import parity
 

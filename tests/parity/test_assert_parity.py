@@ -214,6 +214,7 @@ def test_bambi_agrees_with_lme4_on_the_additive_model() -> None:
     assert rows and {r.engine for r in rows} == {"bambi"}
 
 
+@pytest.mark.bambi
 def test_an_unconverged_posterior_is_no_verdict() -> None:
     """Too few draws to converge: assert_parity fails naming R-hat or ESS, rather than
     passing or failing on the posterior's numbers."""
