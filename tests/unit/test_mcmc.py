@@ -16,6 +16,7 @@ from parity.engines.posterior import (
     summarize,
 )
 from parity.schema import Diagnostics
+from parity.settings import Settings
 
 
 def ar1(phi: float, chains: int = 4, n: int = 1000, seed: int = 0) -> np.ndarray:
@@ -148,7 +149,7 @@ def test_monte_carlo_error_shrinks_with_more_draws() -> None:
 
 def _diag(values: list[np.ndarray], divergences: int | None = 0,
           ran: dict[str, int] | None = None) -> Diagnostics:
-    return sampler_diagnostics(values, asked={"chains": 4, "draws": 1000},
+    return sampler_diagnostics(values, settings=Settings(chains=4, draws=1000),
                                ran=ran or {"chains": 4, "draws": 1000},
                                divergences=divergences, notes=["a note", "a note"],
                                singular=False)

@@ -586,8 +586,7 @@ class BambiEngine(Engine):
         divergences = int(np.asarray(idata.sample_stats["diverging"]).sum()) \
             if "diverging" in idata.sample_stats else None
         return sampler_diagnostics(
-            values(), asked={"chains": settings.chains, "draws": settings.draws,
-                             "tune": settings.tune},
+            values(), settings=settings,
             ran=ran, divergences=divergences, notes=notes,
             singular=boundary.singular(tuple(components)))
 

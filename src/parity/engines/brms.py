@@ -227,8 +227,7 @@ class BrmsEngine(RScriptEngine):
             diagnostics=sampler_diagnostics(
                 (arr(i) for i, c in enumerate(columns)
                  if c["kind"] not in ("lprior", "loglik")),
-                asked={"chains": settings.chains, "draws": settings.draws,
-                       "tune": settings.tune},
+                settings=settings,
                 ran=ran, divergences=int(doc.get("divergences") or 0),
                 notes=[str(w) for w in doc.get("warnings") or []],
                 singular=boundary.singular(tuple(components))),

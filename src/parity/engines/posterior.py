@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 from parity.schema import Diagnostics
+from parity.settings import Settings
 
 # A posterior is trusted to converge where every sampled value's R-hat is at most this and
 # the sampler reported no divergent transition.
@@ -223,14 +224,15 @@ def _worst(pick: Any, values: list[float]) -> float | None:
     return float(pick(finite)) if finite else None
 
 
-def sampler_diagnostics(values: Iterable[np.ndarray], *, asked: Mapping[str, Any],
+def sampler_diagnostics(values: Iterable[np.ndarray], *, settings: Settings,
                         ran: Mapping[str, Any], divergences: int | None,
                         notes: Sequence[str], singular: bool) -> Diagnostics:
     """One rule for every sampler's fit, whichever library drew it: the worst R-hat and
     bulk and tail ESS over every sampled value (each a (chains, draws) array), converged
-    only with R-hat <= RHAT_MAX and no divergence, and a warning for each setting in
-    `asked` that the fit reports having run otherwise (some releases ignore settings
-    silently) and for the divergences, after the engine's own `notes`.
+    only with R-hat <= RHAT_MAX and no divergence, and a warning for each of the chains,
+    draws and warm-up asked in `settings` that the fit reports having run otherwise
+    (some releases ignore settings silently) and for the divergences, after the
+    engine's own `notes`.
 
     Two engines judged by two copies of this rule could call the same posterior
     converged in one and not in the other; the cross-implementation check would then
@@ -242,6 +244,7 @@ def sampler_diagnostics(values: Iterable[np.ndarray], *, asked: Mapping[str, Any
         rhats.append(rhat(a))
         esses.append(ess_bulk(a))
         tails.append(ess_tail(a))
+    asked = {"chains": settings.chains, "draws": settings.draws, "tune": settings.tune}
     warnings = [*notes] + [f"asked for {k}={v} but the fit ran {k}={ran.get(k)}"
                            for k, v in asked.items()
                            if ran.get(k) is not None and ran.get(k) != v]
